@@ -1,0 +1,261 @@
+"""Budgets, the scopes they apply to, and calendar periods in a time zone.
+
+A :class:`Budget` holds limits per period. Periods are calendar day, ISO week (Monday) and
+month in the budget's IANA time zone, plus optional rolling windows. A spend counts in the
+period of its own timestamp, so a backdated record lands in the period it belongs to.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from costwarden.errors import InvalidInputError
+from costwarden.money import Nanos, usd_to_nanos
+
+PeriodKind = Literal["daily", "weekly", "monthly"]
+CALENDAR_PERIODS: Final[tuple[PeriodKind, ...]] = ("daily", "weekly", "monthly")
+SCOPE_KINDS: Final = ("global", "user", "team", "key", "tag", "model")
+ROLLING_SLOT_SECONDS: Final = 60
+"""Rolling windows are summed from one-minute slots, so they are exact to the minute."""
+
+
+@lru_cache(maxsize=64)
+def get_zone(name: str) -> ZoneInfo:
+    """An IANA time zone by name, with a clear error for a misspelt one."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(
+            f"unknown time zone {name!r}; use an IANA name such as 'UTC' or 'Europe/Paris'"
+        ) from None
+
+
+def _limit(value: object, name: str) -> Nanos | None:
+    if value is None:
+        return None
+    return usd_to_nanos(value, field=name)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Spending limits in USD (the brief's fields and defaults; new ones keyword-only).
+
+    A limit of ``None`` means no limit for that period. ``alert_threshold`` is the WARNING
+    threshold (a fraction of a limit); ``alert_thresholds`` replaces the whole list (default
+    ``(0.5, alert_threshold, 1.0)``: INFO, WARNING, CRITICAL).
+    """
+
+    daily_limit: float | None = 10.0
+    monthly_limit: float | None = 200.0
+    per_request_limit: float | None = 0.50
+    alert_threshold: float = 0.8
+    weekly_limit: float | None = field(default=None, kw_only=True)
+    rolling_limits: Mapping[int, float] | None = field(default=None, kw_only=True)
+    timezone: str = field(default="UTC", kw_only=True)
+    alert_thresholds: tuple[float, ...] | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        for name in ("daily_limit", "monthly_limit", "per_request_limit", "weekly_limit"):
+            _limit(getattr(self, name), name)
+        t = self.alert_threshold
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+            raise InvalidInputError(f"alert_threshold must be a number, got {t!r}")
+        if not 0 < t <= 1:
+            raise InvalidInputError(f"alert_threshold must be in (0, 1], got {t}")
+        if self.alert_thresholds is not None:
+            ts = tuple(self.alert_thresholds)
+            for x in ts:
+                if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+                    raise InvalidInputError(f"alert_thresholds must be numbers, got {x!r}")
+                if not 0 < x <= 10:
+                    raise InvalidInputError(f"alert thresholds must be in (0, 10], got {x}")
+            object.__setattr__(self, "alert_thresholds", tuple(sorted(set(ts))))
+        if self.rolling_limits is not None:
+            rolling: dict[int, float] = {}
+            for seconds, limit in dict(self.rolling_limits).items():
+                secs = int(seconds.total_seconds()) if isinstance(seconds, timedelta) else seconds
+                if isinstance(secs, bool) or not isinstance(secs, int) or secs <= 0:
+                    raise InvalidInputError(f"rolling window must be positive seconds, got {seconds!r}")
+                if secs % ROLLING_SLOT_SECONDS:
+                    raise InvalidInputError(
+                        f"rolling window {secs}s must be a whole number of minutes"
+                    )
+                _limit(limit, f"rolling_limits[{secs}]")
+                rolling[secs] = limit
+            object.__setattr__(self, "rolling_limits", rolling)
+        get_zone(self.timezone)
+
+    # -- derived, exact figures -------------------------------------------------------------
+    @property
+    def zone(self) -> ZoneInfo:
+        return get_zone(self.timezone)
+
+    def limit_nanos(self, period: str) -> Nanos | None:
+        """The limit for ``daily``/``weekly``/``monthly``/``rolling:<s>s`` in nano-USD."""
+        if period.startswith("rolling:"):
+            secs = int(period[len("rolling:") : -1])
+            value = (self.rolling_limits or {}).get(secs)
+        else:
+            value = getattr(self, f"{period}_limit")
+        return _limit(value, period)
+
+    @property
+    def per_request_nanos(self) -> Nanos | None:
+        return _limit(self.per_request_limit, "per_request_limit")
+
+    def periods(self) -> tuple[str, ...]:
+        """The periods this budget limits (calendar ones first, then rolling windows)."""
+        out = [p for p in CALENDAR_PERIODS if getattr(self, f"{p}_limit") is not None]
+        out += [f"rolling:{s}s" for s in sorted(self.rolling_limits or {})]
+        return tuple(out)
+
+    def thresholds(self) -> tuple[float, ...]:
+        if self.alert_thresholds is not None:
+            return self.alert_thresholds
+        return tuple(sorted({0.5, float(self.alert_threshold), 1.0}))
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Scope:
+    """Who or what a budget applies to: ``global``, ``user:alice``, ``team:eng``, ..."""
+
+    kind: str
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in SCOPE_KINDS:
+            raise InvalidInputError(f"scope kind must be one of {SCOPE_KINDS}, got {self.kind!r}")
+        if self.kind == "global":
+            if self.name:
+                raise InvalidInputError("the global scope has no name")
+        elif not isinstance(self.name, str) or not self.name:
+            raise InvalidInputError(f"a {self.kind} scope needs a non-empty name")
+
+    def __str__(self) -> str:
+        return "global" if self.kind == "global" else f"{self.kind}:{self.name}"
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        if text == "global":
+            return GLOBAL
+        kind, sep, name = text.partition(":")
+        if not sep:
+            raise InvalidInputError(f"scope must look like 'user:alice' or 'global', got {text!r}")
+        return cls(kind, name)
+
+
+GLOBAL: Final = Scope("global")
+
+
+def scopes_for(
+    *,
+    user: str | None = None,
+    team: str | None = None,
+    key: str | None = None,
+    tags: Iterable[str] = (),
+    model: str | None = None,
+) -> tuple[Scope, ...]:
+    """All scopes a request or record belongs to, global first."""
+    out = [GLOBAL]
+    if user:
+        out.append(Scope("user", user))
+    if team:
+        out.append(Scope("team", team))
+    if key:
+        out.append(Scope("key", key))
+    out.extend(Scope("tag", t) for t in dict.fromkeys(tags))
+    if model:
+        out.append(Scope("model", model))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open time range ``[start, end)`` in UTC epoch seconds, for one period."""
+
+    period: str
+    start: int
+    end: int
+
+    def contains(self, ts: float) -> bool:
+        return self.start <= ts < self.end
+
+    @property
+    def start_dt(self) -> datetime:
+        return datetime.fromtimestamp(self.start, UTC)
+
+    @property
+    def end_dt(self) -> datetime:
+        return datetime.fromtimestamp(self.end, UTC)
+
+
+def _local_midnight(year: int, month: int, day: int, zone: ZoneInfo) -> datetime:
+    """Local midnight as an aware datetime; where midnight does not exist (a DST jump at
+    00:00), the first existing instant of the day."""
+    naive = datetime(year, month, day)
+    aware = naive.replace(tzinfo=zone)
+    # A non-existent wall time does not survive a round trip through UTC.
+    back = aware.astimezone(UTC).astimezone(zone)
+    if back.replace(tzinfo=None) != naive:
+        aware = back if back.replace(tzinfo=None) > naive else aware
+    return aware
+
+
+def calendar_window(period: str, at: datetime, zone: ZoneInfo) -> Window:
+    """The calendar day, ISO week or month containing ``at``, in ``zone``."""
+    local = at.astimezone(zone)
+    if period == "daily":
+        start = _local_midnight(local.year, local.month, local.day, zone)
+        nxt = local.date() + timedelta(days=1)
+        end = _local_midnight(nxt.year, nxt.month, nxt.day, zone)
+    elif period == "weekly":
+        monday = local.date() - timedelta(days=local.weekday())
+        start = _local_midnight(monday.year, monday.month, monday.day, zone)
+        nxt = monday + timedelta(days=7)
+        end = _local_midnight(nxt.year, nxt.month, nxt.day, zone)
+    elif period == "monthly":
+        start = _local_midnight(local.year, local.month, 1, zone)
+        y, m = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+        end = _local_midnight(y, m, 1, zone)
+    else:
+        raise InvalidInputError(f"unknown calendar period {period!r}")
+    return Window(period, int(start.timestamp()), int(end.timestamp()))
+
+
+def rolling_window(period: str, at_epoch: float) -> Window:
+    """The rolling window ending at the minute slot containing ``at_epoch``."""
+    secs = int(period[len("rolling:") : -1])
+    slot_end = (int(at_epoch) // ROLLING_SLOT_SECONDS + 1) * ROLLING_SLOT_SECONDS
+    return Window(period, slot_end - secs, slot_end)
+
+
+class WindowCache:
+    """Windows for hot paths: recomputed only when a timestamp leaves the cached one.
+
+    ``calendar_window`` costs several microseconds (time zone arithmetic); the tracked-call
+    path asks for the same few windows thousands of times a second.
+    """
+
+    __slots__ = ("_cache",)
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], Window] = {}
+
+    def window(self, period: str, zone_name: str, at_epoch: float) -> Window:
+        if period.startswith("rolling:"):
+            return rolling_window(period, at_epoch)
+        key = (period, zone_name)
+        w = self._cache.get(key)
+        if w is not None and w.start <= at_epoch < w.end:
+            return w
+        w = calendar_window(period, datetime.fromtimestamp(at_epoch, UTC), get_zone(zone_name))
+        if len(self._cache) > 256:
+            self._cache.clear()
+        self._cache[key] = w
+        return w

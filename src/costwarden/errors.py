@@ -1,0 +1,130 @@
+"""Every exception costwarden raises, in one tree.
+
+::
+
+    CostwardenError
+     ├── InvalidInputError (ValueError)        bad argument: negative/NaN cost, naive/aware mix...
+     ├── ConfigurationError (ValueError)       bad configuration file, URL or option
+     ├── UnknownModelError (LookupError)       a model with no price: add one, never $0
+     ├── TokenCountError                       text or messages that cannot be counted
+     ├── BudgetExceededError                   admission denied; carries scope, period, figures
+     ├── HoldError                             a reservation that cannot be committed/released
+     │    └── HoldExpiredError                 ... because its TTL ran out
+     ├── LedgerError                           the ledger failed (corrupt, schema, SQL)
+     │    └── LedgerUnavailableError           the ledger cannot be reached (fail-closed deny)
+     ├── NoModelFitsError                      CostOptimizer: nothing meets quality and cost
+     ├── ProviderError                         an upstream LLM API failed
+     │    └── ProviderResponseError            ... answered with something we cannot read
+     └── AlertDeliveryError                    an alert channel failed (never raised to callers
+                                               of tracked calls; seen in delivery history)
+
+Messages say what happened and what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CostwardenError(Exception):
+    """Base class of all costwarden errors."""
+
+
+class InvalidInputError(CostwardenError, ValueError):
+    """An argument is invalid; nothing was changed."""
+
+
+class ConfigurationError(CostwardenError, ValueError):
+    """A configuration value, file or URL is invalid."""
+
+
+class UnknownModelError(CostwardenError, LookupError):
+    """No price is known for a model. Unknown models are never silently free."""
+
+    def __init__(self, model: str, provider: str | None = None, suggestions: list[str] | None = None):
+        self.model = model
+        self.provider = provider
+        self.suggestions = suggestions or []
+        where = f" (provider {provider!r})" if provider else ""
+        hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(
+            f"No price is known for model {model!r}{where}.{hint} Add one with "
+            f"PriceCatalog(custom={{{model!r}: {{'input': <USD per 1M>, 'output': <USD per 1M>}}}}) "
+            "or a prices TOML/YAML file (see docs/pricing.md)."
+        )
+
+
+class TokenCountError(CostwardenError, ValueError):
+    """Text or messages could not be counted (malformed message list, wrong types)."""
+
+
+class BudgetExceededError(CostwardenError):
+    """A request was denied because it does not fit a budget.
+
+    ``scope`` is e.g. ``"global"`` or ``"user:alice"``; ``period`` is ``"daily"``, ``"weekly"``,
+    ``"monthly"``, a rolling window such as ``"rolling:3600s"`` or ``"per_request"``. Amounts are
+    float USD.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str = "global",
+        period: str = "daily",
+        limit: float = 0.0,
+        spent: float = 0.0,
+        attempted: float = 0.0,
+        reserved: float = 0.0,
+    ):
+        super().__init__(message)
+        self.scope = scope
+        self.period = period
+        self.limit = limit
+        self.spent = spent
+        self.attempted = attempted
+        self.reserved = reserved
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error": "budget_exceeded",
+            "message": str(self),
+            "scope": self.scope,
+            "period": self.period,
+            "limit_usd": self.limit,
+            "spent_usd": self.spent,
+            "reserved_usd": self.reserved,
+            "attempted_usd": self.attempted,
+        }
+
+
+class HoldError(CostwardenError):
+    """A reservation could not be committed or released (unknown or already settled)."""
+
+
+class HoldExpiredError(HoldError):
+    """A reservation's TTL ran out before it was committed."""
+
+
+class LedgerError(CostwardenError):
+    """The ledger failed: schema mismatch, corruption or a database error."""
+
+
+class LedgerUnavailableError(LedgerError):
+    """The ledger could not be reached in time; by default spending is denied (fail closed)."""
+
+
+class NoModelFitsError(CostwardenError, LookupError):
+    """No model meets the requested quality, capabilities and cost bound."""
+
+
+class ProviderError(CostwardenError):
+    """An upstream LLM API call failed."""
+
+
+class ProviderResponseError(ProviderError):
+    """An upstream LLM API answered with a body costwarden cannot read."""
+
+
+class AlertDeliveryError(CostwardenError):
+    """An alert channel failed to deliver; recorded in delivery history, retried."""

@@ -1,0 +1,91 @@
+"""Exact money: integer nano-USD inside, float USD only at the public boundary.
+
+Why integers: float sums drift (10,000 x $0.0001 is not $1.00 in binary floating point) and
+SQL ``SUM`` over REAL columns drifts the same way. One nano-USD (1e-9 USD) is fine enough for
+the cheapest per-token prices (a few cents per million tokens is 1e-8 USD per token) and an
+int64 still holds $9.2 billion.
+
+The single rounding rule: a USD amount is rounded once, half-even, to a whole nano-USD. Prices
+are kept as :class:`~decimal.Decimal` until that point.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Final
+
+from costwarden.errors import InvalidInputError
+
+NANOS_PER_USD: Final = 1_000_000_000
+_NANO: Final = Decimal("1e-9")
+MAX_NANOS: Final = 2**63 - 1
+
+Nanos = int
+"""An amount of money in nano-USD (1e-9 USD). Always an ``int``."""
+
+
+def decimal_to_nanos(amount: Decimal) -> Nanos:
+    """Round a Decimal USD amount half-even to whole nano-USD (the one rounding rule)."""
+    if not amount.is_finite():
+        raise InvalidInputError(f"amount must be a finite number of USD, got {amount!r}")
+    nanos = int((amount / _NANO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    if abs(nanos) > MAX_NANOS:
+        raise InvalidInputError(f"amount {amount} USD is too large to account for")
+    return nanos
+
+
+def usd_to_nanos(value: object, *, field: str = "amount", allow_negative: bool = False) -> Nanos:
+    """Convert a USD amount given by a caller (float, int, str or Decimal) to nano-USD.
+
+    Floats go through ``repr`` so that ``0.05`` means five cents exactly, not the binary
+    approximation 0.05000000000000000277. Booleans, NaN, infinities and (unless allowed)
+    negative amounts are rejected with :class:`InvalidInputError` naming ``field``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise InvalidInputError(
+            f"{field} must be a number of USD (int, float, str or Decimal), "
+            f"got {type(value).__name__}: {value!r}"
+        )
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(f"{field} must be a finite number of USD, got {value!r}")
+        dec = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            dec = Decimal(value.strip().removeprefix("$"))
+        except InvalidOperation:
+            raise InvalidInputError(f"{field} is not a number of USD: {value!r}") from None
+    else:
+        dec = Decimal(value)
+    if not dec.is_finite():
+        raise InvalidInputError(f"{field} must be a finite number of USD, got {value!r}")
+    nanos = decimal_to_nanos(dec)
+    if nanos < 0 and not allow_negative:
+        raise InvalidInputError(f"{field} must not be negative, got {value!r}")
+    return nanos
+
+
+def nanos_to_usd(nanos: Nanos) -> float:
+    """Nano-USD to float USD for the public API.
+
+    ``int / int`` is correctly rounded in Python, so amounts that are exact in decimal come
+    back as the float a person would type: ``nanos_to_usd(50_000_000) == 0.05``.
+    """
+    return nanos / NANOS_PER_USD
+
+
+def nanos_to_decimal(nanos: Nanos) -> Decimal:
+    """Nano-USD to an exact Decimal USD amount (for reports)."""
+    return Decimal(nanos).scaleb(-9)
+
+
+def format_usd(nanos: Nanos, *, places: int = 2) -> str:
+    """Human format: ``$4.01``; amounts under a cent get more places (``$0.000150``)."""
+    dec = nanos_to_decimal(nanos)
+    sign = "-" if dec < 0 else ""
+    dec = abs(dec)
+    if dec != 0 and dec < Decimal("0.01") and places <= 2:
+        places = 6
+    quantum = Decimal(1).scaleb(-places)
+    return f"{sign}${dec.quantize(quantum, rounding=ROUND_HALF_EVEN):,}"

@@ -1,0 +1,218 @@
+"""What is recorded: token usage, usage records, and alerts.
+
+Token convention (DESIGN.md): ``input_tokens`` counts *all* prompt tokens, cache reads and
+writes included; ``output_tokens`` counts all completion tokens, reasoning included. The
+cache and reasoning fields are subsets used for pricing, never added on top.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from costwarden.errors import InvalidInputError
+from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
+
+
+class AlertLevel(enum.Enum):
+    """Severity of a budget alert (the brief's names and values)."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _LEVEL_RANK[self]
+
+
+_LEVEL_RANK = {AlertLevel.INFO: 0, AlertLevel.WARNING: 1, AlertLevel.CRITICAL: 2}
+
+
+def check_count(value: object, name: str) -> int:
+    """Validate a token count: a non-negative ``int`` (not bool, not float)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer() and value >= 0:
+            return int(value)
+        raise InvalidInputError(f"{name} must be a non-negative integer, got {value!r}")
+    if value < 0:
+        raise InvalidInputError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def check_timestamp(value: object, name: str = "timestamp") -> datetime:
+    """Validate a datetime; naive datetimes mean local time (as ``astimezone()`` reads them)."""
+    if not isinstance(value, datetime):
+        raise InvalidInputError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value.astimezone()
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage of one call, in the OpenAI/genai-prices convention (see module doc)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+        ):
+            object.__setattr__(self, name, check_count(getattr(self, name), name))
+        if self.cache_read_tokens + self.cache_write_tokens > self.input_tokens:
+            raise InvalidInputError(
+                "cache_read_tokens + cache_write_tokens "
+                f"({self.cache_read_tokens} + {self.cache_write_tokens}) exceed input_tokens "
+                f"({self.input_tokens}); input_tokens must include cached tokens "
+                "(Anthropic reports them separately: add them in)"
+            )
+        if self.reasoning_tokens > self.output_tokens:
+            raise InvalidInputError(
+                f"reasoning_tokens ({self.reasoning_tokens}) exceed output_tokens "
+                f"({self.output_tokens}); output_tokens must include reasoning tokens"
+            )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """One LLM call's usage and cost (the brief's fields and order, new ones keyword-only).
+
+    ``cost_usd`` may be ``None``: the BudgetManager then prices the tokens from its catalogue.
+    ``timestamp`` defaults to now; a naive datetime means local time.
+    """
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None = None
+    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
+    user_id: str | None = None
+    endpoint: str | None = None
+    request_id: str | None = None
+    team: str | None = field(default=None, kw_only=True)
+    key: str | None = field(default=None, kw_only=True)
+    provider: str | None = field(default=None, kw_only=True)
+    tags: tuple[str, ...] = field(default=(), kw_only=True)
+    cache_read_tokens: int = field(default=0, kw_only=True)
+    cache_write_tokens: int = field(default=0, kw_only=True)
+    reasoning_tokens: int = field(default=0, kw_only=True)
+    latency_ms: float | None = field(default=None, kw_only=True)
+    status: str = field(default="ok", kw_only=True)
+    estimated: bool = field(default=False, kw_only=True)
+    metadata: dict[str, Any] | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise InvalidInputError(f"model must be a non-empty string, got {self.model!r}")
+        self.input_tokens = check_count(self.input_tokens, "input_tokens")
+        self.output_tokens = check_count(self.output_tokens, "output_tokens")
+        if self.cost_usd is not None:
+            usd_to_nanos(self.cost_usd, field="cost_usd")  # validates; raises InvalidInputError
+        self.timestamp = check_timestamp(self.timestamp)
+        for name in ("user_id", "endpoint", "request_id", "team", "key", "provider"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise InvalidInputError(f"{name} must be a string or None, got {value!r}")
+        if isinstance(self.tags, str):
+            self.tags = (self.tags,)
+        self.tags = tuple(self.tags)
+        if not all(isinstance(t, str) and t for t in self.tags):
+            raise InvalidInputError(f"tags must be non-empty strings, got {self.tags!r}")
+        if self.latency_ms is not None and (
+            isinstance(self.latency_ms, bool)
+            or not isinstance(self.latency_ms, (int, float))
+            or not math.isfinite(self.latency_ms)
+            or self.latency_ms < 0
+        ):
+            raise InvalidInputError(f"latency_ms must be a non-negative number, got {self.latency_ms!r}")
+        self.usage  # validates the cache/reasoning subsets  # noqa: B018
+
+    @property
+    def usage(self) -> Usage:
+        """The token breakdown used for pricing."""
+        return Usage(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+        )
+
+    @property
+    def cost_nanos(self) -> Nanos | None:
+        return None if self.cost_usd is None else usd_to_nanos(self.cost_usd, field="cost_usd")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A usage record as the ledger keeps it: exact cost in nano-USD, UTC microseconds."""
+
+    id: int
+    ts_us: int
+    model: str
+    provider: str | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost_nanos: Nanos
+    user_id: str | None
+    team: str | None
+    key: str | None
+    endpoint: str | None
+    request_id: str | None
+    tags: tuple[str, ...]
+    latency_ms: float | None
+    status: str
+    estimated: bool
+    price_source: str
+
+    @property
+    def cost_usd(self) -> float:
+        return nanos_to_usd(self.cost_nanos)
+
+    @property
+    def timestamp(self) -> datetime:
+        return datetime.fromtimestamp(self.ts_us / 1_000_000, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A budget event worth telling a person about."""
+
+    level: AlertLevel
+    message: str
+    scope: str
+    period: str
+    kind: str  # "threshold", "denied", "unknown_price", "hold_exceeded", "forecast"
+    threshold: float | None = None
+    spent_nanos: Nanos = 0
+    limit_nanos: Nanos | None = None
+    period_start: datetime | None = None
+    dedup_key: str = ""
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def spent_usd(self) -> float:
+        return nanos_to_usd(self.spent_nanos)
+
+    @property
+    def limit_usd(self) -> float | None:
+        return None if self.limit_nanos is None else nanos_to_usd(self.limit_nanos)
