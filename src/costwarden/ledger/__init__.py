@@ -1,0 +1,58 @@
+"""Ledgers: where usage, totals, holds and alert claims live. Chosen by URL.
+
+``memory://`` (one process, nothing kept), ``sqlite:///spend.db`` (the embedded default for
+the CLI and tools; many threads and processes on one host) and ``postgresql://...`` (many
+hosts sharing one budget; needs the ``[postgres]`` extra).
+"""
+
+from __future__ import annotations
+
+from costwarden.errors import ConfigurationError
+from costwarden.ledger.base import (
+    Bucket,
+    BucketUsage,
+    Delivery,
+    Denial,
+    Ledger,
+    LedgerEvent,
+    LimitCheck,
+    NewRecord,
+)
+from costwarden.ledger.memory import MemoryLedger
+from costwarden.ledger.sqlite import SQLiteLedger
+
+
+def open_ledger(url: str) -> Ledger:
+    """Open the ledger a URL names."""
+    if not isinstance(url, str):
+        raise ConfigurationError(f"ledger URL must be a string, got {type(url).__name__}")
+    if url == "memory://" or url.startswith("memory://"):
+        return MemoryLedger(url)
+    if url.startswith("sqlite://"):
+        return SQLiteLedger(url)
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        try:
+            from costwarden.ledger.postgres import PostgresLedger
+        except ImportError as exc:  # psycopg missing
+            raise ConfigurationError(
+                f"a PostgreSQL ledger needs the postgres extra: pip install 'costwarden[postgres]' ({exc})"
+            ) from exc
+        return PostgresLedger(url)
+    raise ConfigurationError(
+        f"unknown ledger URL {url!r}: use memory://, sqlite:///path.db or postgresql://..."
+    )
+
+
+__all__ = [
+    "Bucket",
+    "BucketUsage",
+    "Delivery",
+    "Denial",
+    "Ledger",
+    "LedgerEvent",
+    "LimitCheck",
+    "MemoryLedger",
+    "NewRecord",
+    "SQLiteLedger",
+    "open_ledger",
+]

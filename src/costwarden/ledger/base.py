@@ -1,0 +1,226 @@
+"""The Ledger Protocol and the plain data it speaks.
+
+A ledger is an append-only store of usage records plus, kept in the same transaction,
+per-scope per-period totals (so status never scans history) and short-lived holds
+(reservations). Everything is integer nano-USD and UTC epoch time.
+
+Rolling windows: records add to one-minute ``"minute"`` buckets of the scopes that have a
+rolling budget; a check on a ``Bucket`` whose period is ``"rolling:<s>s"`` sums the minute
+buckets in ``[start, end)``, and holds on it are stored under ``start = 0`` so they count in
+every window until they are settled or expire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol, runtime_checkable
+
+from costwarden.money import Nanos
+from costwarden.records import StoredRecord
+
+MINUTE: Final = "minute"
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One scope's total over one period window ``[start, end)`` (UTC epoch seconds)."""
+
+    scope: str
+    period: str
+    start: int
+    end: int
+
+    @property
+    def is_rolling(self) -> bool:
+        return self.period.startswith("rolling:")
+
+    @property
+    def hold_start(self) -> int:
+        """Where holds on this bucket are filed (0 for rolling windows, see module doc)."""
+        return 0 if self.is_rolling else self.start
+
+
+@dataclass(frozen=True, slots=True)
+class LimitCheck:
+    """``spent + reserved + amount <= limit`` must hold on ``bucket`` for admission."""
+
+    bucket: Bucket
+    limit: Nanos
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """Why a reservation or check was refused: the first limit that did not fit."""
+
+    check: LimitCheck
+    spent: Nanos
+    reserved: Nanos
+    attempted: Nanos
+
+
+@dataclass(frozen=True, slots=True)
+class BucketUsage:
+    spent: Nanos
+    reserved: Nanos
+    count: int
+    baseline: Nanos = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    """A record as handed to :meth:`Ledger.append` (priced, validated, UTC microseconds)."""
+
+    ts_us: int
+    model: str
+    provider: str | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost_nanos: Nanos
+    user_id: str | None
+    team: str | None
+    key: str | None
+    endpoint: str | None
+    request_id: str | None
+    tags: tuple[str, ...]
+    latency_ms: float | None
+    status: str
+    estimated: bool
+    price_source: str
+
+    def stored(self, record_id: int) -> StoredRecord:
+        return StoredRecord(
+            id=record_id,
+            ts_us=self.ts_us,
+            model=self.model,
+            provider=self.provider,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            cost_nanos=self.cost_nanos,
+            user_id=self.user_id,
+            team=self.team,
+            key=self.key,
+            endpoint=self.endpoint,
+            request_id=self.request_id,
+            tags=self.tags,
+            latency_ms=self.latency_ms,
+            status=self.status,
+            estimated=self.estimated,
+            price_source=self.price_source,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One alert's delivery to one channel (the outbox row)."""
+
+    id: int
+    dedup_key: str
+    channel: str
+    payload: str
+    status: str  # "pending", "delivered", "failed"
+    attempts: int
+    created_at: float
+    next_attempt_at: float | None
+    last_error: str | None
+    delivered_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEvent:
+    """A recorded administrative event (a reset's new baseline, say)."""
+
+    id: int
+    ts: float
+    kind: str
+    scope: str
+    period: str
+    start: int
+    amount: Nanos
+    detail: str | None
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """What every backend (memory, SQLite, PostgreSQL) provides, with the same semantics.
+
+    Each method is one atomic step. ``reserve`` checks every limit and files the hold on every
+    bucket in one transaction: it is what makes limits hard under concurrency.
+    """
+
+    url: str
+
+    def reserve(
+        self,
+        hold_id: str,
+        amount: Nanos,
+        checks: Sequence[LimitCheck],
+        expires_at: float,
+        now: float,
+    ) -> Denial | None:
+        """Hold ``amount`` on every checked bucket iff all fit; else change nothing."""
+        ...
+
+    def check(self, amount: Nanos, checks: Sequence[LimitCheck], now: float) -> Denial | None:
+        """The admission question without holding anything."""
+        ...
+
+    def append(
+        self, record: NewRecord, buckets: Sequence[Bucket], hold_id: str | None = None
+    ) -> StoredRecord:
+        """Add a record to history and its cost to ``buckets``; drop ``hold_id``'s hold."""
+        ...
+
+    def release(self, hold_id: str) -> bool:
+        """Drop a hold; False if it was not there (settled, expired and purged, unknown)."""
+        ...
+
+    def hold_exists(self, hold_id: str, now: float) -> bool: ...
+
+    def usage(self, buckets: Sequence[Bucket], now: float) -> list[BucketUsage]:
+        """Spent (net of reset baselines), live reserved amount and count per bucket."""
+        ...
+
+    def reset(self, bucket: Bucket, now: float, detail: str | None = None) -> Nanos:
+        """Move a bucket's baseline to its current spent; record the event; return it."""
+        ...
+
+    def events(self, limit: int = 100) -> list[LedgerEvent]: ...
+
+    def purge_expired_holds(self, now: float) -> int: ...
+
+    def records(
+        self, since_us: int | None = None, until_us: int | None = None, limit: int | None = None
+    ) -> list[StoredRecord]: ...
+
+    def count_records(self) -> int: ...
+
+    def series(self, scope: str, period: str, since: int, until: int) -> list[tuple[int, int]]:
+        """``[(window_start, spent)]`` of one scope's buckets of ``period`` in ``[since, until)``."""
+        ...
+
+    def claim_alert(
+        self, dedup_key: str, payload: str, channels: Sequence[str], now: float
+    ) -> bool: ...
+
+    def lease_deliveries(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]: ...
+
+    def finish_delivery(
+        self,
+        delivery_id: int,
+        *,
+        delivered: bool,
+        error: str | None,
+        next_attempt_at: float | None,
+        now: float,
+    ) -> None: ...
+
+    def deliveries(self, since: float | None = None, limit: int = 100) -> list[Delivery]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,266 @@
+"""In-memory ledger: the default for a bare ``BudgetManager(budget)``; one process only.
+
+Same semantics as the SQLite and PostgreSQL ledgers (the conformance suite runs on all
+three); a lock makes each operation atomic across threads. Nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+
+from costwarden.errors import LedgerError
+from costwarden.ledger.base import (
+    MINUTE,
+    Bucket,
+    BucketUsage,
+    Delivery,
+    Denial,
+    LedgerEvent,
+    LimitCheck,
+    NewRecord,
+)
+from costwarden.money import Nanos
+from costwarden.records import StoredRecord
+
+_Key = tuple[str, str, int]  # (scope, period, start)
+
+
+class MemoryLedger:
+    """A ledger held in this process's memory."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._lock = threading.RLock()
+        self._records: list[StoredRecord] = []
+        self._spent: dict[_Key, int] = defaultdict(int)
+        self._count: dict[_Key, int] = defaultdict(int)
+        self._baseline: dict[_Key, int] = defaultdict(int)
+        # hold_id -> list of (bucket key, amount, expires_at)
+        self._holds: dict[str, list[tuple[_Key, int, float]]] = {}
+        self._reserved: dict[_Key, dict[str, tuple[int, float]]] = defaultdict(dict)
+        self._events: list[LedgerEvent] = []
+        self._claims: set[str] = set()
+        self._deliveries: list[Delivery] = []
+        self._closed = False
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _alive(self) -> None:
+        if self._closed:
+            raise LedgerError("this ledger is closed; open a new one")
+
+    def _spent_net(self, bucket: Bucket) -> int:
+        if bucket.is_rolling:
+            return sum(
+                v
+                for (scope, period, start), v in self._spent.items()
+                if scope == bucket.scope
+                and period == MINUTE
+                and bucket.start <= start < bucket.end
+            )
+        key = (bucket.scope, bucket.period, bucket.start)
+        return self._spent.get(key, 0) - self._baseline.get(key, 0)
+
+    def _reserved_live(self, bucket: Bucket, now: float) -> int:
+        holds = self._reserved.get((bucket.scope, bucket.period, bucket.hold_start))
+        if not holds:
+            return 0
+        return sum(amount for amount, expires in holds.values() if expires > now)
+
+    def _first_denial(self, amount: Nanos, checks: Sequence[LimitCheck], now: float) -> Denial | None:
+        for chk in checks:
+            spent = self._spent_net(chk.bucket)
+            reserved = self._reserved_live(chk.bucket, now)
+            if spent + reserved + amount > chk.limit:
+                return Denial(chk, spent, reserved, amount)
+        return None
+
+    # -- admission ----------------------------------------------------------------------------
+    def reserve(
+        self,
+        hold_id: str,
+        amount: Nanos,
+        checks: Sequence[LimitCheck],
+        expires_at: float,
+        now: float,
+    ) -> Denial | None:
+        with self._lock:
+            self._alive()
+            denial = self._first_denial(amount, checks, now)
+            if denial is not None:
+                return denial
+            if hold_id in self._holds:
+                raise LedgerError(f"hold {hold_id!r} already exists")
+            entries = []
+            for chk in checks:
+                b = chk.bucket
+                key = (b.scope, b.period, b.hold_start)
+                self._reserved[key][hold_id] = (amount, expires_at)
+                entries.append((key, amount, expires_at))
+            self._holds[hold_id] = entries
+            return None
+
+    def check(self, amount: Nanos, checks: Sequence[LimitCheck], now: float) -> Denial | None:
+        with self._lock:
+            self._alive()
+            return self._first_denial(amount, checks, now)
+
+    def _drop_hold(self, hold_id: str) -> bool:
+        entries = self._holds.pop(hold_id, None)
+        if entries is None:
+            return False
+        for key, _amount, _exp in entries:
+            self._reserved[key].pop(hold_id, None)
+        return True
+
+    def append(
+        self, record: NewRecord, buckets: Sequence[Bucket], hold_id: str | None = None
+    ) -> StoredRecord:
+        with self._lock:
+            self._alive()
+            stored = record.stored(len(self._records) + 1)
+            self._records.append(stored)
+            for b in buckets:
+                key = (b.scope, b.period, b.start)
+                self._spent[key] += record.cost_nanos
+                self._count[key] += 1
+            if hold_id is not None:
+                self._drop_hold(hold_id)
+            return stored
+
+    def release(self, hold_id: str) -> bool:
+        with self._lock:
+            self._alive()
+            return self._drop_hold(hold_id)
+
+    def hold_exists(self, hold_id: str, now: float) -> bool:
+        with self._lock:
+            entries = self._holds.get(hold_id)
+            return bool(entries) and all(exp > now for _k, _a, exp in entries)
+
+    def usage(self, buckets: Sequence[Bucket], now: float) -> list[BucketUsage]:
+        with self._lock:
+            self._alive()
+            out = []
+            for b in buckets:
+                key = (b.scope, b.period, b.start)
+                out.append(
+                    BucketUsage(
+                        spent=self._spent_net(b),
+                        reserved=self._reserved_live(b, now),
+                        count=self._count.get(key, 0),
+                        baseline=0 if b.is_rolling else self._baseline.get(key, 0),
+                    )
+                )
+            return out
+
+    def reset(self, bucket: Bucket, now: float, detail: str | None = None) -> Nanos:
+        with self._lock:
+            self._alive()
+            key = (bucket.scope, bucket.period, bucket.start)
+            amount = self._spent.get(key, 0) - self._baseline.get(key, 0)
+            self._baseline[key] = self._spent.get(key, 0)
+            self._events.append(
+                LedgerEvent(
+                    len(self._events) + 1, now, "reset", *key, amount=amount, detail=detail
+                )
+            )
+            return amount
+
+    def events(self, limit: int = 100) -> list[LedgerEvent]:
+        with self._lock:
+            return list(reversed(self._events))[:limit]
+
+    def purge_expired_holds(self, now: float) -> int:
+        with self._lock:
+            expired = [
+                h for h, entries in self._holds.items() if any(e <= now for _k, _a, e in entries)
+            ]
+            for h in expired:
+                self._drop_hold(h)
+            return len(expired)
+
+    # -- history ------------------------------------------------------------------------------
+    def records(
+        self, since_us: int | None = None, until_us: int | None = None, limit: int | None = None
+    ) -> list[StoredRecord]:
+        with self._lock:
+            out = [
+                r
+                for r in self._records
+                if (since_us is None or r.ts_us >= since_us)
+                and (until_us is None or r.ts_us < until_us)
+            ]
+        out.sort(key=lambda r: (r.ts_us, r.id))
+        return out if limit is None else out[:limit]
+
+    def count_records(self) -> int:
+        with self._lock:
+            return len(self._records)
+
+    def series(self, scope: str, period: str, since: int, until: int) -> list[tuple[int, int]]:
+        with self._lock:
+            return sorted(
+                (start, v - self._baseline.get((s, p, start), 0))
+                for (s, p, start), v in self._spent.items()
+                if s == scope and p == period and since <= start < until
+            )
+
+    # -- alert outbox -------------------------------------------------------------------------
+    def claim_alert(self, dedup_key: str, payload: str, channels: Sequence[str], now: float) -> bool:
+        with self._lock:
+            self._alive()
+            if dedup_key in self._claims:
+                return False
+            self._claims.add(dedup_key)
+            for ch in channels:
+                self._deliveries.append(
+                    Delivery(len(self._deliveries) + 1, dedup_key, ch, payload, "pending", 0,
+                             now, now, None, None)
+                )
+            return True
+
+    def lease_deliveries(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]:
+        with self._lock:
+            out = []
+            for i, d in enumerate(self._deliveries):
+                if len(out) >= limit:
+                    break
+                if d.status == "pending" and d.next_attempt_at is not None and d.next_attempt_at <= now:
+                    leased = replace(d, next_attempt_at=now + lease_seconds)
+                    self._deliveries[i] = leased
+                    out.append(leased)
+            return out
+
+    def finish_delivery(
+        self,
+        delivery_id: int,
+        *,
+        delivered: bool,
+        error: str | None,
+        next_attempt_at: float | None,
+        now: float,
+    ) -> None:
+        with self._lock:
+            i = delivery_id - 1
+            if not 0 <= i < len(self._deliveries):
+                raise LedgerError(f"no alert delivery with id {delivery_id}")
+            d = self._deliveries[i]
+            if delivered:
+                d = replace(d, status="delivered", attempts=d.attempts + 1, delivered_at=now,
+                            next_attempt_at=None, last_error=None)
+            else:
+                d = replace(d, status="pending" if next_attempt_at is not None else "failed",
+                            attempts=d.attempts + 1, next_attempt_at=next_attempt_at,
+                            last_error=error)
+            self._deliveries[i] = d
+
+    def deliveries(self, since: float | None = None, limit: int = 100) -> list[Delivery]:
+        with self._lock:
+            out = [d for d in self._deliveries if since is None or d.created_at >= since]
+        return list(reversed(out))[:limit]
+
+    def close(self) -> None:
+        self._closed = True

@@ -1,0 +1,464 @@
+"""SQLite ledger: the embedded default, safe for many threads and many processes on one host.
+
+Each write is one ``BEGIN IMMEDIATE`` transaction, which takes SQLite's write lock before
+reading, so a reservation's check and its hold cannot interleave with another writer's (in
+this process or another). WAL mode lets readers run beside the writer. ``synchronous=NORMAL``
+(the default here) survives any process crash; ``?synchronous=full`` in the URL also survives
+power loss, at a cost per commit.
+
+URL: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, optional query
+``?timeout=5&synchronous=full``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
+from costwarden.ledger.base import (
+    MINUTE,
+    Bucket,
+    BucketUsage,
+    Delivery,
+    Denial,
+    LedgerEvent,
+    LimitCheck,
+    NewRecord,
+)
+from costwarden.ledger.schema_sqlite import MIGRATIONS
+from costwarden.money import Nanos
+from costwarden.records import StoredRecord
+
+_RECORD_COLUMNS = (
+    "id, ts_us, model, provider, input_tokens, output_tokens, cache_read_tokens, "
+    "cache_write_tokens, reasoning_tokens, cost_nanos, user_id, team, key, endpoint, "
+    "request_id, tags, latency_ms, status, estimated, price_source"
+)
+_INSERT_RECORD = (
+    "INSERT INTO records (ts_us, model, provider, input_tokens, output_tokens, "
+    "cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, user_id, team, key, "
+    "endpoint, request_id, tags, latency_ms, status, estimated, price_source, hold_id) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_UPSERT_TOTAL = (
+    "INSERT INTO totals (scope, period, start, end_, spent, count) VALUES (?,?,?,?,?,1) "
+    "ON CONFLICT (scope, period, start) DO UPDATE SET "
+    "spent = spent + excluded.spent, count = count + 1"
+)
+_SPENT = "SELECT spent - baseline FROM totals WHERE scope = ? AND period = ? AND start = ?"
+_SPENT_ROLLING = (
+    "SELECT COALESCE(SUM(spent), 0) FROM totals "
+    "WHERE scope = ? AND period = 'minute' AND start >= ? AND start < ?"
+)
+_RESERVED = (
+    "SELECT COALESCE(SUM(amount), 0) FROM holds "
+    "WHERE scope = ? AND period = ? AND start = ? AND expires_at > ?"
+)
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///spend.db`` -> ``spend.db``; ``sqlite:////tmp/x.db`` -> ``/tmp/x.db``."""
+    if not url.startswith("sqlite://"):
+        raise ConfigurationError(f"not a SQLite URL: {url!r} (expected sqlite:///path.db)")
+    rest = url[len("sqlite://") :].split("?", 1)[0]
+    if rest in ("", "/", "/:memory:"):
+        raise ConfigurationError(
+            "a SQLite ledger needs a file path (sqlite:///spend.db); use memory:// for a "
+            "throwaway in-process ledger"
+        )
+    return rest[1:] if rest.startswith("/") else rest
+
+
+def _query(url: str) -> dict[str, str]:
+    if "?" not in url:
+        return {}
+    out = {}
+    for part in url.split("?", 1)[1].split("&"):
+        if part:
+            k, _, v = part.partition("=")
+            out[k] = v
+    return out
+
+
+class SQLiteLedger:
+    """A ledger in one SQLite file, shared by every thread and process that opens it."""
+
+    def __init__(self, url: str, *, timeout: float | None = None) -> None:
+        self.url = url
+        self.path = path_from_url(url)
+        options = _query(url)
+        try:
+            self.timeout = float(options.get("timeout", timeout if timeout is not None else 10.0))
+        except ValueError:
+            raise ConfigurationError(f"timeout in {url!r} must be a number of seconds") from None
+        self._synchronous = options.get("synchronous", "normal").upper()
+        if self._synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ConfigurationError(f"synchronous in {url!r} must be off/normal/full/extra")
+        parent = Path(self.path).parent
+        if not parent.exists():
+            raise ConfigurationError(f"folder {parent} for the SQLite ledger does not exist")
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._conn = self._connect()
+        self._migrate()
+
+    # -- connection ---------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        except sqlite3.Error as exc:
+            raise LedgerUnavailableError(f"cannot open SQLite ledger {self.path}: {exc}") from exc
+        return conn
+
+    def _conn_for_pid(self) -> sqlite3.Connection:
+        # A connection must not cross fork(); a child reopens its own.
+        if os.getpid() != self._pid:
+            self._pid = os.getpid()
+            self._lock = threading.RLock()
+            self._conn = self._connect()
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction; rolled back on any error."""
+        with self._lock:
+            conn = self._conn_for_pid()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise LedgerUnavailableError(
+                    f"SQLite ledger {self.path} stayed locked for {self.timeout:g}s ({exc}); "
+                    "another process holds the write lock too long, or raise ?timeout="
+                ) from exc
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    conn.execute("ROLLBACK")
+                    raise LedgerError(f"commit to {self.path} failed: {exc}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._conn_for_pid()
+            try:
+                yield conn
+            except sqlite3.OperationalError as exc:
+                raise LedgerUnavailableError(f"reading {self.path} failed: {exc}") from exc
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > len(MIGRATIONS):
+                raise LedgerError(
+                    f"{self.path} has schema version {version}, newer than this costwarden "
+                    f"understands ({len(MIGRATIONS)}); upgrade costwarden"
+                )
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(number),),
+                )
+
+    @property
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0])
+
+    def integrity_check(self) -> str:
+        with self._read() as conn:
+            return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- admission ----------------------------------------------------------------------------
+    @staticmethod
+    def _spent(conn: sqlite3.Connection, b: Bucket) -> int:
+        if b.is_rolling:
+            row = conn.execute(_SPENT_ROLLING, (b.scope, b.start, b.end)).fetchone()
+        else:
+            row = conn.execute(_SPENT, (b.scope, b.period, b.start)).fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _reserved(conn: sqlite3.Connection, b: Bucket, now: float) -> int:
+        row = conn.execute(_RESERVED, (b.scope, b.period, b.hold_start, now)).fetchone()
+        return int(row[0])
+
+    def _first_denial(
+        self, conn: sqlite3.Connection, amount: Nanos, checks: Sequence[LimitCheck], now: float
+    ) -> Denial | None:
+        for chk in checks:
+            spent = self._spent(conn, chk.bucket)
+            reserved = self._reserved(conn, chk.bucket, now)
+            if spent + reserved + amount > chk.limit:
+                return Denial(chk, spent, reserved, amount)
+        return None
+
+    def reserve(
+        self,
+        hold_id: str,
+        amount: Nanos,
+        checks: Sequence[LimitCheck],
+        expires_at: float,
+        now: float,
+    ) -> Denial | None:
+        with self._write() as conn:
+            denial = self._first_denial(conn, amount, checks, now)
+            if denial is not None:
+                return denial
+            try:
+                conn.executemany(
+                    "INSERT INTO holds (hold_id, scope, period, start, amount, expires_at) "
+                    "VALUES (?,?,?,?,?,?)",
+                    [
+                        (hold_id, c.bucket.scope, c.bucket.period, c.bucket.hold_start, amount,
+                         expires_at)
+                        for c in checks
+                    ],
+                )
+            except sqlite3.IntegrityError as exc:
+                raise LedgerError(f"hold {hold_id!r} already exists") from exc
+            return None
+
+    def check(self, amount: Nanos, checks: Sequence[LimitCheck], now: float) -> Denial | None:
+        with self._read() as conn:
+            conn.execute("BEGIN")
+            try:
+                return self._first_denial(conn, amount, checks, now)
+            finally:
+                conn.execute("COMMIT")
+
+    def append(
+        self, record: NewRecord, buckets: Sequence[Bucket], hold_id: str | None = None
+    ) -> StoredRecord:
+        tags = json.dumps(list(record.tags)) if record.tags else None
+        with self._write() as conn:
+            cur = conn.execute(
+                _INSERT_RECORD,
+                (
+                    record.ts_us, record.model, record.provider, record.input_tokens,
+                    record.output_tokens, record.cache_read_tokens, record.cache_write_tokens,
+                    record.reasoning_tokens, record.cost_nanos, record.user_id, record.team,
+                    record.key, record.endpoint, record.request_id, tags, record.latency_ms,
+                    record.status, int(record.estimated), record.price_source, hold_id,
+                ),
+            )
+            conn.executemany(
+                _UPSERT_TOTAL,
+                [(b.scope, b.period, b.start, b.end, record.cost_nanos) for b in buckets],
+            )
+            if hold_id is not None:
+                conn.execute("DELETE FROM holds WHERE hold_id = ?", (hold_id,))
+            record_id = cur.lastrowid
+        assert record_id is not None
+        return record.stored(record_id)
+
+    def release(self, hold_id: str) -> bool:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM holds WHERE hold_id = ?", (hold_id,)).rowcount > 0
+
+    def hold_exists(self, hold_id: str, now: float) -> bool:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT COUNT(*), MIN(expires_at) FROM holds WHERE hold_id = ?", (hold_id,)
+            ).fetchone()
+        return bool(row[0]) and float(row[1]) > now
+
+    def usage(self, buckets: Sequence[Bucket], now: float) -> list[BucketUsage]:
+        out = []
+        with self._read() as conn:
+            conn.execute("BEGIN")
+            try:
+                for b in buckets:
+                    reserved = self._reserved(conn, b, now)
+                    if b.is_rolling:
+                        out.append(BucketUsage(self._spent(conn, b), reserved, 0))
+                        continue
+                    row = conn.execute(
+                        "SELECT spent, baseline, count FROM totals "
+                        "WHERE scope = ? AND period = ? AND start = ?",
+                        (b.scope, b.period, b.start),
+                    ).fetchone()
+                    spent, baseline, count = row if row else (0, 0, 0)
+                    out.append(BucketUsage(spent - baseline, reserved, count, baseline))
+            finally:
+                conn.execute("COMMIT")
+        return out
+
+    def reset(self, bucket: Bucket, now: float, detail: str | None = None) -> Nanos:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO totals (scope, period, start, end_, spent, count) "
+                "VALUES (?,?,?,?,0,0) ON CONFLICT (scope, period, start) DO NOTHING",
+                (bucket.scope, bucket.period, bucket.start, bucket.end),
+            )
+            spent, baseline = conn.execute(
+                "SELECT spent, baseline FROM totals WHERE scope = ? AND period = ? AND start = ?",
+                (bucket.scope, bucket.period, bucket.start),
+            ).fetchone()
+            conn.execute(
+                "UPDATE totals SET baseline = spent WHERE scope = ? AND period = ? AND start = ?",
+                (bucket.scope, bucket.period, bucket.start),
+            )
+            conn.execute(
+                "INSERT INTO events (ts, kind, scope, period, start, amount, detail) "
+                "VALUES (?, 'reset', ?, ?, ?, ?, ?)",
+                (now, bucket.scope, bucket.period, bucket.start, spent - baseline, detail),
+            )
+            return int(spent - baseline)
+
+    def events(self, limit: int = 100) -> list[LedgerEvent]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, ts, kind, scope, period, start, amount, detail FROM events "
+                "ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [LedgerEvent(*row) for row in rows]
+
+    def purge_expired_holds(self, now: float) -> int:
+        with self._write() as conn:
+            expired = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT hold_id FROM holds WHERE expires_at <= ?", (now,)
+                ).fetchall()
+            ]
+            conn.executemany("DELETE FROM holds WHERE hold_id = ?", [(h,) for h in expired])
+            return len(expired)
+
+    # -- history ------------------------------------------------------------------------------
+    def records(
+        self, since_us: int | None = None, until_us: int | None = None, limit: int | None = None
+    ) -> list[StoredRecord]:
+        sql = f"SELECT {_RECORD_COLUMNS} FROM records WHERE ts_us >= ? AND ts_us < ? ORDER BY ts_us, id"
+        params: list[Any] = [
+            since_us if since_us is not None else -(2**62),
+            until_us if until_us is not None else 2**62,
+        ]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [_stored(row) for row in rows]
+
+    def count_records(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+
+    def series(self, scope: str, period: str, since: int, until: int) -> list[tuple[int, int]]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT start, spent - baseline FROM totals WHERE scope = ? AND period = ? "
+                "AND start >= ? AND start < ? ORDER BY start",
+                (scope, period, since, until),
+            ).fetchall()
+        return [(int(a), int(b)) for a, b in rows]
+
+    # -- alert outbox -------------------------------------------------------------------------
+    def claim_alert(self, dedup_key: str, payload: str, channels: Sequence[str], now: float) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO alert_claims (dedup_key, created_at, payload) VALUES (?,?,?) "
+                "ON CONFLICT (dedup_key) DO NOTHING",
+                (dedup_key, now, payload),
+            )
+            if cur.rowcount == 0:
+                return False
+            conn.executemany(
+                "INSERT INTO deliveries (dedup_key, channel, payload, status, attempts, "
+                "created_at, next_attempt_at) VALUES (?, ?, ?, 'pending', 0, ?, ?)",
+                [(dedup_key, ch, payload, now, now) for ch in channels],
+            )
+            return True
+
+    def lease_deliveries(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]:
+        with self._write() as conn:
+            rows = conn.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE status = 'pending' "
+                "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE deliveries SET next_attempt_at = ? WHERE id = ?",
+                [(now + lease_seconds, r[0]) for r in rows],
+            )
+        return [Delivery(*r[:7], now + lease_seconds, *r[8:]) for r in rows]
+
+    def finish_delivery(
+        self,
+        delivery_id: int,
+        *,
+        delivered: bool,
+        error: str | None,
+        next_attempt_at: float | None,
+        now: float,
+    ) -> None:
+        with self._write() as conn:
+            if delivered:
+                cur = conn.execute(
+                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, "
+                    "delivered_at = ?, next_attempt_at = NULL, last_error = NULL WHERE id = ?",
+                    (now, delivery_id),
+                )
+            else:
+                cur = conn.execute(
+                    "UPDATE deliveries SET status = ?, attempts = attempts + 1, "
+                    "next_attempt_at = ?, last_error = ? WHERE id = ?",
+                    ("pending" if next_attempt_at is not None else "failed", next_attempt_at,
+                     error, delivery_id),
+                )
+            if cur.rowcount == 0:
+                raise LedgerError(f"no alert delivery with id {delivery_id}")
+
+    def deliveries(self, since: float | None = None, limit: int = 100) -> list[Delivery]:
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE created_at >= ? "
+                "ORDER BY id DESC LIMIT ?",
+                (since if since is not None else float("-inf"), limit),
+            ).fetchall()
+        return [Delivery(*r) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+_DELIVERY_COLUMNS = (
+    "id, dedup_key, channel, payload, status, attempts, created_at, next_attempt_at, "
+    "last_error, delivered_at"
+)
+
+
+def _stored(row: Sequence[Any]) -> StoredRecord:
+    values = list(row)
+    values[15] = tuple(json.loads(values[15])) if values[15] else ()
+    values[18] = bool(values[18])
+    return StoredRecord(*values)
+
+
+__all__ = ["MINUTE", "SQLiteLedger", "path_from_url"]
