@@ -1,0 +1,256 @@
+"""Provider usage reports -> costwarden :class:`~costwarden.records.Usage`.
+
+Each provider reports tokens in its own shape (see ``docs/clients.md`` and the normalisation
+table in the design references). The canonical convention is OpenAI's: ``input_tokens`` counts
+*all* prompt tokens (cache reads and writes included) and ``output_tokens`` counts all completion
+tokens (reasoning included). Anthropic reports cache tokens *beside* ``input_tokens``, so they
+are added in here; getting that wrong bills cached tokens twice or not at all.
+
+Every function accepts either the raw JSON (``dict``) or the SDK's pydantic object, because the
+same code serves the tracked client (SDK objects) and the gateway (raw bodies). Missing or
+``null`` detail fields count as 0; a count that is not a non-negative integer is a
+:class:`~costwarden.errors.ProviderResponseError`, since pricing a garbled figure would be worse
+than saying the response was unreadable.
+
+Streams report usage piecemeal, so each API has an accumulator: feed it every event and read
+``usage`` at the end (``None`` when the provider sent no usage at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from costwarden.errors import InvalidInputError, ProviderResponseError
+from costwarden.records import Usage
+
+
+def field(obj: Any, name: str) -> Any:
+    """``obj[name]`` for mappings, ``obj.name`` for SDK objects; ``None`` when absent."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _count(value: Any, name: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, float) and value.is_integer() and value >= 0:
+            return int(value)
+        raise ProviderResponseError(
+            f"provider reported {name}={value!r}, which is not a token count; "
+            "the response cannot be priced (check the upstream or proxy in between)"
+        )
+    return value
+
+
+def _usage(
+    input_tokens: int, output_tokens: int, cache_read: int, cache_write: int, reasoning: int
+) -> Usage:
+    # Inconsistent subsets would make pricing wrong; a provider that says it cached more
+    # tokens than it read is reporting garbage, and we say so instead of guessing.
+    try:
+        return Usage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            reasoning_tokens=reasoning,
+        )
+    except InvalidInputError as err:
+        raise ProviderResponseError(f"provider usage is inconsistent: {err}") from None
+
+
+def openai_chat_usage(usage: Any) -> Usage:
+    """Chat Completions ``usage`` (``prompt_tokens``, ``prompt_tokens_details``, ...)."""
+    if usage is None:
+        raise ProviderResponseError("the response has no usage object")
+    prompt = field(usage, "prompt_tokens_details")
+    completion = field(usage, "completion_tokens_details")
+    return _usage(
+        _count(field(usage, "prompt_tokens"), "prompt_tokens"),
+        _count(field(usage, "completion_tokens"), "completion_tokens"),
+        _count(field(prompt, "cached_tokens"), "cached_tokens"),
+        _count(field(prompt, "cache_write_tokens"), "cache_write_tokens"),
+        _count(field(completion, "reasoning_tokens"), "reasoning_tokens"),
+    )
+
+
+def openai_responses_usage(usage: Any) -> Usage:
+    """Responses API ``usage`` (``input_tokens``, ``input_tokens_details``, ...)."""
+    if usage is None:
+        raise ProviderResponseError("the response has no usage object")
+    details_in = field(usage, "input_tokens_details")
+    details_out = field(usage, "output_tokens_details")
+    return _usage(
+        _count(field(usage, "input_tokens"), "input_tokens"),
+        _count(field(usage, "output_tokens"), "output_tokens"),
+        _count(field(details_in, "cached_tokens"), "cached_tokens"),
+        _count(field(details_in, "cache_write_tokens"), "cache_write_tokens"),
+        _count(field(details_out, "reasoning_tokens"), "reasoning_tokens"),
+    )
+
+
+def anthropic_usage(usage: Any) -> Usage:
+    """Anthropic Messages ``usage``; cache reads and writes are ADDED into ``input_tokens``."""
+    if usage is None:
+        raise ProviderResponseError("the response has no usage object")
+    uncached = _count(field(usage, "input_tokens"), "input_tokens")
+    write = _count(field(usage, "cache_creation_input_tokens"), "cache_creation_input_tokens")
+    read = _count(field(usage, "cache_read_input_tokens"), "cache_read_input_tokens")
+    output = _count(field(usage, "output_tokens"), "output_tokens")
+    thinking = _count(
+        field(field(usage, "output_tokens_details"), "thinking_tokens"), "thinking_tokens"
+    )
+    return _usage(uncached + write + read, output, read, write, min(thinking, output))
+
+
+# -- streams ----------------------------------------------------------------------------------
+
+
+class _FieldMerge:
+    """Later non-null values overwrite earlier ones, field by field.
+
+    Both OpenAI-compatible gateways (partial usage on a content chunk, then the rest) and
+    Anthropic (``message_delta`` counts are cumulative) need overwrite-per-field, never sums.
+    """
+
+    __slots__ = ("seen", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.seen = False
+
+    def put(self, name: str, value: Any) -> None:
+        if value is not None:
+            self.values[name] = value
+            self.seen = True
+
+    def get(self, name: str) -> Any:
+        return self.values.get(name)
+
+
+class OpenAIChatStreamUsage:
+    """Usage of a Chat Completions stream.
+
+    With ``stream_options.include_usage`` the last chunk (``choices`` empty, ``null`` or absent)
+    carries the usage. Some gateways also send a preview usage chunk before the content or split
+    the figures over two chunks, so every chunk's usage is merged and the last value wins.
+    """
+
+    def __init__(self) -> None:
+        self._merge = _FieldMerge()
+
+    def feed(self, chunk: Any) -> None:
+        usage = field(chunk, "usage")
+        if usage is None:
+            return
+        m = self._merge
+        m.put("prompt", field(usage, "prompt_tokens"))
+        m.put("completion", field(usage, "completion_tokens"))
+        prompt = field(usage, "prompt_tokens_details")
+        m.put("cached", field(prompt, "cached_tokens"))
+        m.put("cache_write", field(prompt, "cache_write_tokens"))
+        m.put("reasoning", field(field(usage, "completion_tokens_details"), "reasoning_tokens"))
+
+    @property
+    def usage(self) -> Usage | None:
+        m = self._merge
+        if not m.seen:
+            return None
+        return _usage(
+            _count(m.get("prompt"), "prompt_tokens"),
+            _count(m.get("completion"), "completion_tokens"),
+            _count(m.get("cached"), "cached_tokens"),
+            _count(m.get("cache_write"), "cache_write_tokens"),
+            _count(m.get("reasoning"), "reasoning_tokens"),
+        )
+
+    @property
+    def has_output_count(self) -> bool:
+        """True once the provider reported a completion count (the stream's final figure)."""
+        return self._merge.get("completion") is not None
+
+
+class OpenAIResponsesStreamUsage:
+    """Usage of a Responses API stream: only the terminal event carries it.
+
+    ``response.completed``, ``response.incomplete`` and ``response.failed`` all end a stream; the
+    spec's examples for the last two show ``"usage": null``, which leaves ``usage`` as ``None``.
+    """
+
+    TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+    def __init__(self) -> None:
+        self._usage: Usage | None = None
+        self.terminal: str | None = None
+
+    def feed(self, event: Any) -> None:
+        kind = field(event, "type")
+        if kind in self.TERMINAL:
+            self.terminal = kind
+            usage = field(field(event, "response"), "usage")
+            if usage is not None:
+                self._usage = openai_responses_usage(usage)
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._usage
+
+    @property
+    def has_output_count(self) -> bool:
+        return self._usage is not None
+
+
+class AnthropicStreamUsage:
+    """Usage of an Anthropic Messages stream.
+
+    ``message_start`` carries input and cache counts (and ``output_tokens`` of 1 or so);
+    ``message_delta`` carries *cumulative* counts that overwrite, never add. A stream cut after
+    ``message_start`` still knows its input tokens, which is most of the bill for long prompts.
+    """
+
+    def __init__(self) -> None:
+        self._merge = _FieldMerge()
+        self._final_output = False
+
+    def _take(self, usage: Any) -> None:
+        m = self._merge
+        for name in (
+            "input_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+            "output_tokens",
+        ):
+            m.put(name, field(usage, name))
+        m.put("thinking_tokens", field(field(usage, "output_tokens_details"), "thinking_tokens"))
+
+    def feed(self, event: Any) -> None:
+        kind = field(event, "type")
+        if kind == "message_start":
+            usage = field(field(event, "message"), "usage")
+            if usage is not None:
+                self._take(usage)
+        elif kind == "message_delta":
+            usage = field(event, "usage")
+            if usage is not None:
+                self._take(usage)
+                if field(usage, "output_tokens") is not None:
+                    self._final_output = True
+
+    @property
+    def usage(self) -> Usage | None:
+        m = self._merge
+        if not m.seen:
+            return None
+        merged = dict(m.values)
+        merged["output_tokens_details"] = {"thinking_tokens": m.get("thinking_tokens")}
+        return anthropic_usage(merged)
+
+    @property
+    def has_output_count(self) -> bool:
+        """True once a ``message_delta`` reported the output count (not just message_start's)."""
+        return self._final_output
