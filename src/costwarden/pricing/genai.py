@@ -1,0 +1,175 @@
+"""Adapter to genai-prices: find a model once, then price from compiled schedules.
+
+genai-prices is the catalogue (its offline snapshot, bundled in the wheel; its updater is
+never started here). It is imported lazily because loading the snapshot takes ~0.5 s and many
+costwarden commands never price anything.
+
+What may change per call, and how it is kept both correct and fast:
+
+* **Time-dependent prices** (a model whose ``prices`` is a list of ``ConditionalPrice``: a new
+  price from a start date, or DeepSeek's off-peak hours): the active price is chosen for the
+  request's time on every call, and the schedule compiled for that choice is cached.
+* **Batch** (``price_context={"processing": "batch"}``): the batch variants active at the
+  request time override the standard keys they name, first variant first; the rest of the
+  standard price stays. As in genai-prices, a model reached through a provider's
+  ``fallback_model_providers`` ignores the context.
+* Everything else is one compiled :class:`~costwarden.pricing.rates.Schedule`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any, Final
+
+from costwarden.pricing.rates import PriceValue, Schedule, compile_schedule
+
+_BATCH_WHEN: Final = {"processing": "batch"}
+_lock = threading.Lock()
+
+
+def _snapshot() -> Any:
+    from genai_prices import data_snapshot
+
+    return data_snapshot.get_snapshot()
+
+
+def price_dict(model_price: Any) -> dict[str, PriceValue]:
+    """The set price keys of a genai-prices ``ModelPrice`` (a plain attribute bag)."""
+    return {
+        key: value
+        for key, value in vars(model_price).items()
+        if not key.startswith("_") and value is not None
+    }
+
+
+def _aware(when: datetime | None) -> datetime:
+    if when is None:
+        return datetime.now(UTC)
+    if when.tzinfo is None or when.utcoffset() is None:
+        return when.astimezone()  # naive means local time (DESIGN.md)
+    return when
+
+
+class GenaiPricer:
+    """Prices one (provider, model) pair of the genai-prices catalogue."""
+
+    def __init__(self, provider: Any, model: Any) -> None:
+        self.provider_id: str = provider.id
+        self.model_id: str = model.id
+        self._model = model
+        self._conditional = isinstance(model.prices, list)
+        in_provider = any(model is m for m in provider.models)
+        variants = model.price_variants or ()
+        self._batch_variants: tuple[Any, ...] = (
+            tuple(v for v in variants if dict(v.when) == _BATCH_WHEN) if in_provider else ()
+        )
+        self._compiled: dict[tuple[int, tuple[int, ...]], Schedule] = {}
+        self.static: Schedule | None = (
+            None if self._conditional else self._compile(0, ())
+        )  # valid for any time when not batch
+
+    @property
+    def time_dependent(self) -> bool:
+        return self._conditional or any(v.constraint for v in self._batch_variants)
+
+    def _standard_index(self, ts: datetime) -> int:
+        prices = self._model.prices
+        if not self._conditional:
+            return 0
+        for index in range(len(prices) - 1, -1, -1):  # the last active price wins
+            constraint = prices[index].constraint
+            if constraint is None or constraint.active(ts):
+                return index
+        return 0
+
+    def _compile(self, standard: int, variants: tuple[int, ...]) -> Schedule:
+        key = (standard, variants)
+        found = self._compiled.get(key)
+        if found is None:
+            found = compile_schedule(self._merged(standard, variants))
+            self._compiled[key] = found
+        return found
+
+    def _merged(self, standard: int, variants: tuple[int, ...]) -> dict[str, PriceValue]:
+        prices = self._model.prices
+        merged = price_dict(prices[standard].prices if self._conditional else prices)
+        overrides: dict[str, PriceValue] = {}
+        for index in variants:
+            for key, value in price_dict(self._batch_variants[index].prices).items():
+                overrides.setdefault(key, value)
+        merged.update(overrides)
+        return merged
+
+    def standard_prices(self, when: datetime | None = None) -> dict[str, PriceValue]:
+        """The standard (non-batch) price keys in force at ``when`` (default now)."""
+        return self._merged(self._standard_index(_aware(when)), ())
+
+    def schedule(self, when: datetime | None, batch: bool) -> Schedule:
+        if self.static is not None and not (batch and self._batch_variants):
+            return self.static
+        ts = _aware(when)
+        variants: tuple[int, ...] = ()
+        if batch:
+            variants = tuple(
+                i
+                for i, v in enumerate(self._batch_variants)
+                if v.constraint is None or v.constraint.active(ts)
+            )
+        return self._compile(self._standard_index(ts), variants)
+
+
+def find(model: str, provider: str | None) -> tuple[Any, Any]:
+    """(provider, model) from genai-prices' matcher, or raise ``LookupError``.
+
+    A ``provider/model`` reference (LiteLLM style, ``openai/gpt-4o``) is retried as model
+    ``gpt-4o`` of provider ``openai``, which is what genai-prices does for its ``litellm``
+    provider. A provider id genai-prices does not know is treated as a hint and dropped, so
+    that a gateway's own provider names still find the model; a known provider that lacks the
+    model is an error (its price may differ from the model's first-party price).
+    """
+    snapshot = _snapshot()
+    from genai_prices.data_snapshot import find_provider_by_id
+
+    if provider is not None and find_provider_by_id(snapshot.providers, provider) is None:
+        provider = None
+    try:
+        return snapshot.find_provider_model(model, None, provider, None)  # type: ignore[no-any-return]
+    except LookupError:
+        if "/" not in model:
+            raise
+    prefix, rest = model.split("/", 1)
+    if provider is None and find_provider_by_id(snapshot.providers, prefix) is not None:
+        return snapshot.find_provider_model(rest, None, prefix, None)  # type: ignore[no-any-return]
+    return snapshot.find_provider_model(rest, None, provider, None)  # type: ignore[no-any-return]
+
+
+@cache
+def all_model_ids() -> tuple[str, ...]:
+    """Every model id in the snapshot (for "did you mean" suggestions)."""
+    with _lock:
+        return tuple(sorted({m.id for p in _snapshot().providers for m in p.models}))
+
+
+def suggestions(model: str, extra: Mapping[str, object] | None = None, n: int = 3) -> list[str]:
+    """Close model names, custom ones included."""
+    candidates = list(all_model_ids()) + list(extra or ())
+    return difflib.get_close_matches(model.lower(), candidates, n=n, cutoff=0.6)
+
+
+def base_rate(value: PriceValue | None) -> Decimal | None:
+    """The short-context rate of a price value (a tiered price's ``base``)."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    return value.base
+
+
+def top_rate(value: PriceValue | None) -> Decimal | None:
+    """The highest rate of a price value (its most expensive tier)."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    return max([value.base, *(tier.price for tier in value.tiers)])
