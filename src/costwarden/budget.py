@@ -59,10 +59,14 @@ class Budget:
     rolling_limits: Mapping[int, float] | None = field(default=None, kw_only=True)
     timezone: str = field(default="UTC", kw_only=True)
     alert_thresholds: tuple[float, ...] | None = field(default=None, kw_only=True)
+    _nanos: dict[str, Nanos | None] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
+        nanos: dict[str, Nanos | None] = {}
         for name in ("daily_limit", "monthly_limit", "per_request_limit", "weekly_limit"):
-            _limit(getattr(self, name), name)
+            nanos[name.removesuffix("_limit")] = _limit(getattr(self, name), name)
         t = self.alert_threshold
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
             raise InvalidInputError(f"alert_threshold must be a number, got {t!r}")
@@ -81,15 +85,18 @@ class Budget:
             for seconds, limit in dict(self.rolling_limits).items():
                 secs = int(seconds.total_seconds()) if isinstance(seconds, timedelta) else seconds
                 if isinstance(secs, bool) or not isinstance(secs, int) or secs <= 0:
-                    raise InvalidInputError(f"rolling window must be positive seconds, got {seconds!r}")
+                    raise InvalidInputError(
+                        f"rolling window must be positive seconds, got {seconds!r}"
+                    )
                 if secs % ROLLING_SLOT_SECONDS:
                     raise InvalidInputError(
                         f"rolling window {secs}s must be a whole number of minutes"
                     )
-                _limit(limit, f"rolling_limits[{secs}]")
+                nanos[f"rolling:{secs}s"] = _limit(limit, f"rolling_limits[{secs}]")
                 rolling[secs] = limit
             object.__setattr__(self, "rolling_limits", rolling)
         get_zone(self.timezone)
+        object.__setattr__(self, "_nanos", nanos)
 
     # -- derived, exact figures -------------------------------------------------------------
     @property
@@ -98,20 +105,15 @@ class Budget:
 
     def limit_nanos(self, period: str) -> Nanos | None:
         """The limit for ``daily``/``weekly``/``monthly``/``rolling:<s>s`` in nano-USD."""
-        if period.startswith("rolling:"):
-            secs = int(period[len("rolling:") : -1])
-            value = (self.rolling_limits or {}).get(secs)
-        else:
-            value = getattr(self, f"{period}_limit")
-        return _limit(value, period)
+        return self._nanos.get(period)
 
     @property
     def per_request_nanos(self) -> Nanos | None:
-        return _limit(self.per_request_limit, "per_request_limit")
+        return self._nanos["per_request"]
 
     def periods(self) -> tuple[str, ...]:
         """The periods this budget limits (calendar ones first, then rolling windows)."""
-        out = [p for p in CALENDAR_PERIODS if getattr(self, f"{p}_limit") is not None]
+        out: list[str] = [p for p in CALENDAR_PERIODS if getattr(self, f"{p}_limit") is not None]
         out += [f"rolling:{s}s" for s in sorted(self.rolling_limits or {})]
         return tuple(out)
 

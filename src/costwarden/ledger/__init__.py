@@ -35,9 +35,11 @@ def open_ledger(url: str) -> Ledger:
             from costwarden.ledger.postgres import PostgresLedger
         except ImportError as exc:  # psycopg missing
             raise ConfigurationError(
-                f"a PostgreSQL ledger needs the postgres extra: pip install 'costwarden[postgres]' ({exc})"
+                "a PostgreSQL ledger needs the postgres extra: "
+                f"pip install 'costwarden[postgres]' ({exc})"
             ) from exc
-        return PostgresLedger(url)
+        ledger: Ledger = PostgresLedger(url)
+        return ledger
     raise ConfigurationError(
         f"unknown ledger URL {url!r}: use memory://, sqlite:///path.db or postgresql://..."
     )

@@ -172,9 +172,18 @@ class Ledger(Protocol):
         ...
 
     def append(
-        self, record: NewRecord, buckets: Sequence[Bucket], hold_id: str | None = None
-    ) -> StoredRecord:
-        """Add a record to history and its cost to ``buckets``; drop ``hold_id``'s hold."""
+        self,
+        record: NewRecord,
+        buckets: Sequence[Bucket],
+        hold_id: str | None = None,
+        *,
+        watch: Sequence[Bucket] = (),
+    ) -> tuple[StoredRecord, list[BucketUsage]]:
+        """Add a record to history and its cost to ``buckets``; drop ``hold_id``'s hold.
+
+        Returns the stored record and, read in the same transaction, the usage of the
+        ``watch`` buckets afterwards (what alert thresholds are checked against).
+        """
         ...
 
     def release(self, hold_id: str) -> bool:
@@ -202,7 +211,7 @@ class Ledger(Protocol):
     def count_records(self) -> int: ...
 
     def series(self, scope: str, period: str, since: int, until: int) -> list[tuple[int, int]]:
-        """``[(window_start, spent)]`` of one scope's buckets of ``period`` in ``[since, until)``."""
+        """``[(window_start, spent)]`` of a scope's ``period`` buckets in ``[since, until)``."""
         ...
 
     def claim_alert(

@@ -56,9 +56,7 @@ class MemoryLedger:
             return sum(
                 v
                 for (scope, period, start), v in self._spent.items()
-                if scope == bucket.scope
-                and period == MINUTE
-                and bucket.start <= start < bucket.end
+                if scope == bucket.scope and period == MINUTE and bucket.start <= start < bucket.end
             )
         key = (bucket.scope, bucket.period, bucket.start)
         return self._spent.get(key, 0) - self._baseline.get(key, 0)
@@ -69,7 +67,9 @@ class MemoryLedger:
             return 0
         return sum(amount for amount, expires in holds.values() if expires > now)
 
-    def _first_denial(self, amount: Nanos, checks: Sequence[LimitCheck], now: float) -> Denial | None:
+    def _first_denial(
+        self, amount: Nanos, checks: Sequence[LimitCheck], now: float
+    ) -> Denial | None:
         for chk in checks:
             spent = self._spent_net(chk.bucket)
             reserved = self._reserved_live(chk.bucket, now)
@@ -116,8 +116,13 @@ class MemoryLedger:
         return True
 
     def append(
-        self, record: NewRecord, buckets: Sequence[Bucket], hold_id: str | None = None
-    ) -> StoredRecord:
+        self,
+        record: NewRecord,
+        buckets: Sequence[Bucket],
+        hold_id: str | None = None,
+        *,
+        watch: Sequence[Bucket] = (),
+    ) -> tuple[StoredRecord, list[BucketUsage]]:
         with self._lock:
             self._alive()
             stored = record.stored(len(self._records) + 1)
@@ -128,7 +133,7 @@ class MemoryLedger:
                 self._count[key] += 1
             if hold_id is not None:
                 self._drop_hold(hold_id)
-            return stored
+            return stored, self.usage(watch, float("-inf")) if watch else []
 
     def release(self, hold_id: str) -> bool:
         with self._lock:
@@ -138,7 +143,7 @@ class MemoryLedger:
     def hold_exists(self, hold_id: str, now: float) -> bool:
         with self._lock:
             entries = self._holds.get(hold_id)
-            return bool(entries) and all(exp > now for _k, _a, exp in entries)
+            return entries is not None and all(exp > now for _k, _a, exp in entries)
 
     def usage(self, buckets: Sequence[Bucket], now: float) -> list[BucketUsage]:
         with self._lock:
@@ -163,9 +168,7 @@ class MemoryLedger:
             amount = self._spent.get(key, 0) - self._baseline.get(key, 0)
             self._baseline[key] = self._spent.get(key, 0)
             self._events.append(
-                LedgerEvent(
-                    len(self._events) + 1, now, "reset", *key, amount=amount, detail=detail
-                )
+                LedgerEvent(len(self._events) + 1, now, "reset", *key, amount=amount, detail=detail)
             )
             return amount
 
@@ -209,7 +212,9 @@ class MemoryLedger:
             )
 
     # -- alert outbox -------------------------------------------------------------------------
-    def claim_alert(self, dedup_key: str, payload: str, channels: Sequence[str], now: float) -> bool:
+    def claim_alert(
+        self, dedup_key: str, payload: str, channels: Sequence[str], now: float
+    ) -> bool:
         with self._lock:
             self._alive()
             if dedup_key in self._claims:
@@ -217,18 +222,32 @@ class MemoryLedger:
             self._claims.add(dedup_key)
             for ch in channels:
                 self._deliveries.append(
-                    Delivery(len(self._deliveries) + 1, dedup_key, ch, payload, "pending", 0,
-                             now, now, None, None)
+                    Delivery(
+                        len(self._deliveries) + 1,
+                        dedup_key,
+                        ch,
+                        payload,
+                        "pending",
+                        0,
+                        now,
+                        now,
+                        None,
+                        None,
+                    )
                 )
             return True
 
     def lease_deliveries(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]:
         with self._lock:
-            out = []
+            out: list[Delivery] = []
             for i, d in enumerate(self._deliveries):
                 if len(out) >= limit:
                     break
-                if d.status == "pending" and d.next_attempt_at is not None and d.next_attempt_at <= now:
+                if (
+                    d.status == "pending"
+                    and d.next_attempt_at is not None
+                    and d.next_attempt_at <= now
+                ):
                     leased = replace(d, next_attempt_at=now + lease_seconds)
                     self._deliveries[i] = leased
                     out.append(leased)
@@ -249,12 +268,22 @@ class MemoryLedger:
                 raise LedgerError(f"no alert delivery with id {delivery_id}")
             d = self._deliveries[i]
             if delivered:
-                d = replace(d, status="delivered", attempts=d.attempts + 1, delivered_at=now,
-                            next_attempt_at=None, last_error=None)
+                d = replace(
+                    d,
+                    status="delivered",
+                    attempts=d.attempts + 1,
+                    delivered_at=now,
+                    next_attempt_at=None,
+                    last_error=None,
+                )
             else:
-                d = replace(d, status="pending" if next_attempt_at is not None else "failed",
-                            attempts=d.attempts + 1, next_attempt_at=next_attempt_at,
-                            last_error=error)
+                d = replace(
+                    d,
+                    status="pending" if next_attempt_at is not None else "failed",
+                    attempts=d.attempts + 1,
+                    next_attempt_at=next_attempt_at,
+                    last_error=error,
+                )
             self._deliveries[i] = d
 
     def deliveries(self, since: float | None = None, limit: int = 100) -> list[Delivery]:

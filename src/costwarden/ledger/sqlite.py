@@ -61,6 +61,16 @@ _RESERVED = (
     "SELECT COALESCE(SUM(amount), 0) FROM holds "
     "WHERE scope = ? AND period = ? AND start = ? AND expires_at > ?"
 )
+# Spent and live reserved amount of one calendar bucket in one statement (the hot path).
+_SPENT_AND_RESERVED = (
+    "SELECT (SELECT spent - baseline FROM totals WHERE scope = ?1 AND period = ?2 AND start = ?3),"
+    " (SELECT COALESCE(SUM(amount), 0) FROM holds"
+    "  WHERE scope = ?1 AND period = ?2 AND start = ?3 AND expires_at > ?4)"
+)
+_WATCH = (
+    "SELECT spent - baseline, count, baseline FROM totals "
+    "WHERE scope = ? AND period = ? AND start = ?"
+)
 
 
 def path_from_url(url: str) -> str:
@@ -210,8 +220,15 @@ class SQLiteLedger:
         self, conn: sqlite3.Connection, amount: Nanos, checks: Sequence[LimitCheck], now: float
     ) -> Denial | None:
         for chk in checks:
-            spent = self._spent(conn, chk.bucket)
-            reserved = self._reserved(conn, chk.bucket, now)
+            b = chk.bucket
+            if b.is_rolling:
+                spent = self._spent(conn, b)
+                reserved = self._reserved(conn, b, now)
+            else:
+                row = conn.execute(
+                    _SPENT_AND_RESERVED, (b.scope, b.period, b.start, now)
+                ).fetchone()
+                spent, reserved = (row[0] or 0), row[1]
             if spent + reserved + amount > chk.limit:
                 return Denial(chk, spent, reserved, amount)
         return None
@@ -233,8 +250,14 @@ class SQLiteLedger:
                     "INSERT INTO holds (hold_id, scope, period, start, amount, expires_at) "
                     "VALUES (?,?,?,?,?,?)",
                     [
-                        (hold_id, c.bucket.scope, c.bucket.period, c.bucket.hold_start, amount,
-                         expires_at)
+                        (
+                            hold_id,
+                            c.bucket.scope,
+                            c.bucket.period,
+                            c.bucket.hold_start,
+                            amount,
+                            expires_at,
+                        )
                         for c in checks
                     ],
                 )
@@ -251,18 +274,38 @@ class SQLiteLedger:
                 conn.execute("COMMIT")
 
     def append(
-        self, record: NewRecord, buckets: Sequence[Bucket], hold_id: str | None = None
-    ) -> StoredRecord:
+        self,
+        record: NewRecord,
+        buckets: Sequence[Bucket],
+        hold_id: str | None = None,
+        *,
+        watch: Sequence[Bucket] = (),
+    ) -> tuple[StoredRecord, list[BucketUsage]]:
         tags = json.dumps(list(record.tags)) if record.tags else None
         with self._write() as conn:
             cur = conn.execute(
                 _INSERT_RECORD,
                 (
-                    record.ts_us, record.model, record.provider, record.input_tokens,
-                    record.output_tokens, record.cache_read_tokens, record.cache_write_tokens,
-                    record.reasoning_tokens, record.cost_nanos, record.user_id, record.team,
-                    record.key, record.endpoint, record.request_id, tags, record.latency_ms,
-                    record.status, int(record.estimated), record.price_source, hold_id,
+                    record.ts_us,
+                    record.model,
+                    record.provider,
+                    record.input_tokens,
+                    record.output_tokens,
+                    record.cache_read_tokens,
+                    record.cache_write_tokens,
+                    record.reasoning_tokens,
+                    record.cost_nanos,
+                    record.user_id,
+                    record.team,
+                    record.key,
+                    record.endpoint,
+                    record.request_id,
+                    tags,
+                    record.latency_ms,
+                    record.status,
+                    int(record.estimated),
+                    record.price_source,
+                    hold_id,
                 ),
             )
             conn.executemany(
@@ -272,8 +315,17 @@ class SQLiteLedger:
             if hold_id is not None:
                 conn.execute("DELETE FROM holds WHERE hold_id = ?", (hold_id,))
             record_id = cur.lastrowid
+            watched = []
+            for b in watch:
+                if b.is_rolling:
+                    watched.append(BucketUsage(self._spent(conn, b), 0, 0))
+                    continue
+                row = conn.execute(_WATCH, (b.scope, b.period, b.start)).fetchone()
+                watched.append(
+                    BucketUsage(row[0], 0, row[1], row[2]) if row else BucketUsage(0, 0, 0)
+                )
         assert record_id is not None
-        return record.stored(record_id)
+        return record.stored(record_id), watched
 
     def release(self, hold_id: str) -> bool:
         with self._write() as conn:
@@ -353,7 +405,10 @@ class SQLiteLedger:
     def records(
         self, since_us: int | None = None, until_us: int | None = None, limit: int | None = None
     ) -> list[StoredRecord]:
-        sql = f"SELECT {_RECORD_COLUMNS} FROM records WHERE ts_us >= ? AND ts_us < ? ORDER BY ts_us, id"
+        sql = (
+            f"SELECT {_RECORD_COLUMNS} FROM records "
+            "WHERE ts_us >= ? AND ts_us < ? ORDER BY ts_us, id"
+        )
         params: list[Any] = [
             since_us if since_us is not None else -(2**62),
             until_us if until_us is not None else 2**62,
@@ -379,7 +434,9 @@ class SQLiteLedger:
         return [(int(a), int(b)) for a, b in rows]
 
     # -- alert outbox -------------------------------------------------------------------------
-    def claim_alert(self, dedup_key: str, payload: str, channels: Sequence[str], now: float) -> bool:
+    def claim_alert(
+        self, dedup_key: str, payload: str, channels: Sequence[str], now: float
+    ) -> bool:
         with self._write() as conn:
             cur = conn.execute(
                 "INSERT INTO alert_claims (dedup_key, created_at, payload) VALUES (?,?,?) "
@@ -406,7 +463,21 @@ class SQLiteLedger:
                 "UPDATE deliveries SET next_attempt_at = ? WHERE id = ?",
                 [(now + lease_seconds, r[0]) for r in rows],
             )
-        return [Delivery(*r[:7], now + lease_seconds, *r[8:]) for r in rows]
+        return [
+            Delivery(
+                id=r[0],
+                dedup_key=r[1],
+                channel=r[2],
+                payload=r[3],
+                status=r[4],
+                attempts=r[5],
+                created_at=r[6],
+                next_attempt_at=now + lease_seconds,
+                last_error=r[8],
+                delivered_at=r[9],
+            )
+            for r in rows
+        ]
 
     def finish_delivery(
         self,
@@ -428,8 +499,12 @@ class SQLiteLedger:
                 cur = conn.execute(
                     "UPDATE deliveries SET status = ?, attempts = attempts + 1, "
                     "next_attempt_at = ?, last_error = ? WHERE id = ?",
-                    ("pending" if next_attempt_at is not None else "failed", next_attempt_at,
-                     error, delivery_id),
+                    (
+                        "pending" if next_attempt_at is not None else "failed",
+                        next_attempt_at,
+                        error,
+                        delivery_id,
+                    ),
                 )
             if cur.rowcount == 0:
                 raise LedgerError(f"no alert delivery with id {delivery_id}")

@@ -1,0 +1,734 @@
+"""BudgetManager: admission, reservations, status and alert triggering over a ledger.
+
+Admission (DESIGN.md): a request with estimate ``e`` is admitted iff for every budget that
+applies to it (global, user, team, key, tag, model) and every limited period,
+``spent + reserved + e <= limit``, and ``e <= per_request_limit``. Exactly the limit is
+allowed; a zero estimate is always admitted. ``reserve`` checks and holds in one atomic ledger
+step, so concurrent callers cannot overshoot; ``commit`` replaces the hold with the actual
+record; ``release`` drops it. Holds expire after a TTL so a crashed caller cannot pin a budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from costwarden.budget import GLOBAL, Budget, Scope, WindowCache, scopes_for
+from costwarden.errors import (
+    BudgetExceededError,
+    HoldError,
+    InvalidInputError,
+    LedgerUnavailableError,
+    UnknownModelError,
+)
+from costwarden.ledger import Bucket, Ledger, LimitCheck, NewRecord, open_ledger
+from costwarden.ledger.base import MINUTE, BucketUsage, Denial
+from costwarden.money import Nanos, format_usd, nanos_to_usd, usd_to_nanos
+from costwarden.records import Alert, AlertLevel, StoredRecord, UsageRecord, check_timestamp
+
+if TYPE_CHECKING:
+    from costwarden.alerts import AlertChannel, AlertDispatcher
+    from costwarden.forecast import Forecast
+    from costwarden.pricing import PriceCatalog
+
+log = logging.getLogger("costwarden")
+
+AlertHandler = Callable[[AlertLevel, str], object]
+_PERIOD_WORD = {"daily": "Daily", "weekly": "Weekly", "monthly": "Monthly"}
+_PURGE_EVERY_S = 30.0
+_STATUS_PERIODS = ("daily", "weekly", "monthly")
+
+
+def _period_word(period: str) -> str:
+    if period.startswith("rolling:"):
+        return f"Rolling {int(period[8:-1]) // 60}-minute"
+    return _PERIOD_WORD.get(period, period)
+
+
+class Hold:
+    """A reservation of budget for one call; settle it with ``commit`` or ``release``.
+
+    Usable as a context manager: leaving the block without ``commit`` releases the hold.
+    """
+
+    __slots__ = ("_manager", "amount_nanos", "expires_at", "id", "scopes", "settled", "unchecked")
+
+    def __init__(
+        self,
+        manager: BudgetManager,
+        hold_id: str,
+        amount_nanos: Nanos,
+        expires_at: float,
+        scopes: tuple[Scope, ...],
+        *,
+        unchecked: bool = False,
+    ) -> None:
+        self._manager = manager
+        self.id = hold_id
+        self.amount_nanos = amount_nanos
+        self.expires_at = expires_at
+        self.scopes = scopes
+        self.settled = False
+        self.unchecked = unchecked
+
+    @property
+    def amount_usd(self) -> float:
+        return nanos_to_usd(self.amount_nanos)
+
+    def commit(self, record: UsageRecord) -> StoredRecord:
+        return self._manager.commit(self, record)
+
+    def release(self) -> None:
+        self._manager.release(self)
+
+    def __enter__(self) -> Hold:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self.settled:
+            self._manager.release(self)
+
+    def __repr__(self) -> str:
+        state = "settled" if self.settled else "open"
+        return f"<Hold {self.id} {format_usd(self.amount_nanos)} {state}>"
+
+
+class BudgetManager:
+    """Tracks spend against budgets and enforces them (the brief's API plus scopes and holds)."""
+
+    def __init__(
+        self,
+        budget: Budget | None = None,
+        alert_handler: AlertHandler | None = None,
+        *,
+        ledger: str | Ledger = "memory://",
+        pricing: PriceCatalog | None = None,
+        alert_channels: Sequence[AlertChannel] = (),
+        hold_ttl: float = 600.0,
+        fail_open: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if budget is not None and not isinstance(budget, Budget):
+            raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
+        if alert_handler is not None and not callable(alert_handler):
+            raise InvalidInputError("alert_handler must be callable as handler(level, message)")
+        if not (isinstance(hold_ttl, (int, float)) and math.isfinite(hold_ttl) and hold_ttl > 0):
+            raise InvalidInputError(
+                f"hold_ttl must be a positive number of seconds, got {hold_ttl!r}"
+            )
+        self.budget = budget if budget is not None else Budget()
+        self.ledger: Ledger = open_ledger(ledger) if isinstance(ledger, str) else ledger
+        if isinstance(ledger, str) and ledger.startswith("memory://"):
+            log.info(
+                "costwarden: using an in-memory ledger; spend is not kept after this process "
+                "ends (pass ledger='sqlite:///spend.db' to persist)"
+            )
+        self._pricing = pricing
+        self.hold_ttl = float(hold_ttl)
+        self.fail_open = fail_open
+        self._clock = clock
+        self._budgets: dict[Scope, Budget] = {GLOBAL: self.budget}
+        self._defaults: dict[str, Budget] = {}
+        self._windows = WindowCache()
+        self._checks_cache: dict[tuple[Scope, ...], tuple[float, float, list[LimitCheck]]] = {}
+        self._buckets_cache: dict[tuple[Scope, ...], tuple[float, float, list[Bucket]]] = {}
+        self._claimed: set[str] = set()
+        self._last_purge = 0.0
+        self._lock = threading.Lock()
+        self._alert_handler = alert_handler
+        self._alert_channels = tuple(alert_channels)
+        self._dispatcher: AlertDispatcher | None = None
+
+    # -- configuration --------------------------------------------------------------------------
+    @property
+    def pricing(self) -> PriceCatalog:
+        if self._pricing is None:
+            from costwarden.pricing import default_catalog
+
+            self._pricing = default_catalog()
+        return self._pricing
+
+    def set_budget(
+        self,
+        budget: Budget,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        key: str | None = None,
+        tag: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        """Give one scope its own budget (none named: replace the global budget)."""
+        if not isinstance(budget, Budget):
+            raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
+        scope = _one_scope(user=user, team=team, key=key, tag=tag, model=model)
+        with self._lock:
+            self._budgets[scope] = budget
+            if scope == GLOBAL:
+                self.budget = budget
+            self._checks_cache.clear()
+            self._buckets_cache.clear()
+
+    def set_default_budget(self, kind: str, budget: Budget) -> None:
+        """The budget for every ``user`` (or team, key, ...) that has none of its own."""
+        if kind not in ("user", "team", "key", "tag", "model"):
+            raise InvalidInputError(
+                f"default budgets are per user/team/key/tag/model, not {kind!r}"
+            )
+        if not isinstance(budget, Budget):
+            raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
+        with self._lock:
+            self._defaults[kind] = budget
+            self._checks_cache.clear()
+            self._buckets_cache.clear()
+
+    def budget_for(self, scope: Scope) -> Budget | None:
+        return self._budgets.get(scope) or self._defaults.get(scope.kind)
+
+    # -- windows and checks ---------------------------------------------------------------------
+    def _limit_checks(self, scopes: tuple[Scope, ...], at: float) -> list[LimitCheck]:
+        """The limits that apply to ``scopes`` at ``at``; cached while every window holds."""
+        hit = self._checks_cache.get(scopes)
+        if hit is not None and hit[0] <= at < hit[1]:
+            return hit[2]
+        checks = self._compute_limit_checks(scopes, at)
+        lo = max((c.bucket.start for c in checks if not c.bucket.is_rolling), default=-math.inf)
+        hi = min((c.bucket.end for c in checks if not c.bucket.is_rolling), default=math.inf)
+        if any(c.bucket.is_rolling for c in checks):
+            lo, hi = max(lo, int(at) // 60 * 60), min(hi, int(at) // 60 * 60 + 60)
+        if len(self._checks_cache) > 10_000:
+            self._checks_cache.clear()
+        self._checks_cache[scopes] = (lo, hi, checks)
+        return checks
+
+    def _compute_limit_checks(self, scopes: Iterable[Scope], at: float) -> list[LimitCheck]:
+        checks = []
+        for scope in scopes:
+            budget = self.budget_for(scope)
+            if budget is None:
+                continue
+            for period in budget.periods():
+                limit = budget.limit_nanos(period)
+                assert limit is not None
+                w = self._windows.window(period, budget.timezone, at)
+                checks.append(LimitCheck(Bucket(str(scope), period, w.start, w.end), limit))
+        return checks
+
+    def _record_buckets(self, scopes: tuple[Scope, ...], at: float) -> list[Bucket]:
+        """Every bucket a record at ``at`` adds to: each scope's day, week and month (in its
+        budget's time zone, else the global one's) and minute slots for rolling budgets."""
+        hit = self._buckets_cache.get(scopes)
+        if hit is not None and hit[0] <= at < hit[1]:
+            return hit[2]
+        out = self._compute_record_buckets(scopes, at)
+        lo = max(b.start for b in out)
+        hi = min(b.end for b in out)
+        if len(self._buckets_cache) > 10_000:
+            self._buckets_cache.clear()
+        self._buckets_cache[scopes] = (lo, hi, out)
+        return out
+
+    def _compute_record_buckets(self, scopes: Iterable[Scope], at: float) -> list[Bucket]:
+        out = []
+        for scope in scopes:
+            budget = self.budget_for(scope)
+            zone = (budget or self.budget).timezone
+            name = str(scope)
+            for period in _STATUS_PERIODS:
+                w = self._windows.window(period, zone, at)
+                out.append(Bucket(name, period, w.start, w.end))
+            if budget is not None and budget.rolling_limits:
+                slot = int(at) // 60 * 60
+                out.append(Bucket(name, MINUTE, slot, slot + 60))
+        return out
+
+    def _per_request_denial(
+        self, scopes: Iterable[Scope], amount: Nanos
+    ) -> BudgetExceededError | None:
+        for scope in scopes:
+            budget = self.budget_for(scope)
+            if budget is None:
+                continue
+            cap = budget.per_request_nanos
+            if cap is not None and amount > cap:
+                return BudgetExceededError(
+                    f"Request estimated at {format_usd(amount)} exceeds the per-request limit of "
+                    f"{format_usd(cap)} ({scope}). Lower max_tokens, pick a cheaper model, "
+                    "or raise per_request_limit.",
+                    scope=str(scope),
+                    period="per_request",
+                    limit=nanos_to_usd(cap),
+                    spent=0.0,
+                    attempted=nanos_to_usd(amount),
+                )
+        return None
+
+    def _denied(self, denial: Denial, now: float) -> BudgetExceededError:
+        b = denial.check.bucket
+        word = _period_word(b.period)
+        left = max(0, denial.check.limit - denial.spent - denial.reserved)
+        err = BudgetExceededError(
+            f"{word} budget for {b.scope} would be exceeded: {format_usd(denial.spent)} spent "
+            f"+ {format_usd(denial.reserved)} reserved + {format_usd(denial.attempted)} requested "
+            f"> {format_usd(denial.check.limit)} limit ({format_usd(left)} left). "
+            f"It resets {_fmt_epoch(b.end) if not b.is_rolling else 'as the window rolls on'}.",
+            scope=b.scope,
+            period=b.period,
+            limit=nanos_to_usd(denial.check.limit),
+            spent=nanos_to_usd(denial.spent),
+            attempted=nanos_to_usd(denial.attempted),
+            reserved=nanos_to_usd(denial.reserved),
+        )
+        self._emit(
+            Alert(
+                level=AlertLevel.CRITICAL,
+                message=f"Request denied: {err}",
+                scope=b.scope,
+                period=b.period,
+                kind="denied",
+                spent_nanos=denial.spent,
+                limit_nanos=denial.check.limit,
+                period_start=datetime.fromtimestamp(b.start, UTC),
+                dedup_key=f"denied|{b.scope}|{b.period}|{b.start}",
+            )
+        )
+        return err
+
+    # -- the brief's API ------------------------------------------------------------------------
+    def can_spend(
+        self,
+        amount: float,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        key: str | None = None,
+        tags: Iterable[str] = (),
+        model: str | None = None,
+    ) -> bool:
+        """Would a request costing ``amount`` USD be admitted now? Reserves nothing."""
+        nanos = usd_to_nanos(amount, field="amount")
+        if nanos == 0:
+            return True
+        scopes = scopes_for(user=user, team=team, key=key, tags=tags, model=model)
+        if self._per_request_denial(scopes, nanos) is not None:
+            return False
+        now = self._clock()
+        try:
+            return self.ledger.check(nanos, self._limit_checks(scopes, now), now) is None
+        except LedgerUnavailableError:
+            if self.fail_open:
+                log.warning("costwarden: ledger unavailable, admitting (fail_open=True)")
+                return True
+            raise
+
+    def record_spend(self, record: UsageRecord) -> StoredRecord:
+        """Record a call's actual usage (priced from its tokens when ``cost_usd`` is None)."""
+        return self._append(record, hold=None)
+
+    def get_status(
+        self,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        key: str | None = None,
+        tag: str | None = None,
+        model: str | None = None,
+    ) -> dict[str, Any]:
+        """Spend, limits and what is left for one scope (default: global), in float USD.
+
+        Keys: the brief's ``daily_spent``, ``daily_remaining``, ``monthly_spent``,
+        ``monthly_remaining``, ``percent_used`` (percent of the most-used limit), plus
+        ``weekly_*``, ``*_limit``, ``*_reserved``, ``*_resets_at``, ``scope``, ``rolling``.
+        Remaining is ``limit - spent`` floored at 0 (``None`` without a limit).
+        """
+        scope = _one_scope(user=user, team=team, key=key, tag=tag, model=model)
+        budget = self.budget_for(scope)
+        zone = (budget or self.budget).timezone
+        now = self._clock()
+        buckets = []
+        for period in _STATUS_PERIODS:
+            w = self._windows.window(period, zone, now)
+            buckets.append(Bucket(str(scope), period, w.start, w.end))
+        rolling = [
+            Bucket(str(scope), p, w.start, w.end)
+            for p in (budget.periods() if budget else ())
+            if p.startswith("rolling:")
+            for w in [self._windows.window(p, zone, now)]
+        ]
+        usages = self.ledger.usage(buckets + rolling, now)
+        status: dict[str, Any] = {"scope": str(scope), "has_budget": budget is not None}
+        percent = 0.0
+        for b, u in zip(buckets + rolling, usages, strict=True):
+            name = b.period if not b.is_rolling else b.period.replace(":", "_")
+            limit = budget.limit_nanos(b.period) if budget else None
+            status[f"{name}_spent"] = nanos_to_usd(u.spent)
+            status[f"{name}_reserved"] = nanos_to_usd(u.reserved)
+            status[f"{name}_limit"] = None if limit is None else nanos_to_usd(limit)
+            status[f"{name}_remaining"] = (
+                None if limit is None else nanos_to_usd(max(0, limit - u.spent))
+            )
+            if not b.is_rolling:
+                status[f"{name}_requests"] = u.count
+                status[f"{name}_resets_at"] = datetime.fromtimestamp(b.end, UTC).isoformat()
+            if limit is not None:
+                pct = (
+                    100.0
+                    if limit == 0 and u.spent > 0
+                    else (0.0 if limit == 0 else u.spent * 100 / limit)
+                )
+                percent = max(percent, pct)
+        status["percent_used"] = percent
+        status["per_request_limit"] = budget.per_request_limit if budget else None
+        status["timezone"] = zone
+        return status
+
+    def reset_daily(self, **scope: str) -> float:
+        """Start the day's count afresh for a scope (default: every budgeted scope)."""
+        return self._reset("daily", scope)
+
+    def reset_monthly(self, **scope: str) -> float:
+        """Start the month's count afresh for a scope (default: every budgeted scope)."""
+        return self._reset("monthly", scope)
+
+    def reset_weekly(self, **scope: str) -> float:
+        return self._reset("weekly", scope)
+
+    def _reset(self, period: str, scope_kw: dict[str, str]) -> float:
+        """Move the period's baseline forward (recorded as an event; history stays)."""
+        scopes = [_one_scope(**scope_kw)] if scope_kw else list(self._budgets)
+        now = self._clock()
+        total = 0
+        for scope in scopes:
+            zone = (self.budget_for(scope) or self.budget).timezone
+            w = self._windows.window(period, zone, now)
+            total += self.ledger.reset(
+                Bucket(str(scope), period, w.start, w.end), now, detail=f"reset_{period}()"
+            )
+        return nanos_to_usd(total)
+
+    # -- reservations ---------------------------------------------------------------------------
+    def reserve(
+        self,
+        estimate: float,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        key: str | None = None,
+        tags: Iterable[str] = (),
+        model: str | None = None,
+        ttl: float | None = None,
+    ) -> Hold:
+        """Check and hold ``estimate`` USD against every applicable budget, atomically.
+
+        Raises BudgetExceededError when it does not fit (nothing is held then), or
+        LedgerUnavailableError when the ledger cannot be reached and ``fail_open`` is off.
+        """
+        nanos = usd_to_nanos(estimate, field="estimate")
+        ttl = self.hold_ttl if ttl is None else ttl
+        if not (isinstance(ttl, (int, float)) and math.isfinite(ttl) and ttl > 0):
+            raise InvalidInputError(f"ttl must be a positive number of seconds, got {ttl!r}")
+        scopes = scopes_for(user=user, team=team, key=key, tags=tags, model=model)
+        now = self._clock()
+        hold_id = uuid.uuid4().hex
+        expires_at = now + ttl
+        if nanos == 0:
+            return Hold(self, hold_id, 0, expires_at, scopes)
+        per_request = self._per_request_denial(scopes, nanos)
+        if per_request is not None:
+            raise per_request
+        self._maybe_purge(now)
+        try:
+            denial = self.ledger.reserve(
+                hold_id, nanos, self._limit_checks(scopes, now), expires_at, now
+            )
+        except LedgerUnavailableError:
+            if self.fail_open:
+                log.warning("costwarden: ledger unavailable, admitting unchecked (fail_open=True)")
+                return Hold(self, hold_id, nanos, expires_at, scopes, unchecked=True)
+            raise
+        if denial is not None:
+            raise self._denied(denial, now)
+        return Hold(self, hold_id, nanos, expires_at, scopes)
+
+    def commit(self, hold: Hold, record: UsageRecord) -> StoredRecord:
+        """Replace a hold by the call's actual record (the truth, even above the hold)."""
+        if not isinstance(hold, Hold) or hold._manager is not self:
+            raise HoldError("commit() needs a Hold made by this BudgetManager's reserve()")
+        if hold.settled:
+            raise HoldError(f"hold {hold.id} is already settled; a hold is committed once")
+        stored = self._append(record, hold=hold)
+        hold.settled = True
+        if stored.cost_nanos > hold.amount_nanos and hold.amount_nanos > 0:
+            self._emit(
+                Alert(
+                    level=AlertLevel.WARNING,
+                    message=(
+                        f"A call cost {format_usd(stored.cost_nanos)}, more than the "
+                        f"{format_usd(hold.amount_nanos)} reserved for it (model {stored.model}); "
+                        "estimates are low: raise max_tokens bounds or check the price table."
+                    ),
+                    scope=str(hold.scopes[-1] if len(hold.scopes) > 1 else GLOBAL),
+                    period="per_request",
+                    kind="hold_exceeded",
+                    spent_nanos=stored.cost_nanos,
+                    limit_nanos=hold.amount_nanos,
+                    dedup_key=f"hold_exceeded|{hold.id}",
+                )
+            )
+        if self._clock() > hold.expires_at:
+            log.warning("costwarden: hold %s was committed after its TTL expired", hold.id)
+        return stored
+
+    def release(self, hold: Hold) -> None:
+        """Drop a hold (the call failed and nothing was billed). Idempotent."""
+        if not isinstance(hold, Hold) or hold._manager is not self:
+            raise HoldError("release() needs a Hold made by this BudgetManager's reserve()")
+        if hold.settled:
+            return
+        hold.settled = True
+        if hold.amount_nanos and not hold.unchecked:
+            self.ledger.release(hold.id)
+
+    def _maybe_purge(self, now: float) -> None:
+        if now - self._last_purge >= _PURGE_EVERY_S:
+            self._last_purge = now
+            with contextlib.suppress(LedgerUnavailableError):
+                self.ledger.purge_expired_holds(now)
+
+    # -- recording ------------------------------------------------------------------------------
+    def price(self, record: UsageRecord) -> tuple[Nanos, str]:
+        """The record's cost in nano-USD and where it came from."""
+        cost = record.cost_nanos
+        if cost is not None:
+            return cost, "caller"
+        try:
+            return (
+                self.pricing.cost_nanos(
+                    record.model, record.usage, provider=record.provider, when=record.timestamp
+                ),
+                "catalogue",
+            )
+        except UnknownModelError as exc:
+            nanos, desc = self.pricing.fallback_cost_nanos(record.usage)
+            log.warning(
+                "costwarden: no price for model %r; recorded at the fallback price (%s): %s. %s",
+                record.model,
+                desc,
+                format_usd(nanos),
+                exc,
+            )
+            self._emit(
+                Alert(
+                    level=AlertLevel.WARNING,
+                    message=(
+                        f"Model {record.model!r} has no known price; its usage was recorded at the "
+                        f"fallback price ({desc}). Add a price for it."
+                    ),
+                    scope="model:" + record.model,
+                    period="daily",
+                    kind="unknown_price",
+                    spent_nanos=nanos,
+                    dedup_key=f"unknown_price|{record.model}",
+                )
+            )
+            return nanos, f"fallback:{desc}"
+
+    def _append(self, record: UsageRecord, hold: Hold | None) -> StoredRecord:
+        if not isinstance(record, UsageRecord):
+            raise InvalidInputError(f"expected a UsageRecord, got {type(record).__name__}")
+        cost, source = self.price(record)
+        ts = check_timestamp(record.timestamp)
+        ts_epoch = ts.timestamp()
+        new = NewRecord(
+            ts_us=round(ts_epoch * 1_000_000),
+            model=record.model,
+            provider=record.provider,
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+            cache_read_tokens=record.cache_read_tokens,
+            cache_write_tokens=record.cache_write_tokens,
+            reasoning_tokens=record.reasoning_tokens,
+            cost_nanos=cost,
+            user_id=record.user_id,
+            team=record.team,
+            key=record.key,
+            endpoint=record.endpoint,
+            request_id=record.request_id,
+            tags=record.tags,
+            latency_ms=record.latency_ms,
+            status=record.status,
+            estimated=record.estimated,
+            price_source=source,
+        )
+        scopes = scopes_for(
+            user=record.user_id,
+            team=record.team,
+            key=record.key,
+            tags=record.tags,
+            model=record.model,
+        )
+        if record.endpoint and record.endpoint not in record.tags:
+            scopes = (*scopes, Scope("tag", record.endpoint))
+        checks = self._limit_checks(scopes, ts_epoch) if cost else []
+        settle = hold is not None and hold.amount_nanos > 0 and not hold.unchecked
+        stored, usages = self.ledger.append(
+            new,
+            self._record_buckets(scopes, ts_epoch),
+            hold_id=hold.id if settle and hold is not None else None,
+            watch=[c.bucket for c in checks],
+        )
+        if checks:
+            self._check_thresholds(checks, usages)
+        return stored
+
+    # -- alerts ---------------------------------------------------------------------------------
+    def _check_thresholds(self, checks: list[LimitCheck], usages: list[BucketUsage]) -> None:
+        """Fire each threshold a bucket has reached, once per scope, window and baseline."""
+        for chk, u in zip(checks, usages, strict=True):
+            b = chk.bucket
+            budget = self.budget_for(Scope.parse(b.scope))
+            assert budget is not None
+            for t in budget.thresholds():
+                if u.spent < chk.limit * t and not (chk.limit == 0 and u.spent > 0):
+                    break
+                key = f"threshold|{b.scope}|{b.period}|{b.start}|{t:g}|{u.baseline}"
+                if key in self._claimed:
+                    continue
+                self._claimed.add(key)
+                if len(self._claimed) > 100_000:
+                    self._claimed.clear()
+                level = (
+                    AlertLevel.CRITICAL
+                    if t >= 1.0
+                    else AlertLevel.WARNING
+                    if t >= budget.alert_threshold
+                    else AlertLevel.INFO
+                )
+                pct = u.spent * 100 / chk.limit if chk.limit else 100.0
+                when = "as the window rolls on" if b.is_rolling else _fmt_epoch(b.end)
+                self._emit(
+                    Alert(
+                        level=level,
+                        message=(
+                            f"{_period_word(b.period)} budget {t * 100:g}% used: "
+                            f"{format_usd(u.spent)} of {format_usd(chk.limit)} ({b.scope}, "
+                            f"{pct:.0f}% now); it resets {when}."
+                        ),
+                        scope=b.scope,
+                        period=b.period,
+                        kind="threshold",
+                        threshold=t,
+                        spent_nanos=u.spent,
+                        limit_nanos=chk.limit,
+                        period_start=datetime.fromtimestamp(b.start, UTC),
+                        dedup_key=key,
+                    )
+                )
+
+    @property
+    def alerts(self) -> AlertDispatcher | None:
+        """The alert dispatcher (None when no handler or channel is configured)."""
+        if self._dispatcher is None and (self._alert_handler or self._alert_channels):
+            from costwarden.alerts import AlertDispatcher, CallableChannel
+
+            channels: list[AlertChannel] = []
+            if self._alert_handler is not None:
+                channels.append(CallableChannel(self._alert_handler))
+            channels.extend(self._alert_channels)
+            with self._lock:
+                if self._dispatcher is None:
+                    self._dispatcher = AlertDispatcher(self.ledger, channels)
+        return self._dispatcher
+
+    def _emit(self, alert: Alert) -> None:
+        dispatcher = self.alerts
+        if dispatcher is None:
+            log.log(
+                logging.WARNING if alert.level.rank >= 1 else logging.INFO,
+                "costwarden alert (%s): %s",
+                alert.level.value,
+                alert.message,
+            )
+            return
+        dispatcher.emit(alert)
+
+    def flush_alerts(self, timeout: float = 5.0) -> bool:
+        """Wait until queued alerts have been delivered (or tried); True if all were."""
+        dispatcher = self._dispatcher
+        return True if dispatcher is None else dispatcher.flush(timeout)
+
+    # -- history and forecasts ------------------------------------------------------------------
+    def records(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[StoredRecord]:
+        since_us = (
+            None if since is None else round(check_timestamp(since, "since").timestamp() * 1e6)
+        )
+        until_us = (
+            None if until is None else round(check_timestamp(until, "until").timestamp() * 1e6)
+        )
+        return self.ledger.records(since_us, until_us)
+
+    def forecast(self, scope: str = "global", *, now: datetime | None = None) -> Forecast:
+        """Projected spend to the end of the week and month, and when each limit runs out."""
+        from costwarden.forecast import forecast_alerts, forecast_scope
+
+        parsed = Scope.parse(scope)
+        budget = self.budget_for(parsed) or self.budget
+        at = datetime.fromtimestamp(self._clock(), UTC) if now is None else check_timestamp(now)
+        result = forecast_scope(self.ledger, str(parsed), budget, at)
+        for alert in forecast_alerts(result, budget, str(parsed)):
+            self._emit(alert)
+        return result
+
+    def close(self) -> None:
+        """Deliver pending alerts and close the ledger."""
+        if self._dispatcher is not None:
+            self._dispatcher.close()
+        self.ledger.close()
+
+    def __enter__(self) -> BudgetManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _one_scope(
+    *,
+    user: str | None = None,
+    team: str | None = None,
+    key: str | None = None,
+    tag: str | None = None,
+    model: str | None = None,
+) -> Scope:
+    named = [
+        (k, v)
+        for k, v in (("user", user), ("team", team), ("key", key), ("tag", tag), ("model", model))
+        if v is not None
+    ]
+    if len(named) > 1:
+        raise InvalidInputError(f"name one scope at a time, got {dict(named)}")
+    if not named:
+        return GLOBAL
+    kind, name = named[0]
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError(f"{kind} must be a non-empty string, got {name!r}")
+    return Scope(kind, name)
+
+
+def _fmt_epoch(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
