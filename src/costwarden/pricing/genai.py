@@ -130,7 +130,8 @@ def find(model: str, provider: str | None) -> tuple[Any, Any]:
     ``gpt-4o`` of provider ``openai``, which is what genai-prices does for its ``litellm``
     provider. A provider id genai-prices does not know is treated as a hint and dropped, so
     that a gateway's own provider names still find the model; a known provider that lacks the
-    model is an error (its price may differ from the model's first-party price).
+    model is an error (its price may differ from the model's first-party price). Without a
+    provider, a model id that only a hosting provider lists is found by exact id.
     """
     snapshot = _snapshot()
     from genai_prices.data_snapshot import find_provider_by_id
@@ -139,13 +140,27 @@ def find(model: str, provider: str | None) -> tuple[Any, Any]:
         provider = None
     try:
         return snapshot.find_provider_model(model, None, provider, None)  # type: ignore[no-any-return]
-    except LookupError:
-        if "/" not in model:
-            raise
-    prefix, rest = model.split("/", 1)
-    if provider is None and find_provider_by_id(snapshot.providers, prefix) is not None:
-        return snapshot.find_provider_model(rest, None, prefix, None)  # type: ignore[no-any-return]
-    return snapshot.find_provider_model(rest, None, provider, None)  # type: ignore[no-any-return]
+    except LookupError as exc:
+        first_error = exc
+    if "/" in model:
+        prefix, rest = model.split("/", 1)
+        via = provider
+        if via is None and find_provider_by_id(snapshot.providers, prefix) is not None:
+            via = prefix
+        try:
+            return snapshot.find_provider_model(rest, None, via, None)  # type: ignore[no-any-return]
+        except LookupError:
+            pass
+    if provider is None:
+        # genai-prices finds a provider by model-name patterns only; a model listed solely
+        # under a hosting provider (Groq's llama-3.3-70b-versatile, Perplexity's sonar) is
+        # still found by its exact id, first provider in the snapshot's order.
+        wanted = model.lower()
+        for candidate in snapshot.providers:
+            for info in candidate.models:
+                if info.id == wanted:
+                    return candidate, info
+    raise first_error
 
 
 @cache
