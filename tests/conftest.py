@@ -1,0 +1,38 @@
+"""Shared fixtures. Tests use real SQLite files in a temporary folder and, where marked, the
+PostgreSQL server named by COSTWARDEN_TEST_POSTGRES_URL (see tests/pg.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from costwarden.budget import Budget
+from costwarden.manager import BudgetManager
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "memory":
+        return "memory://"
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture
+def make_manager(ledger_url: str) -> Iterator[object]:
+    made: list[BudgetManager] = []
+
+    def make(budget: Budget | None = None, **kwargs: object) -> BudgetManager:
+        m = BudgetManager(budget, ledger=kwargs.pop("ledger", ledger_url), **kwargs)  # type: ignore[arg-type]
+        made.append(m)
+        return m
+
+    yield make
+    for m in made:
+        m.close()

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from costwarden.errors import InvalidInputError
+from costwarden.money import (
+    NANOS_PER_USD,
+    decimal_to_nanos,
+    format_usd,
+    nanos_to_decimal,
+    nanos_to_usd,
+    usd_to_nanos,
+)
+
+
+def test_float_boundary_is_exact_for_decimal_amounts() -> None:
+    assert usd_to_nanos(0.05) == 50_000_000
+    assert nanos_to_usd(usd_to_nanos(0.05)) == 0.05
+    assert nanos_to_usd(5_000_000_000 - 50_000_000) == 4.95
+
+
+def test_ten_thousand_hundredths_of_a_cent_sum_to_one_dollar() -> None:
+    total = sum(usd_to_nanos(0.0001) for _ in range(10_000))
+    assert total == NANOS_PER_USD
+    assert nanos_to_usd(total) == 1.0
+    assert sum(0.0001 for _ in range(10_000)) != 1.0  # why floats are not used inside
+
+
+def test_one_rounding_rule_half_even() -> None:
+    assert decimal_to_nanos(Decimal("0.0000000005")) == 0
+    assert decimal_to_nanos(Decimal("0.0000000015")) == 2
+    assert decimal_to_nanos(Decimal("0.0000000025")) == 2
+
+
+@pytest.mark.parametrize(
+    "bad", [-0.01, math.nan, math.inf, -math.inf, True, None, "abc", [1], Decimal("NaN")]
+)
+def test_bad_amounts_rejected(bad: object) -> None:
+    with pytest.raises(InvalidInputError):
+        usd_to_nanos(bad)
+
+
+def test_strings_and_decimals() -> None:
+    assert usd_to_nanos("$1.25") == 1_250_000_000
+    assert usd_to_nanos(Decimal("0.000000001")) == 1
+    assert usd_to_nanos(3) == 3 * NANOS_PER_USD
+    assert usd_to_nanos(-1, allow_negative=True) == -NANOS_PER_USD
+
+
+def test_format() -> None:
+    assert format_usd(4_010_000_000) == "$4.01"
+    assert format_usd(150_000) == "$0.000150"
+    assert format_usd(0) == "$0.00"
+    assert format_usd(1_234_567_000_000) == "$1,234.57"
+
+
+@given(st.lists(st.decimals(min_value=0, max_value=1000, places=9), max_size=200))
+def test_integer_sums_are_exact(amounts: list[Decimal]) -> None:
+    nanos = [decimal_to_nanos(a) for a in amounts]
+    assert nanos_to_decimal(sum(nanos)) == sum(amounts, Decimal(0))
+
+
+@given(st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False))
+def test_float_round_trip_within_a_nano(x: float) -> None:
+    n = usd_to_nanos(x)
+    assert isinstance(n, int)
+    assert abs(nanos_to_usd(n) - x) <= 0.5e-9 + abs(x) * 1e-15
