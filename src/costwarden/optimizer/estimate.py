@@ -1,0 +1,127 @@
+"""Pre-call cost estimates: real (offline) token counts times the model's current price.
+
+Why this shape: ``estimate_cost`` runs before every tracked call, so it must cost little more
+than counting the tokens. Prices are resolved once per model by ``PriceCatalog`` and applied
+in integer nano-USD; the only per-call work besides tokenising is building one ``Usage``.
+The output side is a bound the caller chooses (``max_tokens`` or ``expected_output_tokens``),
+because the real output length is unknown until the call returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from costwarden.errors import InvalidInputError
+from costwarden.money import Nanos, nanos_to_usd
+from costwarden.pricing import PriceCatalog
+from costwarden.records import Usage, check_count
+
+Messages = Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class CostEstimate:
+    """A detailed estimate: the token counts and the price that produced ``cost_usd``.
+
+    ``cached_tokens`` of the input are priced at the cache-read rate (the caller said that
+    prefix is cached); ``tokens_exact`` is False when the count is an estimate (e.g. Claude or
+    Gemini, which have no offline tokenizer), and ``token_method`` says how it was counted.
+    Rates are USD per 1M tokens, as the catalogue resolved them.
+    """
+
+    model: str
+    provider: str | None
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cost_nanos: Nanos
+    tokens_exact: bool
+    token_method: str
+    input_rate: Decimal
+    output_rate: Decimal
+    cache_read_rate: Decimal | None
+    price_source: str
+    batch: bool = False
+
+    @property
+    def cost_usd(self) -> float:
+        return nanos_to_usd(self.cost_nanos)
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cached_tokens,
+        )
+
+
+def count_input(model: str, input_text: str | Messages) -> tuple[int, bool, str]:
+    """Tokens of a prompt string or chat message list, counted offline for ``model``."""
+    from costwarden import tokens
+
+    if isinstance(input_text, str):
+        counted = tokens.count_tokens(input_text, model)
+    elif isinstance(input_text, Sequence) and not isinstance(input_text, (bytes, bytearray)):
+        counted = tokens.count_message_tokens(list(input_text), model)
+    else:
+        raise InvalidInputError(
+            "input_text must be a string or a list of chat messages "
+            f"({{'role': ..., 'content': ...}}), got {type(input_text).__name__}"
+        )
+    return counted.tokens, counted.exact, counted.method
+
+
+def estimate(
+    catalog: PriceCatalog,
+    model: str,
+    input_text: str | Messages | None = None,
+    expected_output_tokens: int = 500,
+    *,
+    input_tokens: int | None = None,
+    cached_tokens: int | bool = 0,
+    provider: str | None = None,
+    batch: bool = False,
+) -> CostEstimate:
+    """Estimate one call. ``cached_tokens=True`` means the whole input is a cached prefix.
+
+    Give either ``input_text`` (counted) or ``input_tokens`` (trusted). Unknown models raise
+    :class:`~costwarden.errors.UnknownModelError` (never $0); bad counts raise
+    :class:`~costwarden.errors.InvalidInputError`.
+    """
+    out = check_count(expected_output_tokens, "expected_output_tokens")
+    price = catalog.resolve(model, provider)  # UnknownModelError before any counting work
+    if input_tokens is not None:
+        if input_text is not None:
+            raise InvalidInputError("give input_text or input_tokens, not both")
+        n_in, exact, method = check_count(input_tokens, "input_tokens"), True, "given"
+    elif input_text is None:
+        raise InvalidInputError("input_text (a string or message list) or input_tokens is required")
+    else:
+        n_in, exact, method = count_input(model, input_text)
+    if cached_tokens is True:
+        cached = n_in
+    elif cached_tokens is False:
+        cached = 0
+    else:
+        cached = min(check_count(cached_tokens, "cached_tokens"), n_in)
+    usage = Usage(input_tokens=n_in, output_tokens=out, cache_read_tokens=cached)
+    cost = price.cost_nanos(usage, batch=batch)
+    return CostEstimate(
+        model=model,
+        provider=price.provider,
+        input_tokens=n_in,
+        output_tokens=out,
+        cached_tokens=cached,
+        cost_nanos=cost,
+        tokens_exact=exact,
+        token_method=method,
+        input_rate=price.input,
+        output_rate=price.output,
+        cache_read_rate=price.cache_read,
+        price_source=str(price.source),
+        batch=bool(batch),
+    )

@@ -1,0 +1,189 @@
+"""Choosing the cheapest model that is good enough for a task.
+
+The rule (documented in docs/optimizer.md): among the priced candidates that have catalogue
+data, keep those whose context window holds the request, that have every required capability,
+and whose quality score for the task meets the level; price a typical request of the task (the
+token profile below, or the caller's own counts) with each; return the cheapest that fits
+``max_cost``. Ties go to the higher score, then the name, so the answer is deterministic.
+When nothing fits, :class:`~costwarden.errors.NoModelFitsError` says what would: the cheapest
+model meeting the quality (and its cost) and the best model within the cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from costwarden.errors import InvalidInputError, NoModelFitsError, UnknownModelError
+from costwarden.money import Nanos, format_usd
+from costwarden.optimizer.catalogue import ModelInfo
+from costwarden.pricing import PriceCatalog
+from costwarden.records import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class TokenProfile:
+    """A typical request of a task type: prompt tokens in, completion tokens out."""
+
+    input_tokens: int
+    output_tokens: int
+    why: str
+
+
+TASK_PROFILES: dict[str, TokenProfile] = {
+    "summarization": TokenProfile(3000, 300, "a few pages in, a paragraph out"),
+    "classification": TokenProfile(500, 10, "a short text and instructions in, a label out"),
+    "extraction": TokenProfile(1500, 200, "a document in, a small JSON object out"),
+    "translation": TokenProfile(800, 900, "a page in, the same page in another language out"),
+    "chat": TokenProfile(1500, 400, "a system prompt and a few turns in, one reply out"),
+    "code": TokenProfile(4000, 800, "files and instructions in, a patch or function out"),
+    "reasoning": TokenProfile(800, 2500, "a problem in, worked reasoning (thinking) out"),
+    "creative_writing": TokenProfile(300, 1200, "a brief in, a story or article out"),
+    "long_context": TokenProfile(100_000, 800, "a long document or codebase in, an answer out"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A priced model with catalogue data: ``name`` is what the caller's pricing calls it."""
+
+    name: str
+    provider: str | None
+    info: ModelInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One candidate judged for one request."""
+
+    name: str
+    score: int
+    cost_nanos: Nanos
+    excluded: str | None  # why it cannot serve the request at all (context, capability)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The chosen model and the evidence (every option considered, cheapest first)."""
+
+    model: str
+    task: str
+    score: int
+    required_score: int
+    cost_nanos: Nanos
+    input_tokens: int
+    output_tokens: int
+    options: tuple[Option, ...]
+
+
+def price_options(
+    catalog: PriceCatalog,
+    candidates: Iterable[Candidate],
+    task: str,
+    usage: Usage,
+    *,
+    requires: frozenset[str] = frozenset(),
+    min_context: int = 0,
+) -> list[Option]:
+    """Score and price every candidate for the request, cheapest first."""
+    options: list[Option] = []
+    needed_context = max(min_context, usage.input_tokens + usage.output_tokens)
+    for cand in candidates:
+        info = cand.info
+        excluded = None
+        missing = requires - info.capabilities
+        if missing:
+            excluded = f"lacks {', '.join(sorted(missing))}"
+        elif info.context_window is None or info.context_window < needed_context:
+            excluded = (
+                f"context window {info.context_window or 'unknown'} < {needed_context} tokens"
+            )
+        try:
+            cost = catalog.cost_nanos(cand.name, usage, provider=cand.provider)
+        except UnknownModelError:
+            continue  # not priced after all: never treated as free
+        options.append(Option(cand.name, info.quality[task], cost, excluded))
+    options.sort(key=lambda o: (o.cost_nanos, -o.score, o.name))
+    return options
+
+
+def choose(
+    options: list[Option],
+    *,
+    task: str,
+    threshold: int | None,
+    best_tolerance: int,
+    max_cost_nanos: Nanos | None,
+    usage: Usage,
+    level_label: str,
+) -> Selection:
+    """Apply the level and the cost bound to priced options (see module doc)."""
+    usable = [o for o in options if o.excluded is None]
+    if not usable:
+        reasons = "; ".join(f"{o.name}: {o.excluded}" for o in options[:8]) or "no priced models"
+        raise NoModelFitsError(
+            f"no candidate model can serve a {task} request of {usage.input_tokens} input + "
+            f"{usage.output_tokens} output tokens with the required capabilities ({reasons}). "
+            "Add a model with a larger context window or the capabilities to the pricing."
+        )
+    if threshold is None:  # "best": top score among usable, within tolerance
+        top = max(o.score for o in usable)
+        required = top - best_tolerance
+    else:
+        required = threshold
+    good = [o for o in usable if o.score >= required]
+    affordable = [o for o in usable if max_cost_nanos is None or o.cost_nanos <= max_cost_nanos]
+    fits = [o for o in good if o in affordable]
+    if fits:
+        pick = fits[0]
+        return Selection(
+            model=pick.name,
+            task=task,
+            score=pick.score,
+            required_score=required,
+            cost_nanos=pick.cost_nanos,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            options=tuple(options),
+        )
+    request = f"{usage.input_tokens} input + {usage.output_tokens} output tokens"
+    bound = "no cost bound" if max_cost_nanos is None else f"max_cost {format_usd(max_cost_nanos)}"
+    parts = [
+        f"No model meets quality {level_label} (score >= {required}) for {task} within {bound} "
+        f"(estimated for {request})."
+    ]
+    if good:
+        g = good[0]
+        parts.append(
+            f"Cheapest model meeting the quality: {g.name} (score {g.score}, "
+            f"{format_usd(g.cost_nanos)} per request)."
+        )
+    else:
+        top_opt = max(usable, key=lambda o: (o.score, -o.cost_nanos))
+        parts.append(
+            f"No candidate reaches that score; the best is {top_opt.name} (score {top_opt.score})."
+        )
+    if affordable:
+        b = max(affordable, key=lambda o: (o.score, -o.cost_nanos))
+        parts.append(
+            f"Best model within the cost: {b.name} (score {b.score}, "
+            f"{format_usd(b.cost_nanos)} per request)."
+        )
+    else:
+        parts.append(
+            f"The cheapest candidate, {usable[0].name}, costs {format_usd(usable[0].cost_nanos)}."
+        )
+    parts.append("Raise max_cost, lower quality, or add models to the pricing.")
+    raise NoModelFitsError(" ".join(parts))
+
+
+def request_usage(
+    task: str, input_tokens: int | None, output_tokens: int | None, cached_tokens: int = 0
+) -> Usage:
+    """The request to price: the task's profile, with the caller's counts where given."""
+    profile = TASK_PROFILES[task]
+    n_in = profile.input_tokens if input_tokens is None else input_tokens
+    n_out = profile.output_tokens if output_tokens is None else output_tokens
+    if cached_tokens > n_in:
+        raise InvalidInputError(f"cached_tokens ({cached_tokens}) exceed input tokens ({n_in})")
+    return Usage(input_tokens=n_in, output_tokens=n_out, cache_read_tokens=cached_tokens)
