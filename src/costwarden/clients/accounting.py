@@ -1,0 +1,320 @@
+"""One call's books: estimate, hold, and exactly one settlement.
+
+Every tracked call — through :class:`~costwarden.clients.TrackedLLMClient`, a wrapped SDK
+client or a stream — goes through a :class:`CallAccount`: the estimate is held *before* the
+provider is called (so a call that does not fit raises ``BudgetExceededError`` and never reaches
+the provider), and the hold is then replaced by exactly one record:
+
+* success: the provider's reported usage, priced by the manager's catalogue;
+* success without usage: the prompt estimate plus the counted output, flagged ``estimated``;
+* a stream cut or abandoned: what was produced (reported usage if any, else counted text) —
+  never $0, since the provider bills what it generated;
+* failure before any output: the hold is released and a zero-cost failure record is kept, so
+  failed calls show up in the history without costing budget.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from costwarden.clients.apis import Api, StreamDecoder, output_bound, prompt_messages
+from costwarden.errors import InvalidInputError, ProviderResponseError
+from costwarden.money import Nanos, nanos_to_usd
+from costwarden.records import StoredRecord, Usage, UsageRecord
+
+if TYPE_CHECKING:
+    from costwarden.manager import BudgetManager, Hold
+    from costwarden.pricing import PriceCatalog
+
+DEFAULT_OUTPUT_TOKENS = 1024
+"""Output bound assumed when a request sets none (the estimate's output side)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Who and what a call is for; copied onto every record (and used to pick budgets)."""
+
+    user: str | None = None
+    team: str | None = None
+    key: str | None = None
+    endpoint: str | None = None
+    tags: tuple[str, ...] = ()
+    request_id: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("user", "team", "key", "endpoint", "request_id"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise InvalidInputError(f"{name} must be a non-empty string, got {value!r}")
+        tags = (self.tags,) if isinstance(self.tags, str) else tuple(self.tags)
+        if not all(isinstance(t, str) and t for t in tags):
+            raise InvalidInputError(f"tags must be non-empty strings, got {self.tags!r}")
+        object.__setattr__(self, "tags", tags)
+
+    def override(self, **changes: Any) -> Attribution:
+        """A copy with the given non-None fields replaced (per-call attribution)."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **given) if given else self
+
+    @property
+    def budget_tags(self) -> tuple[str, ...]:
+        """Tags for admission: the endpoint counts as a tag scope, as it does on records."""
+        if self.endpoint and self.endpoint not in self.tags:
+            return (*self.tags, self.endpoint)
+        return self.tags
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A call's pre-call bound: counted prompt, output cap, and their price."""
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_nanos: Nanos
+    exact_input: bool
+
+    @property
+    def cost_usd(self) -> float:
+        return nanos_to_usd(self.cost_nanos)
+
+
+def count_text(text: str, model: str) -> int:
+    """Tokens in generated text (used to charge output the provider did not report)."""
+    if not text:
+        return 0
+    from costwarden.tokens import count_tokens
+
+    return count_tokens(text, model).tokens
+
+
+def estimate_call(
+    pricing: PriceCatalog,
+    api: Api,
+    request: Mapping[str, Any],
+    model: str,
+    *,
+    provider: str | None = None,
+    default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+    free: bool = False,
+) -> Estimate:
+    """Price the request's prompt plus its output bound (``max_tokens`` or the default).
+
+    Raises UnknownModelError for an unpriced model (unless ``free``): an unknown model is an
+    error before a call, never silently $0.
+    """
+    from costwarden.tokens import count_message_tokens
+
+    messages = prompt_messages(api, request)
+    tools = request.get("tools")
+    counted = count_message_tokens(messages, model, tools=tools or None)
+    out = output_bound(api, request) or default_output_tokens
+    if free:
+        return Estimate(model, counted.tokens, out, 0, counted.exact)
+    usage = Usage(input_tokens=counted.tokens, output_tokens=out)
+    cost = pricing.cost_nanos(model, usage, provider=provider)
+    return Estimate(model, counted.tokens, out, cost, counted.exact)
+
+
+def failure_status(error: BaseException) -> str:
+    """A short status for a failed call's record: ``error:429``, ``error:timeout``..."""
+    code = getattr(error, "status_code", None)
+    if isinstance(code, int):
+        return f"error:{code}"
+    name = type(error).__name__
+    if "Timeout" in name:
+        return "error:timeout"
+    if "Connection" in name:
+        return "error:connection"
+    if isinstance(error, (json.JSONDecodeError, ProviderResponseError)) or "Validation" in name:
+        return "error:bad_response"
+    return f"error:{name}"
+
+
+def readable_error(error: BaseException) -> BaseException:
+    """The error to give the caller: the provider's own, or a typed one for garbage JSON.
+
+    The SDKs let a ``json.JSONDecodeError`` escape on a malformed body; a caller cannot be
+    expected to catch that, so it becomes :class:`ProviderResponseError` (chained).
+    """
+    if isinstance(error, json.JSONDecodeError):
+        converted = ProviderResponseError(
+            f"the provider answered with malformed JSON ({error.msg} at char {error.pos}); "
+            "check the upstream or any proxy in between, then retry"
+        )
+        converted.__cause__ = error
+        return converted
+    return error
+
+
+class CallAccount:
+    """The hold and the single settlement of one provider call (see module doc)."""
+
+    __slots__ = (
+        "api",
+        "attribution",
+        "estimate",
+        "free",
+        "hold",
+        "manager",
+        "model",
+        "provider",
+        "record",
+        "started",
+    )
+
+    def __init__(
+        self,
+        manager: BudgetManager,
+        estimate: Estimate,
+        attribution: Attribution,
+        *,
+        api: Api,
+        provider: str | None,
+        free: bool = False,
+        ttl: float | None = None,
+    ) -> None:
+        self.manager = manager
+        self.estimate = estimate
+        self.attribution = attribution
+        self.api = api
+        self.provider = provider
+        self.free = free
+        self.model = estimate.model
+        self.record: StoredRecord | None = None
+        a = attribution
+        self.hold: Hold = manager.reserve(
+            nanos_to_usd(estimate.cost_nanos),
+            user=a.user,
+            team=a.team,
+            key=a.key,
+            tags=a.budget_tags,
+            model=estimate.model,
+            ttl=ttl,
+        )
+        self.started = time.perf_counter()
+
+    @property
+    def settled(self) -> bool:
+        return self.hold.settled
+
+    def restart_clock(self) -> None:
+        """Latency counts from the attempt that succeeded (retries are not latency)."""
+        self.started = time.perf_counter()
+
+    def _record(
+        self,
+        usage: Usage,
+        *,
+        status: str,
+        estimated: bool,
+        model: str | None,
+        request_id: str | None,
+        zero: bool = False,
+    ) -> UsageRecord:
+        a = self.attribution
+        return UsageRecord(
+            model=model or self.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=0.0 if (zero or self.free) else None,
+            user_id=a.user,
+            endpoint=a.endpoint,
+            request_id=a.request_id or request_id or uuid.uuid4().hex,
+            team=a.team,
+            key=a.key,
+            provider=self.provider,
+            tags=a.tags,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            latency_ms=round((time.perf_counter() - self.started) * 1000.0, 3),
+            status=status,
+            estimated=estimated,
+        )
+
+    def succeed(
+        self,
+        usage: Usage,
+        *,
+        model: str | None = None,
+        request_id: str | None = None,
+        estimated: bool = False,
+        status: str = "ok",
+    ) -> StoredRecord:
+        """Replace the hold by the call's actual usage, priced by the manager."""
+        # The model the provider reports (a dated snapshot, say) is what it billed.
+        record = self._record(
+            usage, status=status, estimated=estimated, model=model, request_id=request_id
+        )
+        self.record = self.manager.commit(self.hold, record)
+        return self.record
+
+    def fail(self, error: BaseException) -> StoredRecord:
+        """Settle a call that raised before any output reached the caller.
+
+        Errors, timeouts and resets bill nothing: the hold is released and a zero-cost failure
+        record is kept. An unreadable *successful* body is different: the provider did the
+        work, so the prompt estimate is charged (flagged ``estimated``), never $0.
+        """
+        status = failure_status(error)
+        if status == "error:bad_response":
+            return self.charge_unreported("", status=status)
+        self.manager.release(self.hold)
+        record = self._record(
+            Usage(), status=status, estimated=False, model=None, request_id=None, zero=True
+        )
+        self.record = self.manager.record_spend(record)
+        return self.record
+
+    def charge_unreported(
+        self,
+        text: str,
+        *,
+        reported: Usage | None = None,
+        status: str,
+        model: str | None = None,
+        request_id: str | None = None,
+    ) -> StoredRecord:
+        """Bill what the provider did not report: the prompt, plus the counted ``text``.
+
+        Reported figures win where present (Anthropic's ``message_start`` knows the real input
+        and cache counts); output is the larger of the reported and the counted count, because
+        a stream cut before its final usage has only a placeholder output figure.
+        """
+        counted = count_text(text, self.model)
+        if reported is not None and reported.input_tokens:
+            usage = replace(reported, output_tokens=max(reported.output_tokens, counted))
+        else:
+            out = max(counted, reported.output_tokens if reported else 0)
+            reasoning = reported.reasoning_tokens if reported else 0
+            usage = Usage(
+                input_tokens=self.estimate.input_tokens,
+                output_tokens=out,
+                reasoning_tokens=min(reasoning, out),
+            )
+        return self.succeed(
+            usage, model=model, request_id=request_id, estimated=True, status=status
+        )
+
+    def settle_stream(self, decoder: StreamDecoder, outcome: str) -> StoredRecord:
+        """Settle a stream that ended (``"complete"``), broke (``"error"``) or was abandoned."""
+        usage = decoder.usage
+        if outcome == "complete" and usage is not None and decoder.complete_usage:
+            return self.succeed(usage, model=decoder.model, request_id=decoder.id)
+        status = {"complete": "ok", "error": "partial", "aborted": "aborted"}[outcome]
+        if usage is not None and decoder.complete_usage:
+            # The bill arrived before the break (e.g. reset after the usage chunk).
+            return self.succeed(usage, model=decoder.model, request_id=decoder.id, status=status)
+        return self.charge_unreported(
+            "".join(decoder.produced),
+            reported=usage,
+            status=status,
+            model=decoder.model,
+            request_id=decoder.id,
+        )

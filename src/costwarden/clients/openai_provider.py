@@ -1,0 +1,149 @@
+"""OpenAI (Chat Completions or Responses) and OpenAI-compatible services, via the ``openai`` SDK.
+
+The SDK clients are created lazily, so that constructing a tracked client never needs
+credentials: ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` (or the preset's variable) are read by the
+SDK at the first call. The SDK's own retries are turned off (``max_retries=0``) because the
+tracked client retries itself, inside one budget hold.
+
+Streams always ask for ``stream_options.include_usage`` so the bill comes from the provider; an
+OpenAI-compatible server that ignores it is charged by counting the streamed text instead.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+
+from costwarden.clients.apis import Api
+from costwarden.clients.providers import ChatRequest
+from costwarden.errors import ConfigurationError, InvalidInputError
+
+COMPATIBLE: Final[dict[str, tuple[str, str | None, bool]]] = {
+    # name: (base URL, API-key environment variable, free)
+    "openrouter": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", False),
+    "groq": ("https://api.groq.com/openai/v1", "GROQ_API_KEY", False),
+    "together": ("https://api.together.xyz/v1", "TOGETHER_API_KEY", False),
+    "vllm": ("http://localhost:8000/v1", "VLLM_API_KEY", True),
+    "ollama": ("http://localhost:11434/v1", None, True),
+}
+"""OpenAI-compatible presets. Local servers are ``free``: admitted at $0, never budget-blocked."""
+
+
+class OpenAIProvider:
+    """Calls ``chat.completions.create`` (``api="chat"``) or ``responses.create``."""
+
+    def __init__(
+        self,
+        *,
+        name: str = "openai",
+        api: Api = "chat",
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_key_env: str | None = None,
+        free: bool = False,
+        timeout: float | None = None,
+        client: Any = None,
+        async_client: Any = None,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        if api not in ("chat", "responses"):
+            raise InvalidInputError(
+                f"OpenAIProvider api must be 'chat' or 'responses', not {api!r}"
+            )
+        if not isinstance(name, str) or not name:
+            raise InvalidInputError(f"provider name must be a non-empty string, got {name!r}")
+        self.name = name
+        self.api: Api = api
+        self.free = free
+        self.base_url = base_url
+        self._api_key = api_key
+        self._api_key_env = api_key_env
+        self._timeout = timeout
+        self._client = client
+        self._async_client = async_client
+        self._options = dict(client_options or {})
+
+    @classmethod
+    def compatible(cls, service: str, **kw: Any) -> OpenAIProvider:
+        """A preset for an OpenAI-compatible service (``openrouter``, ``groq``, ``ollama``...)."""
+        try:
+            base_url, env, free = COMPATIBLE[service]
+        except KeyError:
+            raise ConfigurationError(
+                f"no OpenAI-compatible preset {service!r}; known: {', '.join(COMPATIBLE)}; "
+                "or use OpenAIProvider(name=..., base_url=..., api_key_env=...)"
+            ) from None
+        kw.setdefault("name", service)
+        kw.setdefault("base_url", base_url)
+        kw.setdefault("api_key_env", env)
+        kw.setdefault("free", free)
+        return cls(**kw)
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"max_retries": 0, **self._options}
+        if self.base_url is not None:
+            kw["base_url"] = self.base_url
+        key = self._api_key
+        if key is None and self._api_key_env is not None:
+            key = os.environ.get(self._api_key_env)
+            if key is None and not self.free:
+                raise ConfigurationError(
+                    f"provider {self.name!r} needs an API key: set {self._api_key_env}"
+                )
+        if key is None and self.free:
+            key = "unused"  # local servers ignore it, the SDK insists on one
+        if key is not None:
+            kw["api_key"] = key
+        if self._timeout is not None:
+            kw["timeout"] = self._timeout
+        return kw
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import openai
+
+            try:
+                self._client = openai.OpenAI(**self._client_kwargs())
+            except openai.OpenAIError as exc:
+                raise ConfigurationError(f"cannot create the OpenAI client: {exc}") from exc
+        return self._client
+
+    @property
+    def async_client(self) -> Any:
+        if self._async_client is None:
+            import openai
+
+            try:
+                self._async_client = openai.AsyncOpenAI(**self._client_kwargs())
+            except openai.OpenAIError as exc:
+                raise ConfigurationError(f"cannot create the OpenAI client: {exc}") from exc
+        return self._async_client
+
+    def build(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        kw: dict[str, Any] = dict(request.options)
+        kw["model"] = request.model
+        if self.api == "chat":
+            kw["messages"] = request.messages
+            kw["max_tokens"] = request.max_tokens
+            if stream:
+                kw["stream"] = True
+                kw["stream_options"] = {**kw.get("stream_options", {}), "include_usage": True}
+            return kw
+        system = [m for m in request.messages if m.get("role") in ("system", "developer")]
+        if system:
+            kw["instructions"] = "\n\n".join(str(m.get("content") or "") for m in system)
+        kw["input"] = [m for m in request.messages if m not in system]
+        kw["max_output_tokens"] = request.max_tokens
+        if stream:
+            kw["stream"] = True
+        return kw
+
+    def _method(self, client: Any) -> Any:
+        return client.chat.completions.create if self.api == "chat" else client.responses.create
+
+    def call(self, kwargs: dict[str, Any]) -> Any:
+        return self._method(self.client)(**kwargs)
+
+    async def acall(self, kwargs: dict[str, Any]) -> Any:
+        return await self._method(self.async_client)(**kwargs)

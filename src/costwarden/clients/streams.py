@@ -1,0 +1,194 @@
+"""Tracked streams: pass a provider stream through, settle its hold exactly once at the end.
+
+A stream can end in three ways and each is billed honestly (see
+:meth:`~costwarden.clients.accounting.CallAccount.settle_stream`):
+
+* it completes: the provider's final usage (or, if it sent none, the counted text);
+* it breaks (reset, timeout, bad event): what was produced so far, then the error is re-raised;
+* the caller abandons it (``break``, ``close()``, leaving a ``with`` block, garbage collection):
+  what was produced so far, and the underlying HTTP response is closed so generation stops.
+
+``project(event, text)`` decides what the caller sees for each event: the text (tracked client)
+or the SDK event itself (wrapped SDK clients); ``None`` hides the event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from costwarden.clients.accounting import CallAccount, readable_error
+from costwarden.clients.apis import StreamDecoder
+from costwarden.records import StoredRecord
+
+T = TypeVar("T")
+Projection = Callable[[Any, str], T | None]
+log = logging.getLogger("costwarden")
+
+
+class _Books:
+    """Settlement shared by the sync and async streams; never raises from a finaliser."""
+
+    __slots__ = ("account", "decoder")
+
+    def __init__(self, account: CallAccount, decoder: StreamDecoder) -> None:
+        self.account = account
+        self.decoder = decoder
+
+    def settle(self, outcome: str) -> None:
+        if self.account.settled:
+            return
+        try:
+            self.account.settle_stream(self.decoder, outcome)
+        except Exception:
+            if outcome == "aborted":  # called from close()/__del__: must not raise there
+                log.exception("costwarden: could not settle an abandoned stream's hold")
+            else:
+                raise
+
+
+class TrackedStream(Generic[T]):
+    """A synchronous tracked stream (iterator and context manager, like the SDK's ``Stream``)."""
+
+    def __init__(
+        self, source: Any, account: CallAccount, decoder: StreamDecoder, project: Projection[T]
+    ) -> None:
+        self._source = source
+        self._it = iter(source)
+        self._books = _Books(account, decoder)
+        self._project = project
+
+    @property
+    def record(self) -> StoredRecord | None:
+        """The settled record (``None`` until the stream has ended or been closed)."""
+        return self._books.account.record
+
+    @property
+    def decoder(self) -> StreamDecoder:
+        return self._books.decoder
+
+    def __iter__(self) -> TrackedStream[T]:
+        return self
+
+    def __next__(self) -> T:
+        decoder = self._books.decoder
+        while True:
+            if self._books.account.settled:
+                raise StopIteration
+            try:
+                event = next(self._it)
+            except StopIteration:
+                self._books.settle("complete")
+                raise
+            except BaseException as exc:
+                self._books.settle("error")
+                err = readable_error(exc)
+                if err is exc:
+                    raise
+                raise err from exc
+            out = self._project(event, decoder.feed(event))
+            if out is not None:
+                return out
+
+    def close(self) -> None:
+        """Stop reading: charge what was produced, release the connection."""
+        self._books.settle("aborted")
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> TrackedStream[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        books = getattr(self, "_books", None)
+        if books is not None and not books.account.settled:
+            books.settle("aborted")
+
+    def __getattr__(self, name: str) -> Any:
+        # SDK stream attributes (``response``, ``_request_id``...) stay reachable.
+        if name.startswith("__") or name in ("_source", "_books", "_it", "_project"):
+            raise AttributeError(name)
+        return getattr(self._source, name)
+
+
+class AsyncTrackedStream(Generic[T]):
+    """The asynchronous twin (async iterator and async context manager)."""
+
+    def __init__(
+        self, source: Any, account: CallAccount, decoder: StreamDecoder, project: Projection[T]
+    ) -> None:
+        self._source = source
+        self._it = source.__aiter__()
+        self._books = _Books(account, decoder)
+        self._project = project
+
+    @property
+    def record(self) -> StoredRecord | None:
+        return self._books.account.record
+
+    @property
+    def decoder(self) -> StreamDecoder:
+        return self._books.decoder
+
+    def __aiter__(self) -> AsyncTrackedStream[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        decoder = self._books.decoder
+        while True:
+            if self._books.account.settled:
+                raise StopAsyncIteration
+            try:
+                event = await self._it.__anext__()
+            except StopAsyncIteration:
+                self._books.settle("complete")
+                raise
+            except BaseException as exc:
+                self._books.settle("error")
+                err = readable_error(exc)
+                if err is exc:
+                    raise
+                raise err from exc
+            out = self._project(event, decoder.feed(event))
+            if out is not None:
+                return out
+
+    async def close(self) -> None:
+        self._books.settle("aborted")
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            await close()
+
+    aclose = close
+
+    async def __aenter__(self) -> AsyncTrackedStream[T]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __del__(self) -> None:
+        books = getattr(self, "_books", None)
+        if books is not None and not books.account.settled:
+            books.settle("aborted")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_source", "_books", "_it", "_project"):
+            raise AttributeError(name)
+        return getattr(self._source, name)

@@ -1,0 +1,389 @@
+"""``TrackedLLMClient``: a chat call that cannot overspend.
+
+``chat(messages, model=None, max_cost=None) -> str`` (the brief's signature) does, in order:
+
+1. pick the model (the optimizer's choice when none is given, or a cheaper one when the given
+   model's estimate exceeds ``max_cost`` and downgrades are allowed);
+2. estimate the cost: counted prompt + ``max_tokens`` as the output bound (``max_tokens`` is
+   always sent, so the estimate is a real upper bound and holds make limits hard);
+3. reserve the estimate on every applicable budget — ``BudgetExceededError`` here means the
+   provider was never called;
+4. call the provider (retrying transient failures inside the same hold if asked to);
+5. record the provider's reported usage (priced by the manager) in place of the hold.
+
+``chat_stream`` yields text and settles the hold when the stream ends, breaks or is abandoned.
+:class:`AsyncTrackedLLMClient` is the same over the SDKs' async clients. The budget bookkeeping
+itself is synchronous (an in-memory or SQLite ledger answers in microseconds; a round trip to
+a thread would cost more than it saves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from costwarden.clients.accounting import (
+    Attribution,
+    CallAccount,
+    Estimate,
+    estimate_call,
+    readable_error,
+)
+from costwarden.clients.apis import StreamDecoder, response_id, response_model, response_text
+from costwarden.clients.apis import response_usage as read_usage
+from costwarden.clients.providers import (
+    ChatRequest,
+    Provider,
+    ProviderRegistry,
+    normalise_messages,
+)
+from costwarden.clients.streams import AsyncTrackedStream, TrackedStream
+from costwarden.errors import BudgetExceededError, InvalidInputError, ProviderResponseError
+from costwarden.money import format_usd, nanos_to_usd, usd_to_nanos
+from costwarden.records import StoredRecord, Usage
+
+if TYPE_CHECKING:
+    from costwarden.manager import BudgetManager
+
+_ATTRIBUTION = ("user", "team", "key", "endpoint", "request_id")
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retries of transient failures (429, 5xx, timeouts, resets) inside one budget hold.
+
+    A retry is only made if its backoff ends before the hold expires, so a retried call can
+    never run on a budget hold that has lapsed. Nothing is billed for a failed attempt.
+    """
+
+    attempts: int = 0
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise InvalidInputError(f"retries must be an int >= 0, got {self.attempts!r}")
+        if self.attempts < 0 or self.backoff < 0 or self.max_backoff < 0:
+            raise InvalidInputError("retries and backoff must not be negative")
+
+    def delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter for the ``attempt``-th retry (1-based)."""
+        return random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+
+    @staticmethod
+    def retryable(error: BaseException) -> bool:
+        code = getattr(error, "status_code", None)
+        if isinstance(code, int):
+            return code in RETRYABLE_STATUS
+        name = type(error).__name__
+        return "Timeout" in name or "Connection" in name
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """A completed tracked call: the text and its books."""
+
+    text: str
+    model: str
+    provider: str
+    usage: Usage
+    record: StoredRecord
+    estimate: Estimate
+    response: Any
+
+    @property
+    def cost_usd(self) -> float:
+        return self.record.cost_usd
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    provider: Provider
+    kwargs: dict[str, Any]
+    estimate: Estimate
+    attribution: Attribution
+
+
+def _model_name(choice: Any) -> str:
+    """``select_model`` may return a name or an object carrying one."""
+    if isinstance(choice, str):
+        return choice
+    for attr in ("model", "name", "id"):
+        value = getattr(choice, attr, None)
+        if isinstance(value, str):
+            return value
+    raise InvalidInputError(f"the optimizer returned {choice!r}, not a model name")
+
+
+class _TrackedBase:
+    """Configuration and planning shared by the sync and async clients."""
+
+    def __init__(
+        self,
+        budget_manager: BudgetManager,
+        optimizer: Any = None,
+        *,
+        provider: str | Provider | None = None,
+        providers: Iterable[Provider] | Mapping[str, Provider] = (),
+        user: str | None = None,
+        team: str | None = None,
+        key: str | None = None,
+        endpoint: str | None = None,
+        tags: Iterable[str] = (),
+        default_max_tokens: int = 1024,
+        allow_downgrade: bool = False,
+        task_type: str = "general",
+        quality: str = "medium",
+        retries: int = 0,
+        backoff: float = 0.5,
+        hold_ttl: float | None = None,
+    ) -> None:
+        if isinstance(default_max_tokens, bool) or not isinstance(default_max_tokens, int):
+            raise InvalidInputError("default_max_tokens must be a positive int")
+        if default_max_tokens < 1:
+            raise InvalidInputError("default_max_tokens must be a positive int")
+        self.manager = budget_manager
+        self.optimizer = optimizer
+        self.providers = ProviderRegistry(
+            providers, default=provider, pricing=budget_manager.pricing
+        )
+        self.attribution = Attribution(user, team, key, endpoint, tuple(tags))
+        self.default_max_tokens = default_max_tokens
+        self.allow_downgrade = allow_downgrade
+        self.task_type = task_type
+        self.quality = quality
+        self.retry = RetryPolicy(retries, backoff)
+        self.hold_ttl = hold_ttl
+
+    def _select(self, task_type: str, max_cost: float | None) -> str:
+        if self.optimizer is None:
+            raise InvalidInputError(
+                "no model given and no optimizer to choose one: pass model=... or "
+                "TrackedLLMClient(manager, CostOptimizer(...))"
+            )
+        return _model_name(
+            self.optimizer.select_model(task_type, max_cost=max_cost, quality=self.quality)
+        )
+
+    def _estimate(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        max_tokens: int,
+        provider: str | None,
+        options: Mapping[str, Any],
+        stream: bool,
+    ) -> tuple[Provider, dict[str, Any], Estimate]:
+        prov, send_model = self.providers.resolve(model, provider)
+        kwargs = prov.build(ChatRequest(send_model, messages, max_tokens, options), stream=stream)
+        est = estimate_call(
+            self.manager.pricing,
+            prov.api,
+            kwargs,
+            send_model,
+            provider=prov.name,
+            default_output_tokens=max_tokens,
+            free=prov.free,
+        )
+        return prov, kwargs, est
+
+    def _plan(
+        self,
+        messages: object,
+        model: str | None,
+        max_cost: float | None,
+        kw: dict[str, Any],
+        *,
+        stream: bool,
+    ) -> _Plan:
+        """Validate, choose the model and provider, estimate; raise before any spend."""
+        max_tokens = kw.pop("max_tokens", None)
+        provider = kw.pop("provider", None)
+        task = kw.pop("task_type", None) or self.task_type
+        allow_downgrade = kw.pop("allow_downgrade", None)
+        tags = kw.pop("tags", None)
+        who = self.attribution.override(
+            **{name: kw.pop(name, None) for name in _ATTRIBUTION},
+            tags=None if tags is None else tuple(tags),
+        )
+        options = kw  # everything else goes to the provider unchanged
+        msgs = normalise_messages(messages)
+        cap = None if max_cost is None else usd_to_nanos(max_cost, field="max_cost")
+        if max_tokens is None:
+            max_tokens = self.default_max_tokens
+        elif isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise InvalidInputError(f"max_tokens must be a positive int, got {max_tokens!r}")
+        chosen = model if model is not None else self._select(task, max_cost)
+        prov, kwargs, est = self._estimate(chosen, msgs, max_tokens, provider, options, stream)
+        if cap is not None and est.cost_nanos > cap:
+            downgrade = self.allow_downgrade if allow_downgrade is None else allow_downgrade
+            if downgrade and self.optimizer is not None:
+                alternative = self._select(task, max_cost)
+                if alternative != chosen:
+                    chosen = alternative
+                    prov, kwargs, est = self._estimate(
+                        chosen, msgs, max_tokens, None, options, stream
+                    )
+            if est.cost_nanos > cap:
+                raise BudgetExceededError(
+                    f"The call to {chosen} is estimated at {format_usd(est.cost_nanos)} "
+                    f"({est.input_tokens} prompt + up to {est.output_tokens} output tokens), "
+                    f"over max_cost {format_usd(cap)}; lower max_tokens, shorten the prompt, "
+                    "or allow_downgrade=True to use a cheaper model.",
+                    scope="request",
+                    period="max_cost",
+                    limit=nanos_to_usd(cap),
+                    attempted=est.cost_usd,
+                )
+        return _Plan(prov, kwargs, est, who)
+
+    def _open(self, plan: _Plan) -> CallAccount:
+        return CallAccount(
+            self.manager,
+            plan.estimate,
+            plan.attribution,
+            api=plan.provider.api,
+            provider=plan.provider.name,
+            free=plan.provider.free,
+            ttl=self.hold_ttl,
+        )
+
+    def _can_retry(self, error: BaseException, attempt: int, account: CallAccount) -> float | None:
+        """The backoff before retry number ``attempt``, or None to give up."""
+        if attempt > self.retry.attempts or not self.retry.retryable(error):
+            return None
+        wait = self.retry.delay(attempt)
+        if time.time() + wait >= account.hold.expires_at:
+            return None
+        return wait
+
+    @staticmethod
+    def _finish(plan: _Plan, account: CallAccount, response: Any) -> ChatResult:
+        api = plan.provider.api
+        text = response_text(api, response)
+        model = response_model(response, plan.estimate.model)
+        rid = response_id(response)
+        try:
+            usage = read_usage(api, response)
+        except ProviderResponseError:
+            # The call succeeded and was billed, but the usage is missing or garbled:
+            # charge the prompt estimate plus the counted answer, flagged as estimated.
+            record = account.charge_unreported(text, status="ok", model=model, request_id=rid)
+            usage = Usage(
+                input_tokens=record.input_tokens,
+                output_tokens=record.output_tokens,
+            )
+        else:
+            record = account.succeed(usage, model=model, request_id=rid)
+        return ChatResult(text, model, plan.provider.name, usage, record, plan.estimate, response)
+
+
+def _text_only(event: Any, text: str) -> str | None:
+    return text or None
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    err = readable_error(exc)
+    if err is exc:
+        raise exc
+    raise err from exc
+
+
+class TrackedLLMClient(_TrackedBase):
+    """Budget-enforced chat over OpenAI, Anthropic, compatible services or the simulator.
+
+    ``TrackedLLMClient(manager, optimizer)`` is the brief's form; keyword options set the
+    default provider (``provider="simulated"`` for offline demos), attribution copied onto every
+    record (``user``, ``team``, ``key``, ``endpoint``, ``tags``), the output bound
+    (``default_max_tokens``), downgrades and retries.
+
+    Per-call keywords of :meth:`chat`, :meth:`complete` and :meth:`chat_stream`: ``max_tokens``,
+    ``provider``, ``task_type``, ``allow_downgrade``, ``user``, ``team``, ``key``,
+    ``endpoint``, ``tags``, ``request_id``; any other keyword (``temperature``...) is passed to
+    the provider unchanged.
+    """
+
+    def chat(
+        self, messages: object, model: str | None = None, max_cost: float | None = None, **kw: Any
+    ) -> str:
+        """Run one tracked call and return the assistant's text."""
+        return self.complete(messages, model, max_cost, **kw).text
+
+    def complete(
+        self, messages: object, model: str | None = None, max_cost: float | None = None, **kw: Any
+    ) -> ChatResult:
+        """Run one tracked call; return the text with its usage, cost and stored record."""
+        plan = self._plan(messages, model, max_cost, kw, stream=False)
+        account = self._open(plan)
+        return self._finish(plan, account, self._send(plan, account))
+
+    def chat_stream(
+        self, messages: object, model: str | None = None, max_cost: float | None = None, **kw: Any
+    ) -> TrackedStream[str]:
+        """Start a tracked streaming call; iterate the result for text pieces.
+
+        The budget is checked and the request sent before this returns. The stream settles
+        the hold when it ends, breaks or is closed; ``stream.record`` is then the record.
+        """
+        plan = self._plan(messages, model, max_cost, kw, stream=True)
+        account = self._open(plan)
+        source = self._send(plan, account)
+        return TrackedStream(source, account, StreamDecoder(plan.provider.api), _text_only)
+
+    def _send(self, plan: _Plan, account: CallAccount) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return plan.provider.call(dict(plan.kwargs))
+            except BaseException as exc:
+                attempt += 1
+                wait = self._can_retry(exc, attempt, account)
+                if wait is None:
+                    account.fail(exc)
+                    _reraise(exc)
+            time.sleep(wait)
+            account.restart_clock()
+
+
+class AsyncTrackedLLMClient(_TrackedBase):
+    """The asyncio twin of :class:`TrackedLLMClient` (same options, same bookkeeping)."""
+
+    async def chat(
+        self, messages: object, model: str | None = None, max_cost: float | None = None, **kw: Any
+    ) -> str:
+        return (await self.complete(messages, model, max_cost, **kw)).text
+
+    async def complete(
+        self, messages: object, model: str | None = None, max_cost: float | None = None, **kw: Any
+    ) -> ChatResult:
+        plan = self._plan(messages, model, max_cost, kw, stream=False)
+        account = self._open(plan)
+        return self._finish(plan, account, await self._send(plan, account))
+
+    async def chat_stream(
+        self, messages: object, model: str | None = None, max_cost: float | None = None, **kw: Any
+    ) -> AsyncTrackedStream[str]:
+        """``stream = await client.chat_stream(...)``, then ``async for text in stream``."""
+        plan = self._plan(messages, model, max_cost, kw, stream=True)
+        account = self._open(plan)
+        source = await self._send(plan, account)
+        return AsyncTrackedStream(source, account, StreamDecoder(plan.provider.api), _text_only)
+
+    async def _send(self, plan: _Plan, account: CallAccount) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return await plan.provider.acall(dict(plan.kwargs))
+            except BaseException as exc:
+                attempt += 1
+                wait = self._can_retry(exc, attempt, account)
+                if wait is None:
+                    account.fail(exc)
+                    _reraise(exc)
+            await asyncio.sleep(wait)
+            account.restart_clock()
