@@ -1,0 +1,157 @@
+"""What an alert channel is, and the two that need nothing outside the process.
+
+A channel has a ``name`` (unique per dispatcher; delivery history refers to it), a minimum
+level and the scopes it wants (``None`` = all; ``"user:*"`` matches every user). ``send``
+gets one alert, or several at once (a digest: write one message, not a flood), and raises on
+failure so the dispatcher can retry. An optional ``max_batch`` attribute caps a digest's size
+(1 for channels that handle alerts one by one).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+from costwarden.errors import AlertDeliveryError, ConfigurationError
+from costwarden.records import Alert, AlertLevel
+
+
+@runtime_checkable
+class AlertChannel(Protocol):
+    name: str
+    min_level: AlertLevel
+    scopes: frozenset[str] | None
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        """Deliver ``alerts`` (more than one = a digest); raise on failure."""
+        ...
+
+
+def parse_level(value: AlertLevel | str) -> AlertLevel:
+    if isinstance(value, AlertLevel):
+        return value
+    try:
+        return AlertLevel(str(value).lower())
+    except ValueError:
+        raise ConfigurationError(
+            f"unknown alert level {value!r}; use 'info', 'warning' or 'critical'"
+        ) from None
+
+
+def parse_scopes(scopes: Iterable[str] | str | None) -> frozenset[str] | None:
+    if scopes is None:
+        return None
+    if isinstance(scopes, str):
+        scopes = [scopes]
+    out = frozenset(scopes)
+    for s in out:
+        if not isinstance(s, str) or not s or (s != "global" and ":" not in s):
+            raise ConfigurationError(
+                f"alert channel scopes must look like 'global', 'team:eng' or 'user:*', got {s!r}"
+            )
+    return out
+
+
+def parse_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigurationError(f"an alert channel needs a non-empty name, got {name!r}")
+    return name
+
+
+def accepts(channel: AlertChannel, alert: Alert) -> bool:
+    """Whether ``channel`` wants ``alert`` (level at least its minimum, scope among its own)."""
+    if alert.level.rank < channel.min_level.rank:
+        return False
+    scopes = channel.scopes
+    if scopes is None:
+        return True
+    return alert.scope in scopes or f"{alert.scope.partition(':')[0]}:*" in scopes
+
+
+def highest_level(alerts: Sequence[Alert]) -> AlertLevel:
+    return max((a.level for a in alerts), key=lambda lv: lv.rank)
+
+
+def digest_title(alerts: Sequence[Alert]) -> str:
+    """``"3 budget alerts (1 critical, 2 warning)"`` or the single alert's level and scope."""
+    if len(alerts) == 1:
+        a = alerts[0]
+        return f"{a.level.value.upper()}: {a.kind.replace('_', ' ')} alert for {a.scope}"
+    counts = {lv: sum(a.level is lv for a in alerts) for lv in AlertLevel}
+    parts = [f"{n} {lv.value}" for lv, n in sorted(counts.items(), key=lambda x: -x[0].rank) if n]
+    return f"{len(alerts)} budget alerts ({', '.join(parts)})"
+
+
+class CallableChannel:
+    """The brief's ``alert_handler(level, message)``: called once per alert, in the worker."""
+
+    max_batch = 1
+
+    def __init__(
+        self,
+        handler: Callable[[AlertLevel, str], object],
+        *,
+        name: str = "alert_handler",
+        min_level: AlertLevel | str = AlertLevel.INFO,
+        scopes: Iterable[str] | None = None,
+    ) -> None:
+        if not callable(handler):
+            raise ConfigurationError("alert_handler must be callable as handler(level, message)")
+        self.handler = handler
+        self.name = parse_name(name)
+        self.min_level = parse_level(min_level)
+        self.scopes = parse_scopes(scopes)
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        for alert in alerts:
+            try:
+                self.handler(alert.level, alert.message)
+            except Exception as exc:
+                raise AlertDeliveryError(
+                    f"alert_handler raised {type(exc).__name__}: {exc}"
+                ) from exc
+
+    def __repr__(self) -> str:
+        return f"CallableChannel(name={self.name!r}, handler={self.handler!r})"
+
+
+_LOG_LEVELS = {
+    AlertLevel.INFO: logging.INFO,
+    AlertLevel.WARNING: logging.WARNING,
+    AlertLevel.CRITICAL: logging.CRITICAL,
+}
+
+
+class LoggingChannel:
+    """Alerts as log records (``extra={"costwarden_alert": {...}}`` for structured handlers)."""
+
+    max_batch = 1
+
+    def __init__(
+        self,
+        logger: logging.Logger | str = "costwarden.alerts",
+        *,
+        name: str = "log",
+        min_level: AlertLevel | str = AlertLevel.INFO,
+        scopes: Iterable[str] | None = None,
+    ) -> None:
+        self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
+        self.name = parse_name(name)
+        self.min_level = parse_level(min_level)
+        self.scopes = parse_scopes(scopes)
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        from costwarden.alerts.payload import alert_to_dict
+
+        for alert in alerts:
+            self.logger.log(
+                _LOG_LEVELS[alert.level],
+                "costwarden alert (%s): %s",
+                alert.level.value,
+                alert.message,
+                extra={"costwarden_alert": alert_to_dict(alert)},
+            )
+
+    def __repr__(self) -> str:
+        return f"LoggingChannel(name={self.name!r}, logger={self.logger.name!r})"

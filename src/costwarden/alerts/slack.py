@@ -1,0 +1,119 @@
+"""Slack incoming webhooks: one readable Block Kit message per alert or digest.
+
+Limits respected (Slack's Block Kit reference): header text <= 150 characters, section text
+<= 3000, at most 50 blocks; ``text`` is the notification fallback. Slack answers ``ok`` with
+200; 4xx answers (``invalid_payload``, ``no_service``...) are not retried, 429 honours
+``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from costwarden.alerts.channel import (
+    digest_title,
+    highest_level,
+    parse_level,
+    parse_name,
+    parse_scopes,
+)
+from costwarden.alerts.http import check_url, host_of, post
+from costwarden.money import format_usd
+from costwarden.records import Alert, AlertLevel
+
+_EMOJI = {
+    AlertLevel.INFO: ":information_source:",
+    AlertLevel.WARNING: ":warning:",
+    AlertLevel.CRITICAL: ":rotating_light:",
+}
+MAX_LISTED = 40
+"""Alerts shown one by one in a digest; the rest are counted in a closing line."""
+
+
+def _escape(text: str) -> str:
+    """Slack mrkdwn control characters (&, <, >) must be escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _facts(alert: Alert) -> str:
+    parts = [
+        f"scope `{_escape(alert.scope)}`",
+        f"period {alert.period}",
+        alert.kind.replace("_", " "),
+    ]
+    if alert.limit_nanos is not None:
+        parts.append(f"{format_usd(alert.spent_nanos)} of {format_usd(alert.limit_nanos)}")
+    return " · ".join(parts)
+
+
+def slack_message(alerts: Sequence[Alert]) -> dict[str, Any]:
+    """The webhook body: ``text`` fallback plus header, one section per alert, context."""
+    top = highest_level(alerts)
+    title = f"costwarden {digest_title(alerts)}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _cut(title, 150), "emoji": True}}
+    ]
+    for alert in alerts[:MAX_LISTED]:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": _cut(
+                        f"{_EMOJI[alert.level]} *{alert.level.value.upper()}*  "
+                        f"{_escape(alert.message)}",
+                        3000,
+                    ),
+                },
+            }
+        )
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _facts(alert)}]})
+    if len(alerts) > MAX_LISTED:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"…and {len(alerts) - MAX_LISTED} more (see `costwarden alerts`)",
+                    }
+                ],
+            }
+        )
+    if len(alerts) == 1:
+        text = f"{_EMOJI[top]} {alerts[0].message}"
+    else:
+        text = f"{_EMOJI[top]} {digest_title(alerts)}"
+    return {"text": _cut(text, 3000), "blocks": blocks[:50]}
+
+
+class SlackChannel:
+    """Posts to a Slack incoming-webhook URL (a secret: never logged or shown in errors)."""
+
+    def __init__(
+        self,
+        webhook_url: str,
+        *,
+        name: str = "slack",
+        min_level: AlertLevel | str = AlertLevel.INFO,
+        scopes: Iterable[str] | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self._url = check_url(webhook_url, "Slack webhook_url")
+        self.name = parse_name(name)
+        self.min_level = parse_level(min_level)
+        self.scopes = parse_scopes(scopes)
+        self.timeout = float(timeout)
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        body = json.dumps(slack_message(alerts)).encode()
+        post(self._url, body, {"Content-Type": "application/json; charset=utf-8"}, self.timeout)
+
+    def __repr__(self) -> str:
+        return f"SlackChannel(name={self.name!r}, webhook={host_of(self._url)}/***)"
