@@ -656,6 +656,10 @@ class BudgetManager:
     def _emit(self, alert: Alert) -> None:
         dispatcher = self.alerts
         if dispatcher is None:
+            if alert.dedup_key:
+                if alert.dedup_key in self._claimed:
+                    return
+                self._claimed.add(alert.dedup_key)
             log.log(
                 logging.WARNING if alert.level.rank >= 1 else logging.INFO,
                 "costwarden alert (%s): %s",
