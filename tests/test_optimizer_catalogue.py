@@ -61,7 +61,9 @@ def test_scores_follow_the_published_figures() -> None:
     # Figures say gpt-4o beats gpt-4o-mini at reasoning (GPQA 53.6 vs 40.2, MATH 76.6 vs 70.2)
     # and claude-3-haiku trails both; the derived scores must keep that order.
     q = {m: CAT[m].quality for m in ("gpt-4o", "gpt-4o-mini", "claude-3-haiku")}
-    assert q["gpt-4o"]["reasoning"] > q["gpt-4o-mini"]["reasoning"] > q["claude-3-haiku"]["reasoning"]
+    assert (
+        q["gpt-4o"]["reasoning"] > q["gpt-4o-mini"]["reasoning"] > q["claude-3-haiku"]["reasoning"]
+    )
     assert q["gpt-4o"]["summarization"] > q["claude-3-haiku"]["summarization"]
     # A task with no figure of its own is marked interpolated; measured ones are not.
     assert "reasoning" not in CAT["gpt-4o"].interpolated

@@ -56,6 +56,7 @@ class CostOptimizer:
         base = catalogue if catalogue is not None else ModelCatalogue.default()
         self.catalogue = base.with_entries(models) if models is not None else base
         self._candidates: list[Candidate] | None = None
+        self._price_names: dict[str, tuple[str, str | None]] = {}
 
     # -- candidates ---------------------------------------------------------------------------
     @property
@@ -190,9 +191,7 @@ class CostOptimizer:
     ) -> CostEstimate:
         """The detailed form of :meth:`estimate_cost` (token counts, rates, source)."""
         if provider is None:
-            info = self.catalogue.get(model) if not self.prices.knows(model) else None
-            if info is not None and info.price_ref is not None:
-                provider, model = info.price_ref
+            model, provider = self._price_name(model)
         return estimate(
             self.prices,
             model,
@@ -203,6 +202,20 @@ class CostOptimizer:
             provider=provider,
             batch=batch,
         )
+
+    def _price_name(self, model: str) -> tuple[str, str | None]:
+        """(name, provider) to price ``model`` by: itself, or its catalogue price_ref (cached)."""
+        found = self._price_names.get(model)
+        if found is None:
+            found = (model, None)
+            if isinstance(model, str) and not self.prices.knows(model):
+                info = self.catalogue.get(model)
+                if info is not None and info.price_ref is not None:
+                    ref_provider, ref_name = info.price_ref
+                    found = (ref_name, ref_provider)
+            if len(self._price_names) < 4096:
+                self._price_names[model] = found
+        return found
 
     # -- advice -------------------------------------------------------------------------------
     def recommend_optimizations(self, usage_records: Iterable[Any]) -> list[str]:

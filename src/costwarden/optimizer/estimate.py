@@ -18,6 +18,7 @@ from costwarden.errors import InvalidInputError
 from costwarden.money import Nanos, nanos_to_usd
 from costwarden.pricing import PriceCatalog
 from costwarden.records import Usage, check_count
+from costwarden.tokens import count_message_tokens, count_tokens
 
 Messages = Sequence[Mapping[str, Any]]
 
@@ -61,12 +62,10 @@ class CostEstimate:
 
 def count_input(model: str, input_text: str | Messages) -> tuple[int, bool, str]:
     """Tokens of a prompt string or chat message list, counted offline for ``model``."""
-    from costwarden import tokens
-
     if isinstance(input_text, str):
-        counted = tokens.count_tokens(input_text, model)
-    elif isinstance(input_text, Sequence) and not isinstance(input_text, (bytes, bytearray)):
-        counted = tokens.count_message_tokens(list(input_text), model)
+        counted = count_tokens(input_text, model)
+    elif isinstance(input_text, (list, tuple)):
+        counted = count_message_tokens(input_text, model)
     else:
         raise InvalidInputError(
             "input_text must be a string or a list of chat messages "
