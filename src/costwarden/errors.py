@@ -41,7 +41,9 @@ class ConfigurationError(CostwardenError, ValueError):
 class UnknownModelError(CostwardenError, LookupError):
     """No price is known for a model. Unknown models are never silently free."""
 
-    def __init__(self, model: str, provider: str | None = None, suggestions: list[str] | None = None):
+    def __init__(
+        self, model: str, provider: str | None = None, suggestions: list[str] | None = None
+    ):
         self.model = model
         self.provider = provider
         self.suggestions = suggestions or []
@@ -49,7 +51,8 @@ class UnknownModelError(CostwardenError, LookupError):
         hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
         super().__init__(
             f"No price is known for model {model!r}{where}.{hint} Add one with "
-            f"PriceCatalog(custom={{{model!r}: {{'input': <USD per 1M>, 'output': <USD per 1M>}}}}) "
+            f"PriceCatalog(custom={{{model!r}: {{'input': <USD per 1M>, "
+            "'output': <USD per 1M>}}) "
             "or a prices TOML/YAML file (see docs/pricing.md)."
         )
 

@@ -140,7 +140,9 @@ class UsageRecord:
             or not math.isfinite(self.latency_ms)
             or self.latency_ms < 0
         ):
-            raise InvalidInputError(f"latency_ms must be a non-negative number, got {self.latency_ms!r}")
+            raise InvalidInputError(
+                f"latency_ms must be a non-negative number, got {self.latency_ms!r}"
+            )
         self.usage  # validates the cache/reasoning subsets  # noqa: B018
 
     @property
