@@ -28,7 +28,7 @@ _EMOJI = {
     AlertLevel.WARNING: ":warning:",
     AlertLevel.CRITICAL: ":rotating_light:",
 }
-MAX_LISTED = 40
+MAX_LISTED = 45
 """Alerts shown one by one in a digest; the rest are counted in a closing line."""
 
 
@@ -59,21 +59,18 @@ def slack_message(alerts: Sequence[Alert]) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _cut(title, 150), "emoji": True}}
     ]
-    for alert in alerts[:MAX_LISTED]:
-        blocks.append(
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": _cut(
-                        f"{_EMOJI[alert.level]} *{alert.level.value.upper()}*  "
-                        f"{_escape(alert.message)}",
-                        3000,
-                    ),
-                },
-            }
-        )
+    if len(alerts) == 1:
+        alert = alerts[0]
+        line = f"{_EMOJI[alert.level]} *{alert.level.value.upper()}*  {_escape(alert.message)}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(line, 3000)}})
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _facts(alert)}]})
+    for alert in alerts[:MAX_LISTED] if len(alerts) > 1 else ():
+        # one block per alert in a digest, so 45 alerts + header + closing line fit in 50
+        line = (
+            f"{_EMOJI[alert.level]} *{alert.level.value.upper()}*  {_escape(alert.message)}\n"
+            f"_{_facts(alert)}_"
+        )
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(line, 3000)}})
     if len(alerts) > MAX_LISTED:
         blocks.append(
             {
