@@ -101,8 +101,11 @@ class ProviderRegistry:
         items = providers.values() if isinstance(providers, Mapping) else providers
         for p in items:
             self.add(p)
-        if isinstance(default, str) or default is None:
+        if default is None:
+            self.default = None
+        elif isinstance(default, str):
             self.default = default
+            self.get(default)  # fail now on a misspelt name, not at the first call
         else:
             self.add(default)
             self.default = default.name
@@ -115,37 +118,56 @@ class ProviderRegistry:
             )
         self._providers[provider.name] = provider
 
-    def get(self, name: str) -> Provider:
+    def get(self, name: str, *, create: bool = True) -> Provider:
         found = self._providers.get(name)
         if found is None:
+            if not create:
+                raise ConfigurationError(f"no provider named {name!r} is registered")
             found = builtin_provider(name)
             self._providers[name] = found
         return found
 
-    def resolve(self, model: str, provider: str | None = None) -> tuple[Provider, str]:
-        """(provider, model name to send) for ``model``; see the module doc for the order."""
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._providers)
+
+    def can_serve(self, model: str) -> bool:
+        """Whether ``model`` routes to a registered provider (any built-in when none is)."""
+        try:
+            self.resolve(model, create=not self._providers)
+        except ConfigurationError:
+            return False
+        return True
+
+    def resolve(
+        self, model: str, provider: str | None = None, *, create: bool = True
+    ) -> tuple[Provider, str]:
+        """(provider, model name to send) for ``model``; see the module doc for the order.
+
+        ``create=False`` only answers with registered providers (no built-in is made).
+        """
         if not isinstance(model, str) or not model.strip():
             raise InvalidInputError(f"model must be a non-empty string, got {model!r}")
         if provider is not None:
-            return self.get(provider), model
+            return self.get(provider, create=create), model
         if "/" in model:
             prefix, rest = model.split("/", 1)
             if prefix in self._providers or prefix in BUILTIN or prefix in _compatible():
-                return self.get(prefix), rest
+                return self.get(prefix, create=create), rest
         family = model_family(model)
         if family is not None and family in self._providers:
             return self._providers[family], model
         if self.default is not None:
-            return self.get(self.default), model
+            return self.get(self.default, create=create), model
         if family is not None:
-            return self.get(family), model
+            return self.get(family, create=create), model
         if self._pricing is not None:
             try:
                 owner = self._pricing.resolve(model).provider
             except UnknownModelError:
                 owner = None
             if owner is not None and (owner in self._providers or owner in BUILTIN):
-                return self.get(owner), model
+                return self.get(owner, create=create), model
         raise ConfigurationError(
             f"cannot tell which provider serves model {model!r}; pass provider='openai' "
             "(or 'anthropic', 'simulated', or a registered provider's name), or write the "

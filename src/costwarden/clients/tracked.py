@@ -42,7 +42,12 @@ from costwarden.clients.providers import (
     normalise_messages,
 )
 from costwarden.clients.streams import AsyncTrackedStream, TrackedStream
-from costwarden.errors import BudgetExceededError, InvalidInputError, ProviderResponseError
+from costwarden.errors import (
+    BudgetExceededError,
+    InvalidInputError,
+    NoModelFitsError,
+    ProviderResponseError,
+)
 from costwarden.money import format_usd, nanos_to_usd, usd_to_nanos
 from costwarden.records import StoredRecord, Usage
 
@@ -137,7 +142,7 @@ class _TrackedBase:
         tags: Iterable[str] = (),
         default_max_tokens: int = 1024,
         allow_downgrade: bool = False,
-        task_type: str = "general",
+        task_type: str = "chat",
         quality: str = "medium",
         retries: int = 0,
         backoff: float = 0.5,
@@ -160,14 +165,43 @@ class _TrackedBase:
         self.retry = RetryPolicy(retries, backoff)
         self.hold_ttl = hold_ttl
 
-    def _select(self, task_type: str, max_cost: float | None) -> str:
+    def _select(
+        self, task_type: str, max_cost: float | None, messages: list[dict[str, Any]], out: int
+    ) -> str:
+        """The optimizer's pick for this prompt and output bound, among servable models.
+
+        The optimizer knows every priced model; only those a configured provider can serve
+        are eligible, so the cheapest adequate *reachable* model is chosen.
+        """
         if self.optimizer is None:
             raise InvalidInputError(
                 "no model given and no optimizer to choose one: pass model=... or "
                 "TrackedLLMClient(manager, CostOptimizer(...))"
             )
-        return _model_name(
-            self.optimizer.select_model(task_type, max_cost=max_cost, quality=self.quality)
+        select = getattr(self.optimizer, "select", None)
+        if select is None:  # any object with the brief's select_model() will do
+            return _model_name(
+                self.optimizer.select_model(task_type, max_cost=max_cost, quality=self.quality)
+            )
+        selection = select(
+            task_type, max_cost, self.quality, input_text=messages, output_tokens=out
+        )
+        if self.providers.can_serve(selection.model):
+            return str(selection.model)
+        cap = None if max_cost is None else usd_to_nanos(max_cost, field="max_cost")
+        for option in selection.options:  # cheapest first
+            if (
+                option.excluded is None
+                and option.score >= selection.required_score
+                and (cap is None or option.cost_nanos <= cap)
+                and self.providers.can_serve(option.name)
+            ):
+                return str(option.name)
+        raise NoModelFitsError(
+            f"the optimizer chose {selection.model!r}, but no configured provider serves it "
+            f"and no other adequate model within the cost bound is served by "
+            f"{', '.join(self.providers.names) or 'the built-in providers'}; register a "
+            "provider for it or pass model=..."
         )
 
     def _estimate(
@@ -218,12 +252,12 @@ class _TrackedBase:
             max_tokens = self.default_max_tokens
         elif isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise InvalidInputError(f"max_tokens must be a positive int, got {max_tokens!r}")
-        chosen = model if model is not None else self._select(task, max_cost)
+        chosen = model if model is not None else self._select(task, max_cost, msgs, max_tokens)
         prov, kwargs, est = self._estimate(chosen, msgs, max_tokens, provider, options, stream)
         if cap is not None and est.cost_nanos > cap:
             downgrade = self.allow_downgrade if allow_downgrade is None else allow_downgrade
             if downgrade and self.optimizer is not None:
-                alternative = self._select(task, max_cost)
+                alternative = self._select(task, max_cost, msgs, max_tokens)
                 if alternative != chosen:
                     chosen = alternative
                     prov, kwargs, est = self._estimate(

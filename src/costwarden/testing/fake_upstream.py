@@ -662,6 +662,8 @@ class FakeUpstream:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             return
+        except asyncio.CancelledError:  # the server is shutting down
+            return
         finally:
             self._writers.discard(writer)
             with contextlib.suppress(Exception):
