@@ -1,0 +1,656 @@
+"""PostgreSQL ledger: one budget shared by many processes on many hosts.
+
+Same semantics as the memory and SQLite ledgers (the conformance suite runs on all three).
+What makes limits hard here: ``reserve`` is one call of the server-side function
+``cw_reserve`` (see ``schema_postgres``), which takes a transaction-scoped advisory lock per
+checked bucket in a fixed order, reads spent and live holds in one snapshot taken after the
+locks are granted, and files the hold before the locks are released at commit. Two
+reservations on a shared bucket therefore run one after the other on the server, whichever
+host they come from; reservations on unrelated buckets do not wait for each other. Appends
+settle a hold and add the cost in one atomic commit, so a check sees them wholly or not at all.
+
+URL: ``postgresql://user:password@host:5432/dbname`` plus optional query parameters, which
+costwarden reads and removes before handing the rest to libpq:
+
+``schema`` (default ``costwarden``)
+    where the tables live; created when missing. Lowercase letters, digits, ``_``.
+``pool_min`` / ``pool_max`` (default 1 / 10)
+    connections kept per process.
+``pool_timeout`` (seconds, default 5)
+    how long a call waits for a free pooled connection.
+``pool_max_waiting`` (default 1000)
+    callers allowed to wait for one at once; more are refused at once (no unbounded queue).
+``statement_timeout`` (seconds, default 5)
+    server-side bound on every statement, lock waits included.
+
+``connect_timeout`` (libpq, seconds) defaults to 5. Every failure to connect, a pool that
+stays exhausted, a statement that times out or a connection lost mid-call raises
+:class:`~costwarden.errors.LedgerUnavailableError`; the manager then denies (fail closed) or,
+with ``fail_open=True``, admits unchecked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeVar
+from urllib.parse import parse_qsl, urlencode
+
+import psycopg
+import psycopg.errors
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout, TooManyRequests
+
+from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
+from costwarden.ledger.base import (
+    Bucket,
+    BucketUsage,
+    Delivery,
+    Denial,
+    LedgerEvent,
+    LimitCheck,
+    NewRecord,
+)
+from costwarden.ledger.schema_postgres import MIGRATIONS
+from costwarden.money import Nanos
+from costwarden.records import StoredRecord
+
+_T = TypeVar("_T")
+_Conn = psycopg.Connection[tuple[Any, ...]]
+
+DEFAULT_SCHEMA: Final = "costwarden"
+_SCHEMA_RE: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_OUR_PARAMS: Final = (
+    "schema",
+    "pool_min",
+    "pool_max",
+    "pool_timeout",
+    "pool_max_waiting",
+    "statement_timeout",
+)
+# Deadlocks and serialization failures roll the whole transaction back, so a retry is safe.
+_RETRIES: Final = 3
+
+_RECORD_COLUMNS = (
+    "id, ts_us, model, provider, input_tokens, output_tokens, cache_read_tokens, "
+    "cache_write_tokens, reasoning_tokens, cost_nanos, user_id, team, key, endpoint, "
+    "request_id, tags, latency_ms, status, estimated, price_source"
+)
+_DELIVERY_COLUMNS = (
+    "id, dedup_key, channel, payload, status, attempts, created_at, next_attempt_at, "
+    "last_error, delivered_at"
+)
+_RESERVE = (
+    "SELECT idx, spent, reserved FROM cw_reserve(%s, %s, %s::text[], %s::text[], "
+    "%s::bigint[], %s::bigint[], %s::bigint[], %s::float8, %s::float8)"
+)
+_CHECK = (
+    "SELECT idx, spent, reserved FROM cw_first_denial(%s, %s::text[], %s::text[], "
+    "%s::bigint[], %s::bigint[], %s::bigint[], %s::float8)"
+)
+_APPEND = (
+    "SELECT record_id, w_spent, w_count, w_baseline FROM cw_append("
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::text[], %s::float8, %s, %s, "
+    "%s, %s, %s::text[], %s::text[], %s::bigint[], %s::bigint[], "
+    "%s::text[], %s::text[], %s::bigint[], %s::bigint[])"
+)
+# Spent, live reserved, count and baseline of many buckets in one statement (one snapshot).
+_USAGE = """
+SELECT CASE WHEN b.period LIKE 'rolling:%%' THEN
+            (SELECT COALESCE(SUM(m.spent), 0) FROM totals m
+              WHERE m.scope = b.scope AND m.period = 'minute'
+                AND m.start >= b.start AND m.start < b.end_)::bigint
+            ELSE COALESCE(t.spent - t.baseline, 0) END,
+       (SELECT COALESCE(SUM(h.amount), 0) FROM holds h
+         WHERE h.scope = b.scope AND h.period = b.period
+           AND h.start = CASE WHEN b.period LIKE 'rolling:%%' THEN 0 ELSE b.start END
+           AND h.expires_at > %s::float8)::bigint,
+       CASE WHEN b.period LIKE 'rolling:%%' THEN 0 ELSE COALESCE(t.count, 0) END,
+       CASE WHEN b.period LIKE 'rolling:%%' THEN 0 ELSE COALESCE(t.baseline, 0) END
+  FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[])
+       WITH ORDINALITY AS b(scope, period, start, end_, ord)
+  LEFT JOIN totals t ON t.scope = b.scope AND t.period = b.period AND t.start = b.start
+ ORDER BY b.ord
+"""
+# Claim an alert once across every process, and queue its deliveries, in one statement.
+_CLAIM = """
+WITH c AS (
+    INSERT INTO alert_claims (dedup_key, created_at, payload) VALUES (%(key)s, %(now)s, %(p)s)
+    ON CONFLICT (dedup_key) DO NOTHING
+    RETURNING dedup_key
+), d AS (
+    INSERT INTO deliveries (dedup_key, channel, payload, status, attempts, created_at,
+                            next_attempt_at)
+    SELECT c.dedup_key, u.ch, %(p)s, 'pending', 0, %(now)s, %(now)s
+      FROM c, unnest(%(channels)s::text[]) WITH ORDINALITY AS u(ch, ord)
+     ORDER BY u.ord
+    RETURNING id
+)
+SELECT (SELECT COUNT(*) FROM c), (SELECT COUNT(*) FROM d)
+"""
+# Lease due deliveries; SKIP LOCKED lets several dispatchers lease disjoint rows at once.
+_LEASE = f"""
+WITH due AS (
+    SELECT id, next_attempt_at AS due_at FROM deliveries
+     WHERE status = 'pending' AND next_attempt_at <= %(now)s
+     ORDER BY next_attempt_at, id
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE deliveries d SET next_attempt_at = %(until)s FROM due WHERE d.id = due.id
+    RETURNING {", ".join("d." + c.strip() for c in _DELIVERY_COLUMNS.split(","))}, due.due_at
+)
+SELECT * FROM leased ORDER BY due_at, id
+"""
+
+
+def _parse_number(options: dict[str, str], name: str, default: float) -> float:
+    raw = options.pop(name, None)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name} in the ledger URL must be a number, got {raw!r}"
+        ) from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ConfigurationError(f"{name} in the ledger URL must be positive, got {raw!r}")
+    return value
+
+
+class PostgresLedger:
+    """A ledger in one PostgreSQL schema, shared by every process and host that opens it."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_min: int | None = None,
+        pool_max: int | None = None,
+        pool_timeout: float | None = None,
+        connect_timeout: float | None = None,
+        statement_timeout: float | None = None,
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(
+            ("postgresql://", "postgres://", "postgresql+psycopg://")
+        ):
+            raise ConfigurationError(
+                f"not a PostgreSQL URL: {url!r} (expected postgresql://user@host:5432/dbname)"
+            )
+        self.url = url
+        base, _, query = url.partition("?")
+        base = re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", base)
+        options = dict(parse_qsl(query, keep_blank_values=True))
+        self.schema = schema if schema is not None else options.pop("schema", DEFAULT_SCHEMA)
+        options.pop("schema", None)
+        if not isinstance(self.schema, str) or not _SCHEMA_RE.match(self.schema):
+            raise ConfigurationError(
+                f"schema {self.schema!r} is not a plain lowercase PostgreSQL name "
+                "(letters, digits and _; at most 63 characters)"
+            )
+        self.pool_min = int(pool_min or _parse_number(options, "pool_min", 1))
+        self.pool_max = int(pool_max or _parse_number(options, "pool_max", 10))
+        if self.pool_max < self.pool_min:
+            raise ConfigurationError(
+                f"pool_max ({self.pool_max}) must not be below pool_min ({self.pool_min})"
+            )
+        self.pool_timeout = pool_timeout or _parse_number(options, "pool_timeout", 5.0)
+        max_waiting = int(_parse_number(options, "pool_max_waiting", 1000))
+        self.statement_timeout = statement_timeout or _parse_number(
+            options, "statement_timeout", 5.0
+        )
+        for name, value in (
+            ("pool_timeout", self.pool_timeout),
+            ("statement_timeout", self.statement_timeout),
+            ("connect_timeout", connect_timeout),
+        ):
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise ConfigurationError(f"{name} must be a positive number of seconds")
+        rest = base + ("?" + urlencode(options) if options else "")
+        try:
+            params = conninfo_to_dict(rest)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigurationError(f"cannot read PostgreSQL URL: {exc}") from None
+        if connect_timeout is not None:
+            params["connect_timeout"] = max(1, round(connect_timeout))
+        params.setdefault("connect_timeout", 5)
+        params.setdefault("application_name", "costwarden")
+        stmt_ms = max(1, round(self.statement_timeout * 1000))
+        settings = (
+            f"-c search_path={self.schema} -c statement_timeout={stmt_ms} "
+            f"-c idle_in_transaction_session_timeout={max(10_000, 2 * stmt_ms)}"
+        )
+        params["options"] = f"{params.get('options', '')} {settings}".strip()
+        self._where = (
+            f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/"
+            f"{params.get('dbname', '')} schema {self.schema}"
+        )
+        self._conninfo = make_conninfo("", **params)
+        self._connect_timeout = float(str(params["connect_timeout"]))
+        self._max_waiting = max_waiting
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._orphans: list[ConnectionPool[_Conn]] = []
+        self._closed = False
+        self._pool = self._open_pool()
+        try:
+            self._migrate()
+        except BaseException:
+            self._pool.close()
+            raise
+
+    # -- connections ----------------------------------------------------------------------------
+    def _open_pool(self) -> ConnectionPool[_Conn]:
+        pool: ConnectionPool[_Conn] = ConnectionPool(
+            self._conninfo,
+            min_size=self.pool_min,
+            max_size=self.pool_max,
+            timeout=self.pool_timeout,
+            max_waiting=self._max_waiting,
+            kwargs={"autocommit": True},
+            open=False,
+            name=f"costwarden-{self.schema}",
+        )
+        try:
+            pool.open(wait=True, timeout=self._connect_timeout + 1)
+        except PoolTimeout as exc:
+            pool.close()
+            raise LedgerUnavailableError(
+                f"cannot connect to the PostgreSQL ledger at {self._where} within "
+                f"{self._connect_timeout:g}s ({exc}); check that the server is up and the URL, "
+                "user and password are right"
+            ) from exc
+        return pool
+
+    def _current_pool(self) -> ConnectionPool[_Conn]:
+        # A pool must not cross fork(): the child opens its own and never touches (or lets the
+        # garbage collector close) the parent's sockets.
+        if os.getpid() != self._pid:
+            with self._lock:
+                if os.getpid() != self._pid:
+                    self._orphans.append(self._pool)
+                    self._pid = os.getpid()
+                    self._pool = self._open_pool()
+        return self._pool
+
+    def _run(self, what: str, fn: Callable[[_Conn], _T]) -> _T:
+        """Run ``fn`` on a pooled connection, turning database failures into ledger errors."""
+        if self._closed:
+            raise LedgerError("this PostgreSQL ledger is closed; open a new one")
+        for attempt in range(_RETRIES):
+            try:
+                with self._current_pool().connection() as conn:
+                    return fn(conn)
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                if attempt == _RETRIES - 1:
+                    raise LedgerUnavailableError(
+                        f"{what} on {self._where} kept conflicting with concurrent "
+                        f"transactions ({_RETRIES} tries); retry the call"
+                    ) from None
+            except (PoolTimeout, TooManyRequests) as exc:
+                raise LedgerUnavailableError(
+                    f"no PostgreSQL connection to {self._where} became free for {what} within "
+                    f"{self.pool_timeout:g}s ({exc}); the server may be down or the pool "
+                    f"(pool_max={self.pool_max}) too small for this many concurrent calls"
+                ) from exc
+            except PoolClosed as exc:
+                raise LedgerError("this PostgreSQL ledger is closed; open a new one") from exc
+            except psycopg.errors.QueryCanceled as exc:
+                raise LedgerUnavailableError(
+                    f"{what} on {self._where} took longer than statement_timeout="
+                    f"{self.statement_timeout:g}s and was cancelled ({exc}); the server is "
+                    "overloaded or a lock is held too long"
+                ) from exc
+            except psycopg.OperationalError as exc:
+                raise LedgerUnavailableError(
+                    f"{what} failed: the PostgreSQL ledger at {self._where} is unreachable or "
+                    f"the connection was lost ({exc}); nothing is known to have been written"
+                    if what != "append"
+                    else f"{what} failed: the connection to {self._where} was lost ({exc}); "
+                    "the record may or may not have been stored"
+                ) from exc
+            except psycopg.Error as exc:
+                raise LedgerError(f"{what} on the PostgreSQL ledger failed: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _migrate(self) -> None:
+        def migrate(conn: _Conn) -> None:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (f"costwarden-migrate|{self.schema}",),
+                )
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
+                ).fetchone()
+                if exists is None:
+                    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
+                conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                version = int(row[0]) if row else 0
+                if version > len(MIGRATIONS):
+                    raise LedgerError(
+                        f"schema {self.schema} on {self._where} has version {version}, newer "
+                        f"than this costwarden understands ({len(MIGRATIONS)}); upgrade costwarden"
+                    )
+                for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                    for statement in script:
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (str(number),),
+                    )
+
+        self._run("migration", migrate)
+
+    @property
+    def schema_version(self) -> int:
+        row = self._run(
+            "schema_version",
+            lambda c: c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone(),
+        )
+        if row is None:
+            raise LedgerError(f"schema {self.schema} has no schema_version")
+        return int(row[0])
+
+    # -- admission ------------------------------------------------------------------------------
+    @staticmethod
+    def _check_arrays(
+        checks: Sequence[LimitCheck],
+    ) -> tuple[list[str], list[str], list[int], list[int], list[int]]:
+        return (
+            [c.bucket.scope for c in checks],
+            [c.bucket.period for c in checks],
+            [c.bucket.start for c in checks],
+            [c.bucket.end for c in checks],
+            [c.limit for c in checks],
+        )
+
+    @staticmethod
+    def _denial(
+        row: tuple[Any, ...] | None, amount: Nanos, checks: Sequence[LimitCheck]
+    ) -> Denial | None:
+        if row is None or row[0] is None:
+            return None
+        return Denial(checks[int(row[0]) - 1], int(row[1]), int(row[2]), amount)
+
+    def reserve(
+        self,
+        hold_id: str,
+        amount: Nanos,
+        checks: Sequence[LimitCheck],
+        expires_at: float,
+        now: float,
+    ) -> Denial | None:
+        params = (hold_id, amount, *self._check_arrays(checks), expires_at, now)
+
+        def run(conn: _Conn) -> tuple[Any, ...] | None:
+            try:
+                return conn.execute(_RESERVE, params).fetchone()
+            except psycopg.errors.UniqueViolation:
+                raise LedgerError(f"hold {hold_id!r} already exists") from None
+
+        return self._denial(self._run("reserve", run), amount, checks)
+
+    def check(self, amount: Nanos, checks: Sequence[LimitCheck], now: float) -> Denial | None:
+        params = (amount, *self._check_arrays(checks), now)
+        row = self._run("check", lambda c: c.execute(_CHECK, params).fetchone())
+        return self._denial(row, amount, checks)
+
+    def append(
+        self,
+        record: NewRecord,
+        buckets: Sequence[Bucket],
+        hold_id: str | None = None,
+        *,
+        watch: Sequence[Bucket] = (),
+    ) -> tuple[StoredRecord, list[BucketUsage]]:
+        params = (
+            record.ts_us,
+            record.model,
+            record.provider,
+            record.input_tokens,
+            record.output_tokens,
+            record.cache_read_tokens,
+            record.cache_write_tokens,
+            record.reasoning_tokens,
+            record.cost_nanos,
+            record.user_id,
+            record.team,
+            record.key,
+            record.endpoint,
+            record.request_id,
+            list(record.tags) if record.tags else None,
+            record.latency_ms,
+            record.status,
+            record.estimated,
+            record.price_source,
+            hold_id,
+            [b.scope for b in buckets],
+            [b.period for b in buckets],
+            [b.start for b in buckets],
+            [b.end for b in buckets],
+            [b.scope for b in watch],
+            [b.period for b in watch],
+            [b.start for b in watch],
+            [b.end for b in watch],
+        )
+        row = self._run("append", lambda c: c.execute(_APPEND, params).fetchone())
+        assert row is not None
+        record_id, spent, count, baseline = row
+        watched = [
+            BucketUsage(int(s), 0, int(n), int(z))
+            for s, n, z in zip(spent, count, baseline, strict=True)
+        ]
+        return record.stored(int(record_id)), watched
+
+    def release(self, hold_id: str) -> bool:
+        def run(conn: _Conn) -> bool:
+            return conn.execute("DELETE FROM holds WHERE hold_id = %s", (hold_id,)).rowcount > 0
+
+        return self._run("release", run)
+
+    def hold_exists(self, hold_id: str, now: float) -> bool:
+        row = self._run(
+            "hold_exists",
+            lambda c: c.execute(
+                "SELECT COUNT(*), MIN(expires_at) FROM holds WHERE hold_id = %s", (hold_id,)
+            ).fetchone(),
+        )
+        assert row is not None
+        return bool(row[0]) and float(row[1]) > now
+
+    def usage(self, buckets: Sequence[Bucket], now: float) -> list[BucketUsage]:
+        if not buckets:
+            return []
+        params = (
+            now,
+            [b.scope for b in buckets],
+            [b.period for b in buckets],
+            [b.start for b in buckets],
+            [b.end for b in buckets],
+        )
+        rows = self._run("usage", lambda c: c.execute(_USAGE, params).fetchall())
+        return [BucketUsage(int(s), int(r), int(n), int(z)) for s, r, n, z in rows]
+
+    def reset(self, bucket: Bucket, now: float, detail: str | None = None) -> Nanos:
+        key = (bucket.scope, bucket.period, bucket.start)
+
+        def run(conn: _Conn) -> int:
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO totals (scope, period, start, end_, spent, count) "
+                    "VALUES (%s, %s, %s, %s, 0, 0) ON CONFLICT (scope, period, start) DO NOTHING",
+                    (*key, bucket.end),
+                )
+                row = conn.execute(
+                    "SELECT spent, baseline FROM totals "
+                    "WHERE scope = %s AND period = %s AND start = %s FOR UPDATE",
+                    key,
+                ).fetchone()
+                assert row is not None
+                amount = int(row[0]) - int(row[1])
+                conn.execute(
+                    "UPDATE totals SET baseline = spent "
+                    "WHERE scope = %s AND period = %s AND start = %s",
+                    key,
+                )
+                conn.execute(
+                    "INSERT INTO events (ts, kind, scope, period, start, amount, detail) "
+                    "VALUES (%s, 'reset', %s, %s, %s, %s, %s)",
+                    (now, *key, amount, detail),
+                )
+                return amount
+
+        return self._run("reset", run)
+
+    def events(self, limit: int = 100) -> list[LedgerEvent]:
+        rows = self._run(
+            "events",
+            lambda c: c.execute(
+                "SELECT id, ts, kind, scope, period, start, amount, detail FROM events "
+                "ORDER BY id DESC LIMIT %s",
+                (limit,),
+            ).fetchall(),
+        )
+        return [
+            LedgerEvent(int(i), float(ts), k, s, p, int(st), int(a), d)
+            for i, ts, k, s, p, st, a, d in rows
+        ]
+
+    def purge_expired_holds(self, now: float) -> int:
+        row = self._run(
+            "purge_expired_holds",
+            lambda c: c.execute(
+                "WITH gone AS (DELETE FROM holds WHERE hold_id IN "
+                "(SELECT hold_id FROM holds WHERE expires_at <= %s) RETURNING hold_id) "
+                "SELECT COUNT(DISTINCT hold_id) FROM gone",
+                (now,),
+            ).fetchone(),
+        )
+        assert row is not None
+        return int(row[0])
+
+    # -- history --------------------------------------------------------------------------------
+    def records(
+        self, since_us: int | None = None, until_us: int | None = None, limit: int | None = None
+    ) -> list[StoredRecord]:
+        params = (
+            since_us if since_us is not None else -(2**62),
+            until_us if until_us is not None else 2**62,
+            limit,
+        )
+        rows = self._run(
+            "records",
+            lambda c: c.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM records WHERE ts_us >= %s AND ts_us < %s "
+                "ORDER BY ts_us, id LIMIT %s",
+                params,
+            ).fetchall(),
+        )
+        return [_stored(row) for row in rows]
+
+    def count_records(self) -> int:
+        row = self._run(
+            "count_records", lambda c: c.execute("SELECT COUNT(*) FROM records").fetchone()
+        )
+        assert row is not None
+        return int(row[0])
+
+    def series(self, scope: str, period: str, since: int, until: int) -> list[tuple[int, int]]:
+        rows = self._run(
+            "series",
+            lambda c: c.execute(
+                "SELECT start, spent - baseline FROM totals WHERE scope = %s AND period = %s "
+                "AND start >= %s AND start < %s ORDER BY start",
+                (scope, period, since, until),
+            ).fetchall(),
+        )
+        return [(int(a), int(b)) for a, b in rows]
+
+    # -- alert outbox ---------------------------------------------------------------------------
+    def claim_alert(
+        self, dedup_key: str, payload: str, channels: Sequence[str], now: float
+    ) -> bool:
+        params = {"key": dedup_key, "now": now, "p": payload, "channels": list(channels)}
+        row = self._run("claim_alert", lambda c: c.execute(_CLAIM, params).fetchone())
+        assert row is not None
+        return bool(row[0])
+
+    def lease_deliveries(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]:
+        params = {"now": now, "until": now + lease_seconds, "limit": limit}
+        rows = self._run("lease_deliveries", lambda c: c.execute(_LEASE, params).fetchall())
+        return [_delivery(r[:10]) for r in rows]
+
+    def finish_delivery(
+        self,
+        delivery_id: int,
+        *,
+        delivered: bool,
+        error: str | None,
+        next_attempt_at: float | None,
+        now: float,
+    ) -> None:
+        def run(conn: _Conn) -> int:
+            if delivered:
+                return conn.execute(
+                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, "
+                    "delivered_at = %s, next_attempt_at = NULL, last_error = NULL WHERE id = %s",
+                    (now, delivery_id),
+                ).rowcount
+            return conn.execute(
+                "UPDATE deliveries SET status = %s, attempts = attempts + 1, "
+                "next_attempt_at = %s, last_error = %s WHERE id = %s",
+                (
+                    "pending" if next_attempt_at is not None else "failed",
+                    next_attempt_at,
+                    error,
+                    delivery_id,
+                ),
+            ).rowcount
+
+        if self._run("finish_delivery", run) == 0:
+            raise LedgerError(f"no alert delivery with id {delivery_id}")
+
+    def deliveries(self, since: float | None = None, limit: int = 100) -> list[Delivery]:
+        rows = self._run(
+            "deliveries",
+            lambda c: c.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE created_at >= %s "
+                "ORDER BY id DESC LIMIT %s",
+                (since if since is not None else float("-inf"), limit),
+            ).fetchall(),
+        )
+        return [_delivery(r) for r in rows]
+
+    def close(self) -> None:
+        """Close this process's pool (idempotent); later calls raise LedgerError."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if os.getpid() == self._pid:
+                self._pool.close()
+
+    def __repr__(self) -> str:
+        return f"<PostgresLedger {self._where}>"
+
+
+def _stored(row: Sequence[Any]) -> StoredRecord:
+    values = list(row)
+    values[15] = tuple(values[15]) if values[15] else ()
+    values[18] = bool(values[18])
+    return StoredRecord(*values)
+
+
+def _delivery(row: Sequence[Any]) -> Delivery:
+    return Delivery(*row)
+
+
+__all__ = ["DEFAULT_SCHEMA", "PostgresLedger"]
