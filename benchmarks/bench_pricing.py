@@ -61,13 +61,15 @@ def main(argv: list[str]) -> None:
         def ours(model: str = model, usage: Usage = usage, batch: bool = batch) -> object:
             return catalog.cost_nanos(model, usage, batch=batch)
 
-        def peer(model: str = model, raw: GenaiUsage = raw, context: object = context) -> object:
-            return calc_price(raw, model, price_context=context)  # type: ignore[arg-type]
+        def peer(
+            model: str = model, raw: GenaiUsage = raw, context: dict[str, str] | None = context
+        ) -> object:
+            return calc_price(raw, model, price_context=context)
 
         assert catalog.cost_nanos(model, usage, batch=batch, when=when) == round(
             calc_price(
                 raw, model, price_context=context, genai_request_timestamp=when
-            ).total_price.scaleb(9)  # type: ignore[arg-type]
+            ).total_price.scaleb(9)
         )
         us_ours = _best_us(ours, n_ours)
         us_peer = _best_us(peer, n_peer)
