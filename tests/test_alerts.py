@@ -115,7 +115,10 @@ def test_levels_and_scopes_route_alerts(ledger: MemoryLedger) -> None:
     d.emit(make_alert("b", level=AlertLevel.CRITICAL, scope="user:bob"))
     d.emit(make_alert("c", level=AlertLevel.WARNING, scope="global"))
     assert d.flush()
-    keys = lambda r: sorted(a.dedup_key for call in r.calls for a in call)  # noqa: E731
+
+    def keys(r: Recorder) -> list[str]:
+        return sorted(a.dedup_key for call in r.calls for a in call)
+
     assert keys(everything) == ["a", "b", "c"]
     assert keys(critical) == ["b"]
     assert keys(teams) == ["a", "c"]
