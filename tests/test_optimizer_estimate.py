@@ -113,3 +113,41 @@ def test_cost_is_monotone_and_caching_never_costs_more(
     with_cache = OPT.estimate(model, text, out, cached_tokens=cached)
     assert with_cache.cached_tokens == min(cached, base.input_tokens)
     assert with_cache.cost_nanos <= base.cost_nanos
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.text(min_size=0, max_size=300),
+    out=st.integers(min_value=0, max_value=100_000),
+    cached=st.integers(min_value=0, max_value=400),
+    model=st.sampled_from(
+        [
+            "gpt-4o",
+            "gpt-4o-mini",
+            "gpt-4o-2024-08-06",
+            "claude-3-haiku-20240307",
+            "claude-sonnet-4-5",
+            "gemini-2.5-pro",
+            "gpt-5.4",
+            "o3",
+            "llama-3.3-70b",
+        ]
+    ),
+)
+def test_fast_estimate_cost_equals_the_detailed_estimate(
+    text: str, out: int, cached: int, model: str
+) -> None:
+    fresh = CostOptimizer()
+    assert fresh.estimate_cost(model, text, out, cached_tokens=cached) == (
+        fresh.estimate(model, text, out, cached_tokens=cached).cost_usd
+    )
+
+
+def test_fast_path_hands_long_context_requests_to_the_tiered_price() -> None:
+    opt = CostOptimizer()
+    text = "hello " * 210_000  # above gemini-2.5-pro's 200k long-context threshold
+    est = opt.estimate("gemini-2.5-pro", text, 100)
+    assert est.input_tokens > 200_000
+    assert opt.estimate_cost("gemini-2.5-pro", text, 100) == est.cost_usd
+    # the whole request pays the higher tier: more than the base rate would give
+    assert est.cost_nanos > est.input_tokens * 1250 + 100 * 10_000

@@ -17,7 +17,13 @@ from typing import Any
 from costwarden.errors import ConfigurationError, InvalidInputError
 from costwarden.money import Nanos, usd_to_nanos
 from costwarden.optimizer.catalogue import CAPABILITIES, ModelCatalogue, ModelInfo, normalize_task
-from costwarden.optimizer.estimate import CostEstimate, Messages, count_input, estimate
+from costwarden.optimizer.estimate import (
+    CostEstimate,
+    FastPath,
+    Messages,
+    count_input,
+    estimate,
+)
 from costwarden.optimizer.recommend import Advisor, Recommendation
 from costwarden.optimizer.select import Candidate, Selection, choose, price_options, request_usage
 from costwarden.pricing import PriceCatalog, default_catalog
@@ -57,6 +63,7 @@ class CostOptimizer:
         self.catalogue = base.with_entries(models) if models is not None else base
         self._candidates: list[Candidate] | None = None
         self._price_names: dict[str, tuple[str, str | None]] = {}
+        self._fast: dict[str, FastPath | None] = {}
 
     # -- candidates ---------------------------------------------------------------------------
     @property
@@ -169,6 +176,21 @@ class CostOptimizer:
     ) -> float:
         """Estimated USD of one call: real token count of ``input_text``, the output bound, the
         model's current price (cache-read rate for ``cached_tokens``, True = whole input)."""
+        if (
+            provider is None
+            and not batch
+            and type(input_text) is str
+            and type(expected_output_tokens) is int
+            and expected_output_tokens >= 0
+            and type(cached_tokens) is int
+            and cached_tokens >= 0
+        ):
+            fast = self._fast[model] if model in self._fast else self._compile_fast(model)
+            if fast is not None:
+                n_in = fast.count(input_text)
+                if fast.threshold is None or n_in <= fast.threshold:
+                    cached = cached_tokens if cached_tokens < n_in else n_in
+                    return fast.cost(n_in, expected_output_tokens, cached) / 1_000_000_000
         return self.estimate(
             model,
             input_text,
@@ -202,6 +224,13 @@ class CostOptimizer:
             provider=provider,
             batch=batch,
         )
+
+    def _compile_fast(self, model: str) -> FastPath | None:
+        name, provider = self._price_name(model) if isinstance(model, str) else (model, None)
+        fast = FastPath.compile(self.prices, name) if provider is None else None
+        if len(self._fast) < 4096 and isinstance(model, str):
+            self._fast[model] = fast
+        return fast
 
     def _price_name(self, model: str) -> tuple[str, str | None]:
         """(name, provider) to price ``model`` by: itself, or its catalogue price_ref (cached)."""

@@ -9,16 +9,21 @@ because the real output length is unknown until the call returns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from costwarden.errors import InvalidInputError
+from costwarden.errors import InvalidInputError, UnknownModelError
 from costwarden.money import Nanos, nanos_to_usd
 from costwarden.pricing import PriceCatalog
 from costwarden.records import Usage, check_count
-from costwarden.tokens import count_message_tokens, count_tokens
+from costwarden.tokens import (
+    count_message_tokens,
+    count_tokens,
+    encoding_name_for,
+    get_encoding,
+)
 
 Messages = Sequence[Mapping[str, Any]]
 
@@ -124,3 +129,72 @@ def estimate(
         price_source=str(price.source),
         batch=bool(batch),
     )
+
+
+_MILLION = 1_000_000
+
+
+class FastPath:
+    """The hot path of ``estimate_cost`` for one model: count, then integer arithmetic.
+
+    Compiled once per model from public APIs: the model's tiktoken encoding when its counts
+    are exact (``count_tokens`` otherwise) and its short-context rates as integer nano-USD per
+    1M tokens. The cost is ``sum(tokens x rate)`` rounded once, half-even, to a nano-USD: the
+    same rule as the catalogue. It self-checks against ``ResolvedPrice.cost_nanos`` when
+    compiled and is not used (``compile`` returns None) for rates that are not whole nano-USD
+    per 1M tokens or that disagree; requests above a long-context threshold take the full path.
+    """
+
+    __slots__ = ("cache_read", "count", "input", "model", "output", "threshold")
+
+    def __init__(
+        self,
+        model: str,
+        count: Callable[[str], int],
+        rates: tuple[int, int, int],
+        threshold: int | None,
+    ) -> None:
+        self.model = model
+        self.count = count
+        self.input, self.output, self.cache_read = rates
+        self.threshold = threshold
+
+    @classmethod
+    def compile(cls, catalog: PriceCatalog, model: str) -> FastPath | None:
+        try:
+            price = catalog.resolve(model)
+        except (UnknownModelError, InvalidInputError):
+            return None  # the full path raises the typed error
+        rates = []
+        for rate in (price.input, price.output, price.cache_read or price.input):
+            scaled = rate * 1_000_000_000
+            if scaled != scaled.to_integral_value():
+                return None
+            rates.append(int(scaled))
+        probe = count_tokens("probe", model)
+        encoding = encoding_name_for(model)
+        if probe.exact and probe.method == f"tiktoken:{encoding}":
+            encode = get_encoding(encoding).encode_ordinary
+
+            def count(text: str) -> int:
+                return len(encode(text)) if text else 0
+
+        else:
+
+            def count(text: str) -> int:
+                return count_tokens(text, model).tokens
+
+        fast = cls(model, count, (rates[0], rates[1], rates[2]), price.long_context_threshold)
+        limit = price.long_context_threshold or 200_000
+        for n_in, n_out, cached in ((limit, 12_345, limit // 3), (7, 1, 0), (1, 0, 1)):
+            check = Usage(input_tokens=n_in, output_tokens=n_out, cache_read_tokens=cached)
+            if fast.cost(n_in, n_out, cached) != price.cost_nanos(check):
+                return None
+        return fast
+
+    def cost(self, n_in: int, n_out: int, cached: int) -> Nanos:
+        total = (n_in - cached) * self.input + cached * self.cache_read + n_out * self.output
+        q, r = divmod(total, _MILLION)
+        if r * 2 > _MILLION or (r * 2 == _MILLION and q & 1):
+            q += 1
+        return q
