@@ -1,0 +1,238 @@
+"""``make run``: a simulated working day of LLM calls under budgets, offline, on SQLite.
+
+Three people on two teams call real model names with realistic prompts; each call is
+estimated (offline token count + catalogue price, ``max_tokens`` as the output bound),
+reserved against every budget that applies, and committed with its "actual" usage. Alerts are
+printed as they fire, and calls are denied once a budget is reached. Nothing leaves the
+machine: the provider is simulated; prices come from the genai-prices snapshot in its wheel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from costwarden.budget import Budget
+from costwarden.errors import BudgetExceededError
+from costwarden.manager import BudgetManager
+from costwarden.money import format_usd, usd_to_nanos
+from costwarden.pricing import default_catalog
+from costwarden.records import AlertLevel, Usage, UsageRecord
+from costwarden.tokens import count_message_tokens
+
+
+@dataclass(frozen=True)
+class Persona:
+    user: str
+    team: str
+    model: str
+    feature: str
+    prompts: tuple[str, ...]
+    max_tokens: int
+    calls_per_hour: int
+
+
+PEOPLE = (
+    Persona(
+        "alice",
+        "research",
+        "gpt-4o",
+        "report-drafting",
+        (
+            "Summarise the attached quarterly research notes into a two-page brief for the "
+            "board, keeping every figure and its source. " * 6,
+            "Compare the three vendor proposals below on price, risk and delivery time. " * 8,
+        ),
+        max_tokens=1200,
+        calls_per_hour=9,
+    ),
+    Persona(
+        "bob",
+        "support",
+        "gpt-4o-mini",
+        "ticket-triage",
+        (
+            "Classify this support ticket as billing, bug, feature request or other, and "
+            "draft a one-line reply: 'My invoice shows two charges for November.'",
+            "Extract the order number and the product name from: 'Order 4471-B, the blue "
+            "kettle, arrived broken.'",
+        ),
+        max_tokens=150,
+        calls_per_hour=40,
+    ),
+    Persona(
+        "carol",
+        "research",
+        "claude-3-5-sonnet",
+        "code-review",
+        (
+            "Review this pull request for correctness and style, and list concrete fixes:\n"
+            + "def total(xs):\n    s = 0\n    for x in xs: s += x\n    return s\n" * 30,
+        ),
+        max_tokens=900,
+        calls_per_hour=7,
+    ),
+)
+
+LEVEL_MARK = {AlertLevel.INFO: "i", AlertLevel.WARNING: "!", AlertLevel.CRITICAL: "X"}
+
+
+class SimulatedDay:
+    """A clock that the demo moves forward call by call."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now.timestamp()
+
+
+def run(ledger_path: Path, *, seed: int = 7, quiet: bool = False) -> dict[str, int]:
+    """Simulate the day; return counts (calls, admitted, denied, alerts) for tests."""
+    if ledger_path.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(ledger_path) + suffix).unlink(missing_ok=True)
+    ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    today = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0)
+    day = SimulatedDay(today)
+    alerts: list[str] = []
+    out = (lambda *a: None) if quiet else print
+
+    def on_alert(level: AlertLevel, message: str) -> None:
+        line = f"  [{LEVEL_MARK[level]} {level.value.upper():8}] {message}"
+        alerts.append(line)
+        out(line)
+
+    catalog = default_catalog()
+    manager = BudgetManager(
+        Budget(daily_limit=1.50, monthly_limit=30.00, per_request_limit=0.10),
+        alert_handler=on_alert,
+        ledger=f"sqlite:///{ledger_path}",
+        pricing=catalog,
+        clock=day,
+    )
+    manager.set_budget(
+        Budget(daily_limit=1.00, monthly_limit=20.0, per_request_limit=None), team="research"
+    )
+    manager.set_default_budget(
+        "user", Budget(daily_limit=0.50, monthly_limit=None, per_request_limit=None)
+    )
+    out(f"costwarden demo: a simulated day on {today:%Y-%m-%d}, ledger {ledger_path}")
+    out(
+        "budgets: global $1.50/day (max $0.10 a request), team research $1.00/day, "
+        "each user $0.50/day\n"
+    )
+
+    schedule = sorted(
+        (today + timedelta(seconds=rng.uniform(0, 12 * 3600)), p)
+        for p in PEOPLE
+        for _ in range(p.calls_per_hour * 12)
+    )
+    counts = {"calls": 0, "admitted": 0, "denied": 0}
+    denied_once: set[tuple[str, str]] = set()
+    last_hour = -1
+    for at, person in schedule:
+        day.now = at
+        if at.hour != last_hour:
+            last_hour = at.hour
+            s = manager.get_status()
+            out(
+                f"{at:%H:%M}  spent today {format_usd(usd_to_nanos(s['daily_spent']))} "
+                f"({s['percent_used']:.0f}% of the tightest limit)"
+            )
+        counts["calls"] += 1
+        messages = [{"role": "user", "content": rng.choice(person.prompts)}]
+        prompt_tokens = count_message_tokens(messages, person.model).tokens
+        estimate = catalog.cost_usd(
+            person.model, Usage(input_tokens=prompt_tokens, output_tokens=person.max_tokens)
+        )
+        try:
+            hold = manager.reserve(
+                estimate,
+                user=person.user,
+                team=person.team,
+                tags=(person.feature,),
+                model=person.model,
+            )
+        except BudgetExceededError as exc:
+            counts["denied"] += 1
+            first = (person.user, exc.scope) not in denied_once
+            denied_once.add((person.user, exc.scope))
+            if first:
+                out(
+                    f"{at:%H:%M}  DENIED {person.user}'s {person.model} call (est. "
+                    f"{format_usd(usd_to_nanos(estimate))}): {exc}"
+                )
+                out(
+                    f"       (further denials of {person.user} by {exc.scope} are counted, "
+                    "not printed)"
+                )
+            manager.flush_alerts()
+            continue
+        output_tokens = int(person.max_tokens * rng.uniform(0.25, 0.9))
+        cached = (
+            prompt_tokens // 2 if person.model.startswith("claude") and rng.random() < 0.6 else 0
+        )
+        hold.commit(
+            UsageRecord(
+                person.model,
+                prompt_tokens,
+                output_tokens,
+                None,
+                at,
+                user_id=person.user,
+                endpoint=person.feature,
+                team=person.team,
+                cache_read_tokens=cached,
+                latency_ms=rng.uniform(300, 4000),
+                provider="openai" if person.model.startswith("gpt") else "anthropic",
+            )
+        )
+        counts["admitted"] += 1
+        manager.flush_alerts()
+
+    out("\nend of day")
+    for scope in (
+        {},
+        {"team": "research"},
+        {"team": "support"},
+        {"user": "alice"},
+        {"user": "bob"},
+        {"user": "carol"},
+    ):
+        s = manager.get_status(**scope)
+        limit = s["daily_limit"]
+        out(
+            f"  {s['scope']:15} spent {format_usd(usd_to_nanos(s['daily_spent'])):>8}"
+            f"  limit {format_usd(usd_to_nanos(limit)) if limit is not None else '-':>7}"
+            f"  requests {s['daily_requests']:4}"
+        )
+    by_model: dict[str, int] = {}
+    for r in manager.records():
+        by_model[r.model] = by_model.get(r.model, 0) + r.cost_nanos
+    out("  by model: " + ", ".join(f"{m} {format_usd(n)}" for m, n in sorted(by_model.items())))
+    out(
+        f"\n{counts['calls']} calls, {counts['admitted']} admitted, {counts['denied']} denied, "
+        f"{len(alerts)} alerts. The ledger is a SQLite file: reopen it with "
+        f"BudgetManager(ledger='sqlite:///{ledger_path}')."
+    )
+    manager.close()
+    return {**counts, "alerts": len(alerts)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--ledger", type=Path, default=Path("demo-output/spend.db"))
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    run(args.ledger, seed=args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
