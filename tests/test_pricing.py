@@ -194,8 +194,10 @@ def test_unknown_model_is_an_error_never_zero() -> None:
     assert "gpt-4o" in info.value.suggestions
     assert "gpt-4oo" in str(info.value)
     assert not catalog.knows("gpt-4oo")
-    with pytest.raises(UnknownModelError):  # the cached miss raises again
+    with pytest.raises(UnknownModelError) as again:  # the cached miss raises again
         catalog.resolve("gpt-4oo")
+    assert again.value is not info.value
+    assert again.value.suggestions == info.value.suggestions
     with pytest.raises(UnknownModelError) as info:
         catalog.resolve("totally-made-up-model-xyz", "openai")
     assert info.value.provider == "openai"
@@ -257,6 +259,20 @@ def test_fallback_is_conservative() -> None:
     assert "gpt-4o" in description
     with pytest.raises(ConfigurationError):
         PriceCatalog(fallback_model="no-such-model-at-all")
+
+
+def test_resolved_price_built_by_hand_prices_from_its_rates() -> None:
+    price = ResolvedPrice(
+        model="m",
+        provider=None,
+        source="custom",
+        input=Decimal("2"),
+        output=Decimal("8"),
+        cache_read=Decimal("0.5"),
+        cache_write=None,
+    )
+    # 1,000 uncached at $2 + 1,000 cached at $0.5 + 1,000 out at $8 (per 1M)
+    assert price.cost_nanos(Usage(2_000, 1_000, cache_read_tokens=1_000)) == 10_500_000
 
 
 def test_resolved_price_is_frozen() -> None:

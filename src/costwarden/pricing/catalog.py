@@ -70,6 +70,13 @@ class ResolvedPrice:
     """Input tokens above which the whole request pays the first long-context tier rate."""
     _pricer: _Pricer = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
+    def __post_init__(self) -> None:
+        if self._pricer is None:  # built by hand: price from the rates given
+            entry = CustomPrice(
+                self.model, self.input, self.output, self.cache_read, self.cache_write
+            )
+            object.__setattr__(self, "_pricer", _FixedPricer(entry))
+
     def cost_nanos(
         self, usage: Usage, *, when: datetime | None = None, batch: bool = False
     ) -> Nanos:
@@ -139,7 +146,7 @@ class PriceCatalog:
                 self._custom_normalised.setdefault(spelled, entry)
         self.include_defaults = bool(include_defaults)
         self._cache: dict[tuple[str, str | None], ResolvedPrice] = {}
-        self._misses: dict[tuple[str, str | None], UnknownModelError] = {}
+        self._misses: dict[tuple[str, str | None], list[str]] = {}  # -> suggestions
         self._genai_pricers: dict[tuple[str, str], Any] = {}
         self._fallback: tuple[ResolvedPrice, str] | None = None
         self._lock = threading.Lock()
@@ -165,13 +172,13 @@ class PriceCatalog:
                 f"provider must be a non-empty string or None, got {provider!r}"
             )
         missed = self._misses.get(key)
-        if missed is not None:
-            raise missed
+        if missed is not None:  # a fresh error each time: re-raising one instance grows its
+            raise UnknownModelError(model, provider, suggestions=missed)  # traceback forever
         try:
             found = self._resolve_uncached(model.strip(), provider)
         except UnknownModelError as exc:
             if len(self._misses) < _MAX_CACHED_MISSES:
-                self._misses[key] = exc
+                self._misses[key] = exc.suggestions
             raise
         self._cache[key] = found
         return found
