@@ -27,6 +27,8 @@ import litellm  # type: ignore[import-not-found]
 from litellm import BudgetManager, ModelResponse
 from litellm.types.utils import Usage  # type: ignore[import-not-found]
 
+ROUNDS = 3
+
 
 def _load(path: str) -> tuple[str, list[list[Any]]]:
     with open(path) as f:
@@ -64,21 +66,24 @@ def bookkeeping(path: str) -> dict[str, Any]:
         bm.projected_cost(model, messages, user)
         bm.update_cost(user=user, completion_obj=response)
     _drain_save_threads()
+    loop = drained = float("inf")
     admitted = 0
-    t0 = time.perf_counter()
-    for messages, user, response in prepared:
-        if bm.projected_cost(model, messages, user) <= bm.get_total_budget(user):
-            bm.update_cost(user=user, completion_obj=response)
-            admitted += 1
-    loop = time.perf_counter() - t0
-    _drain_save_threads()
-    drained = time.perf_counter() - t0
+    for _ in range(ROUNDS):  # best of ROUNDS, as costwarden's side reports
+        admitted = 0
+        t0 = time.perf_counter()
+        for messages, user, response in prepared:
+            if bm.projected_cost(model, messages, user) <= bm.get_total_budget(user):
+                bm.update_cost(user=user, completion_obj=response)
+                admitted += 1
+        loop = min(loop, time.perf_counter() - t0)
+        _drain_save_threads()
+        drained = min(drained, time.perf_counter() - t0)
     return {
         "calls": len(prepared),
         "admitted": admitted,
         "loop_seconds": loop,
         "seconds_with_saves": drained,
-        "litellm": litellm.__version__ if hasattr(litellm, "__version__") else "1.110.2",
+        "rounds": ROUNDS,
     }
 
 
