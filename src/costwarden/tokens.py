@@ -29,6 +29,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
@@ -175,6 +176,13 @@ def _normalise(model: str) -> str:
 
 
 def _rule_for(model: str) -> _Rule:
+    if not isinstance(model, str):
+        raise TokenCountError(f"model must be a non-empty string, got {model!r}")
+    return _cached_rule(model)
+
+
+@lru_cache(maxsize=4096)
+def _cached_rule(model: str) -> _Rule:
     name = _normalise(model)
     for family, pattern in _FAMILY_PATTERNS:
         if pattern.search(name):
