@@ -25,9 +25,16 @@ from costwarden.optimizer.estimate import (
     estimate,
 )
 from costwarden.optimizer.recommend import Advisor, Recommendation
-from costwarden.optimizer.select import Candidate, Selection, choose, price_options, request_usage
+from costwarden.optimizer.select import (
+    Candidate,
+    Option,
+    Selection,
+    choose,
+    price_options,
+    request_usage,
+)
 from costwarden.pricing import PriceCatalog, default_catalog
-from costwarden.records import check_count
+from costwarden.records import Usage, check_count
 
 
 class CostOptimizer:
@@ -64,6 +71,7 @@ class CostOptimizer:
         self._candidates: list[Candidate] | None = None
         self._price_names: dict[str, tuple[str, str | None]] = {}
         self._fast: dict[str, FastPath | None] = {}
+        self._options: dict[tuple[str, Usage, frozenset[str], int], list[Option]] = {}
 
     # -- candidates ---------------------------------------------------------------------------
     @property
@@ -149,9 +157,17 @@ class CostOptimizer:
         usage = request_usage(
             task, input_tokens, output_tokens, check_count(cached_tokens, "cached_tokens")
         )
-        options = price_options(
-            self.prices, self.candidates, task, usage, requires=needs, min_context=min_context
-        )
+        key = (task, usage, needs, min_context)
+        options = self._options.get(key)
+        if options is None:
+            # Pricing every candidate is the slow part; the answer for a request shape only
+            # changes with the prices, so it is kept (bounded) for repeated selections.
+            options = price_options(
+                self.prices, self.candidates, task, usage, requires=needs, min_context=min_context
+            )
+            if len(self._options) >= 256:
+                self._options.clear()
+            self._options[key] = options
         label = repr(quality) if not isinstance(quality, str) else f"'{quality}'"
         return choose(
             options,

@@ -133,7 +133,7 @@ def choose(
         required = threshold
     good = [o for o in usable if o.score >= required]
     affordable = [o for o in usable if max_cost_nanos is None or o.cost_nanos <= max_cost_nanos]
-    fits = [o for o in good if o in affordable]
+    fits = [o for o in good if max_cost_nanos is None or o.cost_nanos <= max_cost_nanos]
     if fits:
         pick = fits[0]
         return Selection(
