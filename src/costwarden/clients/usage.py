@@ -29,6 +29,8 @@ def field(obj: Any, name: str) -> Any:
     """``obj[name]`` for mappings, ``obj.name`` for SDK objects; ``None`` when absent."""
     if obj is None:
         return None
+    if type(obj) is dict:  # the common JSON case, without an ABC isinstance check
+        return obj.get(name)
     if isinstance(obj, Mapping):
         return obj.get(name)
     return getattr(obj, name, None)

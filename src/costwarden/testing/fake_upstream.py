@@ -469,6 +469,22 @@ _WORDS = (
 )
 
 
+def _prompt_tokens(payload: dict[str, Any]) -> int:
+    """About one token per 4 characters of text plus 3 per message (a slight undercount of
+    real tokenizers, so that holds made from real counts cover it, as with real providers)."""
+    items = payload.get("messages") or payload.get("input") or ""
+    if isinstance(items, str):
+        items = [{"content": items}]
+    texts = [str(payload.get("system") or ""), str(payload.get("instructions") or "")]
+    for item in items if isinstance(items, list) else []:
+        content = item.get("content") if isinstance(item, dict) else item
+        if isinstance(content, list):
+            texts += [str(p.get("text", "")) for p in content if isinstance(p, dict)]
+        else:
+            texts.append(str(content or ""))
+    return max(1, sum(len(t) // 4 for t in texts) + 3 * len(items))
+
+
 def auto_reply(request: RecordedRequest, words: int = 12) -> Reply:
     """A deterministic, well-formed reply for the request's API (used when nothing is queued).
 
@@ -488,9 +504,7 @@ def auto_reply(request: RecordedRequest, words: int = 12) -> Reply:
     n = max(1, min(words, int(cap)))
     pieces = [(" " if i else "") + _WORDS[(i + len(request.body)) % len(_WORDS)] for i in range(n)]
     text = "".join(pieces)
-    prompt_src = payload.get("messages") or payload.get("input") or ""
-    system = payload.get("system") or ""
-    prompt = max(1, len(json.dumps([system, prompt_src])) // 4)
+    prompt = _prompt_tokens(payload)
     stream = bool(payload.get("stream"))
     if path.endswith("/chat/completions"):
         if not stream:

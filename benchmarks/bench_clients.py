@@ -1,0 +1,182 @@
+"""Added latency of a tracked call over a direct SDK call to the same fake upstream.
+
+The fake upstream runs in its own process (so it does not share the client's GIL) and answers
+immediately. Direct and tracked calls are interleaved one by one, so both see the same server,
+connection pool and machine noise; the figure reported is the difference of their latency
+percentiles. The ledger is a SQLite file (the embedded default), then in-memory for reference.
+``--calls=N`` sets the number of calls per variant (default 2000).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+MODEL = "gpt-4o-mini"
+MESSAGES = [{"role": "user", "content": "Give me one word for thrift."}]
+ARGS: dict[str, Any] = {"model": MODEL, "messages": MESSAGES, "max_tokens": 16}
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0
+
+
+def _row(name: str, samples: dict[str, list[float]], base: str = "direct") -> None:
+    b50, b99 = statistics.median(samples[base]) * 1000, _pct(samples[base], 0.99)
+    for variant, values in samples.items():
+        p50, p99 = statistics.median(values) * 1000, _pct(values, 0.99)
+        added = (
+            "" if variant == base else f"  added p50 {p50 - b50:+.3f} ms  p99 {p99 - b99:+.3f} ms"
+        )
+        print(f"  {name:<7} {variant:<14} p50 {p50:7.3f} ms  p99 {p99:7.3f} ms{added}")
+
+
+def _start_upstream() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "costwarden.testing.fake_upstream"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http://"):
+        proc.kill()
+        raise RuntimeError(f"fake upstream did not start: {url!r}")
+    return proc, url
+
+
+def _sync(url: str, ledger: str, calls: int) -> dict[str, list[float]]:
+    import openai
+
+    from costwarden.budget import Budget
+    from costwarden.clients import OpenAIProvider, TrackedLLMClient, wrap
+    from costwarden.manager import BudgetManager
+
+    manager = BudgetManager(Budget(daily_limit=1e6, monthly_limit=None), ledger=ledger)
+    direct = openai.OpenAI(base_url=f"{url}/v1", api_key="bench", max_retries=0)
+    wrapped = wrap(
+        openai.OpenAI(base_url=f"{url}/v1", api_key="bench", max_retries=0),
+        manager=manager,
+        provider="openai",
+    )
+    tracked = TrackedLLMClient(
+        manager, providers=[OpenAIProvider(base_url=f"{url}/v1", api_key="bench")]
+    )
+    variants: dict[str, Callable[[], object]] = {
+        "direct": lambda: direct.chat.completions.create(**ARGS),
+        "wrap()": lambda: wrapped.chat.completions.create(**ARGS),
+        "TrackedLLM": lambda: tracked.chat(MESSAGES, model=MODEL, max_tokens=16),
+    }
+    samples: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(50):  # warm-up: connections, tokenizer, price cache
+        for f in variants.values():
+            f()
+    for _ in range(calls):
+        for name, f in variants.items():
+            t0 = time.perf_counter()
+            f()
+            samples[name].append(time.perf_counter() - t0)
+    manager.close()
+    return samples
+
+
+def _async(url: str, ledger: str, calls: int) -> dict[str, list[float]]:
+    import openai
+
+    from costwarden.budget import Budget
+    from costwarden.clients import AsyncTrackedLLMClient, OpenAIProvider, wrap
+    from costwarden.manager import BudgetManager
+
+    async def run() -> dict[str, list[float]]:
+        manager = BudgetManager(Budget(daily_limit=1e6, monthly_limit=None), ledger=ledger)
+        direct = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="bench", max_retries=0)
+        wrapped = wrap(
+            openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="bench", max_retries=0),
+            manager=manager,
+            provider="openai",
+        )
+        tracked = AsyncTrackedLLMClient(
+            manager, providers=[OpenAIProvider(base_url=f"{url}/v1", api_key="bench")]
+        )
+        variants: dict[str, Callable[[], Awaitable[object]]] = {
+            "direct": lambda: direct.chat.completions.create(**ARGS),
+            "wrap()": lambda: wrapped.chat.completions.create(**ARGS),
+            "TrackedLLM": lambda: tracked.chat(MESSAGES, model=MODEL, max_tokens=16),
+        }
+        samples: dict[str, list[float]] = {k: [] for k in variants}
+        for _ in range(50):
+            for f in variants.values():
+                await f()
+        for _ in range(calls):
+            for name, f in variants.items():
+                t0 = time.perf_counter()
+                await f()
+                samples[name].append(time.perf_counter() - t0)
+        await direct.close()
+        await wrapped.unwrapped.close()
+        provider = tracked.providers.get("openai")
+        await provider.async_client.close()  # type: ignore[attr-defined]
+        manager.close()
+        return samples
+
+    return asyncio.run(run())
+
+
+def _bookkeeping(ledger: str, calls: int) -> list[float]:
+    """Estimate + reserve + commit alone (no network): the floor of the added latency."""
+    from costwarden.budget import Budget
+    from costwarden.clients.accounting import Attribution, CallAccount, estimate_call
+    from costwarden.manager import BudgetManager
+    from costwarden.records import Usage
+
+    manager = BudgetManager(Budget(daily_limit=1e6, monthly_limit=None), ledger=ledger)
+    who = Attribution(user="bench")
+    out = []
+    for i in range(calls + 50):
+        t0 = time.perf_counter()
+        est = estimate_call(manager.pricing, "chat", ARGS, MODEL, provider="openai")
+        account = CallAccount(manager, est, who, api="chat", provider="openai")
+        account.succeed(Usage(12, 3), model=MODEL, request_id="r")
+        if i >= 50:
+            out.append(time.perf_counter() - t0)
+    manager.close()
+    return out
+
+
+def main(argv: list[str]) -> None:
+    calls = 2000
+    for arg in argv:
+        if arg.startswith("--calls="):
+            calls = int(arg.split("=", 1)[1])
+    logging.disable(logging.WARNING)
+    proc, url = _start_upstream()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for label, ledger in (
+                ("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}"),
+                ("memory", "memory://"),
+            ):
+                print(f"ledger {label}: {calls} calls per variant, interleaved")
+                book = _bookkeeping(ledger.replace("bench.db", "book.db"), calls)
+                print(
+                    f"  bookkeeping only (estimate+reserve+commit): p50 "
+                    f"{statistics.median(book) * 1e3:.3f} ms  p99 {_pct(book, 0.99):.3f} ms"
+                )
+                _row("sync", _sync(url, ledger, calls))
+                _row("async", _async(url, ledger.replace("bench.db", "async.db"), calls))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
