@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from costwarden.budget import Budget
 from costwarden.clients import (
@@ -23,6 +25,7 @@ from costwarden.manager import BudgetManager
 from costwarden.optimizer import CostOptimizer
 from costwarden.records import Usage
 from costwarden.testing.fake_upstream import FakeUpstream, Reply, openai_usage
+from costwarden.tokens import count_tokens
 
 HELLO = [{"role": "user", "content": "Hello, how are you today?"}]
 
@@ -219,3 +222,45 @@ def test_provider_resolution_order() -> None:
     assert ProviderRegistry(default="simulated").resolve("mystery-model-7b")[0].name == "simulated"
     with pytest.raises(ConfigurationError):
         reg.resolve("gpt-4o", provider="nonesuch")
+
+
+@settings(max_examples=40, deadline=None)
+@given(max_tokens=st.integers(1, 60), keep=st.integers(0, 70), prompt=st.text(min_size=1))
+def test_a_stream_is_settled_once_and_never_free_wherever_it_stops(
+    max_tokens: int, keep: int, prompt: str
+) -> None:
+    m = manager(daily=None, per_request=None)
+    client = TrackedLLMClient(m, provider="simulated")
+    stream = client.chat_stream(prompt, model="gpt-4o-mini", max_tokens=max_tokens)
+    received: list[str] = []
+    if keep:
+        for piece in stream:
+            received.append(piece)
+            if len(received) == keep:
+                break
+    stream.close()
+    (rec,) = m.records()
+    assert m.get_status()["daily_reserved"] == 0
+    assert rec.cost_nanos > 0  # the prompt was processed, whatever happened next
+    assert stream.record == rec
+    if rec.status == "ok":
+        assert not rec.estimated and rec.output_tokens <= max_tokens
+    else:
+        assert rec.status == "aborted" and rec.estimated
+        assert rec.output_tokens == count_tokens("".join(received), "gpt-4o-mini").tokens
+
+
+def test_fake_upstream_routes_queued_replies_by_path(up: FakeUpstream) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=up.openai_base_url, api_key="t", max_retries=0)
+    up.enqueue(Reply.responses("from the responses queue", usage=None), path="/responses")
+    up.enqueue(Reply.openai_chat("from the shared queue", usage=openai_usage(1, 1)))
+    chat = client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    resp = client.responses.create(model="gpt-4o-mini", input="x")
+    assert chat.choices[0].message.content == "from the shared queue"
+    assert resp.output_text == "from the responses queue"
+    assert up.pending == 0
+    assert [r.path for r in up.requests] == ["/v1/chat/completions", "/v1/responses"]
+    auto = client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, max_tokens=3)
+    assert auto.usage is not None and auto.usage.completion_tokens == 3
