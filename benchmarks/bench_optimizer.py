@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 
 from costwarden.optimizer import CostOptimizer
 from costwarden.pricing import PRICING
@@ -51,16 +52,15 @@ def main(argv: list[str]) -> None:
     for label, opt in (("brief PRICING (6 models)", brief), ("default catalogue", full)):
         n = len(opt.candidates)
         for task, quality in (("summarization", "medium"), ("code", "best")):
-            us = _best_us(
-                lambda o=opt, t=task, q=quality: o.select_model(t, max_cost=0.05, quality=q),
-                5_000 // scale,
-            )
+            call = partial(opt.select_model, task, max_cost=0.05, quality=quality)
+            us = _best_us(call, 5_000 // scale)
             print(f"  {label:26} {n:3} candidates  {task:14} {quality:7} {us:9.1f} µs")
         shapes = itertools.count(1000)
-        us = _best_us(
-            lambda o=opt, sh=shapes: o.select_model("summarization", input_tokens=next(sh)),
-            1_000 // scale,
-        )
+
+        def new_shape(o: CostOptimizer = opt, sh: Iterator[int] = shapes) -> str:
+            return o.select_model("summarization", input_tokens=next(sh))
+
+        us = _best_us(new_shape, 1_000 // scale)
         print(f"  {label:26} {n:3} candidates  new request shape each call {us:9.1f} µs")
 
     print("\nestimate_cost vs raw tiktoken encode_ordinary (o200k_base), gpt-4o")
@@ -69,8 +69,8 @@ def main(argv: list[str]) -> None:
     print("  {:9} {:>7} {:>12} {:>12} {:>6} {:>6}".format(*head))
     for label, text in TEXTS:
         number = max(20, 20_000 // max(1, len(text) // 200)) // scale
-        raw = _best_us(lambda t=text: len(enc.encode_ordinary(t)), number)
-        est = _best_us(lambda t=text: full.estimate_cost("gpt-4o", t, 500), number)
+        raw = _best_us(partial(enc.encode_ordinary, text), number)
+        est = _best_us(partial(full.estimate_cost, "gpt-4o", text, 500), number)
         tokens = len(enc.encode_ordinary(text))
         mbps = len(text.encode()) / est  # bytes per µs == MB/s
         print(f"  {label:9} {tokens:7d} {raw:12.2f} {est:12.2f} {est / raw:6.2f} {mbps:6.1f}")
