@@ -114,6 +114,7 @@ def run(ledger_path: Path, *, seed: int = 7, quiet: bool = False) -> dict[str, i
         alert_handler=on_alert,
         ledger=f"sqlite:///{ledger_path}",
         pricing=catalog,
+        alert_options={"digest_window": 0.0},  # print each alert at once, beside its call
         clock=day,
     )
     manager.set_budget(

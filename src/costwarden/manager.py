@@ -16,7 +16,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -117,6 +117,7 @@ class BudgetManager:
         ledger: str | Ledger = "memory://",
         pricing: PriceCatalog | None = None,
         alert_channels: Sequence[AlertChannel] = (),
+        alert_options: Mapping[str, Any] | None = None,
         hold_ttl: float = 600.0,
         fail_open: bool = False,
         clock: Callable[[], float] = time.time,
@@ -150,6 +151,7 @@ class BudgetManager:
         self._lock = threading.Lock()
         self._alert_handler = alert_handler
         self._alert_channels = tuple(alert_channels)
+        self._alert_options = dict(alert_options or {})
         self._dispatcher: AlertDispatcher | None = None
 
     # -- configuration --------------------------------------------------------------------------
@@ -650,7 +652,7 @@ class BudgetManager:
             channels.extend(self._alert_channels)
             with self._lock:
                 if self._dispatcher is None:
-                    self._dispatcher = AlertDispatcher(self.ledger, channels)
+                    self._dispatcher = AlertDispatcher(self.ledger, channels, **self._alert_options)
         return self._dispatcher
 
     def _emit(self, alert: Alert) -> None:
