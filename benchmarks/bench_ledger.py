@@ -521,10 +521,10 @@ VARIANTS = {
 }
 
 
-def statement_timing(path: Path, n: int, variant: str = "") -> dict[str, float]:
+def statement_timing(path: Path, n: int, variant: str = "") -> dict[str, tuple[float, float]]:
     """The statements one tracked call runs (global daily+monthly checks, 3 scopes x 3
-    periods of totals), each timed separately, in the ledger's schema and mode; seconds per
-    statement kind over ``n`` calls. ``variant`` names what-if changes (see VARIANTS)."""
+    periods of totals), each timed separately, in the ledger's schema and mode: (median, mean)
+    seconds one call spends in each kind of statement. ``variant``: what-ifs (VARIANTS)."""
     SQLiteLedger(f"sqlite:///{path}").close()
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -547,7 +547,8 @@ def statement_timing(path: Path, n: int, variant: str = "") -> dict[str, float]:
         for p, st in (("daily", day), ("weekly", day - 86400), ("monthly", month))
     ]
     conn.executemany(_UPSERT, [(*b, 0) for b in buckets])
-    timing: dict[str, float] = defaultdict(float)
+    timing: dict[str, list[float]] = defaultdict(lambda: [0.0] * n)
+    i = 0
 
     def run(name: str, sql: str, params: Sequence[Any] = (), *, many: bool = False) -> None:
         t0 = time.perf_counter()
@@ -555,7 +556,7 @@ def statement_timing(path: Path, n: int, variant: str = "") -> dict[str, float]:
             conn.executemany(sql, params)
         else:
             conn.execute(sql, params).fetchone()
-        timing[name] += time.perf_counter() - t0
+        timing[name][i] += time.perf_counter() - t0
 
     for i in range(n):
         hid = f"h{i}"
@@ -593,31 +594,41 @@ def statement_timing(path: Path, n: int, variant: str = "") -> dict[str, float]:
             run("commit: watch SELECT x2", _WATCH_SQL, (s, p, st))
         run("commit: COMMIT", "COMMIT")
     conn.close()
-    return dict(timing)
+    # Medians show the steady cost (a preempted call on a shared machine costs milliseconds);
+    # means add the rare costly calls, such as the one that runs a WAL checkpoint.
+    per_call = [sum(c) for c in zip(*timing.values(), strict=True)]
+    out = {name: (statistics.median(v), statistics.fmean(v)) for name, v in timing.items()}
+    out["all SQL of one call"] = (statistics.median(per_call), statistics.fmean(per_call))
+    return out
 
 
 def print_statement_timing(d: Path, n: int) -> None:
     base = statement_timing(d / "stmt.db", n)
-    total = sum(base.values())
+    med, mean = base.pop("all SQL of one call")
     print(f"\nper-statement timing, {n:,} calls replayed on raw sqlite3 (µs per call):")
-    for name, secs in base.items():
-        print(f"  {name:45} {secs / n * 1e6:7.1f} µs  ({secs / total:4.0%})")
-    print(f"  {'all SQL of one call':45} {total / n * 1e6:7.1f} µs -> {n / total:,.0f} calls/s")
-    print("\nwhat-if variants of the same SQL (µs per call, all statements, best of 3 rounds):")
-    best: dict[str, float] = {}
-    for r in range(3):  # interleaved rounds, so load from other processes hits all alike
-        for k, (label, variant) in enumerate(VARIANTS.items()):
-            t = sum(statement_timing(d / f"variant{r}-{k}.db", n, variant).values())
-            best[label] = min(best.get(label, math.inf), t)
-    for label, t in best.items():
-        print(f"  {label:58} {t / n * 1e6:7.1f} µs -> {n / t:,.0f} calls/s")
+    print(f"  {'statement':45} {'median':>8} {'mean':>8}")
+    for name, (m, a) in base.items():
+        print(f"  {name:45} {m * 1e6:8.1f} {a * 1e6:8.1f}")
+    print(
+        f"  {'all SQL of one call':45} {med * 1e6:8.1f} {mean * 1e6:8.1f}"
+        f"  -> {1 / med:,.0f} calls/s at the median, {1 / mean:,.0f} at the mean"
+    )
+    print("\nwhat-if variants of the same SQL (µs per call, all statements):")
+    print(f"  {'variant':58} {'median':>8} {'mean':>8}")
+    for k, (label, variant) in enumerate(VARIANTS.items()):
+        m, a = statement_timing(d / f"variant{k}.db", n, variant)["all SQL of one call"]
+        print(f"  {label:58} {m * 1e6:8.1f} {a * 1e6:8.1f}")
 
 
-# -- entry point ------------------------------------------------------------------------------
+def print_load() -> None:
+    """Other processes share these 2 cores; the load average says how much that skews."""
+    one, five, _ = os.getloadavg()
+    print(f"(load average {one:.2f} / {five:.2f} over 1 / 5 min on {os.cpu_count()} cores)")
 
 
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
+    print_load()
     bench_record_spend(5_000 if quick else 20_000)
     bench_bookkeeping(
         n_sqlite=3_000 if quick else 10_000,

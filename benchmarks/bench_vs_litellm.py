@@ -33,6 +33,7 @@ from benchmarks.bench_ledger import (
     estimator,
     make_stream,
     open_postgres_manager,
+    print_load,
     roomy_budget,
     scratch_dir,
     token_counter,
@@ -201,6 +202,7 @@ def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     # Denials in the storm are expected; their CRITICAL alerts would only clutter the figures.
     logging.getLogger("costwarden").setLevel(logging.ERROR)
+    print_load()
     bench_bookkeeping(1_000 if quick else 3_000)
     bench_storm(STORM_THREADS)
 
