@@ -1,0 +1,290 @@
+"""Writers killed with SIGKILL at random points, many times, on SQLite and PostgreSQL.
+
+Each round forks fresh writer processes (several threads each, reserving, committing and
+releasing as fast as they can with short hold TTLs) and kills every one of them at its own
+random instant: in the middle of a transaction, between reserve and commit, during the first
+start's migration. After every round the ledger must open cleanly (SQLite's
+``integrity_check`` is "ok"), every record a writer acknowledged must be there with its cost,
+the per-period totals must equal the sum of the records (a record and its totals are one
+transaction), and the holds the dead writers left must stop counting once their TTL passes.
+
+A writer acknowledges a record by writing its id to an append-only file after ``commit``
+returns; ``os.write`` puts it in the kernel before the process can be killed, so an
+acknowledged id is one the ledger told a caller was stored.
+
+Writers are forked from a "zygote": this module run as a script, which has imported
+everything once and forks a writer per request, so a round costs milliseconds, not an
+interpreter start per process. No ledger is ever opened in the zygote itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from costwarden.budget import Budget
+from costwarden.errors import BudgetExceededError, LedgerUnavailableError
+from costwarden.manager import BudgetManager
+from costwarden.records import UsageRecord
+
+ROOT = Path(__file__).resolve().parent.parent
+HOLD_TTL = 0.5
+WRITER_BUDGET = Budget(daily_limit=1_000_000.0, monthly_limit=None, per_request_limit=None)
+
+
+# -- writer side (forked from the zygote) -------------------------------------------------------
+def _write_forever(url: str, seed: int, ack_path: str, threads: int) -> None:
+    """Reserve, commit (acknowledging each record) or release, until killed."""
+    ack = os.open(ack_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    manager = BudgetManager(WRITER_BUDGET, ledger=url, hold_ttl=HOLD_TTL)
+
+    def run(index: int) -> None:
+        rng = random.Random(seed * 100 + index)
+        n = 0
+        while True:
+            n += 1
+            try:
+                holds = [manager.reserve(rng.randint(1, 1000) / 10_000) for _ in range(3)]
+            except (BudgetExceededError, LedgerUnavailableError):
+                continue
+            for k, hold in enumerate(holds):
+                if rng.random() < 0.15:
+                    manager.release(hold)
+                    continue
+                cost = rng.randint(0, hold.amount_nanos // 100_000) / 10_000
+                stored = manager.commit(
+                    hold,
+                    UsageRecord(
+                        "crash-model", 5, 5, cost_usd=cost, request_id=f"{seed}-{index}-{n}-{k}"
+                    ),
+                )
+                os.write(ack, f"{stored.id} {stored.cost_nanos} {stored.request_id}\n".encode())
+
+    workers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+
+
+def _zygote() -> None:
+    """Fork one writer per JSON request on stdin and answer with its pid."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps killed writers
+    with contextlib.suppress(ImportError):  # imported once here, not in every writer
+        import costwarden.ledger.postgres  # noqa: F401
+    print(json.dumps("ready"), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        pid = os.fork()
+        if pid == 0:  # the writer
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            try:
+                _write_forever(cmd["url"], cmd["seed"], cmd["ack"], cmd["threads"])
+            finally:
+                os._exit(1)
+        print(json.dumps(pid), flush=True)
+
+
+if __name__ == "__main__":
+    _zygote()
+    sys.exit(0)
+
+# -- test side ----------------------------------------------------------------------------------
+import subprocess  # noqa: E402  (after the zygote's exit: it starts faster without these)
+from collections.abc import Callable, Iterator  # noqa: E402
+
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+
+from costwarden.ledger import Bucket, Ledger, open_ledger  # noqa: E402
+from costwarden.ledger.sqlite import SQLiteLedger  # noqa: E402
+from tests import pg  # noqa: E402
+
+ROUNDS = 20
+WRITERS_PER_ROUND = 3
+
+
+class Zygote:
+    def __init__(self) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.test_crash_safety"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._answer() == "ready"
+
+    def _answer(self) -> object:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"zygote died (exit {self.proc.wait()})")
+        return json.loads(line)
+
+    def fork_writer(self, url: str, seed: int, ack: Path, threads: int = 4) -> int:
+        assert self.proc.stdin is not None
+        cmd = {"url": url, "seed": seed, "ack": str(ack), "threads": threads}
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        pid = self._answer()
+        assert isinstance(pid, int)
+        return pid
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def zygote() -> Iterator[Zygote]:
+    z = Zygote()
+    yield z
+    z.stop()
+
+
+def _kill_and_wait(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"writer {pid} survived SIGKILL")
+
+
+def _acknowledged(ack_dir: Path) -> dict[int, tuple[int, str]]:
+    out: dict[int, tuple[int, str]] = {}
+    for path in ack_dir.glob("*.ack"):
+        for line in path.read_text().splitlines():
+            rid, cost, request_id = line.split()
+            out[int(rid)] = (int(cost), request_id)
+    return out
+
+
+def _all_buckets_of(led: Ledger) -> list[Bucket]:
+    """The daily buckets the writers' records fell in (a run may cross midnight UTC)."""
+    days = {r.ts_us // 86_400_000_000 * 86_400 for r in led.records()}
+    return [Bucket("global", "daily", d, d + 86_400) for d in sorted(days)]
+
+
+def _crash_rounds(
+    url: str,
+    zygote: Zygote,
+    ack_dir: Path,
+    *,
+    sqlite: bool,
+    settle: Callable[[], None] = lambda: None,
+) -> None:
+    rng = random.Random(20261128)
+    rounds_with_leftover_holds = 0
+    seed = 0
+    for round_no in range(ROUNDS):
+        pids = []
+        for _ in range(WRITERS_PER_ROUND):
+            seed += 1
+            pids.append(zygote.fork_writer(url, seed, ack_dir / f"{seed}.ack"))
+        # each writer dies at its own random instant; early ones die while opening the ledger
+        started = time.time()
+        for pid, delay in sorted(
+            ((pid, rng.uniform(0.0, 0.4)) for pid in pids), key=lambda x: x[1]
+        ):
+            time.sleep(max(0.0, started + delay - time.time()))
+            _kill_and_wait(pid)
+        crashed_at = time.time()  # every hold filed so far was filed before this instant
+        settle()
+
+        led = open_ledger(url)  # opens cleanly after the crash (and migrates if it never did)
+        try:
+            if sqlite:
+                assert isinstance(led, SQLiteLedger)
+                assert led.integrity_check() == "ok", f"round {round_no}"
+            assert led.schema_version >= 1  # type: ignore[attr-defined]
+            acked = _acknowledged(ack_dir)
+            records = {r.id: r for r in led.records()}
+            missing = set(acked) - set(records)
+            assert not missing, f"round {round_no}: acknowledged records lost: {sorted(missing)}"
+            for rid, (cost, request_id) in acked.items():
+                assert (records[rid].cost_nanos, records[rid].request_id) == (cost, request_id)
+            assert len({r.request_id for r in records.values()}) == len(records)  # no doubles
+            buckets = _all_buckets_of(led)
+            usages = led.usage(buckets, crashed_at)
+            # a record and its totals are one transaction: they agree after any crash
+            assert sum(u.spent for u in usages) == sum(r.cost_nanos for r in records.values())
+            assert sum(u.count for u in usages) == len(records)
+            if any(u.reserved for u in usages):
+                rounds_with_leftover_holds += 1
+            # the dead writers' holds stop counting when their TTL has passed
+            later = led.usage(buckets, crashed_at + HOLD_TTL + 0.001)
+            assert all(u.reserved == 0 for u in later), f"round {round_no}: holds outlive TTL"
+        finally:
+            led.close()
+
+    # the kills did land mid-flight: some rounds left holds behind
+    assert rounds_with_leftover_holds > 0
+    assert len(_acknowledged(ack_dir)) > ROUNDS
+    # after the TTL a fresh manager can reserve all that is left of a budget set just above
+    # today's spend (dead holds would block it), and a purge removes every hold row
+    time.sleep(HOLD_TTL + 0.05)
+    probe = BudgetManager(WRITER_BUDGET, ledger=url)
+    try:
+        spent_today = probe.get_status()["daily_spent"]
+        probe.set_budget(Budget(spent_today + 1.0, None, None))
+        probe.reserve(1.0).release()
+        probe.ledger.purge_expired_holds(time.time())
+        buckets = _all_buckets_of(probe.ledger)
+        assert all(u.reserved == 0 for u in probe.ledger.usage(buckets, float("-inf")))
+    finally:
+        probe.close()
+
+
+def test_sqlite_survives_sigkill(zygote: Zygote, tmp_path: Path) -> None:
+    ack_dir = tmp_path / "acks"
+    ack_dir.mkdir()
+    _crash_rounds(f"sqlite:///{tmp_path / 'crash.db'}", zygote, ack_dir, sqlite=True)
+
+
+@pytest.mark.postgres
+def test_postgres_survives_sigkill(zygote: Zygote, tmp_path: Path) -> None:
+    ack_dir = tmp_path / "acks"
+    ack_dir.mkdir()
+    server = pg.require_postgres()
+    with pg.temp_schema_url(server) as url:
+        app = "cw_crash_" + url.rsplit("schema=", 1)[1]
+
+        def settle() -> None:
+            """Wait until the server has ended the dead writers' sessions.
+
+            A statement a writer sent just before it died still runs to its end (and commits)
+            on the server; the checks must not read the ledger half-way through one.
+            """
+            deadline = time.time() + 15
+            with psycopg.connect(server, autocommit=True) as conn:
+                while True:
+                    row = conn.execute(
+                        "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = %s",
+                        (app,),
+                    ).fetchone()
+                    if row is not None and row[0] == 0:
+                        return
+                    assert time.time() < deadline, "dead writers' sessions linger on the server"
+                    time.sleep(0.01)
+
+        writer_url = f"{url}&pool_min=1&pool_max=4&application_name={app}"
+        _crash_rounds(writer_url, zygote, ack_dir, sqlite=False, settle=settle)
