@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any, Final
@@ -29,6 +29,14 @@ from typing import Any, Final
 from costwarden.pricing.rates import PriceValue, Schedule, compile_schedule
 
 _BATCH_WHEN: Final = {"processing": "batch"}
+
+
+def _start_date_type() -> type:
+    from genai_prices.types import StartDateConstraint
+
+    return StartDateConstraint  # type: ignore[no-any-return]
+
+
 _lock = threading.Lock()
 
 
@@ -72,6 +80,12 @@ class GenaiPricer:
         self.static: Schedule | None = (
             None if self._conditional else self._compile(0, ())
         )  # valid for any time when not batch
+        constraints = [c.constraint for c in model.prices] if self._conditional else []
+        constraints += [v.constraint for v in self._batch_variants]
+        # Start dates are compared on the UTC date, so the choice can be memoised per day.
+        self._by_day: dict[tuple[date, bool], Schedule] | None = (
+            {} if all(c is None or isinstance(c, _start_date_type()) for c in constraints) else None
+        )
 
     @property
     def time_dependent(self) -> bool:
@@ -113,6 +127,18 @@ class GenaiPricer:
         if self.static is not None and not (batch and self._batch_variants):
             return self.static
         ts = _aware(when)
+        by_day = self._by_day
+        if by_day is not None:
+            day = (ts.date() if ts.tzinfo is UTC else ts.astimezone(UTC).date(), batch)
+            found = by_day.get(day)
+            if found is None:
+                if len(by_day) > 64:
+                    by_day.clear()
+                found = by_day[day] = self._choose(ts, batch)
+            return found
+        return self._choose(ts, batch)
+
+    def _choose(self, ts: datetime, batch: bool) -> Schedule:
         variants: tuple[int, ...] = ()
         if batch:
             variants = tuple(
