@@ -34,13 +34,15 @@ if TYPE_CHECKING:
     from costwarden.alerts import (
         AlertChannel,
         AlertDispatcher,
+        CallableChannel,
+        LoggingChannel,
         EmailChannel,
         SlackChannel,
         WebhookChannel,
     )
     from costwarden.clients import AsyncTrackedLLMClient, TrackedLLMClient, wrap
     from costwarden.forecast import Forecast
-    from costwarden.optimizer import CostOptimizer
+    from costwarden.optimizer import CostEstimate, CostOptimizer, Recommendation
     from costwarden.pricing import PRICING, PriceCatalog
     from costwarden.tokens import TokenCount, count_message_tokens, count_tokens
 
@@ -49,6 +51,10 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "AlertChannel": "costwarden.alerts",
     "AlertDispatcher": "costwarden.alerts",
+    "CallableChannel": "costwarden.alerts",
+    "LoggingChannel": "costwarden.alerts",
+    "CostEstimate": "costwarden.optimizer",
+    "Recommendation": "costwarden.optimizer",
     "EmailChannel": "costwarden.alerts",
     "SlackChannel": "costwarden.alerts",
     "WebhookChannel": "costwarden.alerts",
@@ -84,7 +90,9 @@ __all__ = [
     "Budget",
     "BudgetExceededError",
     "BudgetManager",
+    "CallableChannel",
     "ConfigurationError",
+    "CostEstimate",
     "CostOptimizer",
     "CostwardenError",
     "EmailChannel",
@@ -96,9 +104,11 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "LedgerUnavailableError",
+    "LoggingChannel",
     "NoModelFitsError",
     "PriceCatalog",
     "ProviderError",
+    "Recommendation",
     "Scope",
     "SlackChannel",
     "StoredRecord",
