@@ -270,12 +270,12 @@ class PostgresLedger:
     def _current_pool(self) -> ConnectionPool[_Conn]:
         # A pool must not cross fork(): the child opens its own and never touches (or lets the
         # garbage collector close) the parent's sockets.
+        # The inherited lock may have been held by a thread that does not exist in the child.
         if os.getpid() != self._pid:
-            with self._lock:
-                if os.getpid() != self._pid:
-                    self._orphans.append(self._pool)
-                    self._pid = os.getpid()
-                    self._pool = self._open_pool()
+            self._lock = threading.Lock()
+            self._orphans.append(self._pool)
+            self._pid = os.getpid()
+            self._pool = self._open_pool()
         return self._pool
 
     def _run(self, what: str, fn: Callable[[_Conn], _T]) -> _T:

@@ -1,0 +1,388 @@
+"""What only the PostgreSQL ledger has: URLs and pools, timeouts, outages, migrations.
+
+Semantics shared with the other backends are in ``test_ledger_conformance.py``. Outages are
+made real with a local TCP relay between the ledger and the server that the test can cut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from costwarden.budget import Budget
+from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
+from costwarden.ledger import Bucket, LimitCheck, open_ledger
+from costwarden.ledger.postgres import PostgresLedger
+from costwarden.ledger.schema_postgres import MIGRATIONS
+from costwarden.manager import BudgetManager
+from tests import pg
+
+NOW = 1_800_000_000.0
+DAY = Bucket("global", "daily", 1_799_971_200, 1_800_057_600)
+MONTH = Bucket("global", "monthly", 1_798_761_600, 1_801_353_600)
+
+
+# -- configuration (no server needed) ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("mysql://x/y", "not a PostgreSQL URL"),
+        ("postgresql://u@127.0.0.1:1/db?schema=Bad-Name", "schema"),
+        ("postgresql://u@127.0.0.1:1/db?schema=x;drop", "schema"),
+        ("postgresql://u@127.0.0.1:1/db?pool_min=5&pool_max=2", "pool_max"),
+        ("postgresql://u@127.0.0.1:1/db?statement_timeout=soon", "statement_timeout"),
+        ("postgresql://u@127.0.0.1:1/db?pool_timeout=-1", "pool_timeout"),
+        ("postgresql://u@127.0.0.1:1/db?pool_max=0", "pool_max"),
+    ],
+)
+def test_bad_configuration_is_refused_before_connecting(url: str, match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        PostgresLedger(url)
+
+
+def test_a_refused_connection_is_unavailable_not_a_crash() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(LedgerUnavailableError, match="cannot connect"):
+        open_ledger(f"postgresql://root@127.0.0.1:{port}/test?connect_timeout=1")
+    assert time.monotonic() - started < 5
+
+
+def test_a_silent_server_times_out_on_connect() -> None:
+    """A host that accepts TCP but never answers: connect_timeout bounds the wait."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes handshakes; nobody ever speaks
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(LedgerUnavailableError):
+            PostgresLedger(f"postgresql://root@127.0.0.1:{port}/test", connect_timeout=1)
+        assert time.monotonic() - started < 6
+
+
+# -- a real server ----------------------------------------------------------------------------
+@pytest.fixture
+def server() -> str:
+    return pg.require_postgres()
+
+
+@pytest.fixture
+def url(server: str) -> Iterator[str]:
+    with pg.temp_schema_url(server) as u:
+        yield u
+
+
+needs_pg = pytest.mark.postgres
+
+
+@needs_pg
+def test_url_variants_and_schema_creation(server: str) -> None:
+    schema = pg.new_schema_name()
+    try:
+        for scheme in ("postgresql://", "postgres://", "postgresql+psycopg://"):
+            variant = pg.with_schema(scheme + server.split("://", 1)[1], schema)
+            led = open_ledger(variant)
+            assert isinstance(led, PostgresLedger) and led.schema == schema
+            led.close()
+        with psycopg.connect(server) as conn:
+            tables = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                    (schema,),
+                )
+            }
+        assert {"records", "totals", "holds", "events", "deliveries", "meta"} <= tables
+    finally:
+        pg.drop_schema(server, schema)
+
+
+@needs_pg
+def test_schemas_isolate_ledgers(server: str) -> None:
+    with pg.temp_schema_url(server) as a_url, pg.temp_schema_url(server) as b_url:
+        a, b = open_ledger(a_url), open_ledger(b_url)
+        try:
+            assert a.reserve("h", 100, [LimitCheck(DAY, 100)], NOW + 60, NOW) is None
+            assert b.reserve("h", 100, [LimitCheck(DAY, 100)], NOW + 60, NOW) is None
+            assert b.usage([DAY], NOW)[0].reserved == 100
+        finally:
+            a.close()
+            b.close()
+
+
+@needs_pg
+def test_concurrent_first_starts_migrate_once(server: str) -> None:
+    schema = pg.new_schema_name()
+    target = pg.with_schema(server, schema)
+    barrier = threading.Barrier(6)
+    opened: list[PostgresLedger] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            opened.append(PostgresLedger(target))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert [led.schema_version for led in opened] == [len(MIGRATIONS)] * 6
+        with psycopg.connect(server) as conn:
+            rows = conn.execute(f"SELECT key, value FROM {schema}.meta").fetchall()
+        assert rows == [("schema_version", str(len(MIGRATIONS)))]
+    finally:
+        for led in opened:
+            led.close()
+        pg.drop_schema(server, schema)
+
+
+@needs_pg
+def test_a_newer_schema_is_refused(server: str, url: str) -> None:
+    open_ledger(url).close()
+    schema = url.rsplit("schema=", 1)[1]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"UPDATE {schema}.meta SET value = '999' WHERE key = 'schema_version'")
+    with pytest.raises(LedgerError, match="upgrade costwarden"):
+        open_ledger(url)
+
+
+@needs_pg
+def test_statement_timeout_turns_a_stuck_call_into_unavailable(server: str, url: str) -> None:
+    led = PostgresLedger(url, statement_timeout=0.3)
+    schema = led.schema
+    try:
+        with psycopg.connect(server) as blocker:  # holds a lock the reservation needs
+            blocker.execute(f"LOCK TABLE {schema}.holds IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            with pytest.raises(LedgerUnavailableError, match="statement_timeout"):
+                led.reserve("h", 10, [LimitCheck(DAY, 100)], NOW + 60, NOW)
+            assert time.monotonic() - started < 3
+            blocker.rollback()
+        assert led.usage([DAY], NOW)[0].reserved == 0  # the timed-out call left nothing
+        assert led.reserve("h", 10, [LimitCheck(DAY, 100)], NOW + 60, NOW) is None
+    finally:
+        led.close()
+
+
+@needs_pg
+def test_pool_bounds_connections_and_serves_many_threads(server: str, url: str) -> None:
+    app = "cw_pool_" + url.rsplit("schema=", 1)[1]
+    led = open_ledger(f"{url}&pool_min=1&pool_max=2&application_name={app}")
+    peak = 0
+    stop = threading.Event()
+
+    def watch() -> None:
+        nonlocal peak
+        with psycopg.connect(server, autocommit=True) as conn:
+            while not stop.is_set():
+                row = conn.execute(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = %s", (app,)
+                ).fetchone()
+                peak = max(peak, row[0] if row else 0)
+                time.sleep(0.005)
+
+    def work(i: int) -> None:
+        for j in range(20):
+            led.reserve(f"{i}-{j}", 1, [LimitCheck(DAY, 10**9)], NOW + 60, NOW)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    stop.set()
+    watcher.join()
+    try:
+        assert led.usage([DAY], NOW)[0].reserved == 160
+        assert 1 <= peak <= 2
+    finally:
+        led.close()
+
+
+@needs_pg
+def test_opposite_bucket_orders_do_not_deadlock(url: str) -> None:
+    """Locks are taken in key order, whatever order the checks come in."""
+    led = open_ledger(url)
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        checks = [LimitCheck(DAY, 10**9), LimitCheck(MONTH, 10**9)]
+        if i % 2:
+            checks.reverse()
+        try:
+            for j in range(30):
+                led.reserve(f"{i}-{j}", 1, checks, NOW + 60, NOW)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        assert [u.reserved for u in led.usage([DAY, MONTH], NOW)] == [240, 240]
+    finally:
+        led.close()
+
+
+@needs_pg
+def test_closed_ledger_says_so(url: str) -> None:
+    led = open_ledger(url)
+    led.close()
+    led.close()  # idempotent
+    with pytest.raises(LedgerError, match="closed"):
+        led.count_records()
+
+
+@needs_pg
+def test_a_forked_child_opens_its_own_connections(url: str) -> None:
+    led = open_ledger(url)
+    try:
+        led.reserve("parent", 5, [LimitCheck(DAY, 100)], NOW + 60, NOW)
+        pid = os.fork()
+        if pid == 0:  # the child: must not use the parent's sockets
+            code = 1
+            try:
+                ok = led.usage([DAY], NOW)[0].reserved == 5
+                ok = ok and led.reserve("child", 5, [LimitCheck(DAY, 100)], NOW + 60, NOW) is None
+                code = 0 if ok else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert led.usage([DAY], NOW)[0].reserved == 10  # and the parent's still work
+    finally:
+        led.close()
+
+
+# -- outages through a relay the test can cut ------------------------------------------------------
+class Relay:
+    """A TCP relay from a local port to the PostgreSQL server; ``cut()`` drops everything."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.open = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Refuse new connections and break every open one (a network partition)."""
+        self.open = False
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self.sockets.clear()
+
+    def heal(self) -> None:
+        self.open = True
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+@pytest.fixture
+def relay(server: str) -> Iterator[Relay]:
+    info = conninfo_to_dict(server)
+    r = Relay(str(info.get("host", "127.0.0.1")), int(str(info.get("port", 5432))))
+    yield r
+    r.close()
+
+
+def _via(url: str, relay: Relay) -> str:
+    scheme, rest = url.split("://", 1)
+    userinfo, _, hostpart = rest.rpartition("@")
+    path = hostpart.split("/", 1)[1]
+    prefix = f"{userinfo}@" if userinfo else ""
+    return f"{scheme}://{prefix}127.0.0.1:{relay.port}/{path}&connect_timeout=1&pool_timeout=1"
+
+
+@needs_pg
+def test_outage_fails_closed_by_default_and_recovers(url: str, relay: Relay) -> None:
+    budget = Budget(daily_limit=1.0, monthly_limit=None, per_request_limit=None)
+    manager = BudgetManager(budget, ledger=_via(url, relay))
+    try:
+        manager.reserve(0.25).release()
+        relay.cut()
+        started = time.monotonic()
+        with pytest.raises(LedgerUnavailableError):
+            manager.reserve(0.25)
+        with pytest.raises(LedgerUnavailableError):
+            manager.can_spend(0.25)
+        assert time.monotonic() - started < 10  # bounded by the timeouts, never a hang
+        relay.heal()
+        deadline = time.monotonic() + 10
+        while True:  # the pool reconnects on its own once the server is reachable again
+            try:
+                hold = manager.reserve(0.25)
+                break
+            except LedgerUnavailableError:
+                assert time.monotonic() < deadline, "the ledger never came back"
+                time.sleep(0.1)
+        hold.release()
+        assert manager.get_status()["daily_reserved"] == 0
+    finally:
+        manager.close()
+
+
+@needs_pg
+def test_outage_admits_unchecked_with_fail_open(url: str, relay: Relay) -> None:
+    budget = Budget(daily_limit=1.0, monthly_limit=None, per_request_limit=None)
+    manager = BudgetManager(budget, ledger=_via(url, relay), fail_open=True)
+    try:
+        relay.cut()
+        hold = manager.reserve(0.5)
+        assert hold.unchecked
+        assert manager.can_spend(0.5)
+        hold.release()  # nothing was held, nothing to drop: no ledger call, no error
+    finally:
+        manager.close()
