@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -444,7 +444,7 @@ class BudgetManager:
             raise InvalidInputError(f"ttl must be a positive number of seconds, got {ttl!r}")
         scopes = scopes_for(user=user, team=team, key=key, tags=tags, model=model)
         now = self._clock()
-        hold_id = uuid.uuid4().hex
+        hold_id = os.urandom(16).hex()
         expires_at = now + ttl
         if nanos == 0:
             return Hold(self, hold_id, 0, expires_at, scopes)

@@ -29,7 +29,7 @@ def decimal_to_nanos(amount: Decimal) -> Nanos:
     """Round a Decimal USD amount half-even to whole nano-USD (the one rounding rule)."""
     if not amount.is_finite():
         raise InvalidInputError(f"amount must be a finite number of USD, got {amount!r}")
-    nanos = int((amount / _NANO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    nanos = int(amount.scaleb(9).to_integral_value(rounding=ROUND_HALF_EVEN))
     if abs(nanos) > MAX_NANOS:
         raise InvalidInputError(f"amount {amount} USD is too large to account for")
     return nanos

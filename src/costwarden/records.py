@@ -143,7 +143,11 @@ class UsageRecord:
             raise InvalidInputError(
                 f"latency_ms must be a non-negative number, got {self.latency_ms!r}"
             )
-        self.usage  # validates the cache/reasoning subsets  # noqa: B018
+        self.cache_read_tokens = check_count(self.cache_read_tokens, "cache_read_tokens")
+        self.cache_write_tokens = check_count(self.cache_write_tokens, "cache_write_tokens")
+        self.reasoning_tokens = check_count(self.reasoning_tokens, "reasoning_tokens")
+        if self.cache_read_tokens or self.cache_write_tokens or self.reasoning_tokens:
+            self.usage  # validates the cache/reasoning subsets  # noqa: B018
 
     @property
     def usage(self) -> Usage:

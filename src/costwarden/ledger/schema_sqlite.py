@@ -37,14 +37,16 @@ MIGRATIONS: Final[list[list[str]]] = [
             baseline INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (scope, period, start)
         ) WITHOUT ROWID""",
+        # Keyed by bucket first: the admission check sums one bucket's live holds with a
+        # prefix scan; one more index finds a hold's rows to settle it. Two b-trees only,
+        # because every page a transaction touches is a page written to the WAL.
         """CREATE TABLE holds (
-            hold_id TEXT NOT NULL, scope TEXT NOT NULL, period TEXT NOT NULL,
-            start INTEGER NOT NULL, amount INTEGER NOT NULL CHECK (amount >= 0),
+            scope TEXT NOT NULL, period TEXT NOT NULL, start INTEGER NOT NULL,
+            hold_id TEXT NOT NULL, amount INTEGER NOT NULL CHECK (amount >= 0),
             expires_at REAL NOT NULL,
-            PRIMARY KEY (hold_id, scope, period, start)
+            PRIMARY KEY (scope, period, start, hold_id)
         ) WITHOUT ROWID""",
-        "CREATE INDEX holds_bucket ON holds (scope, period, start, expires_at)",
-        "CREATE INDEX holds_expiry ON holds (expires_at)",
+        "CREATE INDEX holds_by_id ON holds (hold_id)",
         """CREATE TABLE events (
             id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, scope TEXT NOT NULL,
             period TEXT NOT NULL, start INTEGER NOT NULL, amount INTEGER NOT NULL, detail TEXT

@@ -67,10 +67,7 @@ _SPENT_AND_RESERVED = (
     " (SELECT COALESCE(SUM(amount), 0) FROM holds"
     "  WHERE scope = ?1 AND period = ?2 AND start = ?3 AND expires_at > ?4)"
 )
-_WATCH = (
-    "SELECT spent - baseline, count, baseline FROM totals "
-    "WHERE scope = ? AND period = ? AND start = ?"
-)
+_UPSERT_TOTAL_RETURNING = _UPSERT_TOTAL + " RETURNING spent - baseline, count, baseline"
 
 
 def path_from_url(url: str) -> str:
@@ -308,22 +305,41 @@ class SQLiteLedger:
                     hold_id,
                 ),
             )
-            conn.executemany(
-                _UPSERT_TOTAL,
-                [(b.scope, b.period, b.start, b.end, record.cost_nanos) for b in buckets],
-            )
+            record_id = cur.lastrowid
+            # The watched buckets' new totals come back from their own upserts (RETURNING):
+            # no second read. Rolling windows are sums over minute slots, read afterwards.
+            watched_keys = {(b.scope, b.period, b.start) for b in watch if not b.is_rolling}
+            returned: dict[tuple[str, str, int], BucketUsage] = {}
+            plain = []
+            for b in buckets:
+                key = (b.scope, b.period, b.start)
+                params = (b.scope, b.period, b.start, b.end, record.cost_nanos)
+                if key in watched_keys:
+                    net, count, baseline = conn.execute(_UPSERT_TOTAL_RETURNING, params).fetchone()
+                    returned[key] = BucketUsage(net, 0, count, baseline)
+                else:
+                    plain.append(params)
+            if plain:
+                conn.executemany(_UPSERT_TOTAL, plain)
             if hold_id is not None:
                 conn.execute("DELETE FROM holds WHERE hold_id = ?", (hold_id,))
-            record_id = cur.lastrowid
             watched = []
             for b in watch:
                 if b.is_rolling:
                     watched.append(BucketUsage(self._spent(conn, b), 0, 0))
-                    continue
-                row = conn.execute(_WATCH, (b.scope, b.period, b.start)).fetchone()
-                watched.append(
-                    BucketUsage(row[0], 0, row[1], row[2]) if row else BucketUsage(0, 0, 0)
-                )
+                else:
+                    key = (b.scope, b.period, b.start)
+                    usage = returned.get(key)
+                    if usage is None:
+                        row = conn.execute(
+                            "SELECT spent - baseline, count, baseline FROM totals "
+                            "WHERE scope = ? AND period = ? AND start = ?",
+                            key,
+                        ).fetchone()
+                        usage = (
+                            BucketUsage(row[0], 0, row[1], row[2]) if row else BucketUsage(0, 0, 0)
+                        )
+                    watched.append(usage)
         assert record_id is not None
         return record.stored(record_id), watched
 
