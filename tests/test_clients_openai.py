@@ -3,7 +3,9 @@ usage conventions, every stream edge case, partial streams, and every failure mo
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
@@ -16,7 +18,9 @@ from costwarden.records import StoredRecord, Usage
 from costwarden.testing.fake_upstream import (
     KEEPALIVE,
     FakeUpstream,
+    RecordedRequest,
     Reply,
+    auto_reply,
     openai_usage,
     responses_usage,
 )
@@ -324,3 +328,29 @@ def test_retries_give_up_after_the_configured_attempts(up: FakeUpstream, m: Budg
         client(m, up, retries=2, backoff=0.01).chat(HELLO, model="gpt-4o-mini", max_tokens=10)
     assert len(up.requests) == 3
     assert only(m).status == "error:500"
+
+
+def test_a_ledger_failure_while_settling_never_hides_the_provider_error(
+    upstream: FakeUpstream, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The ledger is locked by another connection while the provider fails: the caller
+    still gets the provider's error, and the settlement failure is logged."""
+    path = tmp_path / "locked.db"
+    m = BudgetManager(Budget(daily_limit=5.0), ledger=f"sqlite:///{path}?timeout=0.2")
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    def lock_then_fail(request: RecordedRequest) -> Reply:
+        blocker.execute("BEGIN EXCLUSIVE")
+        return Reply.error(500, "upstream broke")
+
+    upstream.reset()
+    upstream.handler = lock_then_fail
+    try:
+        with pytest.raises(openai.InternalServerError):
+            client(m, upstream).chat(HELLO, model="gpt-4o-mini", max_tokens=10)
+    finally:
+        upstream.handler = auto_reply
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert "could not settle a failed call" in caplog.text
+    assert m.records() == []  # nothing could be written; the hold lapses by its TTL

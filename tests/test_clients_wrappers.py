@@ -219,3 +219,24 @@ def test_async_clients_are_tracked(up: FakeUpstream, m: BudgetManager) -> None:
         (0, 0, "error:500"),
     ]
     assert m.get_status()["daily_reserved"] == 0
+
+
+def test_local_free_server_is_never_blocked_and_named_by_host(up: FakeUpstream) -> None:
+    exhausted = BudgetManager(Budget(daily_limit=0.0, monthly_limit=None))
+    client = wrap(oai(up), manager=exhausted, free=True)
+    up.enqueue(Reply.openai_chat("local", usage=openai_usage(30, 2)))
+    client.chat.completions.create(model="qwen2.5:0.5b", messages=MSGS)
+    (rec,) = exhausted.records()
+    assert (rec.cost_nanos, rec.provider, rec.input_tokens) == (0, "127.0.0.1", 30)
+
+
+def test_missing_max_tokens_holds_the_default_output_bound(up: FakeUpstream) -> None:
+    # $0.60 per 1M output tokens: a 1024-token default bound needs ~$0.0006 of room.
+    tight = BudgetManager(Budget(daily_limit=0.0003, monthly_limit=None, per_request_limit=None))
+    with pytest.raises(BudgetExceededError):
+        wrap(oai(up), manager=tight, provider="openai").chat.completions.create(
+            model="gpt-4o-mini", messages=MSGS
+        )
+    small = wrap(oai(up), manager=tight, provider="openai", default_output_tokens=100)
+    small.chat.completions.create(model="gpt-4o-mini", messages=MSGS)
+    assert len(tight.records()) == 1 and len(up.requests) == 1

@@ -16,6 +16,7 @@ the provider), and the hold is then replaced by exactly one record:
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -30,6 +31,8 @@ from costwarden.records import StoredRecord, Usage, UsageRecord
 if TYPE_CHECKING:
     from costwarden.manager import BudgetManager, Hold
     from costwarden.pricing import PriceCatalog
+
+log = logging.getLogger("costwarden")
 
 DEFAULT_OUTPUT_TOKENS = 1024
 """Output bound assumed when a request sets none (the estimate's output side)."""
@@ -255,21 +258,29 @@ class CallAccount:
         self.record = self.manager.commit(self.hold, record)
         return self.record
 
-    def fail(self, error: BaseException) -> StoredRecord:
+    def fail(self, error: BaseException) -> StoredRecord | None:
         """Settle a call that raised before any output reached the caller.
 
         Errors, timeouts and resets bill nothing: the hold is released and a zero-cost failure
         record is kept. An unreadable *successful* body is different: the provider did the
         work, so the prompt estimate is charged (flagged ``estimated``), never $0.
+
+        This runs while the provider's error is being raised, so a ledger failure here is
+        logged rather than raised: the caller must see the provider's error, not ours (an
+        unsettled hold still expires by its TTL).
         """
         status = failure_status(error)
-        if status == "error:bad_response":
-            return self.charge_unreported("", status=status)
-        self.manager.release(self.hold)
-        record = self._record(
-            Usage(), status=status, estimated=False, model=None, request_id=None, zero=True
-        )
-        self.record = self.manager.record_spend(record)
+        try:
+            if status == "error:bad_response":
+                return self.charge_unreported("", status=status)
+            self.manager.release(self.hold)
+            record = self._record(
+                Usage(), status=status, estimated=False, model=None, request_id=None, zero=True
+            )
+            self.record = self.manager.record_spend(record)
+        except Exception:
+            log.exception("costwarden: could not settle a failed call (%s)", status)
+            return None
         return self.record
 
     def charge_unreported(

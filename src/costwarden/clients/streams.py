@@ -43,10 +43,12 @@ class _Books:
         try:
             self.account.settle_stream(self.decoder, outcome)
         except Exception:
-            if outcome == "aborted":  # called from close()/__del__: must not raise there
-                log.exception("costwarden: could not settle an abandoned stream's hold")
-            else:
+            # "aborted" runs in close()/__del__ and "error" while the provider's error is
+            # raised: neither may raise ours instead. A completed stream's books failing is
+            # the caller's business (its spend went unrecorded), so that one propagates.
+            if outcome == "complete":
                 raise
+            log.exception("costwarden: could not settle a %s stream's hold", outcome)
 
 
 class TrackedStream(Generic[T]):
