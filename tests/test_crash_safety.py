@@ -43,9 +43,20 @@ WRITER_BUDGET = Budget(daily_limit=1_000_000.0, monthly_limit=None, per_request_
 def _write_forever(url: str, seed: int, ack_path: str, threads: int) -> None:
     """Reserve, commit (acknowledging each record) or release, until killed."""
     ack = os.open(ack_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    manager = BudgetManager(WRITER_BUDGET, ledger=url, hold_ttl=HOLD_TTL)
+    try:
+        manager = BudgetManager(WRITER_BUDGET, ledger=url, hold_ttl=HOLD_TTL)
+    except Exception as exc:
+        _note_death(ack_path, "open", exc)
+        raise
 
     def run(index: int) -> None:
+        try:
+            loop(index)
+        except BaseException as exc:
+            _note_death(ack_path, "run", exc)
+            raise
+
+    def loop(index: int) -> None:
         rng = random.Random(seed * 100 + index)
         n = 0
         while True:
@@ -72,6 +83,12 @@ def _write_forever(url: str, seed: int, ack_path: str, threads: int) -> None:
         t.start()
     for t in workers:
         t.join()
+
+
+def _note_death(ack_path: str, stage: str, exc: BaseException) -> None:
+    """Leave why a writer died on its own (not by SIGKILL) beside its acknowledgements."""
+    with open(ack_path + ".err", "a") as f:
+        f.write(f"{stage} {type(exc).__name__}: {exc}\n")
 
 
 def _zygote() -> None:
@@ -158,7 +175,10 @@ def zygote() -> Iterator[Zygote]:
 
 
 def _kill_and_wait(pid: int) -> None:
-    os.kill(pid, signal.SIGKILL)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:  # it died on its own first; the round's checks say why
+        return
     deadline = time.time() + 10
     while time.time() < deadline:
         try:
@@ -194,6 +214,7 @@ def _crash_rounds(
 ) -> None:
     rng = random.Random(20261128)
     rounds_with_leftover_holds = 0
+    open_failures: list[str] = []
     seed = 0
     for round_no in range(ROUNDS):
         pids = []
@@ -203,12 +224,20 @@ def _crash_rounds(
         # each writer dies at its own random instant; early ones die while opening the ledger
         started = time.time()
         for pid, delay in sorted(
-            ((pid, rng.uniform(0.0, 0.4)) for pid in pids), key=lambda x: x[1]
+            ((pid, rng.uniform(0.0, 0.3)) for pid in pids), key=lambda x: x[1]
         ):
             time.sleep(max(0.0, started + delay - time.time()))
             _kill_and_wait(pid)
         crashed_at = time.time()  # every hold filed so far was filed before this instant
         settle()
+
+        for err in ack_dir.glob("*.err"):
+            # A writer may only fail by finding the ledger unavailable while opening it (SQLite
+            # can answer "database is locked" to simultaneous first opens); nothing else.
+            for line in err.read_text().splitlines():
+                assert line.startswith("open LedgerUnavailableError"), line
+                open_failures.append(line)
+            err.unlink()
 
         led = open_ledger(url)  # opens cleanly after the crash (and migrates if it never did)
         try:
@@ -236,6 +265,7 @@ def _crash_rounds(
         finally:
             led.close()
 
+    assert len(open_failures) < ROUNDS * WRITERS_PER_ROUND // 4, open_failures
     # the kills did land mid-flight: some rounds left holds behind
     assert rounds_with_leftover_holds > 0
     assert len(_acknowledged(ack_dir)) > ROUNDS

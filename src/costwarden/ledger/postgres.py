@@ -105,16 +105,19 @@ SELECT CASE WHEN b.period LIKE 'rolling:%%' THEN
             (SELECT COALESCE(SUM(m.spent), 0) FROM totals m
               WHERE m.scope = b.scope AND m.period = 'minute'
                 AND m.start >= b.start AND m.start < b.end_)::bigint
-            ELSE COALESCE(t.spent - t.baseline, 0) END,
+            ELSE COALESCE(t.spent - t.baseline, 0) END::bigint,
        (SELECT COALESCE(SUM(h.amount), 0) FROM holds h
          WHERE h.scope = b.scope AND h.period = b.period
            AND h.start = CASE WHEN b.period LIKE 'rolling:%%' THEN 0 ELSE b.start END
            AND h.expires_at > %s::float8)::bigint,
-       CASE WHEN b.period LIKE 'rolling:%%' THEN 0 ELSE COALESCE(t.count, 0) END,
-       CASE WHEN b.period LIKE 'rolling:%%' THEN 0 ELSE COALESCE(t.baseline, 0) END
+       CASE WHEN b.period LIKE 'rolling:%%' THEN 0 ELSE COALESCE(t.count, 0) END::bigint,
+       CASE WHEN b.period LIKE 'rolling:%%' THEN 0 ELSE COALESCE(t.baseline, 0) END::bigint
   FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[])
        WITH ORDINALITY AS b(scope, period, start, end_, ord)
-  LEFT JOIN totals t ON t.scope = b.scope AND t.period = b.period AND t.start = b.start
+  LEFT JOIN LATERAL (
+    SELECT SUM(x.spent) AS spent, SUM(x.baseline) AS baseline, SUM(x.count) AS count
+      FROM totals x WHERE x.scope = b.scope AND x.period = b.period AND x.start = b.start
+  ) t ON TRUE
  ORDER BY b.ord
 """
 # Claim an alert once across every process, and queue its deliveries, in one statement.
@@ -496,16 +499,17 @@ class PostgresLedger:
             with conn.transaction():
                 conn.execute(
                     "INSERT INTO totals (scope, period, start, end_, spent, count) "
-                    "VALUES (%s, %s, %s, %s, 0, 0) ON CONFLICT (scope, period, start) DO NOTHING",
+                    "VALUES (%s, %s, %s, %s, 0, 0) "
+                    "ON CONFLICT (scope, period, start, shard) DO NOTHING",
                     (*key, bucket.end),
                 )
-                row = conn.execute(
+                # every shard row, locked in shard order (appends wait, then add afresh)
+                rows = conn.execute(
                     "SELECT spent, baseline FROM totals "
-                    "WHERE scope = %s AND period = %s AND start = %s FOR UPDATE",
+                    "WHERE scope = %s AND period = %s AND start = %s ORDER BY shard FOR UPDATE",
                     key,
-                ).fetchone()
-                assert row is not None
-                amount = int(row[0]) - int(row[1])
+                ).fetchall()
+                amount = sum(int(spent) - int(base) for spent, base in rows)
                 conn.execute(
                     "UPDATE totals SET baseline = spent "
                     "WHERE scope = %s AND period = %s AND start = %s",
@@ -577,8 +581,8 @@ class PostgresLedger:
         rows = self._run(
             "series",
             lambda c: c.execute(
-                "SELECT start, spent - baseline FROM totals WHERE scope = %s AND period = %s "
-                "AND start >= %s AND start < %s ORDER BY start",
+                "SELECT start, SUM(spent - baseline) FROM totals WHERE scope = %s "
+                "AND period = %s AND start >= %s AND start < %s GROUP BY start ORDER BY start",
                 (scope, period, since, until),
             ).fetchall(),
         )

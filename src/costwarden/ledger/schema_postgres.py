@@ -49,12 +49,16 @@ _V1_TABLES: Final[list[str]] = [
         hold_id TEXT
     )""",
     "CREATE INDEX records_ts ON records (ts_us, id)",
+    # A bucket's total is split over up to TOTAL_SHARDS rows (one per connection slot): an
+    # append locks its shard's row until its commit is flushed, and with one row per bucket
+    # every append to a busy budget would queue behind the previous one's disk flush.
     """CREATE TABLE totals (
         scope TEXT NOT NULL, period TEXT NOT NULL, start BIGINT NOT NULL,
+        shard SMALLINT NOT NULL DEFAULT 0,
         end_ BIGINT NOT NULL,
         spent BIGINT NOT NULL DEFAULT 0, count BIGINT NOT NULL DEFAULT 0,
         baseline BIGINT NOT NULL DEFAULT 0,
-        PRIMARY KEY (scope, period, start)
+        PRIMARY KEY (scope, period, start, shard)
     )""",
     """CREATE TABLE holds (
         hold_id TEXT NOT NULL, scope TEXT NOT NULL, period TEXT NOT NULL,
@@ -86,6 +90,9 @@ _V1_TABLES: Final[list[str]] = [
 # Calendar buckets: spent net of the reset baseline; rolling buckets ("rolling:<s>s"): the
 # one-minute slots in [start, end) summed, holds filed under start 0. Sums are compared as
 # NUMERIC so that no total can overflow BIGINT on the way.
+TOTAL_SHARDS: Final = 8
+"""Rows a bucket's total may be split over (``pg_backend_pid() % 8`` picks an append's)."""
+
 _FIRST_DENIAL: Final = """
 CREATE FUNCTION cw_first_denial(
     p_amount BIGINT, p_scopes TEXT[], p_periods TEXT[], p_starts BIGINT[], p_ends BIGINT[],
@@ -103,9 +110,8 @@ BEGIN
              WHERE t.scope = p_scopes[i] AND t.period = 'minute'
                AND t.start >= p_starts[i] AND t.start < p_ends[i];
         ELSE
-            SELECT t.spent - t.baseline INTO spent FROM totals t
+            SELECT COALESCE(SUM(t.spent - t.baseline), 0) INTO spent FROM totals t
              WHERE t.scope = p_scopes[i] AND t.period = p_periods[i] AND t.start = p_starts[i];
-            spent := COALESCE(spent, 0);
         END IF;
         SELECT COALESCE(SUM(h.amount), 0) INTO reserved FROM holds h
          WHERE h.scope = p_scopes[i] AND h.period = p_periods[i]
@@ -155,9 +161,10 @@ BEGIN
 END
 $$"""
 
-# Record, totals, hold and watched read-back in one transaction. Totals rows are upserted in
-# (scope, period, start) order so concurrent appends lock them in the same order; a bucket
-# named twice adds twice, as in the other backends.
+# Record, totals, hold and watched read-back in one transaction. The cost goes to this
+# connection's shard of each bucket; rows are upserted in (scope, period, start) order so
+# concurrent appends lock them in the same order; a bucket named twice adds twice, as in the
+# other backends.
 _APPEND: Final = """
 CREATE FUNCTION cw_append(
     p_ts_us BIGINT, p_model TEXT, p_provider TEXT, p_input BIGINT, p_output BIGINT,
@@ -178,12 +185,13 @@ BEGIN
         p_latency, p_status, p_estimated, p_price_source, p_hold_id)
     RETURNING id INTO record_id;
 
-    INSERT INTO totals AS t (scope, period, start, end_, spent, count)
-    SELECT b.scope, b.period, b.start, MAX(b.end_), p_cost * COUNT(*), COUNT(*)
+    INSERT INTO totals AS t (scope, period, start, shard, end_, spent, count)
+    SELECT b.scope, b.period, b.start, pg_backend_pid() % 8, MAX(b.end_), p_cost * COUNT(*),
+           COUNT(*)
       FROM unnest(p_scopes, p_periods, p_starts, p_ends) AS b(scope, period, start, end_)
      GROUP BY b.scope, b.period, b.start
      ORDER BY b.scope, b.period, b.start
-    ON CONFLICT (scope, period, start) DO UPDATE
+    ON CONFLICT (scope, period, start, shard) DO UPDATE
        SET spent = t.spent + excluded.spent, count = t.count + excluded.count;
 
     IF p_hold_id IS NOT NULL THEN
@@ -207,8 +215,12 @@ BEGIN
                    AS baseline
           FROM unnest(p_w_scopes, p_w_periods, p_w_starts, p_w_ends)
                WITH ORDINALITY AS w(scope, period, start, end_, ord)
-          LEFT JOIN totals t
-            ON t.scope = w.scope AND t.period = w.period AND t.start = w.start
+          LEFT JOIN LATERAL (
+            SELECT SUM(x.spent)::BIGINT AS spent, SUM(x.baseline)::BIGINT AS baseline,
+                   SUM(x.count)::BIGINT AS count
+              FROM totals x
+             WHERE x.scope = w.scope AND x.period = w.period AND x.start = w.start
+          ) t ON TRUE
       ) u;
 END
 $$"""
