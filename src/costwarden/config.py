@@ -241,6 +241,8 @@ def _parse(data: Mapping[str, Any], file: Path | None, env: Mapping[str, str]) -
             f"(and the {', '.join(sorted(_PASSTHROUGH))} tables)"
         )
     base = file.parent if file is not None else None
+    budget = _budget(data["budget"], "budget") if "budget" in data else NO_LIMITS
+    zone = budget.timezone
     ledger, source = _ledger(data, base, env)
     prices, prices_file = _prices(data, base)
     alerts = _table(data.get("alerts", {}), "alerts")
@@ -253,9 +255,9 @@ def _parse(data: Mapping[str, Any], file: Path | None, env: Mapping[str, str]) -
         path=file,
         ledger=ledger,
         ledger_source=source,
-        budget=_budget(data["budget"], "budget") if "budget" in data else NO_LIMITS,
-        budgets=MappingProxyType(_scoped_budgets(data.get("budgets", {}))),
-        default_budgets=MappingProxyType(_default_budgets(data.get("default_budgets", {}))),
+        budget=budget,
+        budgets=MappingProxyType(_scoped_budgets(data.get("budgets", {}), zone)),
+        default_budgets=MappingProxyType(_default_budgets(data.get("default_budgets", {}), zone)),
         prices=prices,
         prices_file=prices_file,
         alerts=MappingProxyType(dict(alerts)),
@@ -350,7 +352,7 @@ def _prices(
     return None, None
 
 
-def _scoped_budgets(value: object) -> dict[Scope, Budget]:
+def _scoped_budgets(value: object, zone: str) -> dict[Scope, Budget]:
     section = _table(value, "budgets")
     out: dict[Scope, Budget] = {}
     for kind, names in section.items():
@@ -361,11 +363,11 @@ def _scoped_budgets(value: object) -> dict[Scope, Budget]:
         for name, spec in _table(names, f"budgets.{kind}").items():
             if not str(name).strip():
                 raise ConfigurationError(f"budgets.{kind}: a {kind} name must not be empty")
-            out[Scope(kind, str(name))] = _budget(spec, f"budgets.{kind}.{name}")
+            out[Scope(kind, str(name))] = _budget(spec, f"budgets.{kind}.{name}", zone)
     return out
 
 
-def _default_budgets(value: object) -> dict[str, Budget]:
+def _default_budgets(value: object, zone: str) -> dict[str, Budget]:
     section = _table(value, "default_budgets")
     out: dict[str, Budget] = {}
     for kind, spec in section.items():
@@ -373,11 +375,13 @@ def _default_budgets(value: object) -> dict[str, Budget]:
             raise ConfigurationError(
                 f"default_budgets.{kind}: scope kind must be one of {', '.join(_SCOPED_KINDS)}"
             )
-        out[kind] = _budget(spec, f"default_budgets.{kind}")
+        out[kind] = _budget(spec, f"default_budgets.{kind}", zone)
     return out
 
 
-def _budget(value: object, key: str) -> Budget:
+def _budget(value: object, key: str, zone: str = "UTC") -> Budget:
+    """One budget table; ``zone`` is the time zone when the table names none (scoped budgets
+    inherit the global one, so "a day" means the same day everywhere in one file)."""
     spec = _table(value, key)
     unknown = sorted(set(spec) - _BUDGET_KEYS)
     if unknown:
@@ -388,7 +392,7 @@ def _budget(value: object, key: str) -> Budget:
     limits = {
         name: _usd(spec[name], f"{key}.{name}") if name in spec else None for name in _LIMIT_KEYS
     }
-    timezone = spec.get("timezone", "UTC")
+    timezone = spec.get("timezone", zone)
     if not isinstance(timezone, str):
         raise ConfigurationError(f"{key}.timezone must be an IANA name such as 'Europe/Paris'")
     threshold = spec.get("alert_threshold", 0.8)
