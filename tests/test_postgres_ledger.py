@@ -19,13 +19,14 @@ from psycopg.conninfo import conninfo_to_dict
 
 from costwarden.budget import Budget
 from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
-from costwarden.ledger import Bucket, LimitCheck, open_ledger
+from costwarden.ledger import Bucket, BucketUsage, LimitCheck, open_ledger
 from costwarden.ledger.postgres import PostgresLedger
 from costwarden.ledger.schema_postgres import MIGRATIONS
 from costwarden.manager import BudgetManager
 from tests import pg
 
 NOW = 1_800_000_000.0
+NOW_US = int(NOW * 1_000_000)
 DAY = Bucket("global", "daily", 1_799_971_200, 1_800_057_600)
 MONTH = Bucket("global", "monthly", 1_798_761_600, 1_801_353_600)
 
@@ -41,6 +42,7 @@ MONTH = Bucket("global", "monthly", 1_798_761_600, 1_801_353_600)
         ("postgresql://u@127.0.0.1:1/db?statement_timeout=soon", "statement_timeout"),
         ("postgresql://u@127.0.0.1:1/db?pool_timeout=-1", "pool_timeout"),
         ("postgresql://u@127.0.0.1:1/db?pool_max=0", "pool_max"),
+        ("postgresql://u@127.0.0.1:1/db?synchronous_holds=maybe", "synchronous_holds"),
     ],
 )
 def test_bad_configuration_is_refused_before_connecting(url: str, match: str) -> None:
@@ -241,6 +243,47 @@ def test_opposite_bucket_orders_do_not_deadlock(url: str) -> None:
     try:
         assert errors == []
         assert [u.reserved for u in led.usage([DAY, MONTH], NOW)] == [240, 240]
+    finally:
+        led.close()
+
+
+@needs_pg
+def test_totals_add_up_across_connections(url: str) -> None:
+    """A bucket's total may be spread over shard rows (one per connection slot): every read,
+    reset and series must see their sum."""
+    from costwarden.ledger import NewRecord
+
+    handles = [open_ledger(f"{url}&pool_min=1&pool_max=1") for _ in range(6)]
+    try:
+
+        def rec(cost: int) -> NewRecord:
+            return NewRecord(
+                NOW_US, "m", None, 1, 1, 0, 0, 0, cost, None, None, None, None, None, (), None,
+                "ok", False, "caller",
+            )  # fmt: skip
+
+        for i, led in enumerate(handles):
+            led.append(rec(i + 1), [DAY])
+            led.append(rec(10), [DAY])
+        first = handles[0]
+        assert first.usage([DAY], NOW)[0] == BucketUsage(81, 0, 12, 0)
+        assert first.check(19, [LimitCheck(DAY, 100)], NOW) is None
+        assert first.check(20, [LimitCheck(DAY, 100)], NOW) is not None
+        assert handles[3].reset(DAY, NOW) == 81
+        _, watched = handles[5].append(rec(4), [DAY], watch=[DAY])
+        assert watched == [BucketUsage(4, 0, 13, 81)]
+        assert first.series("global", "daily", 0, 2**40) == [(DAY.start, 4)]
+    finally:
+        for led in handles:
+            led.close()
+
+
+@needs_pg
+def test_synchronous_holds_option(url: str) -> None:
+    led = open_ledger(f"{url}&synchronous_holds=on")
+    try:
+        assert led.reserve("h", 5, [LimitCheck(DAY, 5)], NOW + 60, NOW) is None
+        assert led.release("h") is True
     finally:
         led.close()
 
