@@ -35,8 +35,8 @@ if TYPE_CHECKING:
         AlertChannel,
         AlertDispatcher,
         CallableChannel,
-        LoggingChannel,
         EmailChannel,
+        LoggingChannel,
         SlackChannel,
         WebhookChannel,
     )
