@@ -163,7 +163,22 @@ def scopes_for(
     tags: Iterable[str] = (),
     model: str | None = None,
 ) -> tuple[Scope, ...]:
-    """All scopes a request or record belongs to, global first."""
+    """All scopes a request or record belongs to, global first (memoised: hot path)."""
+    if isinstance(tags, str):
+        tags = (tags,)
+    try:
+        return _scopes_for(user, team, key, tuple(tags), model)
+    except TypeError:  # an unhashable name: not a string
+        raise InvalidInputError(
+            f"user, team, key, tags and model must be strings, got {user!r}, {team!r}, "
+            f"{key!r}, {tags!r}, {model!r}"
+        ) from None
+
+
+@lru_cache(maxsize=4096)
+def _scopes_for(
+    user: str | None, team: str | None, key: str | None, tags: tuple[str, ...], model: str | None
+) -> tuple[Scope, ...]:
     out = [GLOBAL]
     if user:
         out.append(Scope("user", user))
