@@ -1,0 +1,268 @@
+"""What every command shares: the typer app, global options, error handling and output.
+
+Exit codes: 0 ok; 1 a costwarden error (one line on stderr, no traceback); 2 a usage error
+(typer/click's own). Read commands take ``--json`` and then print one JSON document and
+nothing else on stdout, so scripts can pipe them into ``jq``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from costwarden.budget import get_zone
+from costwarden.config import Config, discover_config
+from costwarden.errors import ConfigurationError, CostwardenError
+from costwarden.money import Nanos, format_usd, usd_to_nanos
+
+if TYPE_CHECKING:
+    from costwarden.ledger import Ledger
+    from costwarden.manager import BudgetManager
+
+app = typer.Typer(
+    name="costwarden",
+    help="Cost tracking and hard budget enforcement for LLM APIs: spend, budgets, reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def console() -> Console:
+    """A console on the current stdout (typer's test runner swaps it), markup off: names in
+    the ledger such as ``[prod]`` must print as they are."""
+    return Console(file=sys.stdout, markup=False, highlight=False, emoji=False)
+
+
+# -- state ---------------------------------------------------------------------------------------
+@dataclass
+class State:
+    """Global options, the configuration and what was opened (closed when the command ends)."""
+
+    config_path: Path | None = None
+    ledger_url: str | None = None
+    _config: Config | None = None
+    _opened: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            cfg = discover_config(self.config_path)
+            if self.ledger_url is not None:
+                cfg = cfg.with_ledger(self.ledger_url, "--ledger")
+            self._config = cfg
+        return self._config
+
+    def _require_ledger(self) -> None:
+        """Refuse to create an empty SQLite file by accident (a command run in the wrong
+        folder would otherwise report "no spend" from a brand-new ledger)."""
+        cfg = self.config
+        if cfg.ledger.startswith("sqlite://"):
+            from costwarden.ledger.sqlite import path_from_url
+
+            path = Path(path_from_url(cfg.ledger))
+            if not path.is_file():
+                raise ConfigurationError(
+                    f"no ledger at {path} (ledger {cfg.ledger} from {cfg.ledger_source}); run "
+                    "from the folder that holds it, pass --ledger sqlite:///path.db or --config, "
+                    "or set ledger in costwarden.toml"
+                )
+
+    def ledger(self) -> Ledger:
+        from costwarden.ledger import open_ledger
+
+        self._require_ledger()
+        ledger = open_ledger(self.config.ledger)
+        self._opened.append(ledger.close)
+        return ledger
+
+    def manager(self) -> BudgetManager:
+        """A manager with the file's budgets and prices, without alert channels: commands
+        read or reset, and should neither need the alert secrets nor send anything."""
+        self._require_ledger()
+        manager = self.config.build_manager(alerts=False)
+        self._opened.append(manager.close)
+        return manager
+
+    def close(self) -> None:
+        while self._opened:
+            self._opened.pop()()
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, State):  # pragma: no cover - the callback always sets it
+        obj = ctx.find_root().obj = State()
+    return obj
+
+
+def _version(value: bool) -> None:
+    if value:
+        from costwarden import __version__
+
+        typer.echo(f"costwarden {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file (default: $COSTWARDEN_CONFIG, else ./costwarden.toml if present).",
+        ),
+    ] = None,
+    ledger: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger",
+            help="Ledger URL, overriding the config file and $COSTWARDEN_LEDGER.",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    st = State(config_path=config, ledger_url=ledger)
+    ctx.obj = st
+    ctx.call_on_close(st.close)
+
+
+# -- errors --------------------------------------------------------------------------------------
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn costwarden errors (and I/O errors) into one stderr line and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except CostwardenError as exc:
+            raise fail(str(exc)) from None
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise fail(f"{exc.strerror or exc}{where}") from None
+
+    return wrapper
+
+
+# -- output --------------------------------------------------------------------------------------
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def print_table(table: Table) -> None:
+    console().print(table)
+
+
+def money(nanos: Nanos | None) -> str:
+    return "-" if nanos is None else format_usd(nanos)
+
+
+def money_usd(value: float | None) -> str:
+    """A float USD figure from the public API (exact for amounts it produced)."""
+    return "-" if value is None else format_usd(usd_to_nanos(value, allow_negative=True))
+
+
+def local_time(epoch: float, zone: str) -> str:
+    return datetime.fromtimestamp(epoch, get_zone(zone)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# -- time options --------------------------------------------------------------------------------
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_when(
+    text: str | None, zone: str, *, option: str, end: bool = False, now: datetime | None = None
+) -> datetime | None:
+    """``--since``/``--until`` values: ``2026-11-01``, ``2026-11-01T09:30`` (local to the
+    config's time zone unless it has an offset), ``today``, ``yesterday``, ``now`` or an
+    age such as ``7d``, ``12h``, ``30m``, ``2w``. A bare date given to ``--until`` means the
+    end of that day, so ``--since 2026-11-01 --until 2026-11-30`` covers both whole days."""
+    if text is None:
+        return None
+    tz = get_zone(zone)
+    at = (now or datetime.now(UTC)).astimezone(tz)
+    value = text.strip().lower()
+    day: datetime | None = None
+    if value == "now":
+        return at
+    if value in ("today", "yesterday"):
+        day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        if value == "yesterday":
+            day -= timedelta(days=1)  # wall-clock arithmetic: the previous local midnight
+    elif m := _RELATIVE.match(value):
+        return at - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    else:
+        try:
+            parsed = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise typer.BadParameter(
+                f"{text!r} is not a date: use 2026-11-01, 2026-11-01T09:30, today, "
+                "yesterday, now or an age such as 7d, 12h, 30m",
+                param_hint=option,
+            ) from None
+        if len(text.strip()) == 10:  # a bare date
+            day = parsed.replace(tzinfo=tz)
+        else:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+    if end:
+        nxt = day.date() + timedelta(days=1)
+        return datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)
+    return day
+
+
+def to_us(when: datetime | None) -> int | None:
+    return None if when is None else round(when.timestamp() * 1_000_000)
+
+
+def one_scope(**named: str | None) -> tuple[dict[str, str], str]:
+    """The single scope option given (``{"user": "alice"}``, ``"user:alice"``) or global."""
+    given = {k: v for k, v in named.items() if v is not None}
+    if len(given) > 1:
+        raise typer.BadParameter(
+            f"name one scope at a time, got {', '.join('--' + k for k in given)}"
+        )
+    for kind, name in given.items():
+        if not name:
+            raise typer.BadParameter(f"--{kind} needs a non-empty name")
+        return {kind: name}, f"{kind}:{name}"
+    return {}, "global"
+
+
+UserOpt = Annotated[str | None, typer.Option("--user", "-u", help="A user id.")]
+TeamOpt = Annotated[str | None, typer.Option("--team", "-t", help="A team.")]
+KeyOpt = Annotated[str | None, typer.Option("--key", "-k", help="A virtual key.")]
+TagOpt = Annotated[str | None, typer.Option("--tag", "-g", help="A tag or endpoint.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="A model.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="Start: 2026-11-01, today, 7d, 2026-11-01T09:30...")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="End (exclusive; a bare date: that whole day).")
+]

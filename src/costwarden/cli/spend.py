@@ -1,0 +1,312 @@
+"""Commands about spend: ``status``, ``records``, ``report``, ``forecast``, ``reset``."""
+
+from __future__ import annotations
+
+import enum
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from costwarden import reports
+from costwarden.budget import Scope
+from costwarden.cli.base import (
+    JsonOpt,
+    KeyOpt,
+    ModelOpt,
+    SinceOpt,
+    TagOpt,
+    TeamOpt,
+    UntilOpt,
+    UserOpt,
+    app,
+    handles_errors,
+    local_time,
+    money,
+    money_usd,
+    one_scope,
+    parse_when,
+    print_json,
+    print_table,
+    state,
+    to_us,
+)
+from costwarden.errors import InvalidInputError
+from costwarden.money import Nanos
+
+
+@app.command()
+@handles_errors
+def status(
+    ctx: typer.Context,
+    user: UserOpt = None,
+    team: TeamOpt = None,
+    key: KeyOpt = None,
+    tag: TagOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Spend, limits, reserved, remaining and reset times of one scope (default: global)."""
+    scope_kw, scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
+    st = state(ctx)
+    info = st.manager().get_status(**scope_kw)
+    if as_json:
+        print_json(info)
+        return
+    zone = info["timezone"]
+    table = Table(title=f"Budget status: {scope} ({zone})")
+    for name in ("Period", "Spent", "Reserved", "Limit", "Remaining", "Used", "Calls", "Resets"):
+        table.add_column(name, justify="left" if name in ("Period", "Resets") else "right")
+    rolling = sorted(
+        k[: -len("_spent")] for k in info if k.startswith("rolling_") and k.endswith("_spent")
+    )
+    periods = ["daily", "weekly", "monthly", *rolling]
+    for p in periods:
+        limit = info[f"{p}_limit"]
+        spent = info[f"{p}_spent"]
+        used = "-" if not limit else f"{spent * 100 / limit:.1f}%"
+        resets = info.get(f"{p}_resets_at")
+        table.add_row(
+            p.replace("rolling_", "rolling "),
+            money_usd(spent),
+            money_usd(info[f"{p}_reserved"]),
+            money_usd(limit),
+            money_usd(info[f"{p}_remaining"]),
+            used,
+            str(info.get(f"{p}_requests", "-")),
+            "-" if resets is None else local_time(datetime.fromisoformat(resets).timestamp(), zone),
+        )
+    print_table(table)
+    notes = [f"per-request limit {money_usd(info['per_request_limit'])}"]
+    notes.append(f"most-used limit at {info['percent_used']:.1f}%")
+    if not info["has_budget"]:
+        notes = [f"no budget applies to {scope}: spend is tracked, nothing is limited"]
+    typer.echo("; ".join(notes))
+
+
+@app.command()
+@handles_errors
+def records(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    user: UserOpt = None,
+    team: TeamOpt = None,
+    key: KeyOpt = None,
+    tag: TagOpt = None,
+    model: ModelOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show the latest N.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Usage records, latest last (filters combine)."""
+    st = state(ctx)
+    zone = st.config.timezone
+    start = parse_when(since, zone, option="--since")
+    end = parse_when(until, zone, option="--until", end=True)
+    rows = st.ledger().records(to_us(start), to_us(end))
+    rows = [
+        r
+        for r in rows
+        if (user is None or r.user_id == user)
+        and (team is None or r.team == team)
+        and (key is None or r.key == key)
+        and (tag is None or tag in r.tags or r.endpoint == tag)
+        and (model is None or r.model == model)
+    ]
+    matched = len(rows)
+    rows = rows[-limit:]
+    if as_json:
+        print_json([reports.record_to_dict(r, zone) for r in rows])
+        return
+    table = Table(title=f"Records ({len(rows)} of {matched} matching, times in {zone})")
+    for name in ("Time", "Model", "User", "Team", "Endpoint/tags", "In", "Out", "Cost"):
+        table.add_column(name, justify="right" if name in ("In", "Out", "Cost") else "left")
+    for r in rows:
+        where = ", ".join([*([r.endpoint] if r.endpoint else []), *r.tags])
+        cost = money(r.cost_nanos) + ("*" if r.price_source.startswith("fallback") else "")
+        table.add_row(
+            local_time(r.ts_us / 1e6, zone),
+            r.model,
+            r.user_id or "-",
+            r.team or "-",
+            where or "-",
+            f"{r.input_tokens:,}",
+            f"{r.output_tokens:,}",
+            cost,
+        )
+    print_table(table)
+    if any(r.price_source.startswith("fallback") for r in rows):
+        typer.echo("* priced at the fallback rate: the model had no known price")
+
+
+class GroupBy(enum.StrEnum):
+    user = "user"
+    team = "team"
+    model = "model"
+    key = "key"
+    tag = "tag"
+    day = "day"
+    endpoint = "endpoint"
+    provider = "provider"
+
+
+class ReportFormat(enum.StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    xlsx = "xlsx"
+
+
+@app.command()
+@handles_errors
+def report(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    by: Annotated[GroupBy, typer.Option("--by", "-b", help="Group spend by.")] = GroupBy.model,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Spend grouped by user, team, model, key, tag, day, endpoint or provider (exact totals)."""
+    if as_json:
+        fmt = ReportFormat.json
+    if fmt is ReportFormat.xlsx and output is None:
+        raise typer.BadParameter("an XLSX report needs --output PATH", param_hint="--format")
+    st = state(ctx)
+    zone = st.config.timezone
+    start = parse_when(since, zone, option="--since")
+    end = parse_when(until, zone, option="--until", end=True)
+    result = reports.build_report(
+        st.ledger().records(to_us(start), to_us(end)),
+        by.value,
+        since=start,
+        until=end,
+        timezone=zone,
+    )
+    if fmt is ReportFormat.xlsx:
+        assert output is not None
+        reports.write_xlsx(result, output)
+        typer.echo(
+            f"wrote {output} ({len(result.rows)} rows, total {money(result.total.cost_nanos)})"
+        )
+        return
+    if fmt is ReportFormat.table:
+        if output is not None:
+            raise typer.BadParameter("--output needs --format csv, json or xlsx")
+        _report_table(result)
+        return
+    writer = reports.write_csv if fmt is ReportFormat.csv else reports.write_json
+    if output is None:
+        writer(result, sys.stdout)
+        return
+    with output.open("w", encoding="utf-8", newline="") as fh:
+        writer(result, fh)
+    typer.echo(f"wrote {output} ({len(result.rows)} rows, total {money(result.total.cost_nanos)})")
+
+
+def _report_table(result: reports.Report) -> None:
+    span = " to ".join(
+        "open" if t is None else t.strftime("%Y-%m-%d %H:%M") for t in (result.since, result.until)
+    )
+    table = Table(title=f"Spend by {result.by} ({span}, {result.timezone})", show_footer=True)
+    total = result.total
+    table.add_column(result.by, footer=reports.TOTAL_LABEL)
+    table.add_column("Calls", justify="right", footer=f"{total.requests:,}")
+    table.add_column("Input", justify="right", footer=f"{total.input_tokens:,}")
+    table.add_column("Output", justify="right", footer=f"{total.output_tokens:,}")
+    table.add_column("Cost", justify="right", footer=money(total.cost_nanos))
+    table.add_column("Share", justify="right", footer="100%" if total.cost_nanos else "-")
+    for row in result.rows:
+        table.add_row(
+            row.group,
+            f"{row.requests:,}",
+            f"{row.input_tokens:,}",
+            f"{row.output_tokens:,}",
+            money(row.cost_nanos),
+            _share(row.cost_nanos, total.cost_nanos),
+        )
+    print_table(table)
+    if result.rows_overlap:
+        typer.echo("a record with several tags is in several rows; the total counts it once")
+
+
+def _share(part: Nanos, whole: Nanos) -> str:
+    return "-" if not whole else f"{part * 100 / whole:.1f}%"
+
+
+@app.command()
+@handles_errors
+def forecast(
+    ctx: typer.Context,
+    scope: Annotated[
+        str, typer.Option("--scope", "-s", help="global, user:alice, team:eng...")
+    ] = "global",
+    as_json: JsonOpt = False,
+) -> None:
+    """Projected spend to the end of the day, week and month, and when limits run out."""
+    from costwarden.forecast import forecast_scope
+
+    try:
+        parsed = Scope.parse(scope)
+    except InvalidInputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scope") from None
+    manager = state(ctx).manager()
+    budget = manager.budget_for(parsed) or manager.budget
+    # Read-only: forecast_scope directly, so the CLI raises no forecast alerts.
+    result = forecast_scope(manager.ledger, str(parsed), budget, datetime.now(UTC))
+    if as_json:
+        print_json(result.to_dict())
+        return
+    table = Table(title=f"Forecast for {result.scope} ({result.method}, {budget.timezone})")
+    for name in ("Period", "Spent", "Projected", "80% range", "Limit", "Runs out"):
+        table.add_column(name, justify="left" if name in ("Period", "Runs out") else "right")
+    for p in (result.day, result.week, result.month):
+        runs_out = "exhausted" if p.exhausted else (p.runs_out_on or "-")
+        table.add_row(
+            p.period,
+            money(p.spent_nanos),
+            money(p.projected_nanos),
+            f"{money(p.low_nanos)}-{money(p.high_nanos)}",
+            money(p.limit_nanos),
+            str(runs_out),
+        )
+    print_table(table)
+    typer.echo(result.summary)
+
+
+class Period(enum.StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+
+
+@app.command()
+@handles_errors
+def reset(
+    ctx: typer.Context,
+    period: Annotated[Period, typer.Argument(help="daily, weekly or monthly")],
+    user: UserOpt = None,
+    team: TeamOpt = None,
+    key: KeyOpt = None,
+    tag: TagOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the period's count afresh (default: every budgeted scope). History is kept; the
+    reset is recorded as a ledger event."""
+    scope_kw, scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
+    manager = state(ctx).manager()
+    moved = getattr(manager, f"reset_{period.value}")(**scope_kw)
+    target = scope if scope_kw else "every budgeted scope"
+    out: dict[str, Any] = {"period": period.value, "scope": target, "baseline_usd": moved}
+    if as_json:
+        print_json(out)
+        return
+    typer.echo(
+        f"Reset the {period.value} count of {target}: {money_usd(moved)} of this period's "
+        "spend no longer counts against its limit (records are kept)."
+    )

@@ -1,0 +1,355 @@
+"""Commands around the ledger: ``alerts``, ``recommend``, ``prices``, ``tokens``, ``demo``,
+``config``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from costwarden.budget import Budget
+from costwarden.cli.base import (
+    JsonOpt,
+    SinceOpt,
+    app,
+    fail,
+    handles_errors,
+    local_time,
+    money,
+    parse_when,
+    print_json,
+    print_table,
+    state,
+    to_us,
+)
+from costwarden.errors import UnknownModelError
+from costwarden.ledger import Delivery
+
+
+def _delivery_dict(d: Delivery) -> dict[str, Any]:
+    try:
+        payload = json.loads(d.payload)
+    except ValueError:
+        payload = {"message": d.payload}
+    if not isinstance(payload, dict):
+        payload = {"message": str(payload)}
+    return {
+        "id": d.id,
+        "channel": d.channel,
+        "status": d.status,
+        "attempts": d.attempts,
+        "created_at": datetime.fromtimestamp(d.created_at, UTC).isoformat(),
+        "delivered_at": (
+            None
+            if d.delivered_at is None
+            else datetime.fromtimestamp(d.delivered_at, UTC).isoformat()
+        ),
+        "last_error": d.last_error,
+        "level": payload.get("level"),
+        "scope": payload.get("scope"),
+        "kind": payload.get("kind"),
+        "message": payload.get("message"),
+        "dedup_key": d.dedup_key,
+    }
+
+
+@app.command()
+@handles_errors
+def alerts(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show the latest N.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Alert delivery history (newest first): channel, status, attempts, last error."""
+    st = state(ctx)
+    zone = st.config.timezone
+    start = parse_when(since, zone, option="--since")
+    rows = st.ledger().deliveries(None if start is None else start.timestamp(), limit)
+    if as_json:
+        print_json([_delivery_dict(d) for d in rows])
+        return
+    table = Table(title=f"Alert deliveries ({len(rows)}, times in {zone})")
+    for name in ("Created", "Channel", "Status", "Tries", "Level", "Scope", "Message / error"):
+        table.add_column(name, justify="right" if name == "Tries" else "left")
+    for d in rows:
+        info = _delivery_dict(d)
+        text = str(info["message"] or "")
+        if d.last_error and d.status != "delivered":
+            text += f" [error: {d.last_error}]"
+        table.add_row(
+            local_time(d.created_at, zone),
+            d.channel,
+            d.status,
+            str(d.attempts),
+            str(info["level"] or "-"),
+            str(info["scope"] or "-"),
+            text,
+        )
+    print_table(table)
+
+
+@app.command()
+@handles_errors
+def recommend(
+    ctx: typer.Context,
+    since: Annotated[
+        str, typer.Option("--since", help="History to learn from (default 30d).")
+    ] = "30d",
+    as_json: JsonOpt = False,
+) -> None:
+    """Cost-saving advice from usage history, with the monthly saving of each."""
+    from costwarden.optimizer import CostOptimizer
+
+    st = state(ctx)
+    start = parse_when(since, st.config.timezone, option="--since")
+    history = st.ledger().records(to_us(start), None)
+    advice = CostOptimizer(st.config.build_catalog()).recommendations(history)
+    total = sum(r.monthly_saving_nanos for r in advice)
+    if as_json:
+        print_json(
+            {
+                "since": None if start is None else start.isoformat(),
+                "records": len(history),
+                "monthly_saving_usd": str(Decimal(total).scaleb(-9)),
+                "recommendations": [r.to_dict() for r in advice],
+            }
+        )
+        return
+    if not advice:
+        typer.echo(f"No savings found in {len(history)} records since {since}.")
+        return
+    table = Table(title=f"Recommendations from {len(history)} records since {since}")
+    table.add_column("Saving / month", justify="right")
+    table.add_column("Kind")
+    table.add_column("Advice")
+    for r in advice:
+        table.add_row(money(r.monthly_saving_nanos), r.kind, r.message)
+    print_table(table)
+    typer.echo(f"Total possible saving: {money(total)} per month")
+
+
+def _rate(value: Decimal | None) -> str:
+    """``$2.50``, ``$0.075``: at least cents, never a trailing run of zeros."""
+    if value is None:
+        return "-"
+    text = f"{value.normalize():f}"
+    whole, _, frac = text.partition(".")
+    return f"${whole}.{frac.ljust(2, '0')}"
+
+
+@app.command()
+@handles_errors
+def prices(
+    ctx: typer.Context,
+    models: Annotated[list[str], typer.Argument(help="Model names, e.g. gpt-4o claude-3-haiku.")],
+    provider: Annotated[str | None, typer.Option("--provider", "-p")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Resolved price per 1M tokens of each model and where it comes from."""
+    catalog = state(ctx).config.build_catalog()
+    found: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for name in models:
+        try:
+            p = catalog.resolve(name, provider)
+        except UnknownModelError as exc:
+            errors.append(str(exc))
+            continue
+        found.append(
+            {
+                "model": name,
+                "resolved_as": p.model,
+                "provider": p.provider,
+                "source": p.source,
+                "input_per_1m": str(p.input),
+                "output_per_1m": str(p.output),
+                "cache_read_per_1m": None if p.cache_read is None else str(p.cache_read),
+                "cache_write_per_1m": None if p.cache_write is None else str(p.cache_write),
+                "long_context_threshold": p.long_context_threshold,
+            }
+        )
+    if as_json:
+        print_json({"prices": found, "errors": errors})
+    elif found:
+        table = Table(title="Prices (USD per 1M tokens)")
+        for name in (
+            "Model",
+            "Resolved as",
+            "Provider",
+            "Source",
+            "Input",
+            "Output",
+            "Cache rd",
+            "Cache wr",
+        ):
+            table.add_column(
+                name, justify="right" if name.startswith(("In", "Out", "Cache")) else "left"
+            )
+        for row in found:
+            table.add_row(
+                row["model"],
+                row["resolved_as"],
+                row["provider"] or "-",
+                row["source"],
+                *(
+                    _rate(None if row[k] is None else Decimal(row[k]))
+                    for k in (
+                        "input_per_1m",
+                        "output_per_1m",
+                        "cache_read_per_1m",
+                        "cache_write_per_1m",
+                    )
+                ),
+            )
+        print_table(table)
+    if errors:
+        for message in errors[:-1]:
+            typer.echo(f"error: {message}", err=True)
+        raise fail(errors[-1])
+
+
+@app.command()
+@handles_errors
+def tokens(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="The model whose tokenizer to use.")],
+    text: Annotated[str | None, typer.Argument(help="Text to count (or --file).")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Count a file's text ('-': stdin).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Count tokens offline: exact for OpenAI encodings, a labelled estimate otherwise."""
+    from costwarden.records import Usage
+    from costwarden.tokens import count_tokens
+
+    if (text is None) == (file is None):
+        raise typer.BadParameter("give the TEXT argument or --file, one of them")
+    if file is not None:
+        body = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    else:
+        assert text is not None
+        body = text
+    count = count_tokens(body, model)
+    try:
+        price = state(ctx).config.build_catalog().resolve(model)
+        cost: int | None = price.cost_nanos(Usage(input_tokens=count.tokens))
+    except UnknownModelError:
+        cost = None
+    out = {
+        "model": model,
+        "tokens": count.tokens,
+        "exact": count.exact,
+        "method": count.method,
+        "characters": len(body),
+        "input_cost_usd": None if cost is None else str(Decimal(cost).scaleb(-9)),
+    }
+    if as_json:
+        print_json(out)
+        return
+    label = "exact" if count.exact else "estimate"
+    line = f"{count.tokens:,} tokens ({label}, {count.method}) for {model}"
+    if cost is not None:
+        line += f"; as input: {money(cost)}"
+    typer.echo(line)
+
+
+@app.command()
+@handles_errors
+def demo(
+    path: Annotated[Path, typer.Option("--path", help="SQLite file to (re)create.")] = Path(
+        "demo-output/spend.db"
+    ),
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+) -> None:
+    """Simulate a working day of LLM calls under budgets, offline, into a SQLite file."""
+    from costwarden.demo import run
+
+    run(path, seed=seed)
+    typer.echo(f"\nExplore it: costwarden --ledger sqlite:///{path} report --by user")
+
+
+@app.command("config")
+@handles_errors
+def show_config(
+    ctx: typer.Context,
+    check_alerts: Annotated[
+        bool,
+        typer.Option("--check-alerts", help="Also build the alert channels (reads their secrets)."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The configuration in force: file, ledger, budgets, prices, alert channels."""
+    cfg = state(ctx).config
+    budgets = {"global": cfg.budget}
+    budgets.update({str(s): b for s, b in cfg.budgets.items()})
+    budgets.update({f"{k}:* (default)": b for k, b in cfg.default_budgets.items()})
+    channels = (
+        [c.name for c in cfg.alert_channels()]
+        if check_alerts
+        else [
+            str(c.get("name", c.get("type")))
+            for c in cfg.alerts.get("channels", [])
+            if isinstance(c, Mapping)
+        ]
+    )
+    out = {
+        "path": None if cfg.path is None else str(cfg.path),
+        "ledger": cfg.ledger,
+        "ledger_source": cfg.ledger_source,
+        "hold_ttl": cfg.hold_ttl,
+        "fail_open": cfg.fail_open,
+        "prices": "file " + str(cfg.prices_file)
+        if cfg.prices_file
+        else (f"{len(cfg.prices)} custom models" if cfg.prices else "genai-prices defaults"),
+        "alert_channels": channels,
+        "budgets": {name: _budget_dict(b) for name, b in budgets.items()},
+    }
+    if as_json:
+        print_json(out)
+        return
+    typer.echo(f"config file: {out['path'] or '(none: defaults)'}")
+    typer.echo(f"ledger:      {cfg.ledger} (from {cfg.ledger_source})")
+    typer.echo(f"prices:      {out['prices']}")
+    typer.echo(
+        f"alerts:      {', '.join(channels) or '(no channels)'}"
+        + (" - built OK" if check_alerts else "")
+    )
+    table = Table(title="Budgets")
+    for name in ("Scope", "Daily", "Weekly", "Monthly", "Per request", "Rolling", "Time zone"):
+        table.add_column(
+            name, justify="left" if name in ("Scope", "Rolling", "Time zone") else "right"
+        )
+    for name, b in budgets.items():
+        table.add_row(
+            name,
+            *(money(b.limit_nanos(p)) for p in ("daily", "weekly", "monthly")),
+            money(b.per_request_nanos),
+            ", ".join(
+                f"{s // 60}m: {money(b.limit_nanos(f'rolling:{s}s'))}"
+                for s in sorted(b.rolling_limits or {})
+            )
+            or "-",
+            b.timezone,
+        )
+    print_table(table)
+
+
+def _budget_dict(b: Budget) -> dict[str, Any]:
+    return {
+        "daily_limit": b.daily_limit,
+        "weekly_limit": b.weekly_limit,
+        "monthly_limit": b.monthly_limit,
+        "per_request_limit": b.per_request_limit,
+        "rolling_limits": {str(k): v for k, v in (b.rolling_limits or {}).items()},
+        "timezone": b.timezone,
+        "alert_thresholds": list(b.thresholds()),
+    }
