@@ -26,7 +26,6 @@ import gzip
 import hashlib
 import importlib.util
 import io
-import math
 import os
 import pstats
 import random
@@ -38,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -160,15 +160,44 @@ def roomy_budget() -> Budget:
     return Budget(daily_limit=1_000_000.0, monthly_limit=10_000_000.0, per_request_limit=None)
 
 
-def bookkeeping_loop(mgr: BudgetManager, calls: Sequence[Call], *, per_user: bool) -> float:
-    """Run estimate + reserve + commit for every call; returns the seconds it took."""
+def bookkeeping_loop(mgr: BudgetManager, calls: Sequence[Call], *, per_user: bool) -> list[float]:
+    """Run estimate + reserve + commit for every call; returns each call's seconds."""
     estimate = estimator()
-    t0 = time.perf_counter()
+    clock = time.perf_counter
+    out = []
     for c in calls:
+        t0 = clock()
         user = c.user if per_user else None
         hold = mgr.reserve(nanos_to_usd(estimate(c.prompt)), user=user)
         mgr.commit(hold, UsageRecord(MODEL, c.input_tokens, c.output_tokens, user_id=user))
-    return time.perf_counter() - t0
+        out.append(clock() - t0)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Timed:
+    """Best round's total (throughput) and the median call over every round (steady cost:
+    on a shared machine the mean also carries other processes' preemptions)."""
+
+    calls: int
+    seconds: float
+    median: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.calls / self.seconds:>9,.0f} calls/s ({self.seconds / self.calls * 1e6:,.1f}"
+            f" µs/call, best of {ROUNDS}); median call {self.median * 1e6:,.1f} µs "
+            f"(= {1 / self.median:,.0f} calls/s)"
+        )
+
+
+def timed_rounds(run: Callable[[], list[float]]) -> Timed:
+    return _timed([run() for _ in range(ROUNDS)])
+
+
+def _timed(rounds: list[list[float]]) -> Timed:
+    every = [x for r in rounds for x in r]
+    return Timed(len(rounds[0]), min(map(sum, rounds)), statistics.median(every))
 
 
 # -- ledgers ----------------------------------------------------------------------------------
@@ -214,18 +243,10 @@ def scratch_dir() -> Iterator[Path]:
 ROUNDS = 3
 
 
-def _best(out: dict[str, float], key: str, seconds: float) -> None:
-    out[key] = min(out.get(key, math.inf), seconds)
-
-
-def _rate(n: int, seconds: float) -> str:
-    return f"{n / seconds:,.0f} calls/s ({seconds / n * 1e6:,.1f} µs/call)"
-
-
 # -- 1. record_spend vs a bare insert+commit --------------------------------------------------
 
 
-def bare_insert_commit(path: Path, calls: Sequence[Call]) -> float:
+def bare_insert_commit(path: Path, calls: Sequence[Call]) -> list[float]:
     """The floor: one records row per ``BEGIN IMMEDIATE ... COMMIT`` in the ledger's own
     schema and mode (WAL, synchronous=NORMAL, autocommit connection)."""
     SQLiteLedger(f"sqlite:///{path}").close()
@@ -238,8 +259,10 @@ def bare_insert_commit(path: Path, calls: Sequence[Call]) -> float:
         "key, endpoint, request_id, tags, latency_ms, status, estimated, price_source, hold_id) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     )
-    t0 = time.perf_counter()
+    clock = time.perf_counter
+    out = []
     for c in calls:
+        t0 = clock()
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(
             sql,
@@ -267,47 +290,57 @@ def bare_insert_commit(path: Path, calls: Sequence[Call]) -> float:
             ),
         )
         conn.execute("COMMIT")
-    took = time.perf_counter() - t0
+        out.append(clock() - t0)
     conn.close()
-    return took
+    return out
 
 
-def record_spend_loop(mgr: BudgetManager, calls: Sequence[Call]) -> float:
-    t0 = time.perf_counter()
+def record_spend_loop(mgr: BudgetManager, calls: Sequence[Call]) -> list[float]:
+    clock = time.perf_counter
+    out = []
     for c in calls:
+        t0 = clock()
         mgr.record_spend(UsageRecord(MODEL, c.input_tokens, c.output_tokens, user_id=c.user))
-    return time.perf_counter() - t0
+        out.append(clock() - t0)
+    return out
 
 
-def bench_record_spend(n: int) -> dict[str, float]:
+def bench_record_spend(n: int) -> dict[str, Timed]:
     calls = make_stream(n)
-    out: dict[str, float] = {}
+    rounds: dict[str, list[list[float]]] = defaultdict(list)
     with scratch_dir() as d:
         sqlite_mgr = BudgetManager(roomy_budget(), ledger=f"sqlite:///{d / 'rs.db'}")
         memory_mgr = BudgetManager(roomy_budget(), ledger="memory://")
         for mgr in (sqlite_mgr, memory_mgr):
             mgr.record_spend(UsageRecord(MODEL, 1, 1))  # warm the price cache
         for r in range(ROUNDS):  # interleaved, so other processes' load hits all alike
-            _best(out, "bare", bare_insert_commit(d / f"bare{r}.db", calls))
-            _best(out, "sqlite", record_spend_loop(sqlite_mgr, calls))
-            _best(out, "memory", record_spend_loop(memory_mgr, calls))
+            rounds["bare"].append(bare_insert_commit(d / f"bare{r}.db", calls))
+            rounds["sqlite"].append(record_spend_loop(sqlite_mgr, calls))
+            rounds["memory"].append(record_spend_loop(memory_mgr, calls))
         sqlite_mgr.close()
         memory_mgr.close()
-    print(
-        f"\nrecord_spend (priced from tokens, user + model scopes), {n:,} records, best of "
-        f"{ROUNDS} rounds:"
-    )
-    print(f"  bare SQLite insert+commit (WAL, synchronous=NORMAL): {_rate(n, out['bare'])}")
-    print(f"  record_spend, SQLite ledger:                         {_rate(n, out['sqlite'])}")
-    print(f"  record_spend, memory ledger:                         {_rate(n, out['memory'])}")
-    print(f"  SQLite record_spend / bare insert+commit: {out['sqlite'] / out['bare']:.2f}x time")
+    out = {k: _timed(v) for k, v in rounds.items()}
+    print(f"\nrecord_spend (priced from tokens, user + model scopes), {n:,} records:")
+    print(f"  bare SQLite insert+commit (WAL, synchronous=NORMAL): {out['bare']}")
+    print(f"  record_spend, SQLite ledger:                         {out['sqlite']}")
+    print(f"  record_spend, memory ledger:                         {out['memory']}")
+    _ratio("SQLite record_spend", out["sqlite"], out["bare"])
     return out
+
+
+def _ratio(what: str, ours: Timed, bare: Timed) -> None:
+    print(
+        f"  {what} / bare insert+commit: {ours.seconds / bare.seconds:.2f}x the time "
+        f"(best rounds), {ours.median / bare.median:.2f}x (median calls)"
+    )
 
 
 # -- 2. bookkeeping of one tracked call -------------------------------------------------------
 
 
-def bench_bookkeeping(n_sqlite: int, n_memory: int, n_pg: int) -> dict[str, float]:
+def bench_bookkeeping(
+    n_sqlite: int, n_memory: int, n_pg: int, bare: Timed | None = None
+) -> dict[str, float]:
     count_desc = token_counter()[1]
     print(
         f"\nbookkeeping of one tracked call = estimate ({count_desc} on the prompt + catalogue "
@@ -332,11 +365,11 @@ def bench_bookkeeping(n_sqlite: int, n_memory: int, n_pg: int) -> dict[str, floa
                     if per_user:
                         mgr.set_default_budget("user", roomy_budget())
                     bookkeeping_loop(mgr, calls[:50], per_user=per_user)  # warm caches
-                    took = min(
-                        bookkeeping_loop(mgr, calls, per_user=per_user) for _ in range(ROUNDS)
-                    )
-                rates[f"{name}/{label}"] = n / took
-                print(f"  {label:26} {name:10}: {_rate(n, took)}  [{n:,} calls, best of {ROUNDS}]")
+                    t = timed_rounds(partial(bookkeeping_loop, mgr, calls, per_user=per_user))
+                rates[f"{name}/{label}"] = n / t.seconds
+                print(f"  {label:26} {name:10}: {t}")
+                if name == "sqlite" and bare is not None:
+                    _ratio(f"  {label}, SQLite bookkeeping", t, bare)
     return rates
 
 
@@ -629,8 +662,9 @@ def print_load() -> None:
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     print_load()
-    bench_record_spend(5_000 if quick else 20_000)
+    bare = bench_record_spend(5_000 if quick else 20_000)["bare"]
     bench_bookkeeping(
+        bare=bare,
         n_sqlite=3_000 if quick else 10_000,
         n_memory=5_000 if quick else 20_000,
         n_pg=1_000 if quick else 3_000,

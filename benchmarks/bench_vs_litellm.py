@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from benchmarks.bench_ledger import (
     print_load,
     roomy_budget,
     scratch_dir,
+    timed_rounds,
     token_counter,
 )
 from benchmarks.peers import LITELLM, PeerUnavailable, run_peer
@@ -88,9 +90,9 @@ def bench_bookkeeping(n: int) -> dict[str, float]:
             with mgr:
                 mgr.set_default_budget("user", roomy_budget())
                 bookkeeping_loop(mgr, calls[:50], per_user=True)
-                took = min(bookkeeping_loop(mgr, calls, per_user=True) for _ in range(ROUNDS))
-            rates[name] = n / took
-            print(f"  costwarden {name:10}: {n / took:>9,.0f} calls/s ({took / n * 1e6:,.1f} µs)")
+                t = timed_rounds(partial(bookkeeping_loop, mgr, calls, per_user=True))
+            rates[name] = n / t.seconds
+            print(f"  costwarden {name:10}: {t}")
         stream = d / "stream.json"
         _write_stream(stream, calls)
         try:
