@@ -95,6 +95,26 @@ def test_day_groups_by_local_date_in_the_report_time_zone() -> None:
     assert [(r.group, r.requests) for r in tokyo.rows] == [("2026-11-02", 2)]
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    stamps=st.lists(st.integers(1_600_000_000, 1_900_000_000), min_size=1, max_size=40),
+    zone=st.sampled_from(
+        ["UTC", "Europe/Paris", "America/Santiago", "Asia/Kolkata", "Pacific/Apia"]
+    ),
+)
+def test_day_labels_match_the_local_date_of_each_record(stamps: list[int], zone: str) -> None:
+    # Random order makes the cached day window move back and forth, across DST changes too.
+    from collections import Counter
+    from zoneinfo import ZoneInfo
+
+    records = [rec(i, 1, ts_us=s * 1_000_000 + 123) for i, s in enumerate(stamps)]
+    expected = Counter(
+        datetime.fromtimestamp(s + 0.000123, ZoneInfo(zone)).date().isoformat() for s in stamps
+    )
+    report = reports.build_report(records, "day", timezone=zone)
+    assert {r.group: r.requests for r in report.rows} == dict(expected)
+
+
 def test_tag_rows_overlap_but_total_counts_each_record_once() -> None:
     records = [rec(1, 10, tags=("a", "b")), rec(2, 5, tags=("b",)), rec(3, 1)]
     report = reports.build_report(records, "tag")

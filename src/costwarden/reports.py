@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
 
-from costwarden.budget import get_zone
+from costwarden.budget import calendar_window, get_zone
 from costwarden.errors import ConfigurationError, InvalidInputError
 from costwarden.money import Nanos, nanos_to_decimal
 from costwarden.records import StoredRecord
@@ -100,26 +100,42 @@ class Report:
         }
 
 
-def _keys(rec: StoredRecord, by: str, zone_name: str) -> Sequence[str]:
-    if by == "user":
-        value = rec.user_id
-    elif by == "team":
-        value = rec.team
-    elif by == "model":
-        value = rec.model
-    elif by == "key":
-        value = rec.key
-    elif by == "endpoint":
-        value = rec.endpoint
-    elif by == "provider":
-        value = rec.provider
-    elif by == "day":
-        return (
-            datetime.fromtimestamp(rec.ts_us / 1_000_000, get_zone(zone_name)).date().isoformat(),
-        )
-    else:  # tag
-        return rec.tags or (NONE_LABEL,)
-    return (value or NONE_LABEL,)
+class _DayLabel:
+    """Local date of a timestamp, recomputed only when a record leaves the cached day (time
+    zone arithmetic per record would dominate a report of a million records)."""
+
+    def __init__(self, zone_name: str) -> None:
+        self.zone = get_zone(zone_name)
+        self.start = self.end = 0.0
+        self.label: tuple[str] = ("",)
+
+    def __call__(self, rec: StoredRecord) -> Sequence[str]:
+        ts = rec.ts_us / 1_000_000
+        if not self.start <= ts < self.end:
+            w = calendar_window("daily", datetime.fromtimestamp(ts, UTC), self.zone)
+            self.start, self.end = float(w.start), float(w.end)
+            self.label = (datetime.fromtimestamp(w.start, self.zone).date().isoformat(),)
+        return self.label
+
+
+def _field(name: str) -> Callable[[StoredRecord], Sequence[str]]:
+    def key(rec: StoredRecord) -> Sequence[str]:
+        return (getattr(rec, name) or NONE_LABEL,)
+
+    return key
+
+
+def _tags(rec: StoredRecord) -> Sequence[str]:
+    return rec.tags or (NONE_LABEL,)
+
+
+def _key_function(by: str, zone_name: str) -> Callable[[StoredRecord], Sequence[str]]:
+    """The group label(s) of a record: one, except for ``tag`` (each of its tags)."""
+    if by == "day":
+        return _DayLabel(zone_name)
+    if by == "tag":
+        return _tags
+    return _field("user_id" if by == "user" else by)
 
 
 def build_report(
@@ -136,7 +152,7 @@ def build_report(
     """
     if by not in GROUP_BY:
         raise InvalidInputError(f"a report groups by one of {', '.join(GROUP_BY)}, not {by!r}")
-    get_zone(timezone)  # a clear error for a misspelt zone before any work
+    keys_of = _key_function(by, timezone)  # a misspelt zone fails here, before any work
     sums: dict[str, list[int]] = {}
     total = [0] * 7
     for rec in records:
@@ -151,7 +167,7 @@ def build_report(
         )
         for i, v in enumerate(values):
             total[i] += v
-        for key in _keys(rec, by, timezone):
+        for key in keys_of(rec):
             acc = sums.get(key)
             if acc is None:
                 acc = sums[key] = [0] * 7
