@@ -209,8 +209,13 @@ def report(
 
 
 def _report_table(result: reports.Report) -> None:
-    span = " to ".join(
-        "open" if t is None else t.strftime("%Y-%m-%d %H:%M") for t in (result.since, result.until)
+    span = (
+        "all time"
+        if result.since is None and result.until is None
+        else " to ".join(
+            "..." if t is None else t.strftime("%Y-%m-%d %H:%M")
+            for t in (result.since, result.until)
+        )
     )
     table = Table(title=f"Spend by {result.by} ({span}, {result.timezone})", show_footer=True)
     total = result.total
