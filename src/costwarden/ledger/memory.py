@@ -93,6 +93,8 @@ class MemoryLedger:
                 return denial
             if hold_id in self._holds:
                 raise LedgerError(f"hold {hold_id!r} already exists")
+            if not checks:
+                return None  # nothing to hold against (as the SQL ledgers: no rows)
             entries = []
             for chk in checks:
                 b = chk.bucket
@@ -133,7 +135,8 @@ class MemoryLedger:
                 self._count[key] += 1
             if hold_id is not None:
                 self._drop_hold(hold_id)
-            return stored, self.usage(watch, float("-inf")) if watch else []
+            watched = [BucketUsage(u.spent, 0, u.count, u.baseline) for u in self.usage(watch, 0.0)]
+            return stored, watched
 
     def release(self, hold_id: str) -> bool:
         with self._lock:

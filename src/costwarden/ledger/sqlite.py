@@ -16,6 +16,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,12 +123,31 @@ class SQLiteLedger:
             conn = sqlite3.connect(
                 self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            self._enable_wal(conn)
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
         except sqlite3.Error as exc:
             raise LedgerUnavailableError(f"cannot open SQLite ledger {self.path}: {exc}") from exc
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a new file to WAL. Several processes opening a new file at once can find it
+        locked while another one switches it (the busy handler does not cover this pragma),
+        so retry until the timeout."""
+        deadline = time.monotonic() + self.timeout
+        delay = 0.001
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+                continue
+            if str(mode).lower() != "wal":
+                raise LedgerError(f"{self.path} could not be switched to WAL mode (got {mode})")
+            return
 
     def _conn_for_pid(self) -> sqlite3.Connection:
         # A connection must not cross fork(); a child reopens its own.
