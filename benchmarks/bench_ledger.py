@@ -496,8 +496,46 @@ def bench_status(sizes: Sequence[int]) -> dict[int, tuple[float, float]]:
 # -- profiling the SQLite bookkeeping path ----------------------------------------------------
 
 
+class TimedConnection:
+    """Stands in for the SQLite ledger's connection and times every statement it runs.
+
+    Instrumentation only: each call is forwarded unchanged to the real ``sqlite3``
+    connection, so the figures follow whatever SQL the ledger runs today. (In CPython's
+    sqlite3, ``execute`` steps a statement to its first row, so a SELECT's time is inside.)
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.times: dict[str, list[float]] = defaultdict(list)
+
+    @staticmethod
+    def label(sql: str) -> str:
+        return " ".join(sql.split())[:58]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        t0 = time.perf_counter()
+        cur = self.conn.execute(sql, params)
+        self.times[self.label(sql)].append(time.perf_counter() - t0)
+        return cur
+
+    def executemany(self, sql: str, params: Any) -> sqlite3.Cursor:
+        t0 = time.perf_counter()
+        cur = self.conn.executemany(sql, params)
+        self.times["(many) " + self.label(sql)].append(time.perf_counter() - t0)
+        return cur
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+def _ledger_conn(mgr: BudgetManager) -> sqlite3.Connection | None:
+    conn = getattr(mgr.ledger, "_conn", None)
+    return conn if isinstance(conn, sqlite3.Connection) else None
+
+
 def profile_bookkeeping(n: int) -> None:
-    """cProfile of the SQLite loop, then each SQL statement of one call timed on its own."""
+    """Where a SQLite tracked call's time goes: cProfile, every statement the ledger runs,
+    and the WAL checkpoints that make the mean so much worse than the median."""
     calls = make_stream(n)
     with scratch_dir() as d:
         with BudgetManager(roomy_budget(), ledger=f"sqlite:///{d / 'prof.db'}") as mgr:
@@ -513,144 +551,100 @@ def profile_bookkeeping(n: int) -> None:
         start = next(i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls"))
         for ln in lines[start : start + 15]:
             print("  " + ln[:150])
-        print_statement_timing(d, n)
+        statement_profile(d / "stmt.db", calls)
+        checkpoint_profile(d / "ckpt.db", calls)
+        pragma_variants(d, calls)
 
 
-_SPENT_RESERVED = (
-    "SELECT (SELECT spent - baseline FROM totals WHERE scope = ?1 AND period = ?2 "
-    "AND start = ?3), (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE scope = ?1 "
-    "AND period = ?2 AND start = ?3 AND expires_at > ?4)"
-)
-_RECORD_SQL = (
-    "INSERT INTO records (ts_us, model, input_tokens, output_tokens, cost_nanos, user_id, "
-    "status, estimated, price_source, hold_id) VALUES (?,?,?,?,?,?,'ok',0,'catalogue',?)"
-)
-_UPSERT = (
-    "INSERT INTO totals (scope, period, start, end_, spent, count) VALUES (?,?,?,?,?,1) "
-    "ON CONFLICT (scope, period, start) DO UPDATE SET "
-    "spent = spent + excluded.spent, count = count + 1"
-)
-_HOLDS_SQL = (
-    "INSERT INTO holds (hold_id, scope, period, start, amount, expires_at) VALUES (?,?,?,?,?,?)"
-)
-_WATCH_SQL = (
-    "SELECT spent - baseline, count, baseline FROM totals "
-    "WHERE scope = ? AND period = ? AND start = ?"
-)
-_SLIM_CHECK = (
-    "SELECT spent - baseline + reserved FROM totals WHERE scope = ? AND period = ? AND start = ?"
-)
-_SLIM_HOLD = (
-    "UPDATE totals SET reserved = reserved + ? WHERE scope = ? AND period = ? AND start = ?"
-)
-# What-if variants of the same call, replayed on raw sqlite3 to size each suggestion.
-VARIANTS = {
-    "as built (2 txns, 9-row upsert, holds per bucket)": "",
-    "  - without the holds_expiry index": "no-expiry-index",
-    "  - checkpoints off the hot path (wal_autocheckpoint=0)": "no-autocheckpoint",
-    "  - reserved kept as a totals column, one holds row": "reserved-column",
-    "  - all three": "no-expiry-index no-autocheckpoint reserved-column",
-    "  (for scale only, not a suggestion: synchronous=OFF)": "sync-off",
-}
-
-
-def statement_timing(path: Path, n: int, variant: str = "") -> dict[str, tuple[float, float]]:
-    """The statements one tracked call runs (global daily+monthly checks, 3 scopes x 3
-    periods of totals), each timed separately, in the ledger's schema and mode: (median, mean)
-    seconds one call spends in each kind of statement. ``variant``: what-ifs (VARIANTS)."""
-    SQLiteLedger(f"sqlite:///{path}").close()
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    if "no-expiry-index" in variant:
-        conn.execute("DROP INDEX holds_expiry")
-    if "sync-off" in variant:
-        conn.execute("PRAGMA synchronous=OFF")
-    if "no-autocheckpoint" in variant:
-        conn.execute("PRAGMA wal_autocheckpoint=0")
-    slim = "reserved-column" in variant
-    if slim:
-        conn.execute("ALTER TABLE totals ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0")
-        conn.execute("CREATE TABLE holds1 (hold_id TEXT PRIMARY KEY, amount INTEGER, exp REAL)")
-    day, month = 86400 * 20000, 86400 * 19993
-    checks = [("global", "daily", day), ("global", "monthly", month)]
-    buckets = [
-        (s, p, st, st + 86400)
-        for s in ("global", "user:u", "model:" + MODEL)
-        for p, st in (("daily", day), ("weekly", day - 86400), ("monthly", month))
-    ]
-    conn.executemany(_UPSERT, [(*b, 0) for b in buckets])
-    timing: dict[str, list[float]] = defaultdict(lambda: [0.0] * n)
-    i = 0
-
-    def run(name: str, sql: str, params: Sequence[Any] = (), *, many: bool = False) -> None:
-        t0 = time.perf_counter()
-        if many:
-            conn.executemany(sql, params)
-        else:
-            conn.execute(sql, params).fetchone()
-        timing[name][i] += time.perf_counter() - t0
-
-    for i in range(n):
-        hid = f"h{i}"
-        now = time.time()
-        run("reserve: BEGIN IMMEDIATE", "BEGIN IMMEDIATE")
-        for s, p, st in checks:
-            if slim:
-                run("reserve: spent+reserved SELECT x2", _SLIM_CHECK, (s, p, st))
-            else:
-                run("reserve: spent+reserved SELECT x2", _SPENT_RESERVED, (s, p, st, now))
-        if slim:
-            held = [(5000, s, p, st) for s, p, st in checks]
-            sql = _SLIM_HOLD
-            run("reserve: hold (UPDATE totals x2 + 1 row)", sql, held, many=True)
-            run(
-                "reserve: hold (UPDATE totals x2 + 1 row)",
-                "INSERT INTO holds1 VALUES (?,?,?)",
-                (hid, 5000, now + 600),
-            )
-        else:
-            hold_rows = [(hid, s, p, st, 5000, now + 600) for s, p, st in checks]
-            run("reserve: INSERT holds (2 rows)", _HOLDS_SQL, hold_rows, many=True)
-        run("reserve: COMMIT", "COMMIT")
-        run("commit: BEGIN IMMEDIATE", "BEGIN IMMEDIATE")
-        run("commit: INSERT record", _RECORD_SQL, (i, MODEL, 100, 50, 4000, "u", hid))
-        run("commit: UPSERT totals (9 rows)", _UPSERT, [(*b, 4000) for b in buckets], many=True)
-        if slim:
-            held = [(-5000, s, p, st) for s, p, st in checks]
-            sql = _SLIM_HOLD
-            run("commit: drop hold", sql, held, many=True)
-            run("commit: drop hold", "DELETE FROM holds1 WHERE hold_id = ?", (hid,))
-        else:
-            run("commit: drop hold", "DELETE FROM holds WHERE hold_id = ?", (hid,))
-        for s, p, st in checks:
-            run("commit: watch SELECT x2", _WATCH_SQL, (s, p, st))
-        run("commit: COMMIT", "COMMIT")
-    conn.close()
-    # Medians show the steady cost (a preempted call on a shared machine costs milliseconds);
-    # means add the rare costly calls, such as the one that runs a WAL checkpoint.
-    per_call = [sum(c) for c in zip(*timing.values(), strict=True)]
-    out = {name: (statistics.median(v), statistics.fmean(v)) for name, v in timing.items()}
-    out["all SQL of one call"] = (statistics.median(per_call), statistics.fmean(per_call))
-    return out
-
-
-def print_statement_timing(d: Path, n: int) -> None:
-    base = statement_timing(d / "stmt.db", n)
-    med, mean = base.pop("all SQL of one call")
-    print(f"\nper-statement timing, {n:,} calls replayed on raw sqlite3 (µs per call):")
-    print(f"  {'statement':45} {'median':>8} {'mean':>8}")
-    for name, (m, a) in base.items():
-        print(f"  {name:45} {m * 1e6:8.1f} {a * 1e6:8.1f}")
+def statement_profile(path: Path, calls: Sequence[Call]) -> None:
+    with BudgetManager(roomy_budget(), ledger=f"sqlite:///{path}") as mgr:
+        conn = _ledger_conn(mgr)
+        if conn is None:
+            print("\n(per-statement timing skipped: the SQLite ledger has no _conn to time)")
+            return
+        bookkeeping_loop(mgr, calls[:50], per_user=False)
+        timed = TimedConnection(conn)
+        mgr.ledger._conn = timed  # type: ignore[attr-defined]
+        try:
+            per_call = bookkeeping_loop(mgr, calls, per_user=False)
+        finally:
+            mgr.ledger._conn = conn  # type: ignore[attr-defined]
+    n = len(calls)
+    total = sum(map(sum, timed.times.values()))
     print(
-        f"  {'all SQL of one call':45} {med * 1e6:8.1f} {mean * 1e6:8.1f}"
-        f"  -> {1 / med:,.0f} calls/s at the median, {1 / mean:,.0f} at the mean"
+        f"\nSQL the SQLite ledger runs per tracked call ({n:,} calls, global budget): "
+        "runs per call, median µs per run, mean µs per call"
     )
-    print("\nwhat-if variants of the same SQL (µs per call, all statements):")
-    print(f"  {'variant':58} {'median':>8} {'mean':>8}")
-    for k, (label, variant) in enumerate(VARIANTS.items()):
-        m, a = statement_timing(d / f"variant{k}.db", n, variant)["all SQL of one call"]
-        print(f"  {label:58} {m * 1e6:8.1f} {a * 1e6:8.1f}")
+    for label, times in sorted(timed.times.items(), key=lambda kv: -sum(kv[1])):
+        print(
+            f"  {label:65} {len(times) / n:4.1f} {statistics.median(times) * 1e6:7.1f} "
+            f"{sum(times) / n * 1e6:7.1f}"
+        )
+    med_sql = sum(len(t) / n * statistics.median(t) for t in timed.times.values())
+    print(
+        f"  all SQL: {total / n * 1e6:.1f} µs per call on average, {med_sql * 1e6:.1f} µs at "
+        f"the statements' medians; the whole call: median {statistics.median(per_call) * 1e6:.1f}"
+        f" µs, mean {statistics.fmean(per_call) * 1e6:.1f} µs"
+    )
+
+
+def checkpoint_profile(path: Path, calls: Sequence[Call]) -> None:
+    """WAL pages one tracked call writes, and what a checkpoint of 1,000 pages (SQLite's
+    default wal_autocheckpoint) costs the call that happens to trigger it."""
+    with BudgetManager(roomy_budget(), ledger=f"sqlite:///{path}") as mgr:
+        conn = _ledger_conn(mgr)
+        if conn is None:
+            return
+        bookkeeping_loop(mgr, calls[:50], per_user=False)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        wal = Path(f"{path}-wal")
+
+        def frames() -> float:  # a WAL file is a 32-byte header, then (24 + page)-byte frames
+            return (wal.stat().st_size - 32) / (page + 24)
+
+        pages: list[float] = []
+        costs: list[float] = []
+        for _ in range(5):
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            bookkeeping_loop(mgr, calls[:200], per_user=False)
+            pages.append(frames() / 200)
+            while frames() < 1000:
+                bookkeeping_loop(mgr, calls[:10], per_user=False)
+            t0 = time.perf_counter()
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            costs.append(time.perf_counter() - t0)
+    per_call = statistics.median(pages)
+    cost = statistics.median(costs)
+    print(
+        f"\nWAL: {per_call:.1f} pages written per tracked call, so the default autocheckpoint "
+        f"(1,000 pages) runs every ~{1000 / per_call:.0f} calls; one such checkpoint takes "
+        f"{cost * 1e3:.1f} ms (median of 5; it fsyncs the database file), i.e. "
+        f"~{cost / (1000 / per_call) * 1e6:.0f} µs per call on average, paid by one caller"
+    )
+
+
+def pragma_variants(d: Path, calls: Sequence[Call]) -> None:
+    """The same loop with the ledger connection's checkpointing or syncing changed."""
+    print("\nthe same SQLite bookkeeping loop with connection settings changed (what-ifs):")
+    variants = {
+        "as configured (WAL, synchronous=NORMAL, autocheckpoint 1000)": (),
+        "wal_autocheckpoint=0 (checkpoints would move off the call path)": (
+            "PRAGMA wal_autocheckpoint=0",
+        ),
+        "for scale only: synchronous=OFF": ("PRAGMA synchronous=OFF",),
+    }
+    for k, (label, pragmas) in enumerate(variants.items()):
+        with BudgetManager(roomy_budget(), ledger=f"sqlite:///{d / f'v{k}.db'}") as mgr:
+            conn = _ledger_conn(mgr)
+            if conn is None:
+                return
+            for pragma in pragmas:
+                conn.execute(pragma)
+            bookkeeping_loop(mgr, calls[:50], per_user=False)
+            t = timed_rounds(partial(bookkeeping_loop, mgr, calls, per_user=False))
+        print(f"  {label:66} {t}")
 
 
 def print_load() -> None:
