@@ -70,3 +70,15 @@ def test_float_round_trip_within_a_nano(x: float) -> None:
     n = usd_to_nanos(x)
     assert isinstance(n, int)
     assert abs(nanos_to_usd(n) - x) <= 0.5e-9 + abs(x) * 1e-15
+
+
+@given(st.floats(min_value=0, max_value=2e6, allow_nan=False, allow_infinity=False))
+def test_fast_float_path_agrees_with_decimal_route(x: float) -> None:
+    assert usd_to_nanos(x) == decimal_to_nanos(Decimal(repr(x)))
+
+
+@given(st.integers(min_value=0, max_value=10**15), st.sampled_from([0, 1, 2, 3]))
+def test_fast_float_path_on_decimal_amounts_and_ties(n: int, extra_digits: int) -> None:
+    # amounts with up to 9 + extra decimal places, including exact half-nano ties
+    x = float(Decimal(n).scaleb(-9 - extra_digits))
+    assert usd_to_nanos(x) == decimal_to_nanos(Decimal(repr(x)))

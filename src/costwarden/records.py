@@ -116,6 +116,11 @@ class UsageRecord:
     status: str = field(default="ok", kw_only=True)
     estimated: bool = field(default=False, kw_only=True)
     metadata: dict[str, Any] | None = field(default=None, kw_only=True)
+    # The validated cost in nano-USD and the cost_usd value it was computed from (so a later
+    # change of cost_usd is never served a stale figure).
+    _nanos: tuple[object, Nanos | None] = field(
+        init=False, repr=False, compare=False, default=(None, None)
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -123,7 +128,7 @@ class UsageRecord:
         self.input_tokens = check_count(self.input_tokens, "input_tokens")
         self.output_tokens = check_count(self.output_tokens, "output_tokens")
         if self.cost_usd is not None:
-            usd_to_nanos(self.cost_usd, field="cost_usd")  # validates; raises InvalidInputError
+            self._nanos = (self.cost_usd, usd_to_nanos(self.cost_usd, field="cost_usd"))
         self.timestamp = check_timestamp(self.timestamp)
         for name in ("user_id", "endpoint", "request_id", "team", "key", "provider"):
             value = getattr(self, name)
@@ -162,7 +167,12 @@ class UsageRecord:
 
     @property
     def cost_nanos(self) -> Nanos | None:
-        return None if self.cost_usd is None else usd_to_nanos(self.cost_usd, field="cost_usd")
+        if self.cost_usd is None:
+            return None
+        source, nanos = self._nanos
+        if source is self.cost_usd or source == self.cost_usd:
+            return nanos
+        return usd_to_nanos(self.cost_usd, field="cost_usd")
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,29 +157,9 @@ class SQLiteLedger:
             self._conn = self._connect()
         return self._conn
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> _WriteTransaction:
         """One ``BEGIN IMMEDIATE`` transaction; rolled back on any error."""
-        with self._lock:
-            conn = self._conn_for_pid()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise LedgerUnavailableError(
-                    f"SQLite ledger {self.path} stayed locked for {self.timeout:g}s ({exc}); "
-                    "another process holds the write lock too long, or raise ?timeout="
-                ) from exc
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
-                try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    conn.execute("ROLLBACK")
-                    raise LedgerError(f"commit to {self.path} failed: {exc}") from exc
+        return _WriteTransaction(self)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -557,6 +537,48 @@ class SQLiteLedger:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+class _WriteTransaction:
+    """``with ledger._write() as conn``: the process lock, then ``BEGIN IMMEDIATE`` ...
+    ``COMMIT`` (``ROLLBACK`` on error). A class rather than a generator-based context
+    manager because it runs twice per tracked call."""
+
+    __slots__ = ("_conn", "_ledger")
+
+    def __init__(self, ledger: SQLiteLedger) -> None:
+        self._ledger = ledger
+
+    def __enter__(self) -> sqlite3.Connection:
+        ledger = self._ledger
+        ledger._lock.acquire()
+        try:
+            conn = self._conn = ledger._conn_for_pid()
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            ledger._lock.release()
+            raise LedgerUnavailableError(
+                f"SQLite ledger {ledger.path} stayed locked for {ledger.timeout:g}s ({exc}); "
+                "another process holds the write lock too long, or raise ?timeout="
+            ) from exc
+        except BaseException:
+            ledger._lock.release()
+            raise
+        return conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        conn = self._conn
+        try:
+            if exc_type is not None:
+                conn.execute("ROLLBACK")
+                return
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise LedgerError(f"commit to {self._ledger.path} failed: {exc}") from exc
+        finally:
+            self._ledger._lock.release()
 
 
 _DELIVERY_COLUMNS = (
