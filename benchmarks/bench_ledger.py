@@ -4,7 +4,9 @@ latency at 1k, 1M and 10M records.
 
 ``python -m benchmarks ledger [--quick] [--profile]``. ``--quick`` caps get_status at 1M
 records (the 10M file takes a minute or two to build); ``--profile`` adds a cProfile of the
-SQLite bookkeeping loop and a per-statement timing of the SQL it runs.
+SQLite bookkeeping loop, the time of every statement the real ledger runs (its connection
+wrapped by ``TimedConnection``), the WAL pages and checkpoint cost per call, and the loop with
+the connection's checkpointing or syncing changed.
 
 Why these figures: DESIGN.md promises >= 10,000 tracked calls/s on SQLite, within 2x of the
 cheapest thing a SQLite-backed tracker could possibly do per call (one INSERT in its own
