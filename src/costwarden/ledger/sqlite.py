@@ -17,6 +17,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,7 @@ from costwarden.ledger.base import (
     NewRecord,
 )
 from costwarden.ledger.schema_sqlite import MIGRATIONS
+from costwarden.ledger.sqlite_checkpoint import SAFETY_NET_PAGES, BackgroundCheckpointer
 from costwarden.money import Nanos
 from costwarden.records import StoredRecord
 
@@ -112,9 +114,14 @@ class SQLiteLedger:
         parent = Path(self.path).parent
         if not parent.exists():
             raise ConfigurationError(f"folder {parent} for the SQLite ledger does not exist")
+        checkpoint = options.get("checkpoint", "background")
+        if checkpoint not in ("background", "auto"):
+            raise ConfigurationError(f"checkpoint in {url!r} must be background or auto")
+        self._background_checkpoints = checkpoint == "background"
         self._lock = threading.RLock()
         self._pid = os.getpid()
         self._conn = self._connect()
+        self._checkpointer = self._start_checkpointer()
         self._migrate()
 
     # -- connection ---------------------------------------------------------------------------
@@ -126,6 +133,8 @@ class SQLiteLedger:
             conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
             self._enable_wal(conn)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            if self._background_checkpoints:
+                conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
         except sqlite3.Error as exc:
             raise LedgerUnavailableError(f"cannot open SQLite ledger {self.path}: {exc}") from exc
         return conn
@@ -149,12 +158,21 @@ class SQLiteLedger:
                 raise LedgerError(f"{self.path} could not be switched to WAL mode (got {mode})")
             return
 
+    def _start_checkpointer(self) -> BackgroundCheckpointer | None:
+        if not self._background_checkpoints:
+            return None
+        checkpointer = BackgroundCheckpointer(self.path, timeout=self.timeout)
+        # Stop the thread when this ledger is dropped without close().
+        weakref.finalize(self, checkpointer.close, 1.0)
+        return checkpointer
+
     def _conn_for_pid(self) -> sqlite3.Connection:
-        # A connection must not cross fork(); a child reopens its own.
+        # A connection (and the checkpoint thread) must not cross fork(); a child reopens.
         if os.getpid() != self._pid:
             self._pid = os.getpid()
             self._lock = threading.RLock()
             self._conn = self._connect()
+            self._checkpointer = self._start_checkpointer()
         return self._conn
 
     def _write(self) -> _WriteTransaction:
@@ -535,6 +553,8 @@ class SQLiteLedger:
         return [Delivery(*r) for r in rows]
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with self._lock:
             self._conn.close()
 
@@ -577,6 +597,9 @@ class _WriteTransaction:
             except sqlite3.Error as exc:
                 conn.execute("ROLLBACK")
                 raise LedgerError(f"commit to {self._ledger.path} failed: {exc}") from exc
+            checkpointer = self._ledger._checkpointer
+            if checkpointer is not None:
+                checkpointer.note_write()
         finally:
             self._ledger._lock.release()
 
