@@ -15,11 +15,6 @@ from costwarden.manager import BudgetManager
 from costwarden.records import UsageRecord
 
 
-def _wal_frames(path: Path) -> int:
-    wal = Path(str(path) + "-wal")
-    return wal.stat().st_size if wal.exists() else 0
-
-
 def test_background_checkpoints_keep_the_wal_short(tmp_path: Path) -> None:
     db = tmp_path / "l.db"
     m = BudgetManager(Budget(daily_limit=None, per_request_limit=None), ledger=f"sqlite:///{db}")

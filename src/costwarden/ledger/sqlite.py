@@ -12,6 +12,7 @@ URL: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, optional q
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -50,11 +51,6 @@ _INSERT_RECORD = (
     "endpoint, request_id, tags, latency_ms, status, estimated, price_source, hold_id) "
     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-_UPSERT_TOTAL = (
-    "INSERT INTO totals (scope, period, start, end_, spent, count) VALUES (?,?,?,?,?,1) "
-    "ON CONFLICT (scope, period, start) DO UPDATE SET "
-    "spent = spent + excluded.spent, count = count + 1"
-)
 _SPENT = "SELECT spent - baseline FROM totals WHERE scope = ? AND period = ? AND start = ?"
 _SPENT_ROLLING = (
     "SELECT COALESCE(SUM(spent), 0) FROM totals "
@@ -70,7 +66,18 @@ _SPENT_AND_RESERVED = (
     " (SELECT COALESCE(SUM(amount), 0) FROM holds"
     "  WHERE scope = ?1 AND period = ?2 AND start = ?3 AND expires_at > ?4)"
 )
-_UPSERT_TOTAL_RETURNING = _UPSERT_TOTAL + " RETURNING spent - baseline, count, baseline"
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_totals_sql(rows: int) -> str:
+    """``rows`` totals upserted in one statement, returning each bucket's new figures."""
+    values = ", ".join(["(?,?,?,?,?,1)"] * rows)
+    return (
+        f"INSERT INTO totals (scope, period, start, end_, spent, count) VALUES {values} "
+        "ON CONFLICT (scope, period, start) DO UPDATE SET "
+        "spent = spent + excluded.spent, count = count + 1 "
+        "RETURNING scope, period, start, spent - baseline, count, baseline"
+    )
 
 
 def path_from_url(url: str) -> str:
@@ -324,21 +331,19 @@ class SQLiteLedger:
                 ),
             )
             record_id = cur.lastrowid
-            # The watched buckets' new totals come back from their own upserts (RETURNING):
-            # no second read. Rolling windows are sums over minute slots, read afterwards.
-            watched_keys = {(b.scope, b.period, b.start) for b in watch if not b.is_rolling}
+            # Every bucket in one multi-row upsert; the new totals come back (RETURNING), so
+            # the watched ones need no second read. Rolling windows are sums over minute
+            # slots, read afterwards.
             returned: dict[tuple[str, str, int], BucketUsage] = {}
-            plain = []
-            for b in buckets:
-                key = (b.scope, b.period, b.start)
-                params = (b.scope, b.period, b.start, b.end, record.cost_nanos)
-                if key in watched_keys:
-                    net, count, baseline = conn.execute(_UPSERT_TOTAL_RETURNING, params).fetchone()
-                    returned[key] = BucketUsage(net, 0, count, baseline)
-                else:
-                    plain.append(params)
-            if plain:
-                conn.executemany(_UPSERT_TOTAL, plain)
+            if buckets:
+                cost = record.cost_nanos
+                params: list[object] = []
+                for b in buckets:
+                    params += (b.scope, b.period, b.start, b.end, cost)
+                for scope, period, start, net, count, baseline in conn.execute(
+                    _upsert_totals_sql(len(buckets)), params
+                ):
+                    returned[(scope, period, start)] = BucketUsage(net, 0, count, baseline)
             if hold_id is not None:
                 conn.execute("DELETE FROM holds WHERE hold_id = ?", (hold_id,))
             watched = []
