@@ -587,3 +587,15 @@ def test_backend_matches_the_reference(backend: Backend, ops: list[tuple[Any, ..
         assert led.usage(buckets, now) == ref.usage(buckets, now)
         assert [led.hold_exists(h, now) for h in holds] == [ref.hold_exists(h, now) for h in holds]
         now += 1
+
+
+def test_metadata_round_trips_through_every_ledger(ledger: Ledger) -> None:
+    """Records keep their metadata (the optimizer's advice reads it back from the ledger)."""
+    meta = {"task": "summarization", "max_tokens": 800, "prompt_hash": "ab12", "n": [1, 2]}
+    stored, _ = ledger.append(rec(10, metadata=meta), [])
+    assert stored.metadata == meta
+    plain, _ = ledger.append(rec(10), [])
+    assert plain.metadata is None
+    by_id = {r.id: r for r in ledger.records()}
+    assert by_id[stored.id].metadata == meta
+    assert by_id[plain.id].metadata is None

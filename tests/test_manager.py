@@ -237,6 +237,9 @@ def test_weekly_and_rolling_limits(make_manager: Any) -> None:
         {"user_id": 5},
         {"cache_read_tokens": 200},  # more cached than input
         {"reasoning_tokens": 60},  # more reasoning than output
+        {"metadata": "task=summarization"},  # not a dict
+        {"metadata": {"when": datetime(2026, 1, 1)}},  # not JSON
+        {"metadata": {"x": math.nan}},  # not strict JSON
     ],
 )
 def test_bad_records_raise_and_change_nothing(make_manager: Any, kwargs: dict[str, Any]) -> None:
@@ -304,3 +307,11 @@ def test_thread_safety_no_overspend(make_manager: Any) -> None:
     assert len(admitted) == 100
     assert m.get_status()["daily_spent"] == 1.0
     assert m.ledger.count_records() == 100
+
+
+def test_metadata_is_kept_with_the_record(make_manager: Any) -> None:
+    m = make_manager(Budget(daily_limit=1.0))
+    meta = {"task": "classification", "max_tokens": 64, "prompt_hash": "9f2c"}
+    stored = m.record_spend(rec(0.01, at=datetime.now(UTC), metadata=meta))
+    assert stored.metadata == meta
+    assert m.records()[0].metadata == meta

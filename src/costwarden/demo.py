@@ -20,6 +20,7 @@ from costwarden.budget import Budget
 from costwarden.errors import BudgetExceededError
 from costwarden.manager import BudgetManager
 from costwarden.money import format_usd, usd_to_nanos
+from costwarden.optimizer import CostOptimizer
 from costwarden.pricing import default_catalog
 from costwarden.records import AlertLevel, Usage, UsageRecord
 from costwarden.tokens import count_message_tokens
@@ -34,6 +35,7 @@ class Persona:
     prompts: tuple[str, ...]
     max_tokens: int
     calls_per_hour: int
+    task: str
 
 
 PEOPLE = (
@@ -49,6 +51,7 @@ PEOPLE = (
         ),
         max_tokens=1200,
         calls_per_hour=9,
+        task="summarization",
     ),
     Persona(
         "bob",
@@ -63,6 +66,7 @@ PEOPLE = (
         ),
         max_tokens=150,
         calls_per_hour=40,
+        task="classification",
     ),
     Persona(
         "carol",
@@ -75,6 +79,7 @@ PEOPLE = (
         ),
         max_tokens=900,
         calls_per_hour=7,
+        task="code",
     ),
 )
 
@@ -192,6 +197,7 @@ def run(ledger_path: Path, *, seed: int = 7, quiet: bool = False) -> dict[str, i
                 cache_read_tokens=cached,
                 latency_ms=rng.uniform(300, 4000),
                 provider="openai" if person.model.startswith("gpt") else "anthropic",
+                metadata={"task": person.task, "max_tokens": person.max_tokens},
             )
         )
         counts["admitted"] += 1
@@ -217,6 +223,11 @@ def run(ledger_path: Path, *, seed: int = 7, quiet: bool = False) -> dict[str, i
     for r in manager.records():
         by_model[r.model] = by_model.get(r.model, 0) + r.cost_nanos
     out("  by model: " + ", ".join(f"{m} {format_usd(n)}" for m, n in sorted(by_model.items())))
+    advice = CostOptimizer(catalog).recommend_optimizations(manager.records())
+    if advice:
+        out("\nthe optimizer's advice from today's records:")
+        for line in advice[:3]:
+            out(f"  - {line}")
     out(
         f"\n{counts['calls']} calls, {counts['admitted']} admitted, {counts['denied']} denied, "
         f"{len(alerts)} alerts. The ledger is a SQLite file: reopen it with "

@@ -574,6 +574,7 @@ class BudgetManager:
             status=record.status,
             estimated=record.estimated,
             price_source=source,
+            metadata=record.metadata,
         )
         scopes = scopes_for(
             user=record.user_id,

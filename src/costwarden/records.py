@@ -8,6 +8,7 @@ cache and reasoning fields are subsets used for pricing, never added on top.
 from __future__ import annotations
 
 import enum
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,17 @@ def check_count(value: object, name: str) -> int:
         raise InvalidInputError(f"{name} must be a non-negative integer, got {value!r}")
     if value < 0:
         raise InvalidInputError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def check_metadata(value: object) -> dict[str, Any]:
+    """Metadata is kept in the ledger as JSON: a dict with string keys, JSON-serialisable."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise InvalidInputError(f"metadata must be a dict with string keys, got {value!r}")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"metadata must be JSON-serialisable: {exc}") from None
     return value
 
 
@@ -151,6 +163,8 @@ class UsageRecord:
         self.cache_read_tokens = check_count(self.cache_read_tokens, "cache_read_tokens")
         self.cache_write_tokens = check_count(self.cache_write_tokens, "cache_write_tokens")
         self.reasoning_tokens = check_count(self.reasoning_tokens, "reasoning_tokens")
+        if self.metadata is not None:
+            check_metadata(self.metadata)
         if self.cache_read_tokens or self.cache_write_tokens or self.reasoning_tokens:
             self.usage  # validates the cache/reasoning subsets  # noqa: B018
 
@@ -199,6 +213,7 @@ class StoredRecord:
     status: str
     estimated: bool
     price_source: str
+    metadata: dict[str, Any] | None = None
 
     @property
     def cost_usd(self) -> float:

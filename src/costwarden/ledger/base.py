@@ -12,9 +12,10 @@ every window until they are settled or expire.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from costwarden.money import Nanos
 from costwarden.records import StoredRecord
@@ -90,6 +91,11 @@ class NewRecord:
     status: str
     estimated: bool
     price_source: str
+    metadata: dict[str, Any] | None = None
+
+    @property
+    def metadata_json(self) -> str | None:
+        return None if not self.metadata else json.dumps(self.metadata, separators=(",", ":"))
 
     def stored(self, record_id: int) -> StoredRecord:
         return StoredRecord(
@@ -113,6 +119,7 @@ class NewRecord:
             status=self.status,
             estimated=self.estimated,
             price_source=self.price_source,
+            metadata=self.metadata or None,
         )
 
 

@@ -38,6 +38,7 @@ with ``fail_open=True``, admits unchecked.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -76,7 +77,7 @@ _RETRIES: Final = 3
 _RECORD_COLUMNS = (
     "id, ts_us, model, provider, input_tokens, output_tokens, cache_read_tokens, "
     "cache_write_tokens, reasoning_tokens, cost_nanos, user_id, team, key, endpoint, "
-    "request_id, tags, latency_ms, status, estimated, price_source"
+    "request_id, tags, latency_ms, status, estimated, price_source, metadata"
 )
 _DELIVERY_COLUMNS = (
     "id, dedup_key, channel, payload, status, attempts, created_at, next_attempt_at, "
@@ -450,7 +451,17 @@ class PostgresLedger:
             [b.start for b in watch],
             [b.end for b in watch],
         )
-        row = self._run("append", lambda c: c.execute(_APPEND, params).fetchone())
+        metadata = record.metadata_json
+
+        def append(c: Any) -> Any:
+            if metadata is None:
+                return c.execute(_APPEND, params).fetchone()
+            with c.transaction():  # the record and its metadata land together
+                row = c.execute(_APPEND, params).fetchone()
+                c.execute("UPDATE records SET metadata = %s WHERE id = %s", (metadata, row[0]))
+            return row
+
+        row = self._run("append", append)
         assert row is not None
         record_id, spent, count, baseline = row
         watched = [
@@ -660,6 +671,7 @@ def _stored(row: Sequence[Any]) -> StoredRecord:
     values = list(row)
     values[15] = tuple(values[15]) if values[15] else ()
     values[18] = bool(values[18])
+    values[20] = json.loads(values[20]) if values[20] else None
     return StoredRecord(*values)
 
 

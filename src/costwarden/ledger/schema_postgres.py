@@ -228,5 +228,9 @@ $$"""
 MIGRATIONS: Final[list[list[str]]] = [
     # 1: records, totals, holds, events, alert outbox, and the hot-path functions
     [*_V1_TABLES, _FIRST_DENIAL, _RESERVE, _APPEND],
+    # 2: a record's metadata (JSON text: task, max_tokens, prompt and prefix hashes, ...),
+    # read by the optimizer's recommendations; written after cw_append in the same
+    # transaction
+    ["ALTER TABLE records ADD COLUMN metadata TEXT"],
 ]
 """Each migration is a list of statements run in order in the migrating transaction."""

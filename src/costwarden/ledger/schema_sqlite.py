@@ -61,4 +61,7 @@ MIGRATIONS: Final[list[list[str]]] = [
         )""",
         "CREATE INDEX deliveries_pending ON deliveries (status, next_attempt_at)",
     ],
+    # 2: a record's metadata (JSON: task, max_tokens, prompt and prefix hashes, ...), read by
+    # the optimizer's recommendations
+    ["ALTER TABLE records ADD COLUMN metadata TEXT"],
 ]

@@ -43,13 +43,13 @@ from costwarden.records import StoredRecord
 _RECORD_COLUMNS = (
     "id, ts_us, model, provider, input_tokens, output_tokens, cache_read_tokens, "
     "cache_write_tokens, reasoning_tokens, cost_nanos, user_id, team, key, endpoint, "
-    "request_id, tags, latency_ms, status, estimated, price_source"
+    "request_id, tags, latency_ms, status, estimated, price_source, metadata"
 )
 _INSERT_RECORD = (
     "INSERT INTO records (ts_us, model, provider, input_tokens, output_tokens, "
     "cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, user_id, team, key, "
-    "endpoint, request_id, tags, latency_ms, status, estimated, price_source, hold_id) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "endpoint, request_id, tags, latency_ms, status, estimated, price_source, hold_id, "
+    "metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _SPENT = "SELECT spent - baseline FROM totals WHERE scope = ? AND period = ? AND start = ?"
 _SPENT_ROLLING = (
@@ -328,6 +328,7 @@ class SQLiteLedger:
                     int(record.estimated),
                     record.price_source,
                     hold_id,
+                    record.metadata_json,
                 ),
             )
             record_id = cur.lastrowid
@@ -619,6 +620,7 @@ def _stored(row: Sequence[Any]) -> StoredRecord:
     values = list(row)
     values[15] = tuple(json.loads(values[15])) if values[15] else ()
     values[18] = bool(values[18])
+    values[20] = json.loads(values[20]) if values[20] else None
     return StoredRecord(*values)
 
 
