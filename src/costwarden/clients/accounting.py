@@ -15,6 +15,8 @@ the provider), and the hold is then replaced by exactly one record:
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import logging
 import time
@@ -81,10 +83,32 @@ class Estimate:
     output_tokens: int
     cost_nanos: Nanos
     exact_input: bool
+    metadata: dict[str, Any] | None = None
+    """Kept on the call's record for the optimizer's advice (docs/optimizer.md): the output
+    bound, a hash of the whole prompt (duplicates) and of its system prefix (caching)."""
 
     @property
     def cost_usd(self) -> float:
         return nanos_to_usd(self.cost_nanos)
+
+
+def call_metadata(messages: list[Any], model: str, output_bound: int) -> dict[str, Any]:
+    """What the optimizer reads back from a call's record: ``max_tokens`` (the bound sent),
+    ``prompt_hash`` (the whole prompt: retries and duplicates) and, when the prompt starts
+    with system or developer messages, ``prefix_hash`` / ``prefix_tokens`` (a cacheable
+    prefix). Hashes, never the text: records must not hold prompts."""
+    from costwarden.tokens import count_message_tokens
+
+    def digest(value: object) -> str:
+        text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+    meta: dict[str, Any] = {"max_tokens": output_bound, "prompt_hash": digest(messages)}
+    prefix = list(itertools.takewhile(lambda m: m.get("role") in ("system", "developer"), messages))
+    if prefix:
+        meta["prefix_hash"] = digest(prefix)
+        meta["prefix_tokens"] = count_message_tokens(prefix, model).tokens
+    return meta
 
 
 def count_text(text: str, model: str) -> int:
@@ -117,11 +141,12 @@ def estimate_call(
     tools = request.get("tools")
     counted = count_message_tokens(messages, model, tools=tools or None)
     out = output_bound(api, request) or default_output_tokens
+    meta = call_metadata(messages, model, out)
     if free:
-        return Estimate(model, counted.tokens, out, 0, counted.exact)
+        return Estimate(model, counted.tokens, out, 0, counted.exact, meta)
     usage = Usage(input_tokens=counted.tokens, output_tokens=out)
     cost = pricing.cost_nanos(model, usage, provider=provider)
-    return Estimate(model, counted.tokens, out, cost, counted.exact)
+    return Estimate(model, counted.tokens, out, cost, counted.exact, meta)
 
 
 def failure_status(error: BaseException) -> str:
@@ -239,6 +264,7 @@ class CallAccount:
             latency_ms=round((time.perf_counter() - self.started) * 1000.0, 3),
             status=status,
             estimated=estimated,
+            metadata=self.estimate.metadata,
         )
 
     def succeed(

@@ -23,7 +23,7 @@ import asyncio
 import random
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from costwarden.clients.accounting import (
@@ -274,6 +274,7 @@ class _TrackedBase:
                     limit=nanos_to_usd(cap),
                     attempted=est.cost_usd,
                 )
+        est = replace(est, metadata={**(est.metadata or {}), "task": task})
         return _Plan(prov, kwargs, est, who)
 
     def _open(self, plan: _Plan) -> CallAccount:
