@@ -62,6 +62,7 @@ from costwarden.ledger.base import (
     LimitCheck,
     NewRecord,
 )
+from costwarden.ledger.migrations import apply_migrations
 from costwarden.ledger.schema_postgres import MIGRATIONS
 from costwarden.money import Nanos
 from costwarden.records import StoredRecord
@@ -340,22 +341,12 @@ class PostgresLedger:
                 ).fetchone()
                 if exists is None:
                     conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
-                conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                version = int(row[0]) if row else 0
-                if version > len(MIGRATIONS):
-                    raise LedgerError(
-                        f"schema {self.schema} on {self._where} has version {version}, newer "
-                        f"than this costwarden understands ({len(MIGRATIONS)}); upgrade costwarden"
-                    )
-                for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                    for statement in script:
-                        conn.execute(statement)
-                    conn.execute(
-                        "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
-                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                        (str(number),),
-                    )
+                apply_migrations(
+                    conn.execute,
+                    MIGRATIONS,
+                    placeholder="%s",
+                    where=f"schema {self.schema} on {self._where}",
+                )
 
         self._run("migration", migrate)
 

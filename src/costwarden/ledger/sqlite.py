@@ -35,6 +35,7 @@ from costwarden.ledger.base import (
     LimitCheck,
     NewRecord,
 )
+from costwarden.ledger.migrations import apply_migrations
 from costwarden.ledger.schema_sqlite import MIGRATIONS
 from costwarden.ledger.sqlite_checkpoint import SAFETY_NET_PAGES, BackgroundCheckpointer
 from costwarden.money import Nanos
@@ -197,22 +198,7 @@ class SQLiteLedger:
 
     def _migrate(self) -> None:
         with self._write() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-            if version > len(MIGRATIONS):
-                raise LedgerError(
-                    f"{self.path} has schema version {version}, newer than this costwarden "
-                    f"understands ({len(MIGRATIONS)}); upgrade costwarden"
-                )
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in script:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (str(number),),
-                )
+            apply_migrations(conn.execute, MIGRATIONS, placeholder="?", where=self.path)
 
     @property
     def schema_version(self) -> int:
