@@ -62,6 +62,7 @@ class Budget:
     _nanos: dict[str, Nanos | None] = field(
         init=False, repr=False, compare=False, hash=False, default_factory=dict
     )
+    _thresholds: tuple[float, ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
         nanos: dict[str, Nanos | None] = {}
@@ -97,6 +98,12 @@ class Budget:
             object.__setattr__(self, "rolling_limits", rolling)
         get_zone(self.timezone)
         object.__setattr__(self, "_nanos", nanos)
+        thresholds = (
+            self.alert_thresholds
+            if self.alert_thresholds is not None
+            else tuple(sorted({0.5, float(self.alert_threshold), 1.0}))
+        )
+        object.__setattr__(self, "_thresholds", thresholds)
 
     # -- derived, exact figures -------------------------------------------------------------
     @property
@@ -118,9 +125,8 @@ class Budget:
         return tuple(out)
 
     def thresholds(self) -> tuple[float, ...]:
-        if self.alert_thresholds is not None:
-            return self.alert_thresholds
-        return tuple(sorted({0.5, float(self.alert_threshold), 1.0}))
+        """The alert thresholds, ascending (``alert_thresholds`` or 50% / warning / 100%)."""
+        return self._thresholds
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,13 @@ def _period_word(period: str) -> str:
     if period.startswith("rolling:"):
         return f"Rolling {int(period[8:-1]) // 60}-minute"
     return _PERIOD_WORD.get(period, period)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BudgetCheck(LimitCheck):
+    """A limit check that remembers the budget it came from (for its alert thresholds)."""
+
+    budget: Budget
 
 
 class Hold:
@@ -144,7 +152,7 @@ class BudgetManager:
         self._budgets: dict[Scope, Budget] = {GLOBAL: self.budget}
         self._defaults: dict[str, Budget] = {}
         self._windows = WindowCache()
-        self._checks_cache: dict[tuple[Scope, ...], tuple[float, float, list[LimitCheck]]] = {}
+        self._checks_cache: dict[tuple[Scope, ...], tuple[float, float, list[BudgetCheck]]] = {}
         self._buckets_cache: dict[tuple[Scope, ...], tuple[float, float, list[Bucket]]] = {}
         self._claimed: set[str] = set()
         self._last_purge = 0.0
@@ -201,7 +209,7 @@ class BudgetManager:
         return self._budgets.get(scope) or self._defaults.get(scope.kind)
 
     # -- windows and checks ---------------------------------------------------------------------
-    def _limit_checks(self, scopes: tuple[Scope, ...], at: float) -> list[LimitCheck]:
+    def _limit_checks(self, scopes: tuple[Scope, ...], at: float) -> list[BudgetCheck]:
         """The limits that apply to ``scopes`` at ``at``; cached while every window holds."""
         hit = self._checks_cache.get(scopes)
         if hit is not None and hit[0] <= at < hit[1]:
@@ -216,8 +224,8 @@ class BudgetManager:
         self._checks_cache[scopes] = (lo, hi, checks)
         return checks
 
-    def _compute_limit_checks(self, scopes: Iterable[Scope], at: float) -> list[LimitCheck]:
-        checks = []
+    def _compute_limit_checks(self, scopes: Iterable[Scope], at: float) -> list[BudgetCheck]:
+        checks: list[BudgetCheck] = []
         for scope in scopes:
             budget = self.budget_for(scope)
             if budget is None:
@@ -226,7 +234,8 @@ class BudgetManager:
                 limit = budget.limit_nanos(period)
                 assert limit is not None
                 w = self._windows.window(period, budget.timezone, at)
-                checks.append(LimitCheck(Bucket(str(scope), period, w.start, w.end), limit))
+                bucket = Bucket(str(scope), period, w.start, w.end)
+                checks.append(BudgetCheck(bucket, limit, budget))
         return checks
 
     def _record_buckets(self, scopes: tuple[Scope, ...], at: float) -> list[Bucket]:
@@ -598,12 +607,11 @@ class BudgetManager:
         return stored
 
     # -- alerts ---------------------------------------------------------------------------------
-    def _check_thresholds(self, checks: list[LimitCheck], usages: list[BucketUsage]) -> None:
+    def _check_thresholds(self, checks: list[BudgetCheck], usages: list[BucketUsage]) -> None:
         """Fire each threshold a bucket has reached, once per scope, window and baseline."""
         for chk, u in zip(checks, usages, strict=True):
             b = chk.bucket
-            budget = self.budget_for(Scope.parse(b.scope))
-            assert budget is not None
+            budget = chk.budget
             for t in budget.thresholds():
                 if u.spent < chk.limit * t and not (chk.limit == 0 and u.spent > 0):
                     break

@@ -35,6 +35,8 @@ _LEVEL_RANK = {AlertLevel.INFO: 0, AlertLevel.WARNING: 1, AlertLevel.CRITICAL: 2
 
 def check_count(value: object, name: str) -> int:
     """Validate a token count: a non-negative ``int`` (not bool, not float)."""
+    if type(value) is int and value >= 0:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and math.isfinite(value) and value.is_integer() and value >= 0:
             return int(value)
@@ -170,7 +172,7 @@ class UsageRecord:
 
     @property
     def usage(self) -> Usage:
-        """The token breakdown used for pricing."""
+        """The token breakdown used for pricing (validated as the record was)."""
         return Usage(
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, runtime_checkable
 
 from costwarden.money import Nanos
@@ -31,15 +31,15 @@ class Bucket:
     period: str
     start: int
     end: int
+    # Derived once (read on every admission check): a rolling window's bucket, and where
+    # holds on this bucket are filed (0 for rolling windows, see the module doc).
+    is_rolling: bool = field(init=False, compare=False, repr=False)
+    hold_start: int = field(init=False, compare=False, repr=False)
 
-    @property
-    def is_rolling(self) -> bool:
-        return self.period.startswith("rolling:")
-
-    @property
-    def hold_start(self) -> int:
-        """Where holds on this bucket are filed (0 for rolling windows, see module doc)."""
-        return 0 if self.is_rolling else self.start
+    def __post_init__(self) -> None:
+        rolling = self.period.startswith("rolling:")
+        object.__setattr__(self, "is_rolling", rolling)
+        object.__setattr__(self, "hold_start", 0 if rolling else self.start)
 
 
 @dataclass(frozen=True, slots=True)
