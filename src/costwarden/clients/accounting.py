@@ -106,9 +106,20 @@ def call_metadata(messages: list[Any], model: str, output_bound: int) -> dict[st
     meta: dict[str, Any] = {"max_tokens": output_bound, "prompt_hash": digest(messages)}
     prefix = list(itertools.takewhile(lambda m: m.get("role") in ("system", "developer"), messages))
     if prefix:
-        meta["prefix_hash"] = digest(prefix)
-        meta["prefix_tokens"] = count_message_tokens(prefix, model).tokens
+        prefix_hash = digest(prefix)
+        meta["prefix_hash"] = prefix_hash
+        # System prompts repeat (that is what caching advice is about): count each once.
+        tokens = _PREFIX_TOKENS.get((prefix_hash, model))
+        if tokens is None:
+            tokens = count_message_tokens(prefix, model).tokens
+            if len(_PREFIX_TOKENS) >= 4096:
+                _PREFIX_TOKENS.clear()
+            _PREFIX_TOKENS[(prefix_hash, model)] = tokens
+        meta["prefix_tokens"] = tokens
     return meta
+
+
+_PREFIX_TOKENS: dict[tuple[str, str], int] = {}
 
 
 def count_text(text: str, model: str) -> int:
