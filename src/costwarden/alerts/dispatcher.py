@@ -34,42 +34,18 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Final, Protocol
+from typing import Final
 
 from costwarden.alerts.channel import AlertChannel, accepts
 from costwarden.alerts.http import ChannelHTTPError
 from costwarden.alerts.payload import alert_from_json, alert_to_json
 from costwarden.errors import ConfigurationError
+from costwarden.ledger.base import AlertOutbox, Delivery
 from costwarden.records import Alert
-
-try:  # the outbox row type; a structural stand-in keeps this module importable on its own
-    from costwarden.ledger.base import Delivery
-except ImportError:  # pragma: no cover
-    Delivery = object  # type: ignore[misc,assignment]
 
 log = logging.getLogger("costwarden.alerts")
 _WAKE: Final = object()
 _URL = re.compile(r"(https?://[^/\s'\"]+)[^\s'\"]*")
-
-
-class Outbox(Protocol):
-    """The ledger methods the dispatcher uses (every costwarden Ledger has them)."""
-
-    def claim_alert(
-        self, dedup_key: str, payload: str, channels: Sequence[str], now: float
-    ) -> bool: ...
-
-    def lease_deliveries(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]: ...
-
-    def finish_delivery(
-        self,
-        delivery_id: int,
-        *,
-        delivered: bool,
-        error: str | None,
-        next_attempt_at: float | None,
-        now: float,
-    ) -> None: ...
 
 
 def redact(text: str) -> str:
@@ -82,7 +58,7 @@ class AlertDispatcher:
 
     def __init__(
         self,
-        ledger: Outbox,
+        ledger: AlertOutbox,
         channels: Sequence[AlertChannel],
         *,
         queue_size: int = 1000,

@@ -153,8 +153,28 @@ class LedgerEvent:
     detail: str | None
 
 
+class AlertOutbox(Protocol):
+    """The part of a ledger the alert dispatcher uses: claim once, lease, finish."""
+
+    def claim_alert(
+        self, dedup_key: str, payload: str, channels: Sequence[str], now: float
+    ) -> bool: ...
+
+    def lease_deliveries(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]: ...
+
+    def finish_delivery(
+        self,
+        delivery_id: int,
+        *,
+        delivered: bool,
+        error: str | None,
+        next_attempt_at: float | None,
+        now: float,
+    ) -> None: ...
+
+
 @runtime_checkable
-class Ledger(Protocol):
+class Ledger(AlertOutbox, Protocol):
     """What every backend (memory, SQLite, PostgreSQL) provides, with the same semantics.
 
     Each method is one atomic step. ``reserve`` checks every limit and files the hold on every
@@ -220,22 +240,6 @@ class Ledger(Protocol):
     def series(self, scope: str, period: str, since: int, until: int) -> list[tuple[int, int]]:
         """``[(window_start, spent)]`` of a scope's ``period`` buckets in ``[since, until)``."""
         ...
-
-    def claim_alert(
-        self, dedup_key: str, payload: str, channels: Sequence[str], now: float
-    ) -> bool: ...
-
-    def lease_deliveries(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]: ...
-
-    def finish_delivery(
-        self,
-        delivery_id: int,
-        *,
-        delivered: bool,
-        error: str | None,
-        next_attempt_at: float | None,
-        now: float,
-    ) -> None: ...
 
     def deliveries(self, since: float | None = None, limit: int = 100) -> list[Delivery]: ...
 
