@@ -66,34 +66,31 @@ def _usage(
         raise ProviderResponseError(f"provider usage is inconsistent: {err}") from None
 
 
-def openai_chat_usage(usage: Any) -> Usage:
-    """Chat Completions ``usage`` (``prompt_tokens``, ``prompt_tokens_details``, ...)."""
+def _openai_usage(usage: Any, input_name: str, output_name: str) -> Usage:
+    """OpenAI's shape under either API's names: totals ``<input_name>`` and
+    ``<output_name>``, with ``<name>_details`` holding the cached, cache-write and reasoning
+    subsets."""
     if usage is None:
         raise ProviderResponseError("the response has no usage object")
-    prompt = field(usage, "prompt_tokens_details")
-    completion = field(usage, "completion_tokens_details")
+    details_in = field(usage, f"{input_name}_details")
+    details_out = field(usage, f"{output_name}_details")
     return _usage(
-        _count(field(usage, "prompt_tokens"), "prompt_tokens"),
-        _count(field(usage, "completion_tokens"), "completion_tokens"),
-        _count(field(prompt, "cached_tokens"), "cached_tokens"),
-        _count(field(prompt, "cache_write_tokens"), "cache_write_tokens"),
-        _count(field(completion, "reasoning_tokens"), "reasoning_tokens"),
-    )
-
-
-def openai_responses_usage(usage: Any) -> Usage:
-    """Responses API ``usage`` (``input_tokens``, ``input_tokens_details``, ...)."""
-    if usage is None:
-        raise ProviderResponseError("the response has no usage object")
-    details_in = field(usage, "input_tokens_details")
-    details_out = field(usage, "output_tokens_details")
-    return _usage(
-        _count(field(usage, "input_tokens"), "input_tokens"),
-        _count(field(usage, "output_tokens"), "output_tokens"),
+        _count(field(usage, input_name), input_name),
+        _count(field(usage, output_name), output_name),
         _count(field(details_in, "cached_tokens"), "cached_tokens"),
         _count(field(details_in, "cache_write_tokens"), "cache_write_tokens"),
         _count(field(details_out, "reasoning_tokens"), "reasoning_tokens"),
     )
+
+
+def openai_chat_usage(usage: Any) -> Usage:
+    """Chat Completions ``usage`` (``prompt_tokens``, ``prompt_tokens_details``, ...)."""
+    return _openai_usage(usage, "prompt_tokens", "completion_tokens")
+
+
+def openai_responses_usage(usage: Any) -> Usage:
+    """Responses API ``usage`` (``input_tokens``, ``input_tokens_details``, ...)."""
+    return _openai_usage(usage, "input_tokens", "output_tokens")
 
 
 def anthropic_usage(usage: Any) -> Usage:
