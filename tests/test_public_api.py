@@ -12,7 +12,7 @@ def test_all_names_resolve() -> None:
         assert getattr(costwarden, name) is not None, name
 
 
-def test_all_is_sorted_and_unique() -> None:
+def test_all_names_are_unique() -> None:
     assert len(set(costwarden.__all__)) == len(costwarden.__all__)
 
 
