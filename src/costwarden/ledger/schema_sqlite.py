@@ -64,4 +64,10 @@ MIGRATIONS: Final[list[list[str]]] = [
     # 2: a record's metadata (JSON: task, max_tokens, prompt and prefix hashes, ...), read by
     # the optimizer's recommendations
     ["ALTER TABLE records ADD COLUMN metadata TEXT"],
+    # 3: live holds moved to the hold board beside the file (ledger/sqlite_holds.py), which
+    # names the database it belongs to by this id
+    [
+        "DROP TABLE holds",
+        "INSERT INTO meta (key, value) VALUES ('ledger_id', lower(hex(randomblob(8))))",
+    ],
 ]

@@ -1,0 +1,227 @@
+"""The SQLite ledger's hold board: live reservations in a small shared-memory file.
+
+Why not a table. A hold lives for the length of one provider call and is never history, yet
+as rows it cost a whole durable write transaction per tracked call (the reservation), on top
+of the one that records the call: half the ledger's time per call. A hold only has to be
+*visible to every process on this host* from the moment ``reserve`` returns until the call
+is settled, and it must never outlive its TTL if its process dies. A memory-mapped file next
+to the database (``spend.db-holds``, like SQLite's own ``-shm``) gives exactly that:
+
+- Every change to the board, and every write of totals to the database, happens under one
+  exclusive ``flock`` on the board file (the *ledger lock*). Admission reads the totals and
+  the board under the same lock, so a check and its hold cannot interleave with another
+  process's check, hold or record. The kernel drops the lock when a process dies.
+- Entries are written payload first and tag last, and freed by zeroing the tag, each an
+  aligned 8-byte store: a process killed mid-way leaves either a whole entry (which then
+  expires with its TTL: a dead process can over-count for a while, never under-count) or a
+  free one.
+- A header counter, the *generation*, is bumped under the lock before every database write
+  that changes totals commits. A process may keep the totals it read in memory for as long
+  as the generation is unchanged, so an admission check on an unchanged ledger reads no SQL.
+- The header also names the database it belongs to (its ``ledger_id``): a board left beside a
+  deleted and recreated database is wiped rather than trusted.
+
+Layout (little-endian): a 64-byte header ``magic, version, capacity, high_water, generation,
+ledger_id`` and ``capacity`` entries of 32 bytes ``tag, bucket, amount, expires_at``. ``tag``
+is a 64-bit digest of the hold id (never 0: 0 is a free entry) and ``bucket`` a 64-bit digest
+of the bucket's ``(scope, period, start)``; a digest collision could only make a check count
+someone else's hold too, that is deny more, never admit more. A hold on ``k`` buckets takes
+``k`` entries. ``high_water`` bounds the scan: entries at or above it are free.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import mmap
+import os
+import struct
+from collections.abc import Iterable
+from typing import Final
+
+from costwarden.errors import LedgerError
+
+MAGIC: Final = 0x5344_4C4F_4857_4300  # "\0CWHOLDS" read as little-endian bytes
+VERSION: Final = 1
+DEFAULT_CAPACITY: Final = 65_536
+HEADER: Final = struct.Struct("<QIIIIQQ24x")  # magic, version, capacity, high, pad, gen, ledger
+ENTRY: Final = struct.Struct("<QQqd")  # tag, bucket, amount, expires_at
+PAYLOAD: Final = struct.Struct("<Qqd")  # bucket, amount, expires_at (written before the tag)
+TAG: Final = struct.Struct("<Q")
+_HIGH_AT: Final = 16
+_GEN_AT: Final = 24
+_U32: Final = struct.Struct("<I")
+_ENTRIES_AT: Final = HEADER.size
+assert HEADER.size == 64 and ENTRY.size == 32
+
+
+def digest64(text: str) -> int:
+    """A non-zero 64-bit digest (0 marks a free entry)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") or 1
+
+
+class HoldBoard:
+    """One process's view of the board file. Every method but :meth:`lock`/:meth:`unlock`
+    expects the caller to hold the ledger lock (and its own threads kept out)."""
+
+    def __init__(self, path: str, ledger_id: int, capacity: int = DEFAULT_CAPACITY) -> None:
+        if capacity < 16:
+            raise LedgerError(f"a hold board needs room for at least 16 holds, got {capacity}")
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.lock()
+            try:
+                self.capacity = self._initialise(ledger_id, capacity)
+                self._map = mmap.mmap(self._fd, _ENTRIES_AT + self.capacity * ENTRY.size)
+            finally:
+                self.unlock()
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def _initialise(self, ledger_id: int, capacity: int) -> int:
+        """Use the board as it is if it is this database's, else lay out an empty one."""
+        size = os.fstat(self._fd).st_size
+        if size >= _ENTRIES_AT:
+            magic, version, have, _high, _pad, _gen, owner = HEADER.unpack(
+                os.pread(self._fd, HEADER.size, 0)
+            )
+            fits = size >= _ENTRIES_AT + have * ENTRY.size
+            if magic == MAGIC and version == VERSION and owner == ledger_id and fits:
+                return int(have)
+        # New, foreign (a recreated database's leftover) or torn: start empty. Zero it by
+        # truncating, but never below its old size: another process may still map it.
+        capacity = max(capacity, (size - _ENTRIES_AT) // ENTRY.size)
+        os.ftruncate(self._fd, 0)
+        os.ftruncate(self._fd, _ENTRIES_AT + capacity * ENTRY.size)
+        os.pwrite(self._fd, HEADER.pack(MAGIC, VERSION, capacity, 0, 0, 0, ledger_id), 0)
+        return capacity
+
+    # -- the ledger lock ------------------------------------------------------------------------
+    def lock(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def unlock(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    # -- generation -----------------------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        return int(TAG.unpack_from(self._map, _GEN_AT)[0])
+
+    def bump(self) -> int:
+        """Announce a totals change (before its COMMIT); returns the new generation."""
+        gen = (TAG.unpack_from(self._map, _GEN_AT)[0] + 1) & 0xFFFF_FFFF_FFFF_FFFF
+        TAG.pack_into(self._map, _GEN_AT, gen)
+        return int(gen)
+
+    # -- holds ----------------------------------------------------------------------------------
+    def _high(self) -> int:
+        return int(_U32.unpack_from(self._map, _HIGH_AT)[0])
+
+    def _entries(self) -> Iterable[tuple[int, int, int, float]]:
+        high = self._high()
+        return ENTRY.iter_unpack(self._map[_ENTRIES_AT : _ENTRIES_AT + high * ENTRY.size])
+
+    def reserved(self, sums: dict[int, int], now: float) -> bool:
+        """Add every live hold's amount to ``sums[bucket]`` for the buckets it names; True if
+        any entry had expired (the caller may then :meth:`purge`)."""
+        expired = False
+        for tag, bucket, amount, expires_at in self._entries():
+            if tag and bucket in sums:
+                if expires_at > now:
+                    sums[bucket] += amount
+                else:
+                    expired = True
+        return expired
+
+    def add(
+        self,
+        tag: int,
+        buckets: Iterable[int],
+        amount: int,
+        expires_at: float,
+        now: float,
+        *,
+        name: str = "",
+    ) -> None:
+        """File a hold of ``amount`` on every bucket. Reuses free and expired entries.
+        ``name`` (the hold id) is for error messages."""
+        wanted = list(buckets)
+        free: list[int] = []
+        high = self._high()
+        if wanted:
+            for i, (t, _b, _a, exp) in enumerate(self._entries()):
+                if t == tag and exp > now:
+                    raise LedgerError(f"hold {name or hex(tag)!r} already exists")
+                if (not t or exp <= now) and len(free) < len(wanted):
+                    free.append(i)
+        while len(free) < len(wanted):
+            if high >= self.capacity:
+                raise LedgerError(
+                    f"the hold board {self.path} is full ({self.capacity} entries of live "
+                    "holds); settle holds sooner, shorten their TTL, or open the ledger with "
+                    "?holds=<more>"
+                )
+            free.append(high)
+            high += 1
+        m = self._map
+        for i, bucket in zip(free, wanted, strict=True):
+            at = _ENTRIES_AT + i * ENTRY.size
+            TAG.pack_into(m, at, 0)  # an expired entry being reused stops counting first
+            PAYLOAD.pack_into(m, at + 8, bucket, amount, expires_at)
+        _U32.pack_into(m, _HIGH_AT, high)  # before the tags: a scan must reach them
+        for i in free:
+            TAG.pack_into(m, _ENTRIES_AT + i * ENTRY.size, tag)
+
+    def remove(self, tag: int) -> bool:
+        """Free the hold's entries; False if it had none (settled, purged, never filed)."""
+        found = False
+        m = self._map
+        for i, (t, _b, _a, _e) in enumerate(self._entries()):
+            if t == tag:
+                TAG.pack_into(m, _ENTRIES_AT + i * ENTRY.size, 0)
+                found = True
+        if found:
+            self._shrink()
+        return found
+
+    def exists(self, tag: int, now: float) -> bool:
+        return any(t == tag and exp > now for t, _b, _a, exp in self._entries())
+
+    def purge(self, now: float) -> int:
+        """Free every expired entry; returns how many distinct holds that dropped."""
+        m = self._map
+        dropped = set()
+        for i, (t, _b, _a, exp) in enumerate(self._entries()):
+            if t and exp <= now:
+                TAG.pack_into(m, _ENTRIES_AT + i * ENTRY.size, 0)
+                dropped.add(t)
+        if dropped:
+            self._shrink()
+        return len(dropped)
+
+    def live_holds(self, now: float) -> int:
+        return len({t for t, _b, _a, exp in self._entries() if t and exp > now})
+
+    def _shrink(self) -> None:
+        """Lower the high-water mark past trailing free entries (shorter scans)."""
+        high = self._high()
+        m = self._map
+        while high and not TAG.unpack_from(m, _ENTRIES_AT + (high - 1) * ENTRY.size)[0]:
+            high -= 1
+        _U32.pack_into(m, _HIGH_AT, high)
+
+    def close(self) -> None:
+        """Unmap and close (idempotent). The file stays: other processes may use it."""
+        if self._fd < 0:
+            return
+        fd, self._fd = self._fd, -1
+        try:
+            self._map.close()
+        finally:
+            os.close(fd)
+
+
+__all__ = ["DEFAULT_CAPACITY", "HoldBoard", "digest64"]
