@@ -298,23 +298,32 @@ class SQLiteLedger:
         return usage
 
     def _first_denial(
-        self, conn: sqlite3.Connection, amount: Nanos, checks: Sequence[LimitCheck], now: float
+        self,
+        conn: sqlite3.Connection,
+        amount: Nanos,
+        checks: Sequence[LimitCheck],
+        now: float,
+        digests: list[int],
     ) -> Denial | None:
-        """Under the ledger lock: the first check that ``amount`` does not fit."""
-        digest = self._digest
-        reserved = {digest(c.bucket.scope, c.bucket.period, c.bucket.hold_start): 0 for c in checks}
-        self._board.reserved(reserved, now)
+        """Under the ledger lock: the first check that ``amount`` does not fit, given the
+        checked buckets' board digests (the caller files a hold under the same ones)."""
+        held = dict.fromkeys(digests, 0)
+        self._board.reserved(held, now)
         self._sync_cache()
-        for chk in checks:
+        for chk, digest in zip(checks, digests, strict=True):
             b = chk.bucket
             if b.is_rolling:
                 spent = self._spent(conn, b)
             else:
                 spent = self._cached_total(conn, (b.scope, b.period, b.start)).spent
-            held = reserved[digest(b.scope, b.period, b.hold_start)]
-            if spent + held + amount > chk.limit:
-                return Denial(chk, spent, held, amount)
+            reserved = held[digest]
+            if spent + reserved + amount > chk.limit:
+                return Denial(chk, spent, reserved, amount)
         return None
+
+    def _check_digests(self, checks: Sequence[LimitCheck]) -> list[int]:
+        digest = self._digest
+        return [digest(c.bucket.scope, c.bucket.period, c.bucket.hold_start) for c in checks]
 
     def reserve(
         self,
@@ -324,24 +333,26 @@ class SQLiteLedger:
         expires_at: float,
         now: float,
     ) -> Denial | None:
-        with self._ledger_locked() as conn:
-            denial = self._first_denial(conn, amount, checks, now)
-            if denial is not None:
+        # The hot path: the same steps as _ledger_locked(), without a generator per call.
+        tag = digest64(hold_id)
+        with self._lock:
+            conn = self._conn_for_pid()
+            digests = self._check_digests(checks)
+            board = self._board
+            board.lock()
+            try:
+                denial = self._first_denial(conn, amount, checks, now, digests)
+                if denial is None:
+                    board.add(tag, digests, amount, expires_at, now, name=hold_id)
                 return denial
-            digest = self._digest
-            self._board.add(
-                digest64(hold_id),
-                [digest(c.bucket.scope, c.bucket.period, c.bucket.hold_start) for c in checks],
-                amount,
-                expires_at,
-                now,
-                name=hold_id,
-            )
-            return None
+            except sqlite3.OperationalError as exc:
+                raise LedgerUnavailableError(f"reading {self.path} failed: {exc}") from exc
+            finally:
+                board.unlock()
 
     def check(self, amount: Nanos, checks: Sequence[LimitCheck], now: float) -> Denial | None:
         with self._ledger_locked() as conn:
-            return self._first_denial(conn, amount, checks, now)
+            return self._first_denial(conn, amount, checks, now, self._check_digests(checks))
 
     def append(
         self,

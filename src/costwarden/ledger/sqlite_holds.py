@@ -51,6 +51,7 @@ TAG: Final = struct.Struct("<Q")
 _HIGH_AT: Final = 16
 _GEN_AT: Final = 24
 _U32: Final = struct.Struct("<I")
+_FILED_LIMIT: Final = 100_000
 _ENTRIES_AT: Final = HEADER.size
 assert HEADER.size == 64 and ENTRY.size == 32
 
@@ -68,6 +69,7 @@ class HoldBoard:
         if capacity < 16:
             raise LedgerError(f"a hold board needs room for at least 16 holds, got {capacity}")
         self.path = path
+        self._filed: dict[int, list[int]] = {}  # tag -> entries, for holds filed here
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             self.lock()
@@ -128,6 +130,8 @@ class HoldBoard:
         """Add every live hold's amount to ``sums[bucket]`` for the buckets it names; True if
         any entry had expired (the caller may then :meth:`purge`)."""
         expired = False
+        if not self._high():
+            return expired
         for tag, bucket, amount, expires_at in self._entries():
             if tag and bucket in sums:
                 if expires_at > now:
@@ -151,7 +155,7 @@ class HoldBoard:
         wanted = list(buckets)
         free: list[int] = []
         high = self._high()
-        if wanted:
+        if wanted and high:
             for i, (t, _b, _a, exp) in enumerate(self._entries()):
                 if t == tag and exp > now:
                     raise LedgerError(f"hold {name or hex(tag)!r} already exists")
@@ -174,16 +178,27 @@ class HoldBoard:
         _U32.pack_into(m, _HIGH_AT, high)  # before the tags: a scan must reach them
         for i in free:
             TAG.pack_into(m, _ENTRIES_AT + i * ENTRY.size, tag)
+        if len(self._filed) > _FILED_LIMIT:
+            self._filed.clear()  # holds this process never settled; remove() then scans
+        self._filed[tag] = free
 
     def remove(self, tag: int) -> bool:
-        """Free the hold's entries; False if it had none (settled, purged, never filed)."""
-        found = False
+        """Free the hold's entries; False if it had none (settled, purged, never filed).
+
+        A hold filed by this process is found where :meth:`add` put it (each entry checked:
+        another process may have purged it and reused the entry); any other is scanned for.
+        """
         m = self._map
-        for i, (t, _b, _a, _e) in enumerate(self._entries()):
-            if t == tag:
-                TAG.pack_into(m, _ENTRIES_AT + i * ENTRY.size, 0)
+        where = self._filed.pop(tag, None)
+        if where is None:
+            where = [i for i, (t, _b, _a, _e) in enumerate(self._entries()) if t == tag]
+        found = False
+        for i in where:
+            at = _ENTRIES_AT + i * ENTRY.size
+            if TAG.unpack_from(m, at)[0] == tag:
+                TAG.pack_into(m, at, 0)
                 found = True
-        if found:
+        if found and max(where) + 1 >= self._high():
             self._shrink()
         return found
 
