@@ -143,9 +143,10 @@ class SQLiteLedger:
         self._board = self._open_board()
         # (spent net of baseline, count, baseline) of calendar buckets, valid while the
         # board's generation is ``_cache_gen``; digests of buckets, which never change.
-        self._totals_cache: dict[tuple[str, str, int], BucketUsage] = {}
+        self._totals_cache: dict[tuple[str, str, int], tuple[int, int, int]] = {}
         self._cache_gen = -1
         self._digests: dict[tuple[str, str, int], int] = {}
+        self._hold_tags: dict[str, int] = {}
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -216,6 +217,18 @@ class SQLiteLedger:
             self._cache_gen = -1
         return self._conn
 
+    def _hold_tag(self, hold_id: str, *, forget: bool = False) -> int:
+        """The board tag of a hold id, remembered from reserve() until it is settled."""
+        tags = self._hold_tags
+        tag = tags.pop(hold_id, None) if forget else tags.get(hold_id)
+        if tag is None:
+            tag = digest64(hold_id)
+            if not forget:
+                if len(tags) > _CACHE_LIMIT:
+                    tags.clear()
+                tags[hold_id] = tag
+        return tag
+
     def _digest(self, scope: str, period: str, start: int) -> int:
         key = (scope, period, start)
         d = self._digests.get(key)
@@ -285,7 +298,9 @@ class SQLiteLedger:
             row = conn.execute(_SPENT, (b.scope, b.period, b.start)).fetchone()
         return int(row[0]) if row else 0
 
-    def _cached_total(self, conn: sqlite3.Connection, key: tuple[str, str, int]) -> BucketUsage:
+    def _cached_total(
+        self, conn: sqlite3.Connection, key: tuple[str, str, int]
+    ) -> tuple[int, int, int]:
         """A calendar bucket's totals from memory (valid after :meth:`_sync_cache` under the
         ledger lock), else read and kept."""
         usage = self._totals_cache.get(key)
@@ -293,7 +308,7 @@ class SQLiteLedger:
             if len(self._totals_cache) > _CACHE_LIMIT:
                 self._totals_cache.clear()
             row = conn.execute(_TOTAL, key).fetchone()
-            usage = BucketUsage(row[0], 0, row[1], row[2]) if row else BucketUsage(0, 0, 0)
+            usage = (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
             self._totals_cache[key] = usage
         return usage
 
@@ -315,7 +330,7 @@ class SQLiteLedger:
             if b.is_rolling:
                 spent = self._spent(conn, b)
             else:
-                spent = self._cached_total(conn, (b.scope, b.period, b.start)).spent
+                spent = self._cached_total(conn, (b.scope, b.period, b.start))[0]
             reserved = held[digest]
             if spent + reserved + amount > chk.limit:
                 return Denial(chk, spent, reserved, amount)
@@ -334,7 +349,7 @@ class SQLiteLedger:
         now: float,
     ) -> Denial | None:
         # The hot path: the same steps as _ledger_locked(), without a generator per call.
-        tag = digest64(hold_id)
+        tag = self._hold_tag(hold_id)
         with self._lock:
             conn = self._conn_for_pid()
             digests = self._check_digests(checks)
@@ -408,15 +423,15 @@ class SQLiteLedger:
                 for key in written:
                     u = cache.get(key)
                     if u is not None:
-                        cache[key] = BucketUsage(u.spent + cost, 0, u.count + 1, u.baseline)
+                        cache[key] = (u[0] + cost, u[1] + 1, u[2])
             watched = []
             for bk, u in zip(watch, before, strict=True):
                 if u is None:
                     watched.append(BucketUsage(self._spent(conn, bk), 0, 0))
                 elif (bk.scope, bk.period, bk.start) in written:
-                    watched.append(BucketUsage(u.spent + cost, 0, u.count + 1, u.baseline))
+                    watched.append(BucketUsage(u[0] + cost, 0, u[1] + 1, u[2]))
                 else:
-                    watched.append(u)
+                    watched.append(BucketUsage(u[0], 0, u[1], u[2]))
         assert record_id is not None
         return record.stored(record_id), watched
 
@@ -430,11 +445,11 @@ class SQLiteLedger:
             self._totals_cache.clear()
             self._cache_gen = -1
         if hold_id is not None:
-            self._board.remove(digest64(hold_id))
+            self._board.remove(self._hold_tag(hold_id, forget=True))
 
     def release(self, hold_id: str) -> bool:
         with self._ledger_locked():
-            return self._board.remove(digest64(hold_id))
+            return self._board.remove(self._hold_tag(hold_id, forget=True))
 
     def hold_exists(self, hold_id: str, now: float) -> bool:
         with self._ledger_locked():

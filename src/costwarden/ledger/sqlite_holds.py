@@ -192,13 +192,15 @@ class HoldBoard:
         where = self._filed.pop(tag, None)
         if where is None:
             where = [i for i, (t, _b, _a, _e) in enumerate(self._entries()) if t == tag]
+            if not where:
+                return False
         found = False
         for i in where:
             at = _ENTRIES_AT + i * ENTRY.size
             if TAG.unpack_from(m, at)[0] == tag:
                 TAG.pack_into(m, at, 0)
                 found = True
-        if found and max(where) + 1 >= self._high():
+        if found and where[-1] + 1 >= self._high():
             self._shrink()
         return found
 
