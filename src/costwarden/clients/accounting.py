@@ -16,7 +16,6 @@ the provider), and the hold is then replaced by exactly one record:
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 import time
@@ -33,6 +32,7 @@ from costwarden.records import StoredRecord, Usage, UsageRecord
 if TYPE_CHECKING:
     from costwarden.manager import BudgetManager, Hold
     from costwarden.pricing import PriceCatalog
+    from costwarden.tokens import TokenCount
 
 log = logging.getLogger("costwarden")
 
@@ -92,34 +92,98 @@ class Estimate:
         return nanos_to_usd(self.cost_nanos)
 
 
+_JSON = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
+"""The encoding the prompt hashes are taken of (what ``json.dumps(value, sort_keys=True,
+default=str, separators=(",", ":"))`` builds, without making an encoder per call)."""
+
+_PREFIX_ROLES = ("system", "developer")
+
+
+@dataclass(frozen=True, slots=True)
+class _Prefix:
+    """A prompt's leading system/developer messages: how many, their hash, their count."""
+
+    length: int
+    hash: str
+    count: TokenCount
+
+
+_PREFIX_COUNTS: dict[tuple[str, str], TokenCount] = {}
+"""``count_message_tokens(prefix, model)`` by (prefix hash, model). System prompts repeat
+(that is what caching advice is about), so each is counted once per process."""
+
+
+def _hashes(messages: list[Any], model: str) -> tuple[str, _Prefix | None]:
+    """The prompt's hash, and its system prefix (length, hash, cached count) if it has one.
+
+    Each message is encoded once: the JSON of a list is its items' JSON joined by ``,``
+    inside ``[...]``, so the prompt's and the prefix's texts (and hashes) share the work.
+    """
+    k = 0
+    for m in messages:
+        if m.get("role") not in _PREFIX_ROLES:
+            break
+        k += 1
+    encode = _JSON.encode
+    if not k:
+        text = f"[{','.join(map(encode, messages))}]"
+        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest(), None
+    whole = hashlib.blake2b(f"[{','.join(map(encode, messages[:k]))}".encode(), digest_size=12)
+    head = whole.copy()
+    head.update(b"]")
+    prefix_hash = head.hexdigest()
+    rest = messages[k:]
+    whole.update(f"{',' if rest else ''}{','.join(map(encode, rest))}]".encode())
+    count = _PREFIX_COUNTS.get((prefix_hash, model))
+    if count is None:
+        from costwarden.tokens import count_message_tokens
+
+        count = count_message_tokens(messages[:k], model)
+        if len(_PREFIX_COUNTS) >= 4096:
+            _PREFIX_COUNTS.clear()
+        _PREFIX_COUNTS[(prefix_hash, model)] = count
+    return whole.hexdigest(), _Prefix(k, prefix_hash, count)
+
+
+def _metadata(output_bound: int, prompt_hash: str, prefix: _Prefix | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"max_tokens": output_bound, "prompt_hash": prompt_hash}
+    if prefix is not None:
+        meta["prefix_hash"] = prefix.hash
+        meta["prefix_tokens"] = prefix.count.tokens
+    return meta
+
+
 def call_metadata(messages: list[Any], model: str, output_bound: int) -> dict[str, Any]:
     """What the optimizer reads back from a call's record: ``max_tokens`` (the bound sent),
     ``prompt_hash`` (the whole prompt: retries and duplicates) and, when the prompt starts
     with system or developer messages, ``prefix_hash`` / ``prefix_tokens`` (a cacheable
-    prefix). Hashes, never the text: records must not hold prompts."""
-    from costwarden.tokens import count_message_tokens
+    prefix). Hashes, never the text: records must not hold prompts.
 
-    def digest(value: object) -> str:
-        text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
-        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
-
-    meta: dict[str, Any] = {"max_tokens": output_bound, "prompt_hash": digest(messages)}
-    prefix = list(itertools.takewhile(lambda m: m.get("role") in ("system", "developer"), messages))
-    if prefix:
-        prefix_hash = digest(prefix)
-        meta["prefix_hash"] = prefix_hash
-        # System prompts repeat (that is what caching advice is about): count each once.
-        tokens = _PREFIX_TOKENS.get((prefix_hash, model))
-        if tokens is None:
-            tokens = count_message_tokens(prefix, model).tokens
-            if len(_PREFIX_TOKENS) >= 4096:
-                _PREFIX_TOKENS.clear()
-            _PREFIX_TOKENS[(prefix_hash, model)] = tokens
-        meta["prefix_tokens"] = tokens
-    return meta
+    A hash is the 12-byte BLAKE2b of ``json.dumps(messages, sort_keys=True, default=str,
+    separators=(",", ":"))`` (of the prefix's messages for ``prefix_hash``)."""
+    return _metadata(output_bound, *_hashes(messages, model))
 
 
-_PREFIX_TOKENS: dict[tuple[str, str], int] = {}
+def _count_prompt(
+    messages: list[Any], model: str, tools: Any, prefix: _Prefix | None
+) -> tuple[int, bool]:
+    """``count_message_tokens(messages, model, tools=tools)`` as (tokens, exact), counting a
+    known system prefix from its cached count instead of tokenizing it again.
+
+    OpenAI's recipe is a sum over messages plus ``REPLY_PRIMING`` once, so the prompt is the
+    prefix's count plus the rest's, less one priming. That holds only for counts that are
+    sums (``tiktoken:`` methods); scaled estimates (``estimate:``, rounded up after scaling)
+    are counted whole.
+    """
+    from costwarden.tokens import REPLY_PRIMING, count_message_tokens
+
+    if prefix is not None and prefix.count.method.startswith("tiktoken:"):
+        rest = count_message_tokens(messages[prefix.length :], model, tools=tools)
+        if rest.method.startswith("tiktoken:"):
+            tokens = prefix.count.tokens + rest.tokens - REPLY_PRIMING
+            return tokens, prefix.count.exact and rest.exact
+    counted = count_message_tokens(messages, model, tools=tools)
+    return counted.tokens, counted.exact
 
 
 def count_text(text: str, model: str) -> int:
@@ -146,18 +210,19 @@ def estimate_call(
     Raises UnknownModelError for an unpriced model (unless ``free``): an unknown model is an
     error before a call, never silently $0.
     """
-    from costwarden.tokens import count_message_tokens
-
     messages = prompt_messages(api, request)
-    tools = request.get("tools")
-    counted = count_message_tokens(messages, model, tools=tools or None)
+    tools = request.get("tools") or None
+    # Counting (which checks the model and tools) comes before the output bound is read, so
+    # a request with several faults reports the same one first as before.
+    prompt_hash, prefix = _hashes(messages, model)
+    tokens, exact = _count_prompt(messages, model, tools, prefix)
     out = output_bound(api, request) or default_output_tokens
-    meta = call_metadata(messages, model, out)
+    meta = _metadata(out, prompt_hash, prefix)
     if free:
-        return Estimate(model, counted.tokens, out, 0, counted.exact, meta)
-    usage = Usage(input_tokens=counted.tokens, output_tokens=out)
+        return Estimate(model, tokens, out, 0, exact, meta)
+    usage = Usage(input_tokens=tokens, output_tokens=out)
     cost = pricing.cost_nanos(model, usage, provider=provider)
-    return Estimate(model, counted.tokens, out, cost, counted.exact, meta)
+    return Estimate(model, tokens, out, cost, exact, meta)
 
 
 def failure_status(error: BaseException) -> str:
