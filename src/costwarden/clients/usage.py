@@ -24,19 +24,32 @@ from typing import Any
 from costwarden.errors import InvalidInputError, ProviderResponseError
 from costwarden.records import Usage
 
+_IS_MAPPING: dict[type, bool] = {}
+"""Whether instances of a type are mappings, per type: ``isinstance(x, Mapping)`` is an ABC
+check that costs far more than the attribute read it guards, and a call reads ~20 fields."""
+
 
 def field(obj: Any, name: str) -> Any:
     """``obj[name]`` for mappings, ``obj.name`` for SDK objects; ``None`` when absent."""
     if obj is None:
         return None
-    if type(obj) is dict:  # the common JSON case, without an ABC isinstance check
+    cls = type(obj)
+    if cls is dict:  # the common JSON case, without an ABC isinstance check
         return obj.get(name)
-    if isinstance(obj, Mapping):
+    is_mapping = _IS_MAPPING.get(cls)
+    if is_mapping is None:
+        is_mapping = isinstance(obj, Mapping)
+        # Only types whose instances all answer alike (not mocks with a __class__ of their own).
+        if obj.__class__ is cls and len(_IS_MAPPING) < 512:
+            _IS_MAPPING[cls] = is_mapping
+    if is_mapping:
         return obj.get(name)
     return getattr(obj, name, None)
 
 
 def _count(value: Any, name: str) -> int:
+    if type(value) is int and value >= 0:  # the usual case, before the checks below
+        return value
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
