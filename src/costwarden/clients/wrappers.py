@@ -167,11 +167,18 @@ class _Call:
 
 
 class _Proxy:
-    """Attributes of ``target``, except the ones overridden."""
+    """Attributes of ``target``, except the ones overridden.
+
+    The overrides live in the proxy's own ``__dict__``, so ``client.chat.completions.create``
+    is three plain attribute reads; ``__getattr__`` (which Python reaches only after a failed
+    lookup has raised and caught an AttributeError) serves the rest from the target.
+    """
 
     def __init__(self, target: Any, overrides: dict[str, Any]) -> None:
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_overrides", overrides)
+        for name, value in overrides.items():
+            object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
         overrides = object.__getattribute__(self, "_overrides")
