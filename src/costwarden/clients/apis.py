@@ -91,14 +91,16 @@ def prompt_messages(api: Api, request: Mapping[str, Any]) -> list[Message]:
     return out
 
 
+_BOUND_NAMES: Final[dict[str, tuple[str, ...]]] = {
+    "chat": ("max_completion_tokens", "max_tokens"),
+    "responses": ("max_output_tokens",),
+    "messages": ("max_tokens",),
+}
+
+
 def output_bound(api: Api, request: Mapping[str, Any]) -> int | None:
     """The request's own cap on output tokens, if it sets one."""
-    names = {
-        "chat": ("max_completion_tokens", "max_tokens"),
-        "responses": ("max_output_tokens",),
-        "messages": ("max_tokens",),
-    }[api]
-    for name in names:
+    for name in _BOUND_NAMES[api]:
         value = request.get(name)
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

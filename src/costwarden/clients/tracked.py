@@ -241,10 +241,10 @@ class _TrackedBase:
         task = kw.pop("task_type", None) or self.task_type
         allow_downgrade = kw.pop("allow_downgrade", None)
         tags = kw.pop("tags", None)
-        who = self.attribution.override(
-            **{name: kw.pop(name, None) for name in _ATTRIBUTION},
-            tags=None if tags is None else tuple(tags),
-        )
+        changes = {name: kw.pop(name) for name in _ATTRIBUTION if name in kw}
+        if tags is not None:
+            changes["tags"] = tuple(tags)
+        who = self.attribution.override(**changes) if changes else self.attribution
         options = kw  # everything else goes to the provider unchanged
         msgs = normalise_messages(messages)
         cap = None if max_cost is None else usd_to_nanos(max_cost, field="max_cost")
@@ -274,7 +274,10 @@ class _TrackedBase:
                     limit=nanos_to_usd(cap),
                     attempted=est.cost_usd,
                 )
-        est = replace(est, metadata={**(est.metadata or {}), "task": task})
+        if est.metadata is None:
+            est = replace(est, metadata={"task": task})
+        else:  # a dict estimate_call made for this call alone: add to it, no copy
+            est.metadata["task"] = task
         return _Plan(prov, kwargs, est, who)
 
     def _open(self, plan: _Plan) -> CallAccount:
