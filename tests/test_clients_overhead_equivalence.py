@@ -159,3 +159,52 @@ def test_field_reads_dicts_mappings_and_objects_alike() -> None:
             assert field(shape, "missing") is None
             assert openai_chat_usage(shape).input_tokens == 5
     assert field(None, "x") is None
+
+
+def test_remembered_routes_follow_added_providers_and_the_default() -> None:
+    from costwarden.clients import ProviderRegistry, SimulatedProvider
+
+    registry = ProviderRegistry()
+    first, name = registry.resolve("gpt-4o-mini")
+    assert (first.name, name) == ("openai", "gpt-4o-mini")
+    assert registry.resolve("gpt-4o-mini")[0] is first  # remembered
+    replacement = SimulatedProvider(name="openai")
+    registry.add(replacement)
+    assert registry.resolve("gpt-4o-mini")[0] is replacement
+    local = SimulatedProvider(name="local")
+    registry.add(local)
+    registry.default = "local"
+    assert registry.resolve("my-model")[0] is local
+    registry.default = None
+    with pytest.raises(Exception, match="cannot tell which provider"):
+        registry.resolve("my-model")
+    assert registry.resolve("local/x") == (local, "x")
+
+
+def test_records_keep_metadata_and_still_check_metadata_they_cannot_vouch_for() -> None:
+    from costwarden.budget import Budget
+    from costwarden.clients import Attribution, CallAccount
+    from costwarden.errors import InvalidInputError
+    from costwarden.manager import BudgetManager
+    from costwarden.records import Usage
+
+    manager = BudgetManager(Budget(daily_limit=10.0))
+    try:
+        request = {
+            "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+        }
+        est = estimate_call(manager.pricing, "chat", request, "gpt-4o-mini")
+        assert est.metadata is not None
+        est.metadata["task"] = "chat"
+        account = CallAccount(manager, est, Attribution(), api="chat", provider="openai")
+        stored = account.succeed(Usage(5, 2))
+        assert stored.metadata == est.metadata
+        for bad in ({"task": float("nan")}, {"task": object()}, {1: "x"}):
+            bad_est = estimate_call(manager.pricing, "chat", request, "gpt-4o-mini")
+            object.__setattr__(bad_est, "metadata", bad)
+            account = CallAccount(manager, bad_est, Attribution(), api="chat", provider="openai")
+            with pytest.raises(InvalidInputError, match="metadata"):
+                account.succeed(Usage(5, 2))
+            manager.release(account.hold)
+    finally:
+        manager.close()

@@ -104,6 +104,7 @@ class ProviderRegistry:
         pricing: PriceCatalog | None = None,
     ) -> None:
         self._providers: dict[str, Provider] = {}
+        self._routes: dict[tuple[str, str | None, bool, str | None], tuple[Provider, str]] = {}
         items = providers.values() if isinstance(providers, Mapping) else providers
         for p in items:
             self.add(p)
@@ -123,6 +124,7 @@ class ProviderRegistry:
                 f"{provider!r} is not a provider (needs name, api, free, build, call, acall)"
             )
         self._providers[provider.name] = provider
+        self._routes.clear()
 
     def get(self, name: str, *, create: bool = True) -> Provider:
         found = self._providers.get(name)
@@ -131,6 +133,7 @@ class ProviderRegistry:
                 raise ConfigurationError(f"no provider named {name!r} is registered")
             found = builtin_provider(name)
             self._providers[name] = found
+            self._routes.clear()
         return found
 
     @property
@@ -151,29 +154,49 @@ class ProviderRegistry:
         """(provider, model name to send) for ``model``; see the module doc for the order.
 
         ``create=False`` only answers with registered providers (no built-in is made).
+        Answers are remembered until a provider is added (every call resolves its model).
         """
+        plain = (provider is None or type(provider) is str) and (
+            self.default is None or type(self.default) is str
+        )
+        if type(model) is not str or not plain:
+            return self._resolve(model, provider, create)[0]
+        key = (model, provider, create, self.default)
+        route = self._routes.get(key)
+        if route is None:
+            route, by_name = self._resolve(model, provider, create)
+            if by_name:  # not from the price catalogue, which may learn of models later
+                if len(self._routes) >= 1024:
+                    self._routes.clear()
+                self._routes[key] = route
+        return route
+
+    def _resolve(
+        self, model: str, provider: str | None, create: bool
+    ) -> tuple[tuple[Provider, str], bool]:
+        """The route, and whether it follows from names alone (so it can be remembered)."""
         if not isinstance(model, str) or not model.strip():
             raise InvalidInputError(f"model must be a non-empty string, got {model!r}")
         if provider is not None:
-            return self.get(provider, create=create), model
+            return (self.get(provider, create=create), model), True
         if "/" in model:
             prefix, rest = model.split("/", 1)
             if prefix in self._providers or prefix in BUILTIN or prefix in _compatible():
-                return self.get(prefix, create=create), rest
+                return (self.get(prefix, create=create), rest), True
         family = model_family(model)
         if family is not None and family in self._providers:
-            return self._providers[family], model
+            return (self._providers[family], model), True
         if self.default is not None:
-            return self.get(self.default, create=create), model
+            return (self.get(self.default, create=create), model), True
         if family is not None:
-            return self.get(family, create=create), model
+            return (self.get(family, create=create), model), True
         if self._pricing is not None:
             try:
                 owner = self._pricing.resolve(model).provider
             except UnknownModelError:
                 owner = None
             if owner is not None and (owner in self._providers or owner in BUILTIN):
-                return self.get(owner, create=create), model
+                return (self.get(owner, create=create), model), False
         raise ConfigurationError(
             f"cannot tell which provider serves model {model!r}; pass provider='openai' "
             "(or 'anthropic', 'simulated', or a registered provider's name), or write the "
