@@ -1,16 +1,23 @@
 """Added latency of a tracked call over a direct SDK call to the same fake upstream.
 
 The fake upstream runs in its own process (so it does not share the client's GIL) and answers
-immediately. Direct and tracked calls are interleaved one by one, so both see the same server,
-connection pool and machine noise; the figure reported is the difference of their latency
-percentiles. The ledger is a SQLite file (the embedded default), then in-memory for reference.
-``--calls=N`` sets the number of calls per variant (default 2000).
+immediately. Every variant has its own SDK client with the same settings (``max_retries=0``,
+same base URL and key). Direct and tracked calls are interleaved one by one, in a shuffled
+order each round (a fixed order would hand one variant, every time, whatever the previous
+one left behind: a WAL checkpoint thread, a cold cache); so all see the same server and
+machine noise. The figure reported is the difference of their latency percentiles. The ledger
+is a SQLite file (the embedded default), then in-memory for reference; each is printed.
+
+``--calls=N`` sets the number of calls per variant (default 2000). ``--system=CHARS`` starts
+every prompt with a system message of that many characters (default 0: one short user
+message), the shape of most applications, whose repeated prefix the client counts once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import statistics
 import subprocess
 import sys
@@ -21,8 +28,27 @@ from pathlib import Path
 from typing import Any
 
 MODEL = "gpt-4o-mini"
-MESSAGES = [{"role": "user", "content": "Give me one word for thrift."}]
+MESSAGES: list[dict[str, str]] = [{"role": "user", "content": "Give me one word for thrift."}]
 ARGS: dict[str, Any] = {"model": MODEL, "messages": MESSAGES, "max_tokens": 16}
+SYSTEM_TEXT = (
+    "You are a concise assistant for a budgeting app. Answer in plain words, cite no sources, "
+    "and say so when you do not know. "
+)
+
+
+def _set_system_prompt(chars: int) -> None:
+    """Start every variant's prompt with one system message of ``chars`` characters."""
+    del MESSAGES[:-1]
+    if chars > 0:
+        text = (SYSTEM_TEXT * (chars // len(SYSTEM_TEXT) + 1))[:chars]
+        MESSAGES.insert(0, {"role": "system", "content": text})
+
+
+def _order(names: list[str], rng: random.Random) -> list[str]:
+    """This round's order of the variants (shuffled, so no variant always follows another)."""
+    out = list(names)
+    rng.shuffle(out)
+    return out
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -80,8 +106,10 @@ def _sync(url: str, ledger: str, calls: int) -> dict[str, list[float]]:
     for _ in range(50):  # warm-up: connections, tokenizer, price cache
         for f in variants.values():
             f()
+    rng = random.Random(1)
     for _ in range(calls):
-        for name, f in variants.items():
+        for name in _order(list(variants), rng):
+            f = variants[name]
             t0 = time.perf_counter()
             f()
             samples[name].append(time.perf_counter() - t0)
@@ -116,8 +144,10 @@ def _async(url: str, ledger: str, calls: int) -> dict[str, list[float]]:
         for _ in range(50):
             for f in variants.values():
                 await f()
+        rng = random.Random(1)
         for _ in range(calls):
-            for name, f in variants.items():
+            for name in _order(list(variants), rng):
+                f = variants[name]
                 t0 = time.perf_counter()
                 await f()
                 samples[name].append(time.perf_counter() - t0)
@@ -132,14 +162,19 @@ def _async(url: str, ledger: str, calls: int) -> dict[str, list[float]]:
 
 
 def _bookkeeping(ledger: str, calls: int) -> list[float]:
-    """Estimate + reserve + commit alone (no network): the floor of the added latency."""
+    """Estimate + reserve + commit alone (no network), in a tight loop: a floor of the added
+    latency (a real call runs it with caches the SDK call has cooled, so it costs more).
+
+    Same attribution as the tracked calls (none): a user here would add a scope, and its
+    buckets, that the calls being compared do not have.
+    """
     from costwarden.budget import Budget
     from costwarden.clients.accounting import Attribution, CallAccount, estimate_call
     from costwarden.manager import BudgetManager
     from costwarden.records import Usage
 
     manager = BudgetManager(Budget(daily_limit=1e6, monthly_limit=None), ledger=ledger)
-    who = Attribution(user="bench")
+    who = Attribution()
     out = []
     for i in range(calls + 50):
         t0 = time.perf_counter()
@@ -154,9 +189,13 @@ def _bookkeeping(ledger: str, calls: int) -> list[float]:
 
 def main(argv: list[str]) -> None:
     calls = 2000
+    system = 0
     for arg in argv:
         if arg.startswith("--calls="):
             calls = int(arg.split("=", 1)[1])
+        elif arg.startswith("--system="):
+            system = int(arg.split("=", 1)[1])
+    _set_system_prompt(system)
     logging.disable(logging.WARNING)
     proc, url = _start_upstream()
     try:
@@ -165,7 +204,11 @@ def main(argv: list[str]) -> None:
                 ("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}"),
                 ("memory", "memory://"),
             ):
-                print(f"ledger {label}: {calls} calls per variant, interleaved")
+                shape = f"{system}-char system prompt + " if system else ""
+                print(
+                    f"ledger {label} ({ledger}): {calls} calls per variant, interleaved in "
+                    f"shuffled order; prompt: {shape}1 user message, max_tokens=16"
+                )
                 book = _bookkeeping(ledger.replace("bench.db", "book.db"), calls)
                 print(
                     f"  bookkeeping only (estimate+reserve+commit): p50 "
