@@ -12,7 +12,8 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, Final
 
 from costwarden.errors import InvalidInputError
 from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
@@ -46,6 +47,26 @@ def check_count(value: object, name: str) -> int:
     return value
 
 
+def _plain_counts(i: object, o: object, cr: object, cw: object, r: object) -> bool:
+    """Whether input, output, cache read, cache write and reasoning counts are plain
+    non-negative ints within the subset rules: ``check_count`` would return each unchanged and
+    :class:`Usage` would accept them, so validation can skip the per-field work (hot path)."""
+    return (
+        type(i) is int
+        and type(o) is int
+        and type(cr) is int
+        and type(cw) is int
+        and type(r) is int
+        and o >= r >= 0
+        and cr >= 0
+        and cw >= 0
+        and i >= cr + cw
+    )
+
+
+_STR_OR_NONE: Final = frozenset({str, type(None)})
+
+
 def check_metadata(value: object) -> dict[str, Any]:
     """Metadata is kept in the ledger as JSON: a dict with string keys, JSON-serialisable."""
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
@@ -59,6 +80,8 @@ def check_metadata(value: object) -> dict[str, Any]:
 
 def check_timestamp(value: object, name: str = "timestamp") -> datetime:
     """Validate a datetime; naive datetimes mean local time (as ``astimezone()`` reads them)."""
+    if type(value) is datetime and value.tzinfo is UTC:  # the usual case: already aware
+        return value
     if not isinstance(value, datetime):
         raise InvalidInputError(f"{name} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -77,6 +100,16 @@ class Usage:
     reasoning_tokens: int = 0
 
     def __post_init__(self) -> None:
+        # Fast path (two Usages per tracked call): nothing to convert, nothing to re-set;
+        # anything else takes the full validation below, which raises exactly as before.
+        if _plain_counts(
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.reasoning_tokens,
+        ):
+            return
         for name in (
             "input_tokens",
             "output_tokens",
@@ -115,7 +148,7 @@ class UsageRecord:
     input_tokens: int
     output_tokens: int
     cost_usd: float | None = None
-    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
+    timestamp: datetime = field(default_factory=partial(datetime.now, UTC))
     user_id: str | None = None
     endpoint: str | None = None
     request_id: str | None = None
@@ -139,20 +172,34 @@ class UsageRecord:
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
             raise InvalidInputError(f"model must be a non-empty string, got {self.model!r}")
-        self.input_tokens = check_count(self.input_tokens, "input_tokens")
-        self.output_tokens = check_count(self.output_tokens, "output_tokens")
+        # Fast paths for the common shape (plain ints, an aware UTC timestamp, str-or-None
+        # names, no tags): each only skips a check that would pass and return its input
+        # unchanged; anything else goes through the same checks, in the same order, as ever.
+        plain_counts = _plain_counts(
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.reasoning_tokens,
+        )
+        if not plain_counts:
+            self.input_tokens = check_count(self.input_tokens, "input_tokens")
+            self.output_tokens = check_count(self.output_tokens, "output_tokens")
         if self.cost_usd is not None:
             self._nanos = (self.cost_usd, usd_to_nanos(self.cost_usd, field="cost_usd"))
         self.timestamp = check_timestamp(self.timestamp)
-        for name in ("user_id", "endpoint", "request_id", "team", "key", "provider"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise InvalidInputError(f"{name} must be a string or None, got {value!r}")
-        if isinstance(self.tags, str):
-            self.tags = (self.tags,)
-        self.tags = tuple(self.tags)
-        if not all(isinstance(t, str) and t for t in self.tags):
-            raise InvalidInputError(f"tags must be non-empty strings, got {self.tags!r}")
+        names = (self.user_id, self.endpoint, self.request_id, self.team, self.key, self.provider)
+        if not _STR_OR_NONE.issuperset(map(type, names)):
+            for name in ("user_id", "endpoint", "request_id", "team", "key", "provider"):
+                value = getattr(self, name)
+                if value is not None and not isinstance(value, str):
+                    raise InvalidInputError(f"{name} must be a string or None, got {value!r}")
+        if type(self.tags) is not tuple or self.tags:
+            if isinstance(self.tags, str):
+                self.tags = (self.tags,)
+            self.tags = tuple(self.tags)
+            if not all(isinstance(t, str) and t for t in self.tags):
+                raise InvalidInputError(f"tags must be non-empty strings, got {self.tags!r}")
         if self.latency_ms is not None and (
             isinstance(self.latency_ms, bool)
             or not isinstance(self.latency_ms, (int, float))
@@ -162,9 +209,10 @@ class UsageRecord:
             raise InvalidInputError(
                 f"latency_ms must be a non-negative number, got {self.latency_ms!r}"
             )
-        self.cache_read_tokens = check_count(self.cache_read_tokens, "cache_read_tokens")
-        self.cache_write_tokens = check_count(self.cache_write_tokens, "cache_write_tokens")
-        self.reasoning_tokens = check_count(self.reasoning_tokens, "reasoning_tokens")
+        if not plain_counts:
+            self.cache_read_tokens = check_count(self.cache_read_tokens, "cache_read_tokens")
+            self.cache_write_tokens = check_count(self.cache_write_tokens, "cache_write_tokens")
+            self.reasoning_tokens = check_count(self.reasoning_tokens, "reasoning_tokens")
         if self.metadata is not None:
             check_metadata(self.metadata)
         if self.cache_read_tokens or self.cache_write_tokens or self.reasoning_tokens:

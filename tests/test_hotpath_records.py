@@ -1,0 +1,173 @@
+"""Record validation fast paths accept and reject exactly what the full checks do.
+
+The reference below is UsageRecord's and Usage's validation as it was before the fast paths,
+applied to a plain namespace; every case must end the same way (same fields and types, or
+the same InvalidInputError message).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from costwarden.errors import InvalidInputError
+from costwarden.records import (
+    Usage,
+    UsageRecord,
+    check_count,
+    check_metadata,
+    check_timestamp,
+)
+
+_COUNTS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+_COUNTS += ("reasoning_tokens",)
+_NAMES = ("user_id", "endpoint", "request_id", "team", "key", "provider")
+
+
+def _reference_usage(**counts: Any) -> dict[str, Any]:
+    out = {name: check_count(counts.get(name, 0), name) for name in _COUNTS}
+    if out["cache_read_tokens"] + out["cache_write_tokens"] > out["input_tokens"]:
+        raise InvalidInputError(
+            "cache_read_tokens + cache_write_tokens "
+            f"({out['cache_read_tokens']} + {out['cache_write_tokens']}) exceed input_tokens "
+            f"({out['input_tokens']}); input_tokens must include cached tokens "
+            "(Anthropic reports them separately: add them in)"
+        )
+    if out["reasoning_tokens"] > out["output_tokens"]:
+        raise InvalidInputError(
+            f"reasoning_tokens ({out['reasoning_tokens']}) exceed output_tokens "
+            f"({out['output_tokens']}); output_tokens must include reasoning tokens"
+        )
+    return out
+
+
+def _reference_record(**kw: Any) -> dict[str, Any]:
+    r = SimpleNamespace(
+        **{
+            "cost_usd": None,
+            "timestamp": datetime(2026, 1, 1, tzinfo=UTC),
+            "tags": (),
+            "latency_ms": None,
+            "metadata": None,
+            **dict.fromkeys(_NAMES),
+            **dict.fromkeys(_COUNTS[2:], 0),
+            **kw,
+        }
+    )
+    if not isinstance(r.model, str) or not r.model.strip():
+        raise InvalidInputError(f"model must be a non-empty string, got {r.model!r}")
+    r.input_tokens = check_count(r.input_tokens, "input_tokens")
+    r.output_tokens = check_count(r.output_tokens, "output_tokens")
+    r.timestamp = check_timestamp(r.timestamp)
+    for name in _NAMES:
+        value = getattr(r, name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInputError(f"{name} must be a string or None, got {value!r}")
+    if isinstance(r.tags, str):
+        r.tags = (r.tags,)
+    r.tags = tuple(r.tags)
+    if not all(isinstance(t, str) and t for t in r.tags):
+        raise InvalidInputError(f"tags must be non-empty strings, got {r.tags!r}")
+    if r.latency_ms is not None and (
+        isinstance(r.latency_ms, bool)
+        or not isinstance(r.latency_ms, (int, float))
+        or not math.isfinite(r.latency_ms)
+        or r.latency_ms < 0
+    ):
+        raise InvalidInputError(f"latency_ms must be a non-negative number, got {r.latency_ms!r}")
+    for name in _COUNTS[2:]:
+        setattr(r, name, check_count(getattr(r, name), name))
+    if r.metadata is not None:
+        check_metadata(r.metadata)
+    if r.cache_read_tokens or r.cache_write_tokens or r.reasoning_tokens:
+        _reference_usage(**{n: getattr(r, n) for n in _COUNTS})
+    return {k: v for k, v in vars(r).items() if k != "cost_usd"}
+
+
+def _outcome(make: Any, fields: tuple[str, ...], **kw: Any) -> tuple[str, Any]:
+    """("ok", each field's type and value) or ("error", the InvalidInputError message)."""
+    try:
+        made = make(**kw)
+    except InvalidInputError as exc:
+        return "error", str(exc)
+    get = made.get if isinstance(made, dict) else lambda name: getattr(made, name)
+    return "ok", {name: (type(get(name)), get(name)) for name in fields}
+
+
+_counts = st.one_of(
+    st.integers(min_value=0, max_value=6),
+    st.integers(min_value=-3, max_value=50),
+    st.sampled_from([True, False, 2.0, -1.0, 2.5, math.nan, math.inf, "3", None]),
+)
+
+
+@settings(max_examples=1000)
+@given(st.fixed_dictionaries({name: _counts for name in _COUNTS}))
+def test_usage_fast_path_matches_full_checks(counts: dict[str, Any]) -> None:
+    assert _outcome(Usage, _COUNTS, **counts) == _outcome(_reference_usage, _COUNTS, **counts)
+
+
+@pytest.mark.parametrize("name", _COUNTS)
+@pytest.mark.parametrize("bad", [-1, True, 1.5, math.nan, "1"])
+def test_each_bad_count_is_refused(name: str, bad: object) -> None:
+    counts = {**dict.fromkeys(_COUNTS, 0), "input_tokens": 10, "output_tokens": 10, name: bad}
+    expected = _outcome(_reference_usage, _COUNTS, **counts)
+    assert expected[0] == "error"
+    assert _outcome(Usage, _COUNTS, **counts) == expected
+    assert _outcome(UsageRecord, _COUNTS, model="m", **counts) == expected
+
+
+_stamps = st.sampled_from(
+    [
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2026, 1, 1),  # naive: local time
+        "2026-01-01",
+        None,
+    ]
+)
+_names = st.sampled_from([None, "alice", "", 5, b"x"])
+_tags = st.sampled_from([(), ("a",), ["a", "b"], "solo", ("",), (1,), []])
+_latency = st.sampled_from([None, 0, 12.5, -1.0, math.nan, True, "5"])
+
+
+@settings(max_examples=500)
+@given(
+    counts=st.fixed_dictionaries({name: _counts for name in _COUNTS}),
+    timestamp=_stamps,
+    names=st.fixed_dictionaries({name: _names for name in _NAMES}),
+    tags=_tags,
+    latency_ms=_latency,
+    model=st.sampled_from(["gpt-4o-mini", " ", 3]),
+)
+def test_record_fast_paths_match_full_checks(
+    counts: dict[str, Any],
+    timestamp: Any,
+    names: dict[str, Any],
+    tags: Any,
+    latency_ms: Any,
+    model: Any,
+) -> None:
+    kw = {
+        **counts,
+        **names,
+        "model": model,
+        "timestamp": timestamp,
+        "tags": tags,
+        "latency_ms": latency_ms,
+    }
+    fields = (*_COUNTS, *_NAMES, "model", "timestamp", "tags", "latency_ms")
+    assert _outcome(UsageRecord, fields, **kw) == _outcome(_reference_record, fields, **kw)
+
+
+@pytest.mark.parametrize("stamp", [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1)])
+def test_check_timestamp_fast_path_returns_aware_input_unchanged(stamp: datetime) -> None:
+    out = check_timestamp(stamp)
+    assert out.tzinfo is not None
+    assert (out is stamp) == (stamp.tzinfo is not None)
