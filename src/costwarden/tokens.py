@@ -26,7 +26,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -239,14 +239,44 @@ def _result(rule: _Rule, text_tokens: int, extra_tokens: int, approximate: bool)
     return TokenCount(tokens, not approximate, f"tiktoken:{rule.encoding}{suffix}")
 
 
+@dataclass(frozen=True, slots=True)
+class _TextCounter:
+    """What :func:`count_tokens` needs for one model, resolved once per process: the
+    encoder, the family factor and the ``TokenCount`` labels (the same as ``_result``'s)."""
+
+    encode: Callable[[str], list[int]]
+    factor: Fraction | None
+    exact: bool
+    method: str
+
+    @staticmethod
+    def of(rule: _Rule) -> _TextCounter:
+        sample = _result(rule, 0, 0, False)
+        encode = get_encoding(rule.encoding).encode_ordinary
+        return _TextCounter(encode, rule.factor, sample.exact, sample.method)
+
+
+_text_counters: dict[str, _TextCounter] = {}
+
+
 def count_tokens(text: str, model: str) -> TokenCount:
     """Tokens of ``text`` for ``model``. Special-token strings count as ordinary text."""
     if not isinstance(text, str):
         raise TokenCountError(f"text must be a str, got {type(text).__name__}")
-    rule = _rule_for(model)
     if not text:
-        return _result(rule, 0, 0, False)
-    return _result(rule, len(get_encoding(rule.encoding).encode_ordinary(text)), 0, False)
+        return _result(_rule_for(model), 0, 0, False)
+    # Hot path (every tracked call's estimate): the model's encoder and labels come from a
+    # per-model cache, so a count costs the encoding plus one small object.
+    counter = _text_counters.get(model) if type(model) is str else None
+    if counter is None:
+        counter = _TextCounter.of(_rule_for(model))
+        if len(_text_counters) >= 4096:  # model names come from callers: stay bounded
+            _text_counters.clear()
+        _text_counters[model] = counter
+    tokens = len(counter.encode(text))
+    if counter.factor is not None:
+        tokens = math.ceil(tokens * counter.factor)
+    return TokenCount(tokens, counter.exact, counter.method)
 
 
 # OpenAI's documented chat recipe (gpt-3.5-turbo-0613 and later, gpt-4, gpt-4o):
