@@ -130,9 +130,12 @@ def response_usage(api: Api, response: Any) -> Usage:
 def response_text(api: Api, response: Any) -> str:
     """The assistant text of a complete response ('' when it only called tools)."""
     if api == "chat":
-        choices = field(response, "choices") or []
+        choices = field(response, "choices")
+        if type(choices) is list:  # SDK objects and JSON alike: the first choice's text
+            first = choices[0] if choices else None
+            return content_text(field(field(first, "message"), "content")) if first else ""
         return "".join(
-            content_text(field(field(c, "message"), "content")) for c in choices[:1] if c
+            content_text(field(field(c, "message"), "content")) for c in (choices or [])[:1] if c
         )
     if api == "responses":
         parts = []

@@ -85,8 +85,8 @@ def _openai_usage(usage: Any, input_name: str, output_name: str) -> Usage:
     subsets."""
     if usage is None:
         raise ProviderResponseError("the response has no usage object")
-    details_in = field(usage, f"{input_name}_details")
-    details_out = field(usage, f"{output_name}_details")
+    details_in = field(usage, _DETAILS.get(input_name) or f"{input_name}_details")
+    details_out = field(usage, _DETAILS.get(output_name) or f"{output_name}_details")
     return _usage(
         _count(field(usage, input_name), input_name),
         _count(field(usage, output_name), output_name),
@@ -94,6 +94,12 @@ def _openai_usage(usage: Any, input_name: str, output_name: str) -> Usage:
         _count(field(details_in, "cache_write_tokens"), "cache_write_tokens"),
         _count(field(details_out, "reasoning_tokens"), "reasoning_tokens"),
     )
+
+
+_DETAILS = {
+    name: f"{name}_details"
+    for name in ("prompt_tokens", "completion_tokens", "input_tokens", "output_tokens")
+}
 
 
 def openai_chat_usage(usage: Any) -> Usage:
