@@ -58,11 +58,11 @@ class MemoryLedger:
                 for (scope, period, start), v in self._spent.items()
                 if scope == bucket.scope and period == MINUTE and bucket.start <= start < bucket.end
             )
-        key = (bucket.scope, bucket.period, bucket.start)
+        key = bucket.key
         return self._spent.get(key, 0) - self._baseline.get(key, 0)
 
     def _reserved_live(self, bucket: Bucket, now: float) -> int:
-        holds = self._reserved.get((bucket.scope, bucket.period, bucket.hold_start))
+        holds = self._reserved.get(bucket.hold_key)
         if not holds:
             return 0
         return sum(amount for amount, expires in holds.values() if expires > now)
@@ -70,9 +70,16 @@ class MemoryLedger:
     def _first_denial(
         self, amount: Nanos, checks: Sequence[LimitCheck], now: float
     ) -> Denial | None:
+        spent_by_key, baseline, reserved_by_key = self._spent, self._baseline, self._reserved
         for chk in checks:
-            spent = self._spent_net(chk.bucket)
-            reserved = self._reserved_live(chk.bucket, now)
+            b = chk.bucket
+            # _spent_net and _reserved_live inlined for calendar buckets (every reserve).
+            if b.is_rolling:
+                spent = self._spent_net(b)
+            else:
+                spent = spent_by_key.get(b.key, 0) - baseline.get(b.key, 0)
+            holds = reserved_by_key.get(b.hold_key)
+            reserved = sum(a for a, expires in holds.values() if expires > now) if holds else 0
             if spent + reserved + amount > chk.limit:
                 return Denial(chk, spent, reserved, amount)
         return None
@@ -97,8 +104,7 @@ class MemoryLedger:
                 return None  # nothing to hold against (as the SQL ledgers: no rows)
             entries = []
             for chk in checks:
-                b = chk.bucket
-                key = (b.scope, b.period, b.hold_start)
+                key = chk.bucket.hold_key
                 self._reserved[key][hold_id] = (amount, expires_at)
                 entries.append((key, amount, expires_at))
             self._holds[hold_id] = entries
@@ -129,13 +135,24 @@ class MemoryLedger:
             self._alive()
             stored = record.stored(len(self._records) + 1)
             self._records.append(stored)
+            cost, spent, count = record.cost_nanos, self._spent, self._count
             for b in buckets:
-                key = (b.scope, b.period, b.start)
-                self._spent[key] += record.cost_nanos
-                self._count[key] += 1
+                spent[b.key] += cost
+                count[b.key] += 1
             if hold_id is not None:
                 self._drop_hold(hold_id)
-            watched = [BucketUsage(u.spent, 0, u.count, u.baseline) for u in self.usage(watch, 0.0)]
+            # The watched buckets as usage() reports them, less the reserved amounts (which
+            # the caller does not read, so they are not summed).
+            baseline = self._baseline
+            watched = [
+                BucketUsage(
+                    self._spent_net(b),
+                    0,
+                    count.get(b.key, 0),
+                    0 if b.is_rolling else baseline.get(b.key, 0),
+                )
+                for b in watch
+            ]
             return stored, watched
 
     def release(self, hold_id: str) -> bool:
@@ -153,13 +170,12 @@ class MemoryLedger:
             self._alive()
             out = []
             for b in buckets:
-                key = (b.scope, b.period, b.start)
                 out.append(
                     BucketUsage(
                         spent=self._spent_net(b),
                         reserved=self._reserved_live(b, now),
-                        count=self._count.get(key, 0),
-                        baseline=0 if b.is_rolling else self._baseline.get(key, 0),
+                        count=self._count.get(b.key, 0),
+                        baseline=0 if b.is_rolling else self._baseline.get(b.key, 0),
                     )
                 )
             return out
@@ -167,7 +183,7 @@ class MemoryLedger:
     def reset(self, bucket: Bucket, now: float, detail: str | None = None) -> Nanos:
         with self._lock:
             self._alive()
-            key = (bucket.scope, bucket.period, bucket.start)
+            key = bucket.key
             amount = self._spent.get(key, 0) - self._baseline.get(key, 0)
             self._baseline[key] = self._spent.get(key, 0)
             self._events.append(
