@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -59,6 +59,35 @@ class BudgetCheck(LimitCheck):
     """A limit check that remembers the budget it came from (for its alert thresholds)."""
 
     budget: Budget
+    # Spend below the lowest alert threshold fires nothing (most commits): checked first.
+    first_alert: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        thresholds = self.budget.thresholds()
+        first = self.limit * thresholds[0] if thresholds else math.inf
+        object.__setattr__(self, "first_alert", first)
+
+
+class _Plan:
+    """What the hot path needs for one set of scope arguments (user, team, key, tags, model
+    and a record's endpoint), worked out once per budget change: the scopes, the smallest
+    per-request cap among their budgets, and the limit checks and record buckets of the
+    period windows last used, each with the time range ``[lo, hi)`` in which they hold.
+
+    Budgets change only through ``set_budget``/``set_default_budget``, which drop every plan;
+    windows change at period boundaries, where a timestamp outside ``[lo, hi)`` recomputes.
+    Each cached entry is one tuple, replaced whole, so concurrent readers never see a range
+    paired with another window's checks.
+    """
+
+    __slots__ = ("buckets", "checks", "min_cap", "scopes")
+
+    def __init__(self, scopes: tuple[Scope, ...], min_cap: Nanos | None) -> None:
+        self.scopes = scopes
+        self.min_cap = min_cap
+        # (lo, hi, checks, their buckets) and (lo, hi, record buckets); empty ranges at first.
+        self.checks: tuple[float, float, list[BudgetCheck], list[Bucket]] = (0.0, 0.0, [], [])
+        self.buckets: tuple[float, float, list[Bucket]] = (0.0, 0.0, [])
 
 
 class Hold:
@@ -152,8 +181,7 @@ class BudgetManager:
         self._budgets: dict[Scope, Budget] = {GLOBAL: self.budget}
         self._defaults: dict[str, Budget] = {}
         self._windows = WindowCache()
-        self._checks_cache: dict[tuple[Scope, ...], tuple[float, float, list[BudgetCheck]]] = {}
-        self._buckets_cache: dict[tuple[Scope, ...], tuple[float, float, list[Bucket]]] = {}
+        self._plans: dict[tuple[object, ...], _Plan] = {}
         self._claimed: set[str] = set()
         self._last_purge = 0.0
         self._lock = threading.Lock()
@@ -189,8 +217,7 @@ class BudgetManager:
             self._budgets[scope] = budget
             if scope == GLOBAL:
                 self.budget = budget
-            self._checks_cache.clear()
-            self._buckets_cache.clear()
+            self._plans = {}  # a new dict: a plan being built from the old budgets is dropped
 
     def set_default_budget(self, kind: str, budget: Budget) -> None:
         """The budget for every ``user`` (or team, key, ...) that has none of its own."""
@@ -202,27 +229,59 @@ class BudgetManager:
             raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
         with self._lock:
             self._defaults[kind] = budget
-            self._checks_cache.clear()
-            self._buckets_cache.clear()
+            self._plans = {}
 
     def budget_for(self, scope: Scope) -> Budget | None:
         return self._budgets.get(scope) or self._defaults.get(scope.kind)
 
     # -- windows and checks ---------------------------------------------------------------------
-    def _limit_checks(self, scopes: tuple[Scope, ...], at: float) -> list[BudgetCheck]:
-        """The limits that apply to ``scopes`` at ``at``; cached while every window holds."""
-        hit = self._checks_cache.get(scopes)
-        if hit is not None and hit[0] <= at < hit[1]:
-            return hit[2]
-        checks = self._compute_limit_checks(scopes, at)
+    def _plan(
+        self,
+        user: str | None,
+        team: str | None,
+        key: str | None,
+        tags: Iterable[str],
+        model: str | None,
+        endpoint: str | None = None,
+    ) -> _Plan:
+        """The cached plan for these scope arguments (``endpoint``: a record's, which counts
+        as one more tag); bad arguments raise as ``scopes_for`` does."""
+        if type(tags) is not tuple:
+            with contextlib.suppress(TypeError):  # not iterable: scopes_for below says so
+                tags = (tags,) if isinstance(tags, str) else tuple(tags)
+        plans = self._plans
+        args = (user, team, key, tags, model, endpoint)
+        try:
+            return plans[args]
+        except (KeyError, TypeError):  # new, or unhashable (scopes_for below raises)
+            pass
+        scopes = scopes_for(user=user, team=team, key=key, tags=tags, model=model)
+        if endpoint and endpoint not in tags:
+            scopes = (*scopes, Scope("tag", endpoint))
+        caps = [
+            b.per_request_nanos
+            for b in map(self.budget_for, scopes)
+            if b is not None and b.per_request_nanos is not None
+        ]
+        plan = _Plan(scopes, min(caps, default=None))
+        if len(plans) > 10_000:
+            plans.clear()
+        plans[args] = plan  # hashable: scopes_for hashed every argument
+        return plan
+
+    def _limit_checks(self, plan: _Plan, at: float) -> tuple[list[BudgetCheck], list[Bucket]]:
+        """The limits that apply to the plan's scopes at ``at``, and their buckets."""
+        lo, hi, checks, watch = plan.checks
+        if lo <= at < hi:
+            return checks, watch
+        checks = self._compute_limit_checks(plan.scopes, at)
         lo = max((c.bucket.start for c in checks if not c.bucket.is_rolling), default=-math.inf)
         hi = min((c.bucket.end for c in checks if not c.bucket.is_rolling), default=math.inf)
         if any(c.bucket.is_rolling for c in checks):
             lo, hi = max(lo, int(at) // 60 * 60), min(hi, int(at) // 60 * 60 + 60)
-        if len(self._checks_cache) > 10_000:
-            self._checks_cache.clear()
-        self._checks_cache[scopes] = (lo, hi, checks)
-        return checks
+        watch = [c.bucket for c in checks]
+        plan.checks = (lo, hi, checks, watch)
+        return checks, watch
 
     def _compute_limit_checks(self, scopes: Iterable[Scope], at: float) -> list[BudgetCheck]:
         checks: list[BudgetCheck] = []
@@ -238,18 +297,14 @@ class BudgetManager:
                 checks.append(BudgetCheck(bucket, limit, budget))
         return checks
 
-    def _record_buckets(self, scopes: tuple[Scope, ...], at: float) -> list[Bucket]:
+    def _record_buckets(self, plan: _Plan, at: float) -> list[Bucket]:
         """Every bucket a record at ``at`` adds to: each scope's day, week and month (in its
         budget's time zone, else the global one's) and minute slots for rolling budgets."""
-        hit = self._buckets_cache.get(scopes)
-        if hit is not None and hit[0] <= at < hit[1]:
-            return hit[2]
-        out = self._compute_record_buckets(scopes, at)
-        lo = max(b.start for b in out)
-        hi = min(b.end for b in out)
-        if len(self._buckets_cache) > 10_000:
-            self._buckets_cache.clear()
-        self._buckets_cache[scopes] = (lo, hi, out)
+        lo, hi, out = plan.buckets
+        if lo <= at < hi:
+            return out
+        out = self._compute_record_buckets(plan.scopes, at)
+        plan.buckets = (max(b.start for b in out), min(b.end for b in out), out)
         return out
 
     def _compute_record_buckets(self, scopes: Iterable[Scope], at: float) -> list[Bucket]:
@@ -265,6 +320,12 @@ class BudgetManager:
                 slot = int(at) // 60 * 60
                 out.append(Bucket(name, MINUTE, slot, slot + 60))
         return out
+
+    def _over_cap(self, plan: _Plan, amount: Nanos) -> BudgetExceededError | None:
+        """The per-request denial, if ``amount`` is above the smallest cap of the plan."""
+        if plan.min_cap is None or amount <= plan.min_cap:
+            return None
+        return self._per_request_denial(plan.scopes, amount)
 
     def _per_request_denial(
         self, scopes: Iterable[Scope], amount: Nanos
@@ -333,12 +394,12 @@ class BudgetManager:
         nanos = usd_to_nanos(amount, field="amount")
         if nanos == 0:
             return True
-        scopes = scopes_for(user=user, team=team, key=key, tags=tags, model=model)
-        if self._per_request_denial(scopes, nanos) is not None:
+        plan = self._plan(user, team, key, tags, model)
+        if self._over_cap(plan, nanos) is not None:
             return False
         now = self._clock()
         try:
-            return self.ledger.check(nanos, self._limit_checks(scopes, now), now) is None
+            return self.ledger.check(nanos, self._limit_checks(plan, now)[0], now) is None
         except LedgerUnavailableError:
             if self.fail_open:
                 log.warning("costwarden: ledger unavailable, admitting (fail_open=True)")
@@ -451,19 +512,21 @@ class BudgetManager:
         ttl = self.hold_ttl if ttl is None else ttl
         if not (isinstance(ttl, (int, float)) and math.isfinite(ttl) and ttl > 0):
             raise InvalidInputError(f"ttl must be a positive number of seconds, got {ttl!r}")
-        scopes = scopes_for(user=user, team=team, key=key, tags=tags, model=model)
+        plan = self._plan(user, team, key, tags, model)
+        scopes = plan.scopes
         now = self._clock()
         hold_id = os.urandom(16).hex()
         expires_at = now + ttl
         if nanos == 0:
             return Hold(self, hold_id, 0, expires_at, scopes)
-        per_request = self._per_request_denial(scopes, nanos)
+        per_request = self._over_cap(plan, nanos)
         if per_request is not None:
             raise per_request
-        self._maybe_purge(now)
+        if now - self._last_purge >= _PURGE_EVERY_S:
+            self._purge(now)
         try:
             denial = self.ledger.reserve(
-                hold_id, nanos, self._limit_checks(scopes, now), expires_at, now
+                hold_id, nanos, self._limit_checks(plan, now)[0], expires_at, now
             )
         except LedgerUnavailableError:
             if self.fail_open:
@@ -513,11 +576,11 @@ class BudgetManager:
         if hold.amount_nanos and not hold.unchecked:
             self.ledger.release(hold.id)
 
-    def _maybe_purge(self, now: float) -> None:
-        if now - self._last_purge >= _PURGE_EVERY_S:
-            self._last_purge = now
-            with contextlib.suppress(LedgerUnavailableError):
-                self.ledger.purge_expired_holds(now)
+    def _purge(self, now: float) -> None:
+        """Drop expired holds (reserve calls it every _PURGE_EVERY_S seconds)."""
+        self._last_purge = now
+        with contextlib.suppress(LedgerUnavailableError):
+            self.ledger.purge_expired_holds(now)
 
     # -- recording ------------------------------------------------------------------------------
     def price(self, record: UsageRecord) -> tuple[Nanos, str]:
@@ -585,22 +648,16 @@ class BudgetManager:
             price_source=source,
             metadata=record.metadata,
         )
-        scopes = scopes_for(
-            user=record.user_id,
-            team=record.team,
-            key=record.key,
-            tags=record.tags,
-            model=record.model,
+        plan = self._plan(
+            record.user_id, record.team, record.key, record.tags, record.model, record.endpoint
         )
-        if record.endpoint and record.endpoint not in record.tags:
-            scopes = (*scopes, Scope("tag", record.endpoint))
-        checks = self._limit_checks(scopes, ts_epoch) if cost else []
+        checks, watch = self._limit_checks(plan, ts_epoch) if cost else ([], [])
         settle = hold is not None and hold.amount_nanos > 0 and not hold.unchecked
         stored, usages = self.ledger.append(
             new,
-            self._record_buckets(scopes, ts_epoch),
+            self._record_buckets(plan, ts_epoch),
             hold_id=hold.id if settle and hold is not None else None,
-            watch=[c.bucket for c in checks],
+            watch=watch,
         )
         if checks:
             self._check_thresholds(checks, usages)
@@ -610,6 +667,8 @@ class BudgetManager:
     def _check_thresholds(self, checks: list[BudgetCheck], usages: list[BucketUsage]) -> None:
         """Fire each threshold a bucket has reached, once per scope, window and baseline."""
         for chk, u in zip(checks, usages, strict=True):
+            if u.spent < chk.first_alert and not (chk.limit == 0 and u.spent > 0):
+                continue  # below the lowest threshold (the loop below would stop at once)
             b = chk.bucket
             budget = chk.budget
             for t in budget.thresholds():
