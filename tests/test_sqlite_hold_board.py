@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from costwarden.budget import Budget
-from costwarden.errors import LedgerError
+from costwarden.errors import LedgerError, LedgerUnavailableError
 from costwarden.ledger.base import Bucket, LimitCheck
 from costwarden.ledger.sqlite import SQLiteLedger
 from costwarden.ledger.sqlite_holds import ENTRY, HEADER, HoldBoard, digest64
@@ -224,3 +224,39 @@ def test_a_writer_killed_holding_the_ledger_lock_frees_it(tmp_path: Path) -> Non
         led.close()
         os.close(r)
         os.close(w)
+
+
+def test_a_stopped_lock_holder_makes_calls_fail_closed_after_the_timeout(tmp_path: Path) -> None:
+    """A blocking flock has no timeout; the ledger's own timeout must still apply."""
+    url = f"sqlite:///{tmp_path / 's.db'}?timeout=0.3"
+    mgr = BudgetManager(Budget(1.0, None, None), ledger=url)
+    open_mgr = BudgetManager(Budget(1.0, None, None), ledger=url, fail_open=True)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        child = SQLiteLedger(url)
+        child._board.lock()
+        os.write(w, b"x")
+        signal.pause()
+        os._exit(0)
+    try:
+        os.read(r, 1)
+        started = time.monotonic()
+        with pytest.raises(LedgerUnavailableError, match="ledger lock"):
+            mgr.reserve(0.01)
+        assert 0.25 < time.monotonic() - started < 3.0
+        with pytest.raises(LedgerUnavailableError):
+            mgr.record_spend(UsageRecord("gpt-4o-mini", 10, 10))
+        with pytest.raises(LedgerUnavailableError, match="ledger lock"):
+            SQLiteLedger(url)  # opening waits no longer either
+        assert open_mgr.reserve(0.01).unchecked  # the configured policy applies
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(r)
+        os.close(w)
+    try:
+        mgr.reserve(0.01).release()  # and all is well once the holder is gone
+    finally:
+        mgr.close()
+        open_mgr.close()

@@ -13,12 +13,14 @@ every window until they are settled or expire.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 from costwarden.money import Nanos
-from costwarden.records import StoredRecord
+from costwarden.records import StoredRecord, UsageRecord
+
+_T = TypeVar("_T")
 
 MINUTE: Final = "minute"
 
@@ -66,12 +68,33 @@ class Denial:
     attempted: Nanos
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class BucketUsage:
     spent: Nanos
     reserved: Nanos
     count: int
     baseline: Nanos = 0
+
+    def __init__(self, spent: Nanos, reserved: Nanos, count: int, baseline: Nanos = 0) -> None:
+        # Written out (init=False): ledgers build one per watched bucket on every tracked call,
+        # and the slots' own setters cost half of the generated frozen __init__'s
+        # object.__setattr__ calls. Same fields, defaults and frozenness.
+        _set_spent(self, spent)
+        _set_reserved(self, reserved)
+        _set_count(self, count)
+        _set_baseline(self, baseline)
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
+    """The setter of a slots class's field (its member descriptor's ``__set__``)."""
+    setter: Callable[[object, object], None] = vars(cls)[name].__set__
+    return setter
+
+
+_set_spent = _slot_setter(BucketUsage, "spent")
+_set_reserved = _slot_setter(BucketUsage, "reserved")
+_set_count = _slot_setter(BucketUsage, "count")
+_set_baseline = _slot_setter(BucketUsage, "baseline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +126,38 @@ class NewRecord:
     def metadata_json(self) -> str | None:
         return None if not self.metadata else json.dumps(self.metadata, separators=(",", ":"))
 
+    @classmethod
+    def from_usage(
+        cls, record: UsageRecord, *, ts_us: int, cost_nanos: Nanos, price_source: str
+    ) -> NewRecord:
+        """The ledger's copy of a validated, priced UsageRecord (every tracked call)."""
+        r = record
+        return _build_new_record(
+            ts_us,
+            r.model,
+            r.provider,
+            r.input_tokens,
+            r.output_tokens,
+            r.cache_read_tokens,
+            r.cache_write_tokens,
+            r.reasoning_tokens,
+            cost_nanos,
+            r.user_id,
+            r.team,
+            r.key,
+            r.endpoint,
+            r.request_id,
+            r.tags,
+            r.latency_ms,
+            r.status,
+            r.estimated,
+            price_source,
+            r.metadata,
+        )
+
     def stored(self, record_id: int) -> StoredRecord:
-        # Positional, in StoredRecord's field order (id first, then this class's fields):
-        # 21 keyword arguments cost a microsecond more, on every tracked call.
-        return StoredRecord(
+        """This record as the ledger keeps it, under ``record_id``."""
+        return _build_stored_record(
             record_id,
             self.ts_us,
             self.model,
@@ -129,6 +180,33 @@ class NewRecord:
             self.price_source,
             self.metadata or None,
         )
+
+
+def _slot_builder(cls: type[_T]) -> Callable[..., _T]:
+    """``build(*values)``: an instance of the frozen slots dataclass ``cls`` from all its field
+    values in field order, as ``cls(*values)`` would make it.
+
+    Why: the generated frozen ``__init__`` sets each field with ``object.__setattr__``; the
+    slots' own setters cost about half as much, and every tracked call builds a NewRecord and
+    a StoredRecord of 20-odd fields. Only for classes without ``__post_init__`` (nothing to
+    run) and with every field in ``__init__``.
+    """
+    all_fields = fields(cls)  # type: ignore[arg-type]
+    assert not hasattr(cls, "__post_init__") and all(f.init for f in all_fields)
+    setters = tuple(_slot_setter(cls, f.name) for f in all_fields)
+    new = object.__new__
+
+    def build(*values: object) -> _T:
+        obj = new(cls)
+        for set_field, value in zip(setters, values, strict=True):
+            set_field(obj, value)
+        return obj
+
+    return build
+
+
+_build_new_record = _slot_builder(NewRecord)
+_build_stored_record = _slot_builder(StoredRecord)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,12 @@ from costwarden.ledger.base import (
 from costwarden.ledger.migrations import apply_migrations
 from costwarden.ledger.schema_sqlite import MIGRATIONS
 from costwarden.ledger.sqlite_checkpoint import SAFETY_NET_PAGES, BackgroundCheckpointer
-from costwarden.ledger.sqlite_holds import DEFAULT_CAPACITY, HoldBoard, digest64
+from costwarden.ledger.sqlite_holds import (
+    DEFAULT_CAPACITY,
+    HoldBoard,
+    LedgerLockTimeout,
+    digest64,
+)
 from costwarden.money import Nanos
 from costwarden.records import StoredRecord
 
@@ -197,7 +202,11 @@ class SQLiteLedger:
 
     def _open_board(self) -> HoldBoard:
         try:
-            return HoldBoard(self.path + "-holds", self._ledger_id, self._board_capacity)
+            return HoldBoard(
+                self.path + "-holds", self._ledger_id, self._board_capacity, timeout=self.timeout
+            )
+        except LedgerLockTimeout as exc:
+            raise LedgerUnavailableError(f"cannot open the ledger {self.path}: {exc}") from exc
         except OSError as exc:
             raise LedgerUnavailableError(
                 f"cannot open the hold board {self.path}-holds beside the ledger: {exc}"
@@ -238,12 +247,22 @@ class SQLiteLedger:
             d = self._digests[key] = digest64(f"{scope}\x1f{period}\x1f{start}")
         return d
 
+    def _lock_board(self) -> None:
+        """Take the ledger lock, waiting at most the ledger's timeout."""
+        try:
+            self._board.lock(self.timeout)
+        except LedgerLockTimeout as exc:
+            raise LedgerUnavailableError(
+                f"{exc}; a process may be stopped or stuck while holding it (raise ?timeout= "
+                "if the ledger is just very busy)"
+            ) from exc
+
     @contextmanager
     def _ledger_locked(self) -> Iterator[sqlite3.Connection]:
         """This process's lock, then the ledger lock (the board's flock)."""
         with self._lock:
             conn = self._conn_for_pid()
-            self._board.lock()
+            self._lock_board()
             try:
                 yield conn
             except sqlite3.OperationalError as exc:
@@ -354,7 +373,7 @@ class SQLiteLedger:
             conn = self._conn_for_pid()
             digests = self._check_digests(checks)
             board = self._board
-            board.lock()
+            self._lock_board()
             try:
                 denial = self._first_denial(conn, amount, checks, now, digests)
                 if denial is None:
@@ -708,7 +727,7 @@ class _TotalsTransaction:
         ledger._lock.acquire()
         try:
             conn = self._conn = ledger._conn_for_pid()
-            ledger._board.lock()
+            ledger._lock_board()
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except BaseException:

@@ -36,6 +36,7 @@ import hashlib
 import mmap
 import os
 import struct
+import time
 from collections.abc import Iterable
 from typing import Final
 
@@ -56,6 +57,10 @@ _ENTRIES_AT: Final = HEADER.size
 assert HEADER.size == 64 and ENTRY.size == 32
 
 
+class LedgerLockTimeout(LedgerError):
+    """Another process held the ledger lock longer than the ledger's timeout."""
+
+
 def digest64(text: str) -> int:
     """A non-zero 64-bit digest (0 marks a free entry)."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") or 1
@@ -65,14 +70,21 @@ class HoldBoard:
     """One process's view of the board file. Every method but :meth:`lock`/:meth:`unlock`
     expects the caller to hold the ledger lock (and its own threads kept out)."""
 
-    def __init__(self, path: str, ledger_id: int, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(
+        self,
+        path: str,
+        ledger_id: int,
+        capacity: int = DEFAULT_CAPACITY,
+        *,
+        timeout: float | None = None,
+    ) -> None:
         if capacity < 16:
             raise LedgerError(f"a hold board needs room for at least 16 holds, got {capacity}")
         self.path = path
         self._filed: dict[int, list[int]] = {}  # tag -> entries, for holds filed here
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            self.lock()
+            self.lock(timeout)
             try:
                 self.capacity = self._initialise(ledger_id, capacity)
                 self._map = mmap.mmap(self._fd, _ENTRIES_AT + self.capacity * ENTRY.size)
@@ -101,8 +113,34 @@ class HoldBoard:
         return capacity
 
     # -- the ledger lock ------------------------------------------------------------------------
-    def lock(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+    def lock(self, timeout: float | None = None) -> None:
+        """Take the ledger lock; wait at most ``timeout`` seconds (None: for ever).
+
+        A blocking ``flock`` cannot time out, and a process stopped while holding the lock
+        (SIGSTOP, a debugger) must not hang every other one: so try without blocking, then
+        poll with a backoff that starts in microseconds (the lock is held for tens of them).
+        """
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if timeout is None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                return
+        deadline = time.monotonic() + timeout
+        delay = 20e-6
+        while True:
+            time.sleep(delay)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LedgerLockTimeout(
+                        f"the ledger lock on {self.path} was held by another process for "
+                        f"more than {timeout:g}s"
+                    ) from None
+                delay = min(delay * 2, 0.002)
 
     def unlock(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -241,4 +279,4 @@ class HoldBoard:
             os.close(fd)
 
 
-__all__ = ["DEFAULT_CAPACITY", "HoldBoard", "digest64"]
+__all__ = ["DEFAULT_CAPACITY", "HoldBoard", "LedgerLockTimeout", "digest64"]
