@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from costwarden.ledger.base import Bucket, NewRecord
+import pytest
+
+from costwarden.ledger.base import Bucket, BucketUsage, NewRecord
 from costwarden.records import StoredRecord
 
 
@@ -32,3 +34,69 @@ def test_bucket_keys() -> None:
     assert rolling.key == ("global", "rolling:3600s", 600)
     assert rolling.hold_key == ("global", "rolling:3600s", 0)
     assert rolling == Bucket("global", "rolling:3600s", 600, 4200)
+
+
+def test_from_usage_is_the_keyword_built_record() -> None:
+    from datetime import UTC, datetime
+
+    from costwarden.records import UsageRecord
+
+    r = UsageRecord(
+        "gpt-4o",
+        100,
+        50,
+        timestamp=datetime(2026, 3, 1, tzinfo=UTC),
+        user_id="u",
+        endpoint="/chat",
+        request_id="req",
+        team="t",
+        key="k",
+        provider="openai",
+        tags=("a", "b"),
+        cache_read_tokens=10,
+        cache_write_tokens=5,
+        reasoning_tokens=7,
+        latency_ms=12.5,
+        status="error",
+        estimated=True,
+        metadata={"task": "chat"},
+    )
+    expected = NewRecord(
+        ts_us=123,
+        model=r.model,
+        provider=r.provider,
+        input_tokens=r.input_tokens,
+        output_tokens=r.output_tokens,
+        cache_read_tokens=r.cache_read_tokens,
+        cache_write_tokens=r.cache_write_tokens,
+        reasoning_tokens=r.reasoning_tokens,
+        cost_nanos=999,
+        user_id=r.user_id,
+        team=r.team,
+        key=r.key,
+        endpoint=r.endpoint,
+        request_id=r.request_id,
+        tags=r.tags,
+        latency_ms=r.latency_ms,
+        status=r.status,
+        estimated=r.estimated,
+        price_source="catalogue",
+        metadata=r.metadata,
+    )
+    built = NewRecord.from_usage(r, ts_us=123, cost_nanos=999, price_source="catalogue")
+    assert built == expected
+    assert [type(getattr(built, f.name)) for f in dataclasses.fields(NewRecord)] == [
+        type(getattr(expected, f.name)) for f in dataclasses.fields(NewRecord)
+    ]
+
+
+def test_built_records_stay_frozen() -> None:
+    values = {f.name: None for f in dataclasses.fields(NewRecord)}
+    stored = NewRecord(**values).stored(1)  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stored.model = "x"  # type: ignore[misc]
+    usage = BucketUsage(1, 2, 3)
+    assert usage == BucketUsage(spent=1, reserved=2, count=3, baseline=0)
+    assert hash(usage) == hash(BucketUsage(1, 2, 3, 0))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        usage.spent = 5  # type: ignore[misc]

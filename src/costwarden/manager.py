@@ -626,27 +626,8 @@ class BudgetManager:
         cost, source = self.price(record)
         ts = check_timestamp(record.timestamp)
         ts_epoch = ts.timestamp()
-        new = NewRecord(
-            ts_us=round(ts_epoch * 1_000_000),
-            model=record.model,
-            provider=record.provider,
-            input_tokens=record.input_tokens,
-            output_tokens=record.output_tokens,
-            cache_read_tokens=record.cache_read_tokens,
-            cache_write_tokens=record.cache_write_tokens,
-            reasoning_tokens=record.reasoning_tokens,
-            cost_nanos=cost,
-            user_id=record.user_id,
-            team=record.team,
-            key=record.key,
-            endpoint=record.endpoint,
-            request_id=record.request_id,
-            tags=record.tags,
-            latency_ms=record.latency_ms,
-            status=record.status,
-            estimated=record.estimated,
-            price_source=source,
-            metadata=record.metadata,
+        new = NewRecord.from_usage(
+            record, ts_us=round(ts_epoch * 1_000_000), cost_nanos=cost, price_source=source
         )
         plan = self._plan(
             record.user_id, record.team, record.key, record.tags, record.model, record.endpoint
