@@ -238,13 +238,14 @@ class SQLiteLedger:
                 tags[hold_id] = tag
         return tag
 
-    def _digest(self, scope: str, period: str, start: int) -> int:
-        key = (scope, period, start)
-        d = self._digests.get(key)
+    def _digest(self, hold_key: tuple[str, str, int]) -> int:
+        """The board digest of a bucket's holds key ``(scope, period, hold_start)``."""
+        d = self._digests.get(hold_key)
         if d is None:
             if len(self._digests) > _CACHE_LIMIT:
                 self._digests.clear()
-            d = self._digests[key] = digest64(f"{scope}\x1f{period}\x1f{start}")
+            scope, period, start = hold_key
+            d = self._digests[hold_key] = digest64(f"{scope}\x1f{period}\x1f{start}")
         return d
 
     def _lock_board(self) -> None:
@@ -346,10 +347,7 @@ class SQLiteLedger:
         self._sync_cache()
         for chk, digest in zip(checks, digests, strict=True):
             b = chk.bucket
-            if b.is_rolling:
-                spent = self._spent(conn, b)
-            else:
-                spent = self._cached_total(conn, (b.scope, b.period, b.start))[0]
+            spent = self._spent(conn, b) if b.is_rolling else self._cached_total(conn, b.key)[0]
             reserved = held[digest]
             if spent + reserved + amount > chk.limit:
                 return Denial(chk, spent, reserved, amount)
@@ -357,7 +355,7 @@ class SQLiteLedger:
 
     def _check_digests(self, checks: Sequence[LimitCheck]) -> list[int]:
         digest = self._digest
-        return [digest(c.bucket.scope, c.bucket.period, c.bucket.hold_start) for c in checks]
+        return [digest(c.bucket.hold_key) for c in checks]
 
     def reserve(
         self,
@@ -424,10 +422,7 @@ class SQLiteLedger:
             self._sync_cache()
             cache = self._totals_cache
             # The watched buckets' totals before the write (memory, or read now)...
-            before = [
-                None if bk.is_rolling else self._cached_total(conn, (bk.scope, bk.period, bk.start))
-                for bk in watch
-            ]
+            before = [None if bk.is_rolling else self._cached_total(conn, bk.key) for bk in watch]
             record_id = conn.execute(_INSERT_RECORD, params).lastrowid
             cost = record.cost_nanos
             written = set()
@@ -435,7 +430,7 @@ class SQLiteLedger:
                 values: list[object] = []
                 for bk in buckets:
                     values += (bk.scope, bk.period, bk.start, bk.end, cost)
-                    written.add((bk.scope, bk.period, bk.start))
+                    written.add(bk.key)
                 conn.execute(_upsert_totals_sql(len(buckets)), values)
                 # ... and every cached one moves by the same cost (the transaction drops the
                 # cache if the COMMIT fails).
@@ -447,7 +442,7 @@ class SQLiteLedger:
             for bk, u in zip(watch, before, strict=True):
                 if u is None:
                     watched.append(BucketUsage(self._spent(conn, bk), 0, 0))
-                elif (bk.scope, bk.period, bk.start) in written:
+                elif bk.key in written:
                     watched.append(BucketUsage(u[0] + cost, 0, u[1] + 1, u[2]))
                 else:
                     watched.append(BucketUsage(u[0], 0, u[1], u[2]))
@@ -478,19 +473,19 @@ class SQLiteLedger:
         out = []
         digest = self._digest
         with self._ledger_locked() as conn:
-            held = {digest(b.scope, b.period, b.hold_start): 0 for b in buckets}
+            held = {digest(b.hold_key): 0 for b in buckets}
             self._board.reserved(held, now)
             conn.execute("BEGIN")
             try:
                 for b in buckets:
-                    reserved = held[digest(b.scope, b.period, b.hold_start)]
+                    reserved = held[digest(b.hold_key)]
                     if b.is_rolling:
                         out.append(BucketUsage(self._spent(conn, b), reserved, 0))
                         continue
                     row = conn.execute(
                         "SELECT spent, baseline, count FROM totals "
                         "WHERE scope = ? AND period = ? AND start = ?",
-                        (b.scope, b.period, b.start),
+                        b.key,
                     ).fetchone()
                     spent, baseline, count = row if row else (0, 0, 0)
                     out.append(BucketUsage(spent - baseline, reserved, count, baseline))
