@@ -144,15 +144,14 @@ class MemoryLedger:
             # The watched buckets as usage() reports them, less the reserved amounts (which
             # the caller does not read, so they are not summed).
             baseline = self._baseline
-            watched = [
-                BucketUsage(
-                    self._spent_net(b),
-                    0,
-                    count.get(b.key, 0),
-                    0 if b.is_rolling else baseline.get(b.key, 0),
-                )
-                for b in watch
-            ]
+            watched = []
+            for b in watch:
+                n = count.get(b.key, 0)
+                if b.is_rolling:
+                    watched.append(BucketUsage(self._spent_net(b), 0, n, 0))
+                else:
+                    base = baseline.get(b.key, 0)
+                    watched.append(BucketUsage(spent.get(b.key, 0) - base, 0, n, base))
             return stored, watched
 
     def release(self, hold_id: str) -> bool:
