@@ -79,10 +79,13 @@ _CACHE_LIMIT = 10_000  # totals kept in memory between checks (see the module do
 
 @functools.lru_cache(maxsize=64)
 def _upsert_totals_sql(rows: int) -> str:
-    """``rows`` totals upserted in one statement. No ``RETURNING``: it costs more than the
-    rest of the transaction (70 µs of ~95 on the development machine), and the new figures
-    are known anyway from the totals read under the ledger lock."""
-    values = ", ".join(["(?,?,?,?,?,1)"] * rows)
+    """``rows`` totals upserted in one statement; parameter 1 is the cost, then each row's
+    scope, period, start and end. No ``RETURNING``: it costs more than the rest of the
+    transaction (70 µs of ~95 on the development machine), and the new figures are known
+    anyway from the totals read under the ledger lock."""
+    values = ", ".join(
+        f"(?{2 + 4 * i},?{3 + 4 * i},?{4 + 4 * i},?{5 + 4 * i},?1,1)" for i in range(rows)
+    )
     return (
         f"INSERT INTO totals (scope, period, start, end_, spent, count) VALUES {values} "
         "ON CONFLICT (scope, period, start) DO UPDATE SET "
@@ -152,6 +155,13 @@ class SQLiteLedger:
         self._cache_gen = -1
         self._digests: dict[tuple[str, str, int], int] = {}
         self._hold_tags: dict[str, int] = {}
+        self._plans: dict[
+            int,
+            tuple[
+                Sequence[Bucket],
+                tuple[str, tuple[object, ...], frozenset[tuple[str, str, int]]],
+            ],
+        ] = {}
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -425,13 +435,9 @@ class SQLiteLedger:
             before = [None if bk.is_rolling else self._cached_total(conn, bk.key) for bk in watch]
             record_id = conn.execute(_INSERT_RECORD, params).lastrowid
             cost = record.cost_nanos
-            written = set()
+            sql, keys, written = self._upsert_plan(buckets)
             if buckets:
-                values: list[object] = []
-                for bk in buckets:
-                    values += (bk.scope, bk.period, bk.start, bk.end, cost)
-                    written.add(bk.key)
-                conn.execute(_upsert_totals_sql(len(buckets)), values)
+                conn.execute(sql, (cost, *keys))
                 # ... and every cached one moves by the same cost (the transaction drops the
                 # cache if the COMMIT fails).
                 for key in written:
@@ -448,6 +454,25 @@ class SQLiteLedger:
                     watched.append(BucketUsage(u[0], 0, u[1], u[2]))
         assert record_id is not None
         return record.stored(record_id), watched
+
+    def _upsert_plan(
+        self, buckets: Sequence[Bucket]
+    ) -> tuple[str, tuple[object, ...], frozenset[tuple[str, str, int]]]:
+        """The totals upsert for ``buckets``: its SQL, its parameters after the cost, and the
+        keys it writes. The manager hands the same bucket list for every call of the same
+        scopes in the same windows, so this is remembered per list object (which is kept
+        alive beside its plan, so its id cannot be reused)."""
+        hit = self._plans.get(id(buckets))
+        if hit is not None and hit[0] is buckets:
+            return hit[1]
+        keys: list[object] = []
+        for bk in buckets:
+            keys += (bk.scope, bk.period, bk.start, bk.end)
+        plan = (_upsert_totals_sql(len(buckets)), tuple(keys), frozenset(b.key for b in buckets))
+        if len(self._plans) > 1_000:
+            self._plans.clear()
+        self._plans[id(buckets)] = (buckets, plan)
+        return plan
 
     def _after_totals_commit(self, old_gen: int, new_gen: int, hold_id: str | None) -> None:
         """Called under the ledger lock right after a totals transaction committed (which
