@@ -171,3 +171,20 @@ def test_check_timestamp_fast_path_returns_aware_input_unchanged(stamp: datetime
     out = check_timestamp(stamp)
     assert out.tzinfo is not None
     assert (out is stamp) == (stamp.tzinfo is not None)
+
+
+def test_usage_keeps_its_dataclass_behaviour() -> None:
+    import copy
+    import dataclasses
+    import inspect
+    import pickle
+
+    u = Usage(5, 3, cache_read_tokens=1)
+    assert u == Usage(input_tokens=5, output_tokens=3, cache_read_tokens=1)
+    assert hash(u) == hash(Usage(5, 3, 1, 0, 0))
+    assert pickle.loads(pickle.dumps(u)) == u == copy.deepcopy(u)
+    assert dataclasses.replace(u, output_tokens=9).output_tokens == 9
+    assert list(inspect.signature(Usage).parameters) == list(_COUNTS)
+    assert Usage() == Usage(0, 0, 0, 0, 0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        u.input_tokens = 3  # type: ignore[misc]

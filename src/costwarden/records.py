@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -89,7 +90,7 @@ def check_timestamp(value: object, name: str = "timestamp") -> datetime:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Usage:
     """Token usage of one call, in the OpenAI/genai-prices convention (see module doc)."""
 
@@ -99,41 +100,75 @@ class Usage:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
 
-    def __post_init__(self) -> None:
-        # Fast path (two Usages per tracked call): nothing to convert, nothing to re-set;
-        # anything else takes the full validation below, which raises exactly as before.
-        if _plain_counts(
-            self.input_tokens,
-            self.output_tokens,
-            self.cache_read_tokens,
-            self.cache_write_tokens,
-            self.reasoning_tokens,
+    def __init__(
+        self,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+    ) -> None:
+        # Written out (init=False) because every tracked call builds two: plain counts (the
+        # usual case) go straight into the slots, at half the cost of the generated frozen
+        # __init__'s object.__setattr__ calls; anything else is checked (and converted) first.
+        if not _plain_counts(
+            input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens
         ):
-            return
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "cache_write_tokens",
-            "reasoning_tokens",
-        ):
-            object.__setattr__(self, name, check_count(getattr(self, name), name))
-        if self.cache_read_tokens + self.cache_write_tokens > self.input_tokens:
-            raise InvalidInputError(
-                "cache_read_tokens + cache_write_tokens "
-                f"({self.cache_read_tokens} + {self.cache_write_tokens}) exceed input_tokens "
-                f"({self.input_tokens}); input_tokens must include cached tokens "
-                "(Anthropic reports them separately: add them in)"
+            input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens = (
+                _checked_usage_counts(
+                    input_tokens,
+                    output_tokens,
+                    cache_read_tokens,
+                    cache_write_tokens,
+                    reasoning_tokens,
+                )
             )
-        if self.reasoning_tokens > self.output_tokens:
-            raise InvalidInputError(
-                f"reasoning_tokens ({self.reasoning_tokens}) exceed output_tokens "
-                f"({self.output_tokens}); output_tokens must include reasoning tokens"
-            )
+        _set_input_tokens(self, input_tokens)
+        _set_output_tokens(self, output_tokens)
+        _set_cache_read_tokens(self, cache_read_tokens)
+        _set_cache_write_tokens(self, cache_write_tokens)
+        _set_reasoning_tokens(self, reasoning_tokens)
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+
+def _checked_usage_counts(
+    i: object, o: object, cr: object, cw: object, r: object
+) -> tuple[int, int, int, int, int]:
+    """Usage's full validation: each count through ``check_count``, then the subset rules."""
+    i = check_count(i, "input_tokens")
+    o = check_count(o, "output_tokens")
+    cr = check_count(cr, "cache_read_tokens")
+    cw = check_count(cw, "cache_write_tokens")
+    r = check_count(r, "reasoning_tokens")
+    if cr + cw > i:
+        raise InvalidInputError(
+            f"cache_read_tokens + cache_write_tokens ({cr} + {cw}) exceed input_tokens ({i}); "
+            "input_tokens must include cached tokens "
+            "(Anthropic reports them separately: add them in)"
+        )
+    if r > o:
+        raise InvalidInputError(
+            f"reasoning_tokens ({r}) exceed output_tokens ({o}); "
+            "output_tokens must include reasoning tokens"
+        )
+    return i, o, cr, cw, r
+
+
+def slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
+    """The setter of a slots class's field (its member descriptor's ``__set__``): how the hot
+    path fills frozen dataclasses without ``object.__setattr__`` per field."""
+    setter: Callable[[object, object], None] = vars(cls)[name].__set__
+    return setter
+
+
+_set_input_tokens = slot_setter(Usage, "input_tokens")
+_set_output_tokens = slot_setter(Usage, "output_tokens")
+_set_cache_read_tokens = slot_setter(Usage, "cache_read_tokens")
+_set_cache_write_tokens = slot_setter(Usage, "cache_write_tokens")
+_set_reasoning_tokens = slot_setter(Usage, "reasoning_tokens")
 
 
 @dataclass(slots=True)

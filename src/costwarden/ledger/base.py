@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 from costwarden.money import Nanos
-from costwarden.records import StoredRecord, UsageRecord
+from costwarden.records import StoredRecord, UsageRecord, slot_setter
 
 _T = TypeVar("_T")
 
@@ -85,16 +85,10 @@ class BucketUsage:
         _set_baseline(self, baseline)
 
 
-def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
-    """The setter of a slots class's field (its member descriptor's ``__set__``)."""
-    setter: Callable[[object, object], None] = vars(cls)[name].__set__
-    return setter
-
-
-_set_spent = _slot_setter(BucketUsage, "spent")
-_set_reserved = _slot_setter(BucketUsage, "reserved")
-_set_count = _slot_setter(BucketUsage, "count")
-_set_baseline = _slot_setter(BucketUsage, "baseline")
+_set_spent = slot_setter(BucketUsage, "spent")
+_set_reserved = slot_setter(BucketUsage, "reserved")
+_set_count = slot_setter(BucketUsage, "count")
+_set_baseline = slot_setter(BucketUsage, "baseline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +187,7 @@ def _slot_builder(cls: type[_T]) -> Callable[..., _T]:
     """
     all_fields = fields(cls)  # type: ignore[arg-type]
     assert not hasattr(cls, "__post_init__") and all(f.init for f in all_fields)
-    setters = tuple(_slot_setter(cls, f.name) for f in all_fields)
+    setters = tuple(slot_setter(cls, f.name) for f in all_fields)
     new = object.__new__
 
     def build(*values: object) -> _T:
