@@ -99,7 +99,7 @@ class SimulatedDay:
 def run(ledger_path: Path, *, seed: int = 7, quiet: bool = False) -> dict[str, int]:
     """Simulate the day; return counts (calls, admitted, denied, alerts) for tests."""
     if ledger_path.exists():
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", "-holds"):
             Path(str(ledger_path) + suffix).unlink(missing_ok=True)
     ledger_path.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
