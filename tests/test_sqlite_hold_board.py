@@ -260,3 +260,23 @@ def test_a_stopped_lock_holder_makes_calls_fail_closed_after_the_timeout(tmp_pat
     finally:
         mgr.close()
         open_mgr.close()
+
+
+def test_a_reused_and_changed_list_of_checks_is_read_afresh(tmp_path: Path) -> None:
+    """Work is remembered per tuple (immutable) only; a list a caller changes is re-read."""
+    led = SQLiteLedger(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        checks = [LimitCheck(DAY, 100)]
+        assert led.reserve("a", 60, checks, NOW + 60, NOW) is None
+        checks[0] = LimitCheck(USER_DAY, 100)
+        assert led.reserve("b", 60, checks, NOW + 60, NOW) is None  # alice's day is empty
+        buckets = [DAY]
+        led.append(rec(5), buckets)
+        buckets[0] = USER_DAY
+        led.append(rec(7), buckets)
+        assert [(u.spent, u.reserved) for u in led.usage([DAY, USER_DAY], NOW)] == [
+            (5, 60),
+            (7, 60),
+        ]
+    finally:
+        led.close()

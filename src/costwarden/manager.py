@@ -86,8 +86,13 @@ class _Plan:
         self.scopes = scopes
         self.min_cap = min_cap
         # (lo, hi, checks, their buckets) and (lo, hi, record buckets); empty ranges at first.
-        self.checks: tuple[float, float, list[BudgetCheck], list[Bucket]] = (0.0, 0.0, [], [])
-        self.buckets: tuple[float, float, list[Bucket]] = (0.0, 0.0, [])
+        self.checks: tuple[float, float, tuple[BudgetCheck, ...], tuple[Bucket, ...]] = (
+            0.0,
+            0.0,
+            (),
+            (),
+        )
+        self.buckets: tuple[float, float, tuple[Bucket, ...]] = (0.0, 0.0, ())
 
 
 class Hold:
@@ -269,17 +274,20 @@ class BudgetManager:
         plans[args] = plan  # hashable: scopes_for hashed every argument
         return plan
 
-    def _limit_checks(self, plan: _Plan, at: float) -> tuple[list[BudgetCheck], list[Bucket]]:
-        """The limits that apply to the plan's scopes at ``at``, and their buckets."""
+    def _limit_checks(
+        self, plan: _Plan, at: float
+    ) -> tuple[tuple[BudgetCheck, ...], tuple[Bucket, ...]]:
+        """The limits that apply to the plan's scopes at ``at``, and their buckets. Tuples:
+        the ledgers may remember work per (immutable) sequence object."""
         lo, hi, checks, watch = plan.checks
         if lo <= at < hi:
             return checks, watch
-        checks = self._compute_limit_checks(plan.scopes, at)
+        checks = tuple(self._compute_limit_checks(plan.scopes, at))
         lo = max((c.bucket.start for c in checks if not c.bucket.is_rolling), default=-math.inf)
         hi = min((c.bucket.end for c in checks if not c.bucket.is_rolling), default=math.inf)
         if any(c.bucket.is_rolling for c in checks):
             lo, hi = max(lo, int(at) // 60 * 60), min(hi, int(at) // 60 * 60 + 60)
-        watch = [c.bucket for c in checks]
+        watch = tuple(c.bucket for c in checks)
         plan.checks = (lo, hi, checks, watch)
         return checks, watch
 
@@ -297,13 +305,13 @@ class BudgetManager:
                 checks.append(BudgetCheck(bucket, limit, budget))
         return checks
 
-    def _record_buckets(self, plan: _Plan, at: float) -> list[Bucket]:
+    def _record_buckets(self, plan: _Plan, at: float) -> tuple[Bucket, ...]:
         """Every bucket a record at ``at`` adds to: each scope's day, week and month (in its
         budget's time zone, else the global one's) and minute slots for rolling budgets."""
         lo, hi, out = plan.buckets
         if lo <= at < hi:
             return out
-        out = self._compute_record_buckets(plan.scopes, at)
+        out = tuple(self._compute_record_buckets(plan.scopes, at))
         plan.buckets = (max(b.start for b in out), min(b.end for b in out), out)
         return out
 
@@ -632,7 +640,7 @@ class BudgetManager:
         plan = self._plan(
             record.user_id, record.team, record.key, record.tags, record.model, record.endpoint
         )
-        checks, watch = self._limit_checks(plan, ts_epoch) if cost else ([], [])
+        checks, watch = self._limit_checks(plan, ts_epoch) if cost else ((), ())
         settle = hold is not None and hold.amount_nanos > 0 and not hold.unchecked
         stored, usages = self.ledger.append(
             new,
@@ -645,7 +653,7 @@ class BudgetManager:
         return stored
 
     # -- alerts ---------------------------------------------------------------------------------
-    def _check_thresholds(self, checks: list[BudgetCheck], usages: list[BucketUsage]) -> None:
+    def _check_thresholds(self, checks: Sequence[BudgetCheck], usages: list[BucketUsage]) -> None:
         """Fire each threshold a bucket has reached, once per scope, window and baseline."""
         for chk, u in zip(checks, usages, strict=True):
             if u.spent < chk.first_alert and not (chk.limit == 0 and u.spent > 0):

@@ -155,6 +155,7 @@ class SQLiteLedger:
         self._cache_gen = -1
         self._digests: dict[tuple[str, str, int], int] = {}
         self._hold_tags: dict[str, int] = {}
+        self._check_plans: dict[int, tuple[Sequence[LimitCheck], list[int]]] = {}
         self._plans: dict[
             int,
             tuple[
@@ -364,8 +365,20 @@ class SQLiteLedger:
         return None
 
     def _check_digests(self, checks: Sequence[LimitCheck]) -> list[int]:
+        """The board digests of the checked buckets. Remembered per tuple object (the manager
+        reuses one per scope arguments and window; a tuple cannot change, and it is kept alive
+        beside its digests so its id cannot be reused); a list is digested every time."""
+        hit = self._check_plans.get(id(checks))
+        if hit is not None and hit[0] is checks:
+            return hit[1]
         digest = self._digest
-        return [digest(c.bucket.hold_key) for c in checks]
+        digests = [digest(c.bucket.hold_key) for c in checks]
+        if type(checks) is not tuple:
+            return digests
+        if len(self._check_plans) > 1_000:
+            self._check_plans.clear()
+        self._check_plans[id(checks)] = (checks, digests)
+        return digests
 
     def reserve(
         self,
@@ -459,9 +472,9 @@ class SQLiteLedger:
         self, buckets: Sequence[Bucket]
     ) -> tuple[str, tuple[object, ...], frozenset[tuple[str, str, int]]]:
         """The totals upsert for ``buckets``: its SQL, its parameters after the cost, and the
-        keys it writes. The manager hands the same bucket list for every call of the same
-        scopes in the same windows, so this is remembered per list object (which is kept
-        alive beside its plan, so its id cannot be reused)."""
+        keys it writes. The manager hands the same bucket tuple for every call of the same
+        scopes in the same windows, so this is remembered per tuple object (immutable, and
+        kept alive beside its plan so its id cannot be reused); a list is planned afresh."""
         hit = self._plans.get(id(buckets))
         if hit is not None and hit[0] is buckets:
             return hit[1]
@@ -469,6 +482,8 @@ class SQLiteLedger:
         for bk in buckets:
             keys += (bk.scope, bk.period, bk.start, bk.end)
         plan = (_upsert_totals_sql(len(buckets)), tuple(keys), frozenset(b.key for b in buckets))
+        if type(buckets) is not tuple:
+            return plan
         if len(self._plans) > 1_000:
             self._plans.clear()
         self._plans[id(buckets)] = (buckets, plan)
