@@ -31,9 +31,13 @@ MODEL = "gpt-4o-mini"
 MESSAGES: list[dict[str, str]] = [{"role": "user", "content": "Give me one word for thrift."}]
 ARGS: dict[str, Any] = {"model": MODEL, "messages": MESSAGES, "max_tokens": 16}
 SYSTEM_TEXT = (
-    "You are a concise assistant for a budgeting app. Answer in plain words, cite no sources, "
-    "and say so when you do not know. "
+    "You are the assistant of a budgeting app. Answer in at most 2 lines; amounts in USD "
+    "($4.20), shares in % (12%). Say so if unsure. "
 )
+"""Repeated to the requested length. The fake upstream bills about one token per 4 characters;
+this text counts ~3.6 characters per token, so the hold (our count) covers the bill as with a
+real provider. Looser text (plain prose runs ~4.4) would make every call's cost exceed its
+hold and time the manager's hold-exceeded alert instead of a normal call."""
 
 
 def _set_system_prompt(chars: int) -> None:
