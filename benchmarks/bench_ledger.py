@@ -332,7 +332,8 @@ def bench_record_spend(n: int) -> dict[str, Timed]:
 
 def _ratio(what: str, ours: Timed, bare: Timed) -> None:
     print(
-        f"  {what} / bare insert+commit: {ours.seconds / bare.seconds:.2f}x the time "
+        f"  {what} / bare insert+commit: "
+        f"{(ours.seconds / ours.calls) / (bare.seconds / bare.calls):.2f}x the time per call "
         f"(best rounds), {ours.median / bare.median:.2f}x (median calls)"
     )
 
