@@ -93,6 +93,7 @@ def test_chat_estimate_matches_the_plain_computation(
         request["max_tokens"] = max_tokens
     if not warm:
         accounting._PREFIX_COUNTS.clear()
+        accounting._PREFIX_STATES.clear()
     if not messages:
         return  # prompt_messages accepts it; nothing differs, and estimate_call is the same
     tokens, exact, out, meta = reference_estimate("chat", request, model)

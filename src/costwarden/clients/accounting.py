@@ -127,6 +127,50 @@ _PREFIX_COUNTS: dict[tuple[str, str], TokenCount] = {}
 """``count_message_tokens(prefix, model)`` by (prefix hash, model). System prompts repeat
 (that is what caching advice is about), so each is counted once per process."""
 
+_PREFIX_STATES: dict[tuple[tuple[str, str], ...], tuple[str, Any]] = {}
+"""A prefix's (role, content) pairs -> (its hash, the BLAKE2b state after ``[`` and its
+messages' JSON), so a repeated system prompt is neither escaped nor hashed again: each call
+copies the state and hashes only what follows. Python caches a str's hash on the object, so
+looking up the same system prompt costs next to nothing whatever its length."""
+_PREFIX_STATE_CHARS = 4_000_000
+"""Bound on the characters of prompts kept as keys above (the cache is emptied beyond it)."""
+_prefix_state_chars = 0
+
+
+def _plain_pairs(messages: list[Any]) -> tuple[tuple[str, str], ...] | None:
+    """The messages as (role, content) pairs when they are plain str messages, else None."""
+    pairs = []
+    for m in messages:
+        if type(m) is not dict or len(m) != 2:
+            return None
+        role, content = m.get("role"), m.get("content")
+        if type(role) is not str or type(content) is not str:
+            return None
+        pairs.append((role, content))
+    return tuple(pairs)
+
+
+def _prefix_state(prefix: list[Any]) -> tuple[str, Any]:
+    """(hash of the prefix's JSON, BLAKE2b state after ``[`` + its items) - see above."""
+    global _prefix_state_chars
+    key = _plain_pairs(prefix)
+    hit = _PREFIX_STATES.get(key) if key is not None else None
+    if hit is not None:
+        return hit
+    state = _BLAKE2B_12.copy()
+    state.update(f"[{','.join(map(_message_json, prefix))}".encode())
+    head = state.copy()
+    head.update(b"]")
+    found = (head.hexdigest(), state)
+    if key is not None:
+        size = sum(len(role) + len(content) for role, content in key)
+        if _prefix_state_chars + size > _PREFIX_STATE_CHARS or len(_PREFIX_STATES) >= 4096:
+            _PREFIX_STATES.clear()
+            _prefix_state_chars = 0
+        _PREFIX_STATES[key] = found
+        _prefix_state_chars += size
+    return found
+
 
 def _hashes(messages: list[Any], model: str) -> tuple[str, _Prefix | None]:
     """The prompt's hash, and its system prefix (length, hash, cached count) if it has one.
@@ -140,14 +184,12 @@ def _hashes(messages: list[Any], model: str) -> tuple[str, _Prefix | None]:
             break
         k += 1
     encode = _message_json
-    whole = _BLAKE2B_12.copy()
     if not k:
+        whole = _BLAKE2B_12.copy()
         whole.update(f"[{','.join(map(encode, messages))}]".encode())
         return whole.hexdigest(), None
-    whole.update(f"[{','.join(map(encode, messages[:k]))}".encode())
-    head = whole.copy()
-    head.update(b"]")
-    prefix_hash = head.hexdigest()
+    prefix_hash, state = _prefix_state(messages[:k])
+    whole = state.copy()  # the cached state itself is never updated
     rest = messages[k:]
     whole.update(f"{',' if rest else ''}{','.join(map(encode, rest))}]".encode())
     count = _PREFIX_COUNTS.get((prefix_hash, model))
