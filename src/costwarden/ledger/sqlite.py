@@ -441,7 +441,7 @@ class SQLiteLedger:
             hold_id,
             record.metadata_json,
         )
-        with _TotalsTransaction(self, hold_id) as conn:
+        with _WriteTransaction(self, totals=True, hold_id=hold_id) as conn:
             self._sync_cache()
             cache = self._totals_cache
             # The watched buckets' totals before the write (memory, or read now)...
@@ -534,7 +534,7 @@ class SQLiteLedger:
         return out
 
     def reset(self, bucket: Bucket, now: float, detail: str | None = None) -> Nanos:
-        with _TotalsTransaction(self) as conn:
+        with _WriteTransaction(self, totals=True) as conn:
             self._forget_totals()  # a baseline moves: simplest to re-read afterwards
             conn.execute(
                 "INSERT INTO totals (scope, period, start, end_, spent, count) "
@@ -700,108 +700,78 @@ class SQLiteLedger:
 
 
 class _WriteTransaction:
-    """``with ledger._write() as conn``: the process lock, then ``BEGIN IMMEDIATE`` ...
-    ``COMMIT`` (``ROLLBACK`` on error). A class rather than a generator-based context
-    manager because it runs twice per tracked call."""
+    """``with`` one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) under this
+    process's lock. A class rather than a generator-based context manager because it runs on
+    every tracked call.
 
-    __slots__ = ("_conn", "_ledger")
+    ``totals=True`` marks a write that changes totals (a record, a reset): it also runs under
+    the ledger lock, and the board's generation is bumped before the COMMIT (a crash after the
+    bump only makes other processes re-read). Right after the COMMIT, still under the ledger
+    lock, the settled hold (``hold_id``) leaves the board, so no other process ever sees the
+    record without the hold being gone or both at once (which over-counts, never under-counts).
+    """
 
-    def __init__(self, ledger: SQLiteLedger) -> None:
+    __slots__ = ("_conn", "_ledger", "_totals", "hold_id")
+
+    def __init__(
+        self, ledger: SQLiteLedger, *, totals: bool = False, hold_id: str | None = None
+    ) -> None:
         self._ledger = ledger
-
-    def __enter__(self) -> sqlite3.Connection:
-        ledger = self._ledger
-        ledger._lock.acquire()
-        try:
-            conn = self._conn = ledger._conn_for_pid()
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            ledger._lock.release()
-            raise LedgerUnavailableError(
-                f"SQLite ledger {ledger.path} stayed locked for {ledger.timeout:g}s ({exc}); "
-                "another process holds the write lock too long, or raise ?timeout="
-            ) from exc
-        except BaseException:
-            ledger._lock.release()
-            raise
-        return conn
-
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        conn = self._conn
-        try:
-            if exc_type is not None:
-                conn.execute("ROLLBACK")
-                return
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise LedgerError(f"commit to {self._ledger.path} failed: {exc}") from exc
-            checkpointer = self._ledger._checkpointer
-            if checkpointer is not None:
-                checkpointer.note_write()
-        finally:
-            self._ledger._lock.release()
-
-
-class _TotalsTransaction:
-    """A write that changes totals: ``BEGIN IMMEDIATE`` ... ``COMMIT`` under this process's
-    lock and the ledger lock. The board's generation is bumped before the COMMIT (a crash
-    after the bump only makes other processes re-read); right after it, still under the
-    ledger lock, the settled hold leaves the board, so no other process ever sees the record
-    without the hold being gone or both at once (which over-counts, never under-counts)."""
-
-    __slots__ = ("_conn", "_ledger", "hold_id")
-
-    def __init__(self, ledger: SQLiteLedger, hold_id: str | None = None) -> None:
-        self._ledger = ledger
+        self._totals = totals
         self.hold_id = hold_id
 
     def __enter__(self) -> sqlite3.Connection:
         ledger = self._ledger
         ledger._lock.acquire()
+        board_locked = False
         try:
             conn = self._conn = ledger._conn_for_pid()
-            ledger._lock_board()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except BaseException:
+            if self._totals:
+                ledger._lock_board()
+                board_locked = True
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            if board_locked:
                 ledger._board.unlock()
-                raise
-        except sqlite3.OperationalError as exc:
             ledger._lock.release()
-            raise LedgerUnavailableError(
-                f"SQLite ledger {ledger.path} stayed locked for {ledger.timeout:g}s ({exc}); "
-                "another process holds the write lock too long, or raise ?timeout="
-            ) from exc
-        except BaseException:
-            ledger._lock.release()
+            if isinstance(exc, sqlite3.OperationalError):
+                raise LedgerUnavailableError(
+                    f"SQLite ledger {ledger.path} stayed locked for {ledger.timeout:g}s "
+                    f"({exc}); another process holds the write lock too long, or raise "
+                    "?timeout="
+                ) from exc
             raise
         return conn
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         ledger = self._ledger
         conn = self._conn
-        board = ledger._board
+        totals = self._totals
         try:
             if exc_type is not None:
-                ledger._forget_totals()
+                if totals:
+                    ledger._forget_totals()
                 conn.execute("ROLLBACK")
                 return
-            old_gen = board.generation
-            new_gen = board.bump()
+            old_gen = new_gen = 0
+            if totals:
+                old_gen = ledger._board.generation
+                new_gen = ledger._board.bump()
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                ledger._forget_totals()
+                if totals:
+                    ledger._forget_totals()
                 conn.execute("ROLLBACK")
                 raise LedgerError(f"commit to {ledger.path} failed: {exc}") from exc
-            ledger._after_totals_commit(old_gen, new_gen, self.hold_id)
+            if totals:
+                ledger._after_totals_commit(old_gen, new_gen, self.hold_id)
             checkpointer = ledger._checkpointer
             if checkpointer is not None:
                 checkpointer.note_write()
         finally:
-            board.unlock()
+            if totals:
+                ledger._board.unlock()
             ledger._lock.release()
 
 
