@@ -154,7 +154,6 @@ class SQLiteLedger:
         self._totals_cache: dict[tuple[str, str, int], tuple[int, int, int]] = {}
         self._cache_gen = -1
         self._digests: dict[tuple[str, str, int], int] = {}
-        self._hold_tags: dict[str, int] = {}
         self._check_plans: dict[int, tuple[Sequence[LimitCheck], list[int]]] = {}
         self._plans: dict[
             int,
@@ -236,18 +235,6 @@ class SQLiteLedger:
             self._totals_cache.clear()
             self._cache_gen = -1
         return self._conn
-
-    def _hold_tag(self, hold_id: str, *, forget: bool = False) -> int:
-        """The board tag of a hold id, remembered from reserve() until it is settled."""
-        tags = self._hold_tags
-        tag = tags.pop(hold_id, None) if forget else tags.get(hold_id)
-        if tag is None:
-            tag = digest64(hold_id)
-            if not forget:
-                if len(tags) > _CACHE_LIMIT:
-                    tags.clear()
-                tags[hold_id] = tag
-        return tag
 
     def _digest(self, hold_key: tuple[str, str, int]) -> int:
         """The board digest of a bucket's holds key ``(scope, period, hold_start)``."""
@@ -389,7 +376,7 @@ class SQLiteLedger:
         now: float,
     ) -> Denial | None:
         # The hot path: the same steps as _ledger_locked(), without a generator per call.
-        tag = self._hold_tag(hold_id)
+        tag = digest64(hold_id)
         with self._lock:
             conn = self._conn_for_pid()
             digests = self._check_digests(checks)
@@ -499,11 +486,11 @@ class SQLiteLedger:
             self._totals_cache.clear()
             self._cache_gen = -1
         if hold_id is not None:
-            self._board.remove(self._hold_tag(hold_id, forget=True))
+            self._board.remove(digest64(hold_id))
 
     def release(self, hold_id: str) -> bool:
         with self._ledger_locked():
-            return self._board.remove(self._hold_tag(hold_id, forget=True))
+            return self._board.remove(digest64(hold_id))
 
     def hold_exists(self, hold_id: str, now: float) -> bool:
         with self._ledger_locked():

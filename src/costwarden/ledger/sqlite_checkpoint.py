@@ -2,8 +2,9 @@
 
 In WAL mode SQLite copies the log back into the database file (a *checkpoint*, which ends in
 an fsync) whenever the log passes ``wal_autocheckpoint`` pages, and it does so inside the
-COMMIT of whichever caller crossed the line. Bookkeeping writes about seven pages per tracked
-call, so one call in ~140 paid ~10 ms: a tail that averaged out to a third of the hot path.
+COMMIT of whichever caller crossed the line. Bookkeeping wrote about seven pages per tracked
+call when this was measured (holds were rows then), so one call in ~140 paid ~10 ms: a tail
+that averaged out to a third of the hot path.
 
 Here a daemon thread with its own connection runs PASSIVE checkpoints shortly after writes,
 so the log stays short and no caller waits for the fsync. PASSIVE never blocks writers or

@@ -164,19 +164,13 @@ class HoldBoard:
         high = self._high()
         return ENTRY.iter_unpack(self._map[_ENTRIES_AT : _ENTRIES_AT + high * ENTRY.size])
 
-    def reserved(self, sums: dict[int, int], now: float) -> bool:
-        """Add every live hold's amount to ``sums[bucket]`` for the buckets it names; True if
-        any entry had expired (the caller may then :meth:`purge`)."""
-        expired = False
+    def reserved(self, sums: dict[int, int], now: float) -> None:
+        """Add every live hold's amount to ``sums[bucket]`` for the buckets it names."""
         if not self._high():
-            return expired
+            return
         for tag, bucket, amount, expires_at in self._entries():
-            if tag and bucket in sums:
-                if expires_at > now:
-                    sums[bucket] += amount
-                else:
-                    expired = True
-        return expired
+            if tag and bucket in sums and expires_at > now:
+                sums[bucket] += amount
 
     def add(
         self,
