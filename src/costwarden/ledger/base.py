@@ -259,6 +259,10 @@ class Ledger(AlertOutbox, Protocol):
 
     Each method is one atomic step. ``reserve`` checks every limit and files the hold on every
     bucket in one transaction: it is what makes limits hard under concurrency.
+
+    A ledger may also say ``remote = True`` (PostgreSQL does): its calls go over the network
+    and may wait, so async clients run them on a worker thread instead of their event loop.
+    It is read with ``getattr(ledger, "remote", False)``, so a ledger without it still fits.
     """
 
     url: str

@@ -10,6 +10,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Final
 
 from costwarden.errors import LedgerError
 from costwarden.ledger.base import (
@@ -30,6 +31,9 @@ _Key = tuple[str, str, int]  # (scope, period, start)
 
 class MemoryLedger:
     """A ledger held in this process's memory."""
+
+    remote: Final = False
+    """Calls take microseconds and never wait on I/O: async callers run them inline."""
 
     def __init__(self, url: str = "memory://") -> None:
         self.url = url

@@ -172,6 +172,10 @@ def _parse_number(options: dict[str, str], name: str, default: float) -> float:
 class PostgresLedger:
     """A ledger in one PostgreSQL schema, shared by every process and host that opens it."""
 
+    remote: Final = True
+    """Each call is a network round trip that may wait up to ``statement_timeout``: async
+    callers run it on a worker thread rather than on their event loop."""
+
     def __init__(
         self,
         url: str,

@@ -32,7 +32,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
 from costwarden.ledger.base import (
@@ -119,6 +119,11 @@ def _query(url: str) -> dict[str, str]:
 
 class SQLiteLedger:
     """A ledger in one SQLite file, shared by every thread and process that opens it."""
+
+    remote: Final = False
+    """Calls are local and take tens of microseconds (a thread hop would cost more than it
+    saves), so async callers run them inline; only a lock held by a stopped writer makes one
+    wait, and never past ``?timeout=``."""
 
     def __init__(self, url: str, *, timeout: float | None = None) -> None:
         self.url = url
