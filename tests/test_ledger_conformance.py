@@ -599,3 +599,30 @@ def test_metadata_round_trips_through_every_ledger(ledger: Ledger) -> None:
     by_id = {r.id: r for r in ledger.records()}
     assert by_id[stored.id].metadata == meta
     assert by_id[plain.id].metadata is None
+
+
+AWKWARD_SCOPES = (
+    'user:a"b',
+    "user:a\\b",
+    "tag:x,y",
+    "tag:{z}",
+    "user:NULL",
+    "user: spaced ",
+    "team:é✓",
+    "user:a",
+)
+
+
+def test_scope_names_with_array_syntax_stay_separate_buckets(ledger: Ledger) -> None:
+    """Quotes, backslashes, commas, braces and NULL in scope names are data, never syntax
+    (the PostgreSQL ledger passes bucket lists as array literals)."""
+    buckets = tuple(Bucket(s, "daily", DAY.start, DAY.end) for s in AWKWARD_SCOPES)
+    for i, bucket in enumerate(buckets, start=1):
+        ledger.append(rec(i), (bucket,))
+    assert [u.spent for u in ledger.usage(buckets, NOW)] == list(range(1, len(buckets) + 1))
+    checks = tuple(LimitCheck(b, 100) for b in buckets)
+    assert ledger.reserve("awkward", 90, checks, NOW + 60, NOW) is None
+    usage = ledger.usage(buckets, NOW)
+    assert [u.reserved for u in usage] == [90] * len(buckets)
+    denial = ledger.check(100 - len(buckets) - 90 + 1, checks, NOW)
+    assert denial is not None and denial.check.bucket.scope == AWKWARD_SCOPES[-1]

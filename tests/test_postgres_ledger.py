@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -19,7 +20,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from costwarden.budget import Budget
 from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
-from costwarden.ledger import Bucket, BucketUsage, LimitCheck, open_ledger
+from costwarden.ledger import Bucket, BucketUsage, LimitCheck, NewRecord, open_ledger
 from costwarden.ledger.postgres import PostgresLedger
 from costwarden.ledger.schema_postgres import MIGRATIONS
 from costwarden.manager import BudgetManager
@@ -29,6 +30,13 @@ NOW = 1_800_000_000.0
 NOW_US = int(NOW * 1_000_000)
 DAY = Bucket("global", "daily", 1_799_971_200, 1_800_057_600)
 MONTH = Bucket("global", "monthly", 1_798_761_600, 1_801_353_600)
+
+
+def _record(cost: int, metadata: dict[str, Any] | None = None) -> NewRecord:
+    return NewRecord(
+        NOW_US, "m", None, 1, 1, 0, 0, 0, cost, None, None, None, None, None, (), None,
+        "ok", False, "caller", metadata,
+    )  # fmt: skip
 
 
 # -- configuration (no server needed) ------------------------------------------------------------
@@ -155,6 +163,35 @@ def test_concurrent_first_starts_migrate_once(server: str) -> None:
 
 
 @needs_pg
+def test_a_version_2_schema_upgrades_and_keeps_its_records(server: str, url: str) -> None:
+    """Migration 3 (cw_append takes the metadata) applies over data written by version 2."""
+    schema = url.rsplit("schema=", 1)[1]
+    with psycopg.connect(server, autocommit=True) as conn, conn.transaction():
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'SET LOCAL search_path = "{schema}"')
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        for statement in [s for script in MIGRATIONS[:2] for s in script]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+        conn.execute(
+            "INSERT INTO records (ts_us, model, input_tokens, output_tokens, cost_nanos) "
+            "VALUES (%s, 'gpt-4o', 1, 1, 7)",
+            (NOW_US,),
+        )
+    led = PostgresLedger(url)
+    try:
+        assert led.schema_version == len(MIGRATIONS) == 3
+        stored, _ = led.append(_record(5, metadata={"task": "chat"}), [DAY])
+        assert [(r.cost_nanos, r.metadata) for r in led.records()] == [
+            (7, None),
+            (5, {"task": "chat"}),
+        ]
+        assert stored.metadata == {"task": "chat"}
+    finally:
+        led.close()
+
+
+@needs_pg
 def test_a_newer_schema_is_refused(server: str, url: str) -> None:
     open_ledger(url).close()
     schema = url.rsplit("schema=", 1)[1]
@@ -251,17 +288,9 @@ def test_opposite_bucket_orders_do_not_deadlock(url: str) -> None:
 def test_totals_add_up_across_connections(url: str) -> None:
     """A bucket's total may be spread over shard rows (one per connection slot): every read,
     reset and series must see their sum."""
-    from costwarden.ledger import NewRecord
-
     handles = [open_ledger(f"{url}&pool_min=1&pool_max=1") for _ in range(6)]
+    rec = _record
     try:
-
-        def rec(cost: int) -> NewRecord:
-            return NewRecord(
-                NOW_US, "m", None, 1, 1, 0, 0, 0, cost, None, None, None, None, None, (), None,
-                "ok", False, "caller",
-            )  # fmt: skip
-
         for i, led in enumerate(handles):
             led.append(rec(i + 1), [DAY])
             led.append(rec(10), [DAY])

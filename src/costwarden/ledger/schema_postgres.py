@@ -225,6 +225,26 @@ BEGIN
 END
 $$"""
 
+
+def _append_with_metadata() -> str:
+    """``cw_append`` with a ``p_metadata`` parameter after ``p_hold_id`` (migration 3),
+    derived from the released definition above so the two cannot drift apart.
+
+    Before it, a record with metadata took a transaction of three statements (BEGIN, the
+    append, an UPDATE of the metadata, COMMIT): four round trips instead of one. The old
+    signature stays as an overload: dropping it would gain nothing.
+    """
+    out = _APPEND
+    for old, new in (
+        ("    p_hold_id TEXT,\n", "    p_hold_id TEXT,\n    p_metadata TEXT,\n"),
+        ("price_source, hold_id)\n", "price_source, hold_id, metadata)\n"),
+        ("p_price_source, p_hold_id)\n", "p_price_source, p_hold_id, p_metadata)\n"),
+    ):
+        assert out.count(old) == 1, old
+        out = out.replace(old, new)
+    return out
+
+
 MIGRATIONS: Final[list[list[str]]] = [
     # 1: records, totals, holds, events, alert outbox, and the hot-path functions
     [*_V1_TABLES, _FIRST_DENIAL, _RESERVE, _APPEND],
@@ -232,5 +252,7 @@ MIGRATIONS: Final[list[list[str]]] = [
     # read by the optimizer's recommendations; written after cw_append in the same
     # transaction
     ["ALTER TABLE records ADD COLUMN metadata TEXT"],
+    # 3: cw_append takes the metadata, so every append is one statement and one round trip
+    [_append_with_metadata()],
 ]
 """Each migration is a list of statements run in order in the migrating transaction."""
