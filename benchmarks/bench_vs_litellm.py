@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -34,6 +35,7 @@ from benchmarks.bench_ledger import (
     estimator,
     make_stream,
     open_postgres_manager,
+    postgres_url,
     print_load,
     roomy_budget,
     scratch_dir,
@@ -111,7 +113,52 @@ def bench_bookkeeping(n: int) -> dict[str, float]:
     for name in ("memory", "sqlite", "postgresql"):
         if name in rates:
             print(f"  costwarden {name} / LiteLLM: {rates[name] / full_rate:.1f}x (target >= 3x)")
+    floor = postgres_floor(n)
+    if floor is not None:
+        print(
+            f"  PostgreSQL floor, no costwarden code: {floor:>9,.0f} calls/s "
+            f"({1e6 / floor:,.1f} µs) = {floor / full_rate:.1f}x LiteLLM. One round trip before "
+            "the call (SELECT 1) and one durable INSERT after it (synchronous_commit=on, as "
+            "a record needs), on one psycopg connection: what any hard budget shared across "
+            "hosts through this server must pay at least"
+        )
     return rates
+
+
+def postgres_floor(n: int) -> float | None:
+    """Calls/s of the bare minimum a PostgreSQL-backed tracked call needs: a round trip for
+    the admission before the provider call, and an insert with a flushed commit after it."""
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    url = postgres_url().partition("?")[0]
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=3)
+    except psycopg.Error:
+        return None
+    table = "cw_bench_floor"  # a real table: a temporary one would skip the WAL flush
+    with conn:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(f"CREATE TABLE {table} (id BIGSERIAL PRIMARY KEY, cost BIGINT)")
+        conn.execute("SET synchronous_commit = on")
+        insert = f"INSERT INTO {table} (cost) VALUES (%s)"
+
+        def loop() -> list[float]:
+            out = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                conn.execute("SELECT 1").fetchone()
+                conn.execute(insert, (1,))
+                out.append(time.perf_counter() - t0)
+            return out
+
+        try:
+            loop()  # warm-up: psycopg prepares both statements after a few runs
+            t = timed_rounds(loop)
+        finally:
+            conn.execute(f"DROP TABLE {table}")
+    return n / t.seconds
 
 
 # -- 2. storm -----------------------------------------------------------------------------------
