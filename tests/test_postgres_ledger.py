@@ -187,6 +187,20 @@ def test_a_version_2_schema_upgrades_and_keeps_its_records(server: str, url: str
             (5, {"task": "chat"}),
         ]
         assert stored.metadata == {"task": "chat"}
+        with psycopg.connect(server) as conn:
+            configs = conn.execute(
+                "SELECT p.proname, p.pronargs, p.proconfig FROM pg_proc p "
+                "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = %s "
+                "ORDER BY 1, 2",
+                (schema,),
+            ).fetchall()
+        generic = ["plan_cache_mode=force_generic_plan"]
+        assert configs == [
+            ("cw_append", 28, None),  # version 2's overload, no longer called
+            ("cw_append", 29, generic),
+            ("cw_first_denial", 7, generic),
+            ("cw_reserve", 9, generic),
+        ]
     finally:
         led.close()
 
