@@ -11,6 +11,10 @@ the provider), and the hold is then replaced by exactly one record:
   never $0, since the provider bills what it generated;
 * failure before any output: the hold is released and a zero-cost failure record is kept, so
   failed calls show up in the history without costing budget.
+
+Async callers use the ``*_async`` twins, which keep a remote ledger's round trips off the event
+loop and survive the caller's cancellation without losing or leaking a hold (see
+:mod:`costwarden.clients.offload`).
 """
 
 from __future__ import annotations
@@ -20,11 +24,22 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final
 
-from costwarden.clients.apis import Api, StreamDecoder, output_bound, prompt_messages
+from costwarden.clients.apis import (
+    Api,
+    StreamDecoder,
+    output_bound,
+    prompt_messages,
+    response_id,
+    response_model,
+    response_text,
+)
+from costwarden.clients.apis import response_usage as read_usage
+from costwarden.clients.offload import is_remote, run_offloaded
 from costwarden.errors import InvalidInputError, ProviderResponseError
 from costwarden.money import Nanos, nanos_to_usd
 from costwarden.records import StoredRecord, Usage, UsageRecord
@@ -333,10 +348,36 @@ def readable_error(error: BaseException) -> BaseException:
     return error
 
 
+def _reserve(
+    manager: BudgetManager, estimate: Estimate, attribution: Attribution, ttl: float | None
+) -> Hold:
+    a = attribution
+    return manager.reserve(
+        nanos_to_usd(estimate.cost_nanos),
+        user=a.user,
+        team=a.team,
+        key=a.key,
+        tags=a.budget_tags,
+        model=estimate.model,
+        ttl=ttl,
+    )
+
+
+_STREAM_STATUS: Final = {"complete": "ok", "error": "partial", "aborted": "aborted"}
+
+
 class CallAccount:
-    """The hold and the single settlement of one provider call (see module doc)."""
+    """The hold and the single settlement of one provider call (see module doc).
+
+    Each settlement has an async twin (``succeed_async``, ``fail_async``...) and the hold one
+    too (:meth:`open_async`). When the manager's ledger is remote (PostgreSQL) they run the
+    ledger calls on a worker thread (see :mod:`costwarden.clients.offload`); on a local ledger
+    they call inline, exactly as the synchronous methods do. The record is always built on the
+    caller's side, so both forms record the same thing.
+    """
 
     __slots__ = (
+        "_settling",
         "api",
         "attribution",
         "estimate",
@@ -344,6 +385,7 @@ class CallAccount:
         "hold",
         "manager",
         "model",
+        "offload",
         "provider",
         "record",
         "started",
@@ -359,7 +401,14 @@ class CallAccount:
         provider: str | None,
         free: bool = False,
         ttl: float | None = None,
+        hold: Hold | None = None,
+        offload: bool | None = None,
     ) -> None:
+        """Reserve the estimate (or take ``hold``, already reserved for it by open_async).
+
+        ``offload``: whether the async twins run ledger calls on a worker thread; by default
+        whether the manager's ledger is remote (clients pass the flag they read once).
+        """
         self.manager = manager
         self.estimate = estimate
         self.attribution = attribution
@@ -368,26 +417,58 @@ class CallAccount:
         self.free = free
         self.model = estimate.model
         self.record: StoredRecord | None = None
-        a = attribution
-        self.hold: Hold = manager.reserve(
-            nanos_to_usd(estimate.cost_nanos),
-            user=a.user,
-            team=a.team,
-            key=a.key,
-            tags=a.budget_tags,
-            model=estimate.model,
-            ttl=ttl,
-        )
+        self.offload = is_remote(manager) if offload is None else offload
+        self._settling = False
+        self.hold: Hold = _reserve(manager, estimate, attribution, ttl) if hold is None else hold
         self.started = time.perf_counter()
+
+    @classmethod
+    async def open_async(
+        cls,
+        manager: BudgetManager,
+        estimate: Estimate,
+        attribution: Attribution,
+        *,
+        api: Api,
+        provider: str | None,
+        free: bool = False,
+        ttl: float | None = None,
+        offload: bool | None = None,
+    ) -> CallAccount:
+        """The constructor for async callers: the same checks and errors, raised before any
+        provider call. If the caller is cancelled while a remote reservation runs, the hold it
+        then obtains is released on the worker thread (it never leaks)."""
+        if offload is None:
+            offload = is_remote(manager)
+        hold = None
+        if offload:
+            hold = await run_offloaded(
+                partial(_reserve, manager, estimate, attribution, ttl),
+                undo=manager.release,
+                what="reservation",
+            )
+        return cls(
+            manager,
+            estimate,
+            attribution,
+            api=api,
+            provider=provider,
+            free=free,
+            ttl=ttl,
+            hold=hold,
+            offload=offload,
+        )
 
     @property
     def settled(self) -> bool:
-        return self.hold.settled
+        """True once the hold is settled, or while a settlement of it runs on a worker."""
+        return self._settling or self.hold.settled
 
     def restart_clock(self) -> None:
         """Latency counts from the attempt that succeeded (retries are not latency)."""
         self.started = time.perf_counter()
 
+    # -- the records (built on the caller's side, shared by both forms) ---------------------
     def _record(
         self,
         usage: Usage,
@@ -425,6 +506,118 @@ class CallAccount:
             record.metadata = meta
         return record
 
+    def _unreported_record(
+        self,
+        text: str,
+        *,
+        reported: Usage | None,
+        status: str,
+        model: str | None,
+        request_id: str | None,
+    ) -> UsageRecord:
+        """What :meth:`charge_unreported` bills (see there)."""
+        counted = count_text(text, self.model)
+        if reported is not None and reported.input_tokens:
+            usage = replace(reported, output_tokens=max(reported.output_tokens, counted))
+        else:
+            out = max(counted, reported.output_tokens if reported else 0)
+            reasoning = reported.reasoning_tokens if reported else 0
+            usage = Usage(
+                input_tokens=self.estimate.input_tokens,
+                output_tokens=out,
+                reasoning_tokens=min(reasoning, out),
+            )
+        return self._record(
+            usage, status=status, estimated=True, model=model, request_id=request_id
+        )
+
+    def response_record(
+        self, response: Any, text: str | None = None
+    ) -> tuple[UsageRecord, Usage | None]:
+        """The record settling a call answered by ``response`` (not streamed), for
+        :meth:`commit`, and the usage the provider reported.
+
+        The model the provider reports (a dated snapshot, say) is what it billed. When the
+        usage is missing or garbled (``None`` is returned for it), the call still succeeded and
+        was billed: the prompt estimate plus the counted answer ``text`` (read from the
+        response when not given) is charged, flagged ``estimated``.
+        """
+        model = response_model(response, self.model)
+        rid = response_id(response)
+        try:
+            usage = read_usage(self.api, response)
+        except ProviderResponseError:
+            if text is None:
+                text = response_text(self.api, response)
+            record = self._unreported_record(
+                text, reported=None, status="ok", model=model, request_id=rid
+            )
+            return record, None
+        return self._record(usage, status="ok", estimated=False, model=model, request_id=rid), usage
+
+    def _stream_record(self, decoder: StreamDecoder, outcome: str) -> UsageRecord:
+        """What :meth:`settle_stream` records (see there)."""
+        status = _STREAM_STATUS[outcome]
+        usage = decoder.usage
+        if usage is not None and decoder.complete_usage:
+            # The bill arrived (for a break: before it, e.g. a reset after the usage chunk).
+            return self._record(
+                usage, status=status, estimated=False, model=decoder.model, request_id=decoder.id
+            )
+        return self._unreported_record(
+            "".join(decoder.produced),
+            reported=usage,
+            status=status,
+            model=decoder.model,
+            request_id=decoder.id,
+        )
+
+    def _failure_record(self, status: str) -> tuple[UsageRecord, bool]:
+        """What :meth:`fail` records, and whether it is charged (else the hold is released)."""
+        if status == "error:bad_response":
+            record = self._unreported_record(
+                "", reported=None, status=status, model=None, request_id=None
+            )
+            return record, True
+        zero = self._record(
+            Usage(), status=status, estimated=False, model=None, request_id=None, zero=True
+        )
+        return zero, False
+
+    # -- the ledger side (on a worker thread in the async twins, for a remote ledger) -------
+    def commit(self, record: UsageRecord) -> StoredRecord:
+        """Replace the hold by ``record`` (one of this account's records), priced by the
+        manager."""
+        self.record = self.manager.commit(self.hold, record)
+        return self.record
+
+    def _settle_failure(self, record: UsageRecord, charged: bool) -> StoredRecord:
+        if charged:
+            return self.commit(record)
+        self.manager.release(self.hold)
+        self.record = self.manager.record_spend(record)
+        return self.record
+
+    async def _settle(self, settle: Callable[[], StoredRecord]) -> StoredRecord:
+        """``settle()`` inline for a local ledger, else on a worker thread; either way it runs
+        to the end even if the caller is cancelled meanwhile, and :attr:`settled` is true
+        from now on (unless it fails), so nothing settles the hold twice."""
+        if not self.offload:
+            return settle()
+        self._settling = True
+        return await run_offloaded(partial(self._settle_on_worker, settle), what="settlement")
+
+    def _settle_on_worker(self, settle: Callable[[], StoredRecord]) -> StoredRecord:
+        try:
+            return settle()
+        finally:
+            self._settling = False  # the hold's own flag says the rest
+
+    async def commit_async(self, record: UsageRecord) -> StoredRecord:
+        """The async twin of :meth:`commit`."""
+        return await self._settle(partial(self.commit, record))
+
+    # -- settlements ------------------------------------------------------------------------
     def succeed(
         self,
         usage: Usage,
@@ -436,11 +629,27 @@ class CallAccount:
     ) -> StoredRecord:
         """Replace the hold by the call's actual usage, priced by the manager."""
         # The model the provider reports (a dated snapshot, say) is what it billed.
-        record = self._record(
-            usage, status=status, estimated=estimated, model=model, request_id=request_id
+        return self.commit(
+            self._record(
+                usage, status=status, estimated=estimated, model=model, request_id=request_id
+            )
         )
-        self.record = self.manager.commit(self.hold, record)
-        return self.record
+
+    async def succeed_async(
+        self,
+        usage: Usage,
+        *,
+        model: str | None = None,
+        request_id: str | None = None,
+        estimated: bool = False,
+        status: str = "ok",
+    ) -> StoredRecord:
+        """The async twin of :meth:`succeed`."""
+        return await self.commit_async(
+            self._record(
+                usage, status=status, estimated=estimated, model=model, request_id=request_id
+            )
+        )
 
     def fail(self, error: BaseException) -> StoredRecord | None:
         """Settle a call that raised before any output reached the caller.
@@ -455,17 +664,20 @@ class CallAccount:
         """
         status = failure_status(error)
         try:
-            if status == "error:bad_response":
-                return self.charge_unreported("", status=status)
-            self.manager.release(self.hold)
-            record = self._record(
-                Usage(), status=status, estimated=False, model=None, request_id=None, zero=True
-            )
-            self.record = self.manager.record_spend(record)
+            return self._settle_failure(*self._failure_record(status))
         except Exception:
             log.exception("costwarden: could not settle a failed call (%s)", status)
             return None
-        return self.record
+
+    async def fail_async(self, error: BaseException) -> StoredRecord | None:
+        """The async twin of :meth:`fail` (release and failure record in one worker hop)."""
+        status = failure_status(error)
+        try:
+            record, charged = self._failure_record(status)
+            return await self._settle(partial(self._settle_failure, record, charged))
+        except Exception:
+            log.exception("costwarden: could not settle a failed call (%s)", status)
+            return None
 
     def charge_unreported(
         self,
@@ -482,34 +694,32 @@ class CallAccount:
         and cache counts); output is the larger of the reported and the counted count, because
         a stream cut before its final usage has only a placeholder output figure.
         """
-        counted = count_text(text, self.model)
-        if reported is not None and reported.input_tokens:
-            usage = replace(reported, output_tokens=max(reported.output_tokens, counted))
-        else:
-            out = max(counted, reported.output_tokens if reported else 0)
-            reasoning = reported.reasoning_tokens if reported else 0
-            usage = Usage(
-                input_tokens=self.estimate.input_tokens,
-                output_tokens=out,
-                reasoning_tokens=min(reasoning, out),
+        return self.commit(
+            self._unreported_record(
+                text, reported=reported, status=status, model=model, request_id=request_id
             )
-        return self.succeed(
-            usage, model=model, request_id=request_id, estimated=True, status=status
+        )
+
+    async def charge_unreported_async(
+        self,
+        text: str,
+        *,
+        reported: Usage | None = None,
+        status: str,
+        model: str | None = None,
+        request_id: str | None = None,
+    ) -> StoredRecord:
+        """The async twin of :meth:`charge_unreported`."""
+        return await self.commit_async(
+            self._unreported_record(
+                text, reported=reported, status=status, model=model, request_id=request_id
+            )
         )
 
     def settle_stream(self, decoder: StreamDecoder, outcome: str) -> StoredRecord:
         """Settle a stream that ended (``"complete"``), broke (``"error"``) or was abandoned."""
-        usage = decoder.usage
-        if outcome == "complete" and usage is not None and decoder.complete_usage:
-            return self.succeed(usage, model=decoder.model, request_id=decoder.id)
-        status = {"complete": "ok", "error": "partial", "aborted": "aborted"}[outcome]
-        if usage is not None and decoder.complete_usage:
-            # The bill arrived before the break (e.g. reset after the usage chunk).
-            return self.succeed(usage, model=decoder.model, request_id=decoder.id, status=status)
-        return self.charge_unreported(
-            "".join(decoder.produced),
-            reported=usage,
-            status=status,
-            model=decoder.model,
-            request_id=decoder.id,
-        )
+        return self.commit(self._stream_record(decoder, outcome))
+
+    async def settle_stream_async(self, decoder: StreamDecoder, outcome: str) -> StoredRecord:
+        """The async twin of :meth:`settle_stream`."""
+        return await self.commit_async(self._stream_record(decoder, outcome))

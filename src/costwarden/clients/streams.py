@@ -10,17 +10,22 @@ A stream can end in three ways and each is billed honestly (see
 
 ``project(event, text)`` decides what the caller sees for each event: the text (tracked client)
 or the SDK event itself (wrapped SDK clients); ``None`` hides the event.
+
+An async stream settles with the account's async twins, so on a remote ledger the settlement
+runs on a worker thread and the event loop goes on (see :mod:`costwarden.clients.offload`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from costwarden.clients.accounting import CallAccount, readable_error
 from costwarden.clients.apis import StreamDecoder
+from costwarden.clients.offload import detach
 from costwarden.records import StoredRecord
 
 T = TypeVar("T")
@@ -42,13 +47,34 @@ class _Books:
             return
         try:
             self.account.settle_stream(self.decoder, outcome)
-        except Exception:
-            # "aborted" runs in close()/__del__ and "error" while the provider's error is
-            # raised: neither may raise ours instead. A completed stream's books failing is
-            # the caller's business (its spend went unrecorded), so that one propagates.
-            if outcome == "complete":
-                raise
-            log.exception("costwarden: could not settle a %s stream's hold", outcome)
+        except Exception as exc:
+            self._unsettled(outcome, exc)
+
+    async def settle_async(self, outcome: str) -> None:
+        if self.account.settled:
+            return
+        try:
+            await self.account.settle_stream_async(self.decoder, outcome)
+        except Exception as exc:
+            self._unsettled(outcome, exc)
+
+    def settle_detached(self, outcome: str) -> None:
+        """Settle from a finaliser of an async stream, which cannot await: on a worker
+        thread for a remote ledger (the collector may be running on the event loop's thread,
+        which must not wait for the database), inline for a local one."""
+        if self.account.offload:
+            detach(partial(self.settle, outcome))
+        else:
+            self.settle(outcome)
+
+    @staticmethod
+    def _unsettled(outcome: str, exc: Exception) -> None:
+        # "aborted" runs in close()/__del__ and "error" while the provider's error is
+        # raised: neither may raise ours instead. A completed stream's books failing is
+        # the caller's business (its spend went unrecorded), so that one propagates.
+        if outcome == "complete":
+            raise exc
+        log.exception("costwarden: could not settle a %s stream's hold", outcome)
 
 
 class TrackedStream(Generic[T]):
@@ -154,10 +180,10 @@ class AsyncTrackedStream(Generic[T]):
             try:
                 event = await self._it.__anext__()
             except StopAsyncIteration:
-                self._books.settle("complete")
+                await self._books.settle_async("complete")
                 raise
             except BaseException as exc:
-                self._books.settle("error")
+                await self._books.settle_async("error")
                 err = readable_error(exc)
                 if err is exc:
                     raise
@@ -167,10 +193,12 @@ class AsyncTrackedStream(Generic[T]):
                 return out
 
     async def close(self) -> None:
-        self._books.settle("aborted")
-        close = getattr(self._source, "close", None)
-        if close is not None:
-            await close()
+        try:
+            await self._books.settle_async("aborted")
+        finally:  # even if cancelled meanwhile (the settlement itself runs to the end)
+            close = getattr(self._source, "close", None)
+            if close is not None:
+                await close()
 
     aclose = close
 
@@ -186,9 +214,10 @@ class AsyncTrackedStream(Generic[T]):
         await self.close()
 
     def __del__(self) -> None:
+        # A finaliser cannot await; settle_detached keeps a remote ledger off the loop.
         books = getattr(self, "_books", None)
         if books is not None and not books.account.settled:
-            books.settle("aborted")
+            books.settle_detached("aborted")
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name in ("_source", "_books", "_it", "_project"):

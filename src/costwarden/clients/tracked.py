@@ -12,9 +12,10 @@
 5. record the provider's reported usage (priced by the manager) in place of the hold.
 
 ``chat_stream`` yields text and settles the hold when the stream ends, breaks or is abandoned.
-:class:`AsyncTrackedLLMClient` is the same over the SDKs' async clients. The budget bookkeeping
-itself is synchronous (an in-memory or SQLite ledger answers in microseconds; a round trip to
-a thread would cost more than it saves).
+:class:`AsyncTrackedLLMClient` is the same over the SDKs' async clients. Its budget bookkeeping
+runs inline on a memory or SQLite ledger (which answers in microseconds, less than a hop to a
+thread would cost) and on a worker thread for a remote (PostgreSQL) ledger, so that a slow
+database never blocks the event loop (see :mod:`costwarden.clients.offload`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from costwarden.clients.accounting import (
     estimate_call,
     readable_error,
 )
-from costwarden.clients.apis import StreamDecoder, response_id, response_model, response_text
-from costwarden.clients.apis import response_usage as read_usage
+from costwarden.clients.apis import StreamDecoder, response_model, response_text
+from costwarden.clients.offload import is_remote
 from costwarden.clients.providers import (
     ChatRequest,
     Provider,
@@ -46,10 +47,9 @@ from costwarden.errors import (
     BudgetExceededError,
     InvalidInputError,
     NoModelFitsError,
-    ProviderResponseError,
 )
 from costwarden.money import format_usd, nanos_to_usd, usd_to_nanos
-from costwarden.records import StoredRecord, Usage
+from costwarden.records import StoredRecord, Usage, UsageRecord
 
 if TYPE_CHECKING:
     from costwarden.manager import BudgetManager
@@ -164,6 +164,7 @@ class _TrackedBase:
         self.quality = quality
         self.retry = RetryPolicy(retries, backoff)
         self.hold_ttl = hold_ttl
+        self._offload = is_remote(budget_manager)  # read once: async bookkeeping off the loop
 
     def _select(
         self, task_type: str, max_cost: float | None, messages: list[dict[str, Any]], out: int
@@ -289,6 +290,19 @@ class _TrackedBase:
             provider=plan.provider.name,
             free=plan.provider.free,
             ttl=self.hold_ttl,
+            offload=self._offload,
+        )
+
+    async def _open_async(self, plan: _Plan) -> CallAccount:
+        return await CallAccount.open_async(
+            self.manager,
+            plan.estimate,
+            plan.attribution,
+            api=plan.provider.api,
+            provider=plan.provider.name,
+            free=plan.provider.free,
+            ttl=self.hold_ttl,
+            offload=self._offload,
         )
 
     def _can_retry(self, error: BaseException, attempt: int, account: CallAccount) -> float | None:
@@ -301,23 +315,22 @@ class _TrackedBase:
         return wait
 
     @staticmethod
-    def _finish(plan: _Plan, account: CallAccount, response: Any) -> ChatResult:
-        api = plan.provider.api
-        text = response_text(api, response)
+    def _settlement(
+        plan: _Plan, account: CallAccount, response: Any
+    ) -> tuple[UsageRecord, Usage | None, str]:
+        """The record to commit for ``response``, its reported usage (None when missing or
+        garbled: the prompt estimate plus the counted answer is charged) and the answer."""
+        text = response_text(plan.provider.api, response)
+        record, usage = account.response_record(response, text)
+        return record, usage, text
+
+    @staticmethod
+    def _result(
+        plan: _Plan, response: Any, text: str, usage: Usage | None, record: StoredRecord
+    ) -> ChatResult:
+        if usage is None:  # charged from the estimate: say what was charged
+            usage = Usage(input_tokens=record.input_tokens, output_tokens=record.output_tokens)
         model = response_model(response, plan.estimate.model)
-        rid = response_id(response)
-        try:
-            usage = read_usage(api, response)
-        except ProviderResponseError:
-            # The call succeeded and was billed, but the usage is missing or garbled:
-            # charge the prompt estimate plus the counted answer, flagged as estimated.
-            record = account.charge_unreported(text, status="ok", model=model, request_id=rid)
-            usage = Usage(
-                input_tokens=record.input_tokens,
-                output_tokens=record.output_tokens,
-            )
-        else:
-            record = account.succeed(usage, model=model, request_id=rid)
         return ChatResult(text, model, plan.provider.name, usage, record, plan.estimate, response)
 
 
@@ -358,7 +371,9 @@ class TrackedLLMClient(_TrackedBase):
         """Run one tracked call; return the text with its usage, cost and stored record."""
         plan = self._plan(messages, model, max_cost, kw, stream=False)
         account = self._open(plan)
-        return self._finish(plan, account, self._send(plan, account))
+        response = self._send(plan, account)
+        pending, usage, text = self._settlement(plan, account, response)
+        return self._result(plan, response, text, usage, account.commit(pending))
 
     def chat_stream(
         self, messages: object, model: str | None = None, max_cost: float | None = None, **kw: Any
@@ -400,15 +415,17 @@ class AsyncTrackedLLMClient(_TrackedBase):
         self, messages: object, model: str | None = None, max_cost: float | None = None, **kw: Any
     ) -> ChatResult:
         plan = self._plan(messages, model, max_cost, kw, stream=False)
-        account = self._open(plan)
-        return self._finish(plan, account, await self._send(plan, account))
+        account = await self._open_async(plan)
+        response = await self._send(plan, account)
+        pending, usage, text = self._settlement(plan, account, response)
+        return self._result(plan, response, text, usage, await account.commit_async(pending))
 
     async def chat_stream(
         self, messages: object, model: str | None = None, max_cost: float | None = None, **kw: Any
     ) -> AsyncTrackedStream[str]:
         """``stream = await client.chat_stream(...)``, then ``async for text in stream``."""
         plan = self._plan(messages, model, max_cost, kw, stream=True)
-        account = self._open(plan)
+        account = await self._open_async(plan)
         source = await self._send(plan, account)
         return AsyncTrackedStream(source, account, StreamDecoder(plan.provider.api), _text_only)
 
@@ -421,7 +438,9 @@ class AsyncTrackedLLMClient(_TrackedBase):
                 attempt += 1
                 wait = self._can_retry(exc, attempt, account)
                 if wait is None:
-                    account.fail(exc)
+                    # A cancellation of the call lands here too: the settlement runs to the
+                    # end even if the task is cancelled again meanwhile (see CallAccount).
+                    await account.fail_async(exc)
                     _reraise(exc)
             await asyncio.sleep(wait)
             account.restart_clock()

@@ -16,12 +16,15 @@ For Chat Completions streams the wrapper asks for ``stream_options.include_usage
 stream carries no usage at all); when the caller had not asked for it, the extra usage-only chunk
 (with no ``choices``) is kept out of the caller's iteration so that ``chunk.choices[0]`` code keeps
 working. ``wrapped.with_attribution(user=..., endpoint=...)`` gives per-request attribution.
+
+Async clients do their bookkeeping inline on a memory or SQLite ledger and on a worker thread
+for a remote (PostgreSQL) one (see :mod:`costwarden.clients.offload`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -29,20 +32,15 @@ from costwarden.clients.accounting import (
     DEFAULT_OUTPUT_TOKENS,
     Attribution,
     CallAccount,
+    Estimate,
     estimate_call,
     readable_error,
 )
-from costwarden.clients.apis import (
-    Api,
-    StreamDecoder,
-    response_id,
-    response_model,
-    response_text,
-)
-from costwarden.clients.apis import response_usage as read_usage
+from costwarden.clients.apis import Api, StreamDecoder
+from costwarden.clients.offload import is_remote
 from costwarden.clients.streams import AsyncTrackedStream, TrackedStream
 from costwarden.clients.usage import field
-from costwarden.errors import InvalidInputError, ProviderResponseError
+from costwarden.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from costwarden.manager import BudgetManager
@@ -64,6 +62,8 @@ class _Settings:
     free: bool
     default_output_tokens: int
     inject_stream_usage: bool
+    offload: bool
+    """Whether async calls run the ledger calls on a worker thread (the ledger is remote)."""
 
 
 def _provider_name(client: Any, family: str) -> str:
@@ -91,7 +91,8 @@ class _Call:
         self._api = api
         self._create = create
 
-    def _begin(self, kwargs: dict[str, Any]) -> tuple[CallAccount, dict[str, Any], bool]:
+    def _begin(self, kwargs: dict[str, Any]) -> tuple[Estimate, dict[str, Any], bool]:
+        """The estimate, the request to send and whether to hide the usage chunk."""
         s = self._s
         model = kwargs.get("model")
         if not isinstance(model, str) or not model:
@@ -105,9 +106,6 @@ class _Call:
             default_output_tokens=s.default_output_tokens,
             free=s.free,
         )
-        account = CallAccount(
-            s.manager, estimate, s.attribution, api=self._api, provider=s.provider, free=s.free
-        )
         hide = False
         if kwargs.get("stream") and self._api == "chat" and s.inject_stream_usage:
             options = dict(kwargs.get("stream_options") or {})
@@ -115,55 +113,63 @@ class _Call:
                 hide = True
                 options["include_usage"] = True
                 kwargs = {**kwargs, "stream_options": options}
-        return account, kwargs, hide
-
-    def _done(self, account: CallAccount, response: Any) -> Any:
-        model = response_model(response, account.model)
-        rid = response_id(response)
-        try:
-            usage = read_usage(self._api, response)
-        except ProviderResponseError:
-            text = response_text(self._api, response)
-            account.charge_unreported(text, status="ok", model=model, request_id=rid)
-        else:
-            account.succeed(usage, model=model, request_id=rid)
-        return response
-
-    def _failed(self, account: CallAccount, exc: BaseException) -> BaseException:
-        account.fail(exc)
-        return readable_error(exc)
+        return estimate, kwargs, hide
 
     def sync(self, *args: Any, **kwargs: Any) -> Any:
         if args:
             raise InvalidInputError("SDK create() takes keyword arguments only")
-        account, kwargs, hide = self._begin(kwargs)
+        s = self._s
+        estimate, kwargs, hide = self._begin(kwargs)
+        account = CallAccount(
+            s.manager,
+            estimate,
+            s.attribution,
+            api=self._api,
+            provider=s.provider,
+            free=s.free,
+            offload=s.offload,
+        )
         try:
             result = self._create(**kwargs)
         except BaseException as exc:
-            err = self._failed(account, exc)
+            account.fail(exc)
+            err = readable_error(exc)
             if err is exc:
                 raise
             raise err from exc
         if kwargs.get("stream"):
             project = _hide_usage_chunk if hide else _pass
             return TrackedStream(result, account, StreamDecoder(self._api), project)
-        return self._done(account, result)
+        account.commit(account.response_record(result)[0])
+        return result
 
     async def async_(self, *args: Any, **kwargs: Any) -> Any:
         if args:
             raise InvalidInputError("SDK create() takes keyword arguments only")
-        account, kwargs, hide = self._begin(kwargs)
+        s = self._s
+        estimate, kwargs, hide = self._begin(kwargs)
+        account = await CallAccount.open_async(
+            s.manager,
+            estimate,
+            s.attribution,
+            api=self._api,
+            provider=s.provider,
+            free=s.free,
+            offload=s.offload,
+        )
         try:
             result = await self._create(**kwargs)
         except BaseException as exc:
-            err = self._failed(account, exc)
+            await account.fail_async(exc)  # runs to the end even if cancelled again
+            err = readable_error(exc)
             if err is exc:
                 raise
             raise err from exc
         if kwargs.get("stream"):
             project = _hide_usage_chunk if hide else _pass
             return AsyncTrackedStream(result, account, StreamDecoder(self._api), project)
-        return self._done(account, result)
+        await account.commit_async(account.response_record(result)[0])
+        return result
 
 
 class _Proxy:
@@ -239,14 +245,7 @@ class WrappedClient(_Proxy):
             tags=None if tags is None else tuple(tags),
             request_id=request_id,
         )
-        new = _Settings(
-            settings.manager,
-            who,
-            settings.provider,
-            settings.free,
-            settings.default_output_tokens,
-            settings.inject_stream_usage,
-        )
+        new = replace(settings, attribution=who)
         return WrappedClient(object.__getattribute__(self, "_target"), new, is_async, family)
 
     def _with_options(self, **options: Any) -> WrappedClient:
@@ -318,5 +317,6 @@ def wrap(
         free,
         default_output_tokens,
         inject_stream_usage,
+        is_remote(manager),
     )
     return WrappedClient(client, settings, is_async, family)
