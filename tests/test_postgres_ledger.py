@@ -206,6 +206,24 @@ def test_a_version_2_schema_upgrades_and_keeps_its_records(server: str, url: str
 
 
 @needs_pg
+def test_a_too_old_server_is_refused_before_anything_is_created(
+    server: str, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the minimum version the ledger says so; it creates no schema it cannot finish."""
+    from costwarden.ledger import postgres
+
+    with psycopg.connect(server) as conn:
+        running = conn.info.server_version
+    monkeypatch.setattr(postgres, "MIN_SERVER_VERSION", running + 1)
+    with pytest.raises(ConfigurationError, match="needs PostgreSQL 12 or newer"):
+        PostgresLedger(url)
+    schema = url.rsplit("schema=", 1)[1]
+    with psycopg.connect(server) as conn:
+        found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+        assert found.fetchone() is None
+
+
+@needs_pg
 def test_a_newer_schema_is_refused(server: str, url: str) -> None:
     open_ledger(url).close()
     schema = url.rsplit("schema=", 1)[1]

@@ -71,6 +71,8 @@ _T = TypeVar("_T")
 _Conn = psycopg.Connection[tuple[Any, ...]]
 
 DEFAULT_SCHEMA: Final = "costwarden"
+MIN_SERVER_VERSION: Final = 120000
+"""PostgreSQL 12 (``server_version_num``): migration 3 sets ``plan_cache_mode``."""
 _SCHEMA_RE: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Deadlocks and serialization failures roll the whole transaction back, so a retry is safe.
 _RETRIES: Final = 3
@@ -336,6 +338,12 @@ class PostgresLedger:
 
     def _migrate(self) -> None:
         def migrate(conn: _Conn) -> None:
+            if conn.info.server_version < MIN_SERVER_VERSION:
+                raise ConfigurationError(
+                    f"the PostgreSQL server at {self._where} runs version "
+                    f"{conn.info.server_version}; costwarden needs PostgreSQL 12 or newer "
+                    "(its functions use plan_cache_mode); upgrade the server"
+                )
             with conn.transaction():
                 conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
