@@ -10,6 +10,7 @@ import pytest
 
 from costwarden.budget import Budget
 from costwarden.manager import BudgetManager
+from costwarden.testing.fake_upstream import FakeUpstream
 
 
 @pytest.fixture
@@ -36,3 +37,19 @@ def make_manager(ledger_url: str) -> Iterator[object]:
     yield make
     for m in made:
         m.close()
+
+
+# The fake provider on 127.0.0.1 (real wire formats): one server per test module (a module may
+# override ``upstream``), and ``up`` resets it for each test (no queued replies or requests).
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as up:
+        yield up
+
+
+@pytest.fixture
+def up(upstream: FakeUpstream) -> FakeUpstream:
+    upstream.reset()
+    return upstream

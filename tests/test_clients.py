@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,18 +26,6 @@ from costwarden.testing.fake_upstream import FakeUpstream, Reply, openai_usage
 from costwarden.tokens import count_tokens
 
 HELLO = [{"role": "user", "content": "Hello, how are you today?"}]
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as up:
-        yield up
-
-
-@pytest.fixture
-def up(upstream: FakeUpstream) -> FakeUpstream:
-    upstream.reset()
-    return upstream
 
 
 def manager(daily: float | None = 10.0, per_request: float | None = 0.5) -> BudgetManager:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anthropic
 import httpx2
 import pytest
@@ -21,18 +19,6 @@ HELLO = [
     {"role": "user", "content": "Hello there"},
 ]
 PIECES = ["Hello", " there", "!"]
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as up:
-        yield up
-
-
-@pytest.fixture
-def up(upstream: FakeUpstream) -> FakeUpstream:
-    upstream.reset()
-    return upstream
 
 
 @pytest.fixture

@@ -88,18 +88,6 @@ class SpyLedger:
             return [result for name, _, result in self.calls if name == method]
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as up:
-        yield up
-
-
-@pytest.fixture
-def up(upstream: FakeUpstream) -> FakeUpstream:
-    upstream.reset()
-    return upstream
-
-
 def estimate_nanos() -> int:
     """What one ``chat(PROMPT, max_tokens=5)`` holds (the simulated provider's estimate)."""
     probe = BudgetManager()

@@ -38,14 +38,9 @@ def honest_reply(request: RecordedRequest) -> Reply:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[FakeUpstream]:
+    """Overrides conftest's: replies whose usage is the prompt's real token count."""
     with FakeUpstream(handler=honest_reply) as up:
         yield up
-
-
-@pytest.fixture
-def up(upstream: FakeUpstream) -> FakeUpstream:
-    upstream.reset()
-    return upstream
 
 
 def small_budget(tmp_path: Path, calls: int) -> tuple[BudgetManager, int]:

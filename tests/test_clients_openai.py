@@ -4,7 +4,6 @@ usage conventions, every stream edge case, partial streams, and every failure mo
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -32,18 +31,6 @@ HELLO = [
 ]
 PIECES = ["Hello", ", budget", "! All", " is well", "."]
 TEXT = "".join(PIECES)
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as up:
-        yield up
-
-
-@pytest.fixture
-def up(upstream: FakeUpstream) -> FakeUpstream:
-    upstream.reset()
-    return upstream
 
 
 @pytest.fixture

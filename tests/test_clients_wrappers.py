@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import anthropic
 import openai
@@ -24,18 +23,6 @@ from costwarden.testing.fake_upstream import (
 
 MSGS = [{"role": "user", "content": "What is a budget?"}]
 PIECES = ["A plan", " for", " money."]
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as up:
-        yield up
-
-
-@pytest.fixture
-def up(upstream: FakeUpstream) -> FakeUpstream:
-    upstream.reset()
-    return upstream
 
 
 @pytest.fixture
