@@ -369,11 +369,12 @@ _STREAM_STATUS: Final = {"complete": "ok", "error": "partial", "aborted": "abort
 class CallAccount:
     """The hold and the single settlement of one provider call (see module doc).
 
-    Each settlement has an async twin (``succeed_async``, ``fail_async``...) and the hold one
-    too (:meth:`open_async`). When the manager's ledger is remote (PostgreSQL) they run the
-    ledger calls on a worker thread (see :mod:`costwarden.clients.offload`); on a local ledger
-    they call inline, exactly as the synchronous methods do. The record is always built on the
-    caller's side, so both forms record the same thing.
+    The ledger side has async twins (:meth:`open_async`, :meth:`commit_async`,
+    :meth:`fail_async`, :meth:`settle_stream_async`). When the manager's ledger is remote
+    (PostgreSQL) they run the ledger calls on a worker thread (see
+    :mod:`costwarden.clients.offload`); on a local ledger they call inline, exactly as the
+    synchronous methods do. The record is always built on the caller's side, so both forms
+    record the same thing.
     """
 
     __slots__ = (
@@ -635,22 +636,6 @@ class CallAccount:
             )
         )
 
-    async def succeed_async(
-        self,
-        usage: Usage,
-        *,
-        model: str | None = None,
-        request_id: str | None = None,
-        estimated: bool = False,
-        status: str = "ok",
-    ) -> StoredRecord:
-        """The async twin of :meth:`succeed`."""
-        return await self.commit_async(
-            self._record(
-                usage, status=status, estimated=estimated, model=model, request_id=request_id
-            )
-        )
-
     def fail(self, error: BaseException) -> StoredRecord | None:
         """Settle a call that raised before any output reached the caller.
 
@@ -695,22 +680,6 @@ class CallAccount:
         a stream cut before its final usage has only a placeholder output figure.
         """
         return self.commit(
-            self._unreported_record(
-                text, reported=reported, status=status, model=model, request_id=request_id
-            )
-        )
-
-    async def charge_unreported_async(
-        self,
-        text: str,
-        *,
-        reported: Usage | None = None,
-        status: str,
-        model: str | None = None,
-        request_id: str | None = None,
-    ) -> StoredRecord:
-        """The async twin of :meth:`charge_unreported`."""
-        return await self.commit_async(
             self._unreported_record(
                 text, reported=reported, status=status, model=model, request_id=request_id
             )
