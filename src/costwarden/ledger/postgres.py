@@ -68,6 +68,7 @@ from costwarden.money import Nanos
 from costwarden.records import StoredRecord
 
 _T = TypeVar("_T")
+_I = TypeVar("_I")
 _Conn = psycopg.Connection[tuple[Any, ...]]
 
 DEFAULT_SCHEMA: Final = "costwarden"
@@ -375,46 +376,33 @@ class PostgresLedger:
 
     # -- admission ------------------------------------------------------------------------------
     def _check_arrays(self, checks: Sequence[LimitCheck]) -> tuple[str, ...]:
-        """The checks as five array literals (scopes, periods, starts, ends, limits).
-
-        Remembered per ``checks`` object: the manager passes the same tuple for every call of a
-        plan and window, and psycopg spends ~40 µs adapting five Python lists element by
-        element, where a ready literal is one string for the server to parse.
-        """
-        hit = self._literals.get(id(checks))
-        if hit is not None and hit[0] is checks:
-            return hit[1]
-        arrays = (
-            _text_array(c.bucket.scope for c in checks),
-            _text_array(c.bucket.period for c in checks),
-            _int_array(c.bucket.start for c in checks),
-            _int_array(c.bucket.end for c in checks),
-            _int_array(c.limit for c in checks),
-        )
-        self._remember(checks, arrays)
-        return arrays
+        """The checks as five array literals: scopes, periods, starts, ends, limits."""
+        return self._literals_of(checks, _check_literals)
 
     def _bucket_arrays(self, buckets: Sequence[Bucket]) -> tuple[str, ...]:
-        """The buckets as four array literals (scopes, periods, starts, ends); see above."""
-        hit = self._literals.get(id(buckets))
-        if hit is not None and hit[0] is buckets:
-            return hit[1]
-        arrays = (
-            _text_array(b.scope for b in buckets),
-            _text_array(b.period for b in buckets),
-            _int_array(b.start for b in buckets),
-            _int_array(b.end for b in buckets),
-        )
-        self._remember(buckets, arrays)
-        return arrays
+        """The buckets as four array literals: scopes, periods, starts, ends."""
+        return self._literals_of(buckets, _bucket_literals)
 
-    def _remember(self, key: Sequence[Any], arrays: tuple[str, ...]) -> None:
-        # Keyed by identity, holding the object so its id cannot be reused while remembered;
-        # lists change in place, so only tuples are remembered.
-        if isinstance(key, tuple):
+    def _literals_of(
+        self, items: Sequence[_I], build: Callable[[Sequence[_I]], tuple[str, ...]]
+    ) -> tuple[str, ...]:
+        """``build(items)``, remembered per ``items`` object.
+
+        The manager passes the same tuple for every call of a plan and window, and psycopg
+        would otherwise adapt each Python list element by element on every call, where a ready
+        literal is one string for the server to parse. Keyed by identity, holding the object so
+        its id cannot be reused while remembered; lists change in place, so only tuples are
+        remembered.
+        """
+        hit = self._literals.get(id(items))
+        if hit is not None and hit[0] is items:
+            return hit[1]
+        arrays = build(items)
+        if isinstance(items, tuple):
             if len(self._literals) > 1_000:
                 self._literals.clear()
-            self._literals[id(key)] = (key, arrays)
+            self._literals[id(items)] = (items, arrays)
+        return arrays
 
     @staticmethod
     def _denial(
@@ -482,7 +470,6 @@ class PostgresLedger:
         )
         # One statement, so one round trip and one implicit transaction: record, metadata,
         # totals and the settled hold land together or not at all.
-
         row = self._run("append", lambda c: c.execute(_APPEND, params).fetchone())
         assert row is not None
         record_id, spent, count, baseline = row
@@ -692,6 +679,19 @@ def _text_array(values: Iterable[str]) -> str:
 
 def _int_array(values: Iterable[int]) -> str:
     return "{" + ",".join(str(int(v)) for v in values) + "}"
+
+
+def _bucket_literals(buckets: Sequence[Bucket]) -> tuple[str, ...]:
+    return (
+        _text_array(b.scope for b in buckets),
+        _text_array(b.period for b in buckets),
+        _int_array(b.start for b in buckets),
+        _int_array(b.end for b in buckets),
+    )
+
+
+def _check_literals(checks: Sequence[LimitCheck]) -> tuple[str, ...]:
+    return (*_bucket_literals([c.bucket for c in checks]), _int_array(c.limit for c in checks))
 
 
 def _stored(row: Sequence[Any]) -> StoredRecord:
