@@ -93,16 +93,36 @@ def ledger() -> MemoryLedger:
 
 
 def test_one_alert_per_dedup_key(ledger: MemoryLedger) -> None:
-    got: list[tuple[AlertLevel, str]] = []
-    d = AlertDispatcher(ledger, [CallableChannel(lambda lv, msg: got.append((lv, msg)))])
+    got: list[tuple[AlertLevel, str, int]] = []
+    rec = Recorder()
+    d = AlertDispatcher(
+        ledger,
+        [CallableChannel(lambda lv, msg: got.append((lv, msg, threading.get_ident()))), rec],
+    )
     alert = make_alert()
     assert d.emit(alert) is True
+    # the handler ran inside emit, in this thread; the network channel goes through the outbox
+    assert got == [(AlertLevel.WARNING, alert.message, threading.get_ident())]
     assert d.emit(alert) is False
     assert d.emit(make_alert()) is False
     assert d.flush()
-    assert got == [(AlertLevel.WARNING, alert.message)]
-    [row] = rows(ledger)
-    assert row.status == "delivered" and row.attempts == 1 and row.channel == "alert_handler"
+    assert len(got) == 1 and [a.dedup_key for c in rec.calls for a in c] == [alert.dedup_key]
+    [row] = rows(ledger)  # the synchronous handler has no outbox row
+    assert row.status == "delivered" and row.attempts == 1 and row.channel == "rec"
+    d.close()
+
+
+def test_a_dispatcher_with_only_the_handler_runs_no_thread(ledger: MemoryLedger) -> None:
+    alert = make_alert()
+    ledger.claim_alert("other", alert_to_json(alert), ["rec"], time.time())
+    before = set(threading.enumerate())
+    d = AlertDispatcher(ledger, [CallableChannel(lambda lv, msg: None)], poll_interval=0.05)
+    assert d.emit(alert) and d.flush()
+    assert set(threading.enumerate()) - before == set()
+    time.sleep(0.1)
+    [row] = rows(ledger)  # another process's row is not leased by this one
+    assert row.status == "pending" and row.next_attempt_at is not None
+    assert row.next_attempt_at <= time.time()
     d.close()
 
 
@@ -196,15 +216,18 @@ def test_a_full_queue_falls_back_to_the_outbox(ledger: MemoryLedger) -> None:
     d.close()
 
 
-def test_emit_never_raises(ledger: MemoryLedger) -> None:
+def test_emit_never_raises(ledger: MemoryLedger, caplog: pytest.LogCaptureFixture) -> None:
     def broken(level: AlertLevel, message: str) -> None:
         raise ZeroDivisionError("handler bug")
 
-    d = AlertDispatcher(ledger, [CallableChannel(broken)], base_delay=10, digest_window=0)
-    assert d.emit(make_alert()) is True
-    assert d.flush() is False  # tried, failed, will retry
+    rec = Recorder(failures=1)
+    d = AlertDispatcher(ledger, [CallableChannel(broken), rec], base_delay=10, digest_window=0)
+    with caplog.at_level("ERROR", logger="costwarden.alerts"):
+        assert d.emit(make_alert()) is True  # the handler's bug is logged, not raised
+    assert any("handler bug" in r.getMessage() for r in caplog.records)
+    assert d.flush() is False  # the network channel: tried, failed, will retry
     [row] = rows(ledger)
-    assert row.status == "pending" and row.attempts == 1 and "handler bug" in (row.last_error or "")
+    assert row.status == "pending" and row.attempts == 1 and "said no" in (row.last_error or "")
     assert d.emit("not an alert") is False  # type: ignore[arg-type]
     d.close()
 
@@ -299,7 +322,7 @@ def test_accepts_matches_scope_wildcards() -> None:
 
 def test_redact_keeps_host_drops_path() -> None:
     text = redact("POST https://hooks.slack.com/services/T1/B2/xyz failed")
-    assert text == "POST https://hooks.slack.com/… failed"
+    assert text == "POST https://hooks.slack.com/…redacted failed"
 
 
 _text = st.text(min_size=1, max_size=40)

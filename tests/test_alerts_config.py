@@ -90,7 +90,7 @@ def test_load_alert_config(tmp_path: Path) -> None:
         ({"type": "email", "host": "h", "password": "p"}, "password_env"),
         ({"type": "slack", "webhook_url_env": "CW_MISSING"}, "CW_MISSING"),
         ({"type": "slack", "webhook_url_env": "CW_SLACK", "colour": "red"}, "unknown keys"),
-        ({"type": "pager"}, "type must be one of"),
+        ({"type": "pager"}, "is not a channel type"),
         ({"type": "log", "min_level": "loud"}, "alert level"),
         ({"type": "webhook", "secret_env": "CW_HOOK_SECRET"}, "url"),
     ],

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from costwarden.alerts import LoggingChannel
 from costwarden.budget import Budget
 from costwarden.cli.app import app
 from costwarden.config import load_config
@@ -183,6 +184,7 @@ def test_alert_delivery_history(workdir: Path) -> None:
         Budget(None, None, None),
         alert_handler=lambda level, message: seen.append(level.value),
         ledger=url,
+        alert_channels=[LoggingChannel("costwarden.test-cli")],  # the handler has no history
     ) as m:
         m.set_budget(Budget(0.10, None, None), user="dave")
         m.record_spend(UsageRecord("gpt-4o", 1, 1, 0.09, user_id="dave"))

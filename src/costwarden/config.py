@@ -246,11 +246,9 @@ def _parse(data: Mapping[str, Any], file: Path | None, env: Mapping[str, str]) -
     ledger, source = _ledger(data, base, env)
     prices, prices_file = _prices(data, base)
     alerts = _table(data.get("alerts", {}), "alerts")
-    from costwarden.alerts.config import dispatcher_options
+    from costwarden.alerts.config import check_alerts_section
 
-    options = dispatcher_options(alerts)
-    if not isinstance(alerts.get("channels", []), list):
-        raise ConfigurationError("alerts.channels must be an array of tables ([[alerts.channels]])")
+    options = check_alerts_section(alerts)  # types, keys, settings; secrets read later
     return Config(
         path=file,
         ledger=ledger,

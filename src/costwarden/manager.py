@@ -99,9 +99,21 @@ class Hold:
     """A reservation of budget for one call; settle it with ``commit`` or ``release``.
 
     Usable as a context manager: leaving the block without ``commit`` releases the hold.
+    Once committed, ``record`` is the stored record, and committing the same usage record
+    again returns it instead of storing the spend twice.
     """
 
-    __slots__ = ("_manager", "amount_nanos", "expires_at", "id", "scopes", "settled", "unchecked")
+    __slots__ = (
+        "_committed",
+        "_manager",
+        "amount_nanos",
+        "expires_at",
+        "id",
+        "record",
+        "scopes",
+        "settled",
+        "unchecked",
+    )
 
     def __init__(
         self,
@@ -120,6 +132,8 @@ class Hold:
         self.scopes = scopes
         self.settled = False
         self.unchecked = unchecked
+        self.record: StoredRecord | None = None
+        self._committed: UsageRecord | None = None
 
     @property
     def amount_usd(self) -> float:
@@ -172,6 +186,7 @@ class BudgetManager:
             raise InvalidInputError(
                 f"hold_ttl must be a positive number of seconds, got {hold_ttl!r}"
             )
+        alerts = _alert_settings(alert_handler, alert_channels, alert_options)  # before opening
         self.budget = budget if budget is not None else Budget()
         self.ledger: Ledger = open_ledger(ledger) if isinstance(ledger, str) else ledger
         if isinstance(ledger, str) and ledger.startswith("memory://"):
@@ -190,10 +205,7 @@ class BudgetManager:
         self._claimed: set[str] = set()
         self._last_purge = 0.0
         self._lock = threading.Lock()
-        self._alert_handler = alert_handler
-        self._alert_channels = tuple(alert_channels)
-        self._alert_options = dict(alert_options or {})
-        self._dispatcher: AlertDispatcher | None = None
+        self._dispatcher = _alert_dispatcher(self.ledger, alerts)
 
     # -- configuration --------------------------------------------------------------------------
     @property
@@ -546,13 +558,25 @@ class BudgetManager:
         return Hold(self, hold_id, nanos, expires_at, scopes)
 
     def commit(self, hold: Hold, record: UsageRecord) -> StoredRecord:
-        """Replace a hold by the call's actual record (the truth, even above the hold)."""
+        """Replace a hold by the call's actual record (the truth, even above the hold).
+
+        Idempotent: committing a committed hold again with the same record returns the stored
+        record and stores nothing; a *different* record, or a released hold, is a HoldError.
+        Once the record is stored the hold is settled, whatever an alert does afterwards."""
         if not isinstance(hold, Hold) or hold._manager is not self:
             raise HoldError("commit() needs a Hold made by this BudgetManager's reserve()")
         if hold.settled:
-            raise HoldError(f"hold {hold.id} is already settled; a hold is committed once")
+            if hold.record is None:
+                raise HoldError(
+                    f"hold {hold.id} was released; reserve() again to record another call"
+                )
+            if record is hold._committed or record == hold._committed:
+                return hold.record
+            raise HoldError(
+                f"hold {hold.id} was already committed (record #{hold.record.id}); a hold is "
+                "committed once, and this different record was not stored"
+            )
         stored = self._append(record, hold=hold)
-        hold.settled = True
         if stored.cost_nanos > hold.amount_nanos and hold.amount_nanos > 0:
             self._emit(
                 Alert(
@@ -648,8 +672,13 @@ class BudgetManager:
             hold_id=hold.id if settle and hold is not None else None,
             watch=watch,
         )
+        if hold is not None:  # stored: the hold is settled before any alert can run
+            hold.settled, hold.record, hold._committed = True, stored, record
         if checks:
-            self._check_thresholds(checks, usages)
+            try:
+                self._check_thresholds(checks, usages)
+            except Exception:  # the record is stored: an alert bug must not look like a failure
+                log.exception("costwarden: could not check alert thresholds")
         return stored
 
     # -- alerts ---------------------------------------------------------------------------------
@@ -700,21 +729,16 @@ class BudgetManager:
     @property
     def alerts(self) -> AlertDispatcher | None:
         """The alert dispatcher (None when no handler or channel is configured)."""
-        if self._dispatcher is None and (self._alert_handler or self._alert_channels):
-            from costwarden.alerts import AlertDispatcher, CallableChannel
-
-            channels: list[AlertChannel] = []
-            if self._alert_handler is not None:
-                channels.append(CallableChannel(self._alert_handler))
-            channels.extend(self._alert_channels)
-            with self._lock:
-                if self._dispatcher is None:
-                    self._dispatcher = AlertDispatcher(self.ledger, channels, **self._alert_options)
         return self._dispatcher
 
     def _emit(self, alert: Alert) -> None:
-        dispatcher = self.alerts
-        if dispatcher is None:
+        """Hand ``alert`` to the dispatcher (the alert_handler runs now, in this thread);
+        without one, log it. Never raises: callers have stored their record already."""
+        try:
+            dispatcher = self._dispatcher
+            if dispatcher is not None:
+                dispatcher.emit(alert)
+                return
             if alert.dedup_key:
                 if alert.dedup_key in self._claimed:
                     return
@@ -725,8 +749,8 @@ class BudgetManager:
                 alert.level.value,
                 alert.message,
             )
-            return
-        dispatcher.emit(alert)
+        except Exception:
+            log.exception("costwarden: could not emit an alert")
 
     def flush_alerts(self, timeout: float = 5.0) -> bool:
         """Wait until queued alerts have been delivered (or tried); True if all were."""
@@ -791,6 +815,47 @@ def _one_scope(
     if not isinstance(name, str) or not name:
         raise InvalidInputError(f"{kind} must be a non-empty string, got {name!r}")
     return Scope(kind, name)
+
+
+def _alert_settings(
+    handler: AlertHandler | None,
+    channels: Sequence[AlertChannel],
+    options: Mapping[str, Any] | None,
+) -> tuple[list[AlertChannel], dict[str, Any]] | None:
+    """A manager's alert channels (the handler first) and dispatcher options, validated when
+    the manager is built: a bad option or channel is a ConfigurationError now, not at the
+    first alert inside a commit. None without a handler or channel (alerts are then logged)."""
+    from costwarden.alerts.dispatcher import check_channels, check_options
+    from costwarden.errors import ConfigurationError
+
+    if isinstance(channels, (str, bytes)) or not isinstance(channels, Iterable):
+        raise ConfigurationError(
+            f"alert_channels must be a list of alert channels, got {type(channels).__name__}"
+        )
+    if options is not None and not isinstance(options, Mapping):
+        raise ConfigurationError(
+            f"alert_options must be a mapping of dispatcher settings, got {type(options).__name__}"
+        )
+    listed = check_channels(list(channels))
+    opts = check_options(options or {})
+    if handler is None and not listed:
+        return None
+    if handler is not None:
+        from costwarden.alerts import CallableChannel
+
+        listed = check_channels([CallableChannel(handler), *listed])
+    return listed, opts
+
+
+def _alert_dispatcher(
+    ledger: Ledger, settings: tuple[list[AlertChannel], dict[str, Any]] | None
+) -> AlertDispatcher | None:
+    if settings is None:
+        return None
+    from costwarden.alerts import AlertDispatcher
+
+    channels, options = settings
+    return AlertDispatcher(ledger, channels, **options)
 
 
 def _fmt_epoch(epoch: int) -> str:

@@ -20,8 +20,11 @@ from costwarden.errors import InvalidInputError
 from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
 
 
-class AlertLevel(enum.Enum):
-    """Severity of a budget alert (the brief's names and values)."""
+class AlertLevel(enum.StrEnum):
+    """Severity of a budget alert (the brief's names and values).
+
+    A ``StrEnum``, so ``str(level)`` is its value: the brief's ``alert_handler=print`` prints
+    ``warning Daily budget 80% used ...``, not ``AlertLevel.WARNING ...``."""
 
     INFO = "info"
     WARNING = "warning"

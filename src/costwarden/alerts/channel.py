@@ -5,6 +5,15 @@ level and the scopes it wants (``None`` = all; ``"user:*"`` matches every user).
 gets one alert, or several at once (a digest: write one message, not a flood), and raises on
 failure so the dispatcher can retry. An optional ``max_batch`` attribute caps a digest's size
 (1 for channels that handle alerts one by one).
+
+Two optional attributes change how the dispatcher treats a channel:
+
+* ``synchronous = True``: called in the emitting (caller's) thread right after the alert is
+  claimed in the ledger, once per alert; a failure is logged, never raised or retried, and the
+  channel has no outbox rows (no delivery history). The brief's ``alert_handler`` is such a
+  channel: its user expects ``print`` to run inside ``record_spend``, before the next line.
+* ``redact(text) -> str``: removes the channel's own secrets from an error text before it is
+  logged or stored (the Slack and webhook channels scrub their URL's path and query).
 """
 
 from __future__ import annotations
@@ -84,9 +93,11 @@ def digest_title(alerts: Sequence[Alert]) -> str:
 
 
 class CallableChannel:
-    """The brief's ``alert_handler(level, message)``: called once per alert, in the worker."""
+    """The brief's ``alert_handler(level, message)``: called once per alert, synchronously in
+    the thread that recorded the spend (after the ledger write), never in a worker."""
 
     max_batch = 1
+    synchronous = True
 
     def __init__(
         self,

@@ -31,10 +31,15 @@ gateway read, with every secret taken from an environment variable.
 Why environment variables only: config files get committed and pasted into tickets. A
 literal secret (``password``, ``secret``, ``webhook_url``) is rejected with a message saying
 which ``*_env`` key to use; a missing variable is named (never its value).
+
+Two stages: :func:`check_alerts_section` (run when the file is loaded, needs no secret) finds a
+misspelt type or key and a bad dispatcher setting, so ``costwarden config`` fails on them;
+:func:`channels_from_config` then builds the channels, reading their secrets.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -42,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from costwarden.alerts.channel import AlertChannel, LoggingChannel
+from costwarden.alerts.dispatcher import OPTIONS, check_options
 from costwarden.alerts.email import EmailChannel
 from costwarden.alerts.slack import SlackChannel
 from costwarden.alerts.webhook import WebhookChannel
@@ -71,16 +77,6 @@ _LITERAL_SECRETS = {
     "secret": "secret_env",
     "password": "password_env",
 }
-_DISPATCHER_KEYS = {
-    "queue_size": int,
-    "max_attempts": int,
-    "base_delay": float,
-    "max_delay": float,
-    "lease_seconds": float,
-    "poll_interval": float,
-    "digest_window": float,
-    "digest_max": int,
-}
 
 
 def _env(spec: Mapping[str, Any], key: str, environ: Mapping[str, str], where: str) -> str:
@@ -93,15 +89,24 @@ def _env(spec: Mapping[str, Any], key: str, environ: Mapping[str, str], where: s
     return value
 
 
-def _channel(spec: Mapping[str, Any], index: int, environ: Mapping[str, str]) -> AlertChannel:
+def _suggest(word: object, choices: list[str]) -> str:
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_spec(spec: object, index: int) -> str:
+    """The channel type of one ``[[alerts.channels]]`` table, after checking its shape (type,
+    keys, no literal secret); reads no environment variable."""
     if not isinstance(spec, Mapping):
         raise ConfigurationError(f"alerts.channels[{index}] must be a table")
     kind = spec.get("type")
-    where = f"alerts.channels[{index}] ({kind})"
     if kind not in _KEYS:
+        hint = _suggest(kind, list(_KEYS))
         raise ConfigurationError(
-            f"alerts.channels[{index}]: type must be one of {sorted(_KEYS)}, got {kind!r}"
+            f"alerts.channels[{index}]: type {kind!r} is not a channel type{hint} "
+            f"(one of {', '.join(sorted(_KEYS))})"
         )
+    where = f"alerts.channels[{index}] ({kind})"
     for literal, env_key in _LITERAL_SECRETS.items():
         if literal in spec:
             raise ConfigurationError(
@@ -110,7 +115,29 @@ def _channel(spec: Mapping[str, Any], index: int, environ: Mapping[str, str]) ->
             )
     unknown = sorted(set(spec) - _KEYS[kind])
     if unknown:
-        raise ConfigurationError(f"{where}: unknown keys {unknown}; allowed: {sorted(_KEYS[kind])}")
+        hint = _suggest(unknown[0], sorted(_KEYS[kind]))
+        raise ConfigurationError(
+            f"{where}: unknown keys {unknown}{hint} (allowed: {sorted(_KEYS[kind])})"
+        )
+    return str(kind)
+
+
+def check_alerts_section(section: object) -> dict[str, Any]:
+    """Check an ``[alerts]`` table without reading any secret (channel types and keys,
+    dispatcher settings); return the validated dispatcher options."""
+    if not isinstance(section, Mapping):
+        raise ConfigurationError("the alerts configuration must be a table")
+    specs = section.get("channels", [])
+    if not isinstance(specs, list):
+        raise ConfigurationError("alerts.channels must be an array of tables ([[alerts.channels]])")
+    for i, spec in enumerate(specs):
+        _check_spec(spec, i)
+    return dispatcher_options(section)
+
+
+def _channel(spec: Mapping[str, Any], index: int, environ: Mapping[str, str]) -> AlertChannel:
+    kind = _check_spec(spec, index)
+    where = f"alerts.channels[{index}] ({kind})"
     common: dict[str, Any] = {"name": spec.get("name", kind)}
     for key in ("min_level", "scopes"):
         if key in spec:
@@ -174,24 +201,19 @@ def channels_from_config(
 
 
 def dispatcher_options(section: Mapping[str, Any]) -> dict[str, Any]:
-    """The dispatcher keyword arguments in an ``[alerts]`` table (validated types)."""
-    out: dict[str, Any] = {}
-    unknown = sorted(set(section) - set(_DISPATCHER_KEYS) - {"channels"})
+    """The dispatcher keyword arguments in an ``[alerts]`` table, checked as the dispatcher
+    checks them (``max_attempts = -1`` fails here, at load, not at the first alert)."""
+    options = {k: v for k, v in section.items() if k != "channels"}
+    unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
+        hint = _suggest(unknown[0], sorted(OPTIONS))
         raise ConfigurationError(
-            f"alerts: unknown keys {unknown}; allowed: {sorted(_DISPATCHER_KEYS)}"
+            f"alerts: unknown keys {unknown}{hint} (allowed: {sorted(OPTIONS)})"
         )
-    for key, kind in _DISPATCHER_KEYS.items():
-        if key in section:
-            value = section[key]
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or (kind is int and not isinstance(value, int))
-            ):
-                raise ConfigurationError(f"alerts.{key} must be a {kind.__name__}, got {value!r}")
-            out[key] = kind(value)
-    return out
+    try:
+        return check_options(options)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"alerts.{exc}") from None
 
 
 def load_alert_config(

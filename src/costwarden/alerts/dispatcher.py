@@ -5,13 +5,14 @@ How an alert travels:
 1. ``emit`` (caller's thread) picks the channels that want it and calls
    ``ledger.claim_alert(dedup_key, payload, channels)``: one atomic insert that fails if any
    process or host claimed the key before. Only the winner gets ``True`` and writes one
-   pending delivery row per channel (the *outbox*). Then it drops a wake-up into a bounded
-   queue and returns; it never raises and never waits for a channel.
-2. The worker thread leases due outbox rows (``lease_deliveries``, so two processes do not
-   send the same row), groups them per channel into one digest, calls ``channel.send`` and
-   records the outcome with ``finish_delivery``: delivered, or retried later with exponential
-   backoff and jitter, or failed after ``max_attempts`` (or at once for a permanent error
-   such as a revoked webhook).
+   pending delivery row per network channel (the *outbox*). Then it drops a wake-up into a
+   bounded queue, calls the *synchronous* channels (the brief's ``alert_handler``) right there,
+   in the caller's thread, and returns; it never raises and never waits for a network channel.
+2. The worker thread (none if every channel is synchronous) leases due outbox rows
+   (``lease_deliveries``, so two processes do not send the same row), groups them per channel
+   into one digest, calls ``channel.send`` and records the outcome with ``finish_delivery``:
+   delivered, or retried later with exponential backoff and jitter, or failed after
+   ``max_attempts`` (or at once for a permanent error such as a revoked webhook).
 
 Because the outbox is the source of truth, a full queue loses nothing (the worker polls the
 outbox every ``poll_interval`` anyway), and rows left by a crash are sent after a restart by
@@ -20,37 +21,99 @@ have is left to expire its lease for a process that has it.
 
 If the ledger itself cannot be reached, the alert is still sent once from memory (no dedup
 across processes, no retry) rather than lost: a ledger outage is when people need to know.
+
+Every error text that is logged or stored goes through the channel's own ``redact`` (if it has
+one) and :func:`costwarden.alerts.redact.redact`, so a webhook URL never reaches either.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import math
 import queue
 import random
-import re
 import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
 
 from costwarden.alerts.channel import AlertChannel, accepts
 from costwarden.alerts.http import ChannelHTTPError
 from costwarden.alerts.payload import alert_from_json, alert_to_json
+from costwarden.alerts.redact import redact
 from costwarden.errors import ConfigurationError
 from costwarden.ledger.base import AlertOutbox, Delivery
 from costwarden.records import Alert
 
 log = logging.getLogger("costwarden.alerts")
 _WAKE: Final = object()
-_URL = re.compile(r"(https?://[^/\s'\"]+)[^\s'\"]*")
+
+_COUNTS: Final = ("queue_size", "max_attempts", "digest_max")
+_SECONDS: Final = ("base_delay", "max_delay", "lease_seconds", "poll_interval")
+OPTIONS: Final = (*_COUNTS, *_SECONDS, "digest_window")
+"""The dispatcher settings a BudgetManager's ``alert_options`` or ``[alerts]`` table may set."""
 
 
-def redact(text: str) -> str:
-    """Keep scheme and host of any URL in an error, drop path and query (tokens live there)."""
-    return _URL.sub(lambda m: m.group(1) + "/…", text)[:500]
+def check_options(options: Mapping[str, object]) -> dict[str, Any]:
+    """Validated dispatcher settings (see ``AlertDispatcher``); ConfigurationError naming the
+    first bad one. Used at construction and config load, so a bad value is found before any
+    alert fires."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ConfigurationError(f"unknown alert option(s) {unknown}; allowed: {sorted(OPTIONS)}")
+    out: dict[str, Any] = {}
+    for label, v in options.items():
+        if label in _COUNTS:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigurationError(f"{label} must be a positive integer, got {v!r}")
+            out[label] = v
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ConfigurationError(f"{label} must be a number of seconds, got {v!r}")
+        if label == "digest_window" and v < 0:
+            raise ConfigurationError(f"digest_window must be 0 or more seconds, got {v!r}")
+        if label != "digest_window" and not v > 0:
+            raise ConfigurationError(f"{label} must be a positive number of seconds, got {v!r}")
+        out[label] = float(v)
+    return out
+
+
+def check_channels(channels: Sequence[object]) -> list[AlertChannel]:
+    """``channels`` if each is an AlertChannel with a unique non-empty name."""
+    out: list[AlertChannel] = []
+    for c in channels:
+        n = getattr(c, "name", None)
+        if not isinstance(c, AlertChannel) or not isinstance(n, str) or not n:
+            raise ConfigurationError(
+                f"{type(c).__name__} object is not an alert channel "
+                "(needs name, min_level, scopes and send(alerts))"
+            )
+        out.append(c)
+    names = [c.name for c in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigurationError(f"alert channel names must be unique; repeated: {dupes}")
+    return out
+
+
+def is_synchronous(channel: AlertChannel) -> bool:
+    return getattr(channel, "synchronous", False) is True
+
+
+def error_text(channel: AlertChannel, exc: BaseException) -> str:
+    """``exc`` as text fit for a log line or the delivery history: the channel's own secrets
+    removed (its ``redact``), then every URL cut to scheme and host."""
+    text = f"{type(exc).__name__}: {exc}"
+    own = getattr(channel, "redact", None)
+    if callable(own):
+        try:
+            text = str(own(text))
+        except Exception:
+            text = f"{type(exc).__name__} (details withheld: the channel could not redact them)"
+    return redact(text)
 
 
 class AlertDispatcher:
@@ -71,39 +134,29 @@ class AlertDispatcher:
         digest_max: int = 50,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        names = [getattr(c, "name", None) for c in channels]
-        for c, n in zip(channels, names, strict=True):
-            if not isinstance(c, AlertChannel) or not isinstance(n, str) or not n:
-                raise ConfigurationError(
-                    f"{c!r} is not an alert channel (needs name, min_level, scopes, send())"
-                )
-        dupes = sorted({n for n in names if names.count(n) > 1 and n})
-        if dupes:
-            raise ConfigurationError(f"alert channel names must be unique; repeated: {dupes}")
-        for label, v in (
-            ("queue_size", queue_size),
-            ("max_attempts", max_attempts),
-            ("digest_max", digest_max),
-        ):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigurationError(f"{label} must be a positive integer, got {v!r}")
-        for label, f in (
-            ("base_delay", base_delay),
-            ("max_delay", max_delay),
-            ("lease_seconds", lease_seconds),
-            ("poll_interval", poll_interval),
-        ):
-            if not isinstance(f, (int, float)) or isinstance(f, bool) or not f > 0:
-                raise ConfigurationError(f"{label} must be a positive number of seconds, got {f!r}")
+        opts = check_options(
+            {
+                "queue_size": queue_size,
+                "max_attempts": max_attempts,
+                "base_delay": base_delay,
+                "max_delay": max_delay,
+                "lease_seconds": lease_seconds,
+                "poll_interval": poll_interval,
+                "digest_window": digest_window,
+                "digest_max": digest_max,
+            }
+        )
+        checked = check_channels(channels)
         self.ledger = ledger
-        self.channels: dict[str, AlertChannel] = {c.name: c for c in channels}
-        self.max_attempts = max_attempts
-        self.base_delay, self.max_delay = float(base_delay), float(max_delay)
-        self.lease_seconds, self.poll_interval = float(lease_seconds), float(poll_interval)
-        self.digest_window = max(0.0, float(digest_window))
-        self.digest_max = digest_max
+        self.channels: dict[str, AlertChannel] = {c.name: c for c in checked}
+        self.max_attempts: int = opts["max_attempts"]
+        self.base_delay, self.max_delay = opts["base_delay"], opts["max_delay"]
+        self.lease_seconds, self.poll_interval = opts["lease_seconds"], opts["poll_interval"]
+        self.digest_window: float = opts["digest_window"]
+        self.digest_max: int = opts["digest_max"]
         self._clock = clock
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._has_outbox = any(not is_synchronous(c) for c in checked)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=opts["queue_size"])
         self._cond = threading.Condition()
         self._requested = 0  # flush generations asked for
         self._done = 0  # ... and completed by the worker
@@ -112,8 +165,21 @@ class AlertDispatcher:
         self._closing = False
         self._closed = False
         self.dropped_to_outbox = 0  # emits whose wake-up found the queue full
-        self._worker = threading.Thread(target=self._run, name="costwarden-alerts", daemon=True)
-        self._worker.start()
+        self._worker: threading.Thread | None = None
+        self._atexit: Callable[[], None] | None = None
+        self._start_worker()  # at once: rows a crashed process left are sent without waiting
+
+    def _start_worker(self) -> None:
+        """Start the worker thread (once); a dispatcher with only synchronous channels never
+        has one (nothing of its own is in the outbox, and it must not lease others' rows)."""
+        if self._worker is not None or self._closing or not self._has_outbox:
+            return
+        with self._cond:
+            if self._worker is not None:
+                return
+            worker = threading.Thread(target=self._run, name="costwarden-alerts", daemon=True)
+            worker.start()
+            self._worker = worker
         ref = weakref.ref(self)
 
         def _at_exit() -> None:  # a short script must not exit with its alerts unsent
@@ -136,7 +202,9 @@ class AlertDispatcher:
             if not isinstance(alert, Alert):
                 log.error("AlertDispatcher.emit needs an Alert, got %r", type(alert).__name__)
                 return False
-            names = [c.name for c in self.channels.values() if accepts(c, alert)]
+            wanted = [c for c in self.channels.values() if accepts(c, alert)]
+            now = [c for c in wanted if is_synchronous(c)]
+            names = [c.name for c in wanted if not is_synchronous(c)]
             key = alert.dedup_key or f"{alert.kind}|{alert.scope}|{alert.period}|{uuid.uuid4().hex}"
             try:
                 claimed = self.ledger.claim_alert(key, alert_to_json(alert), names, self._clock())
@@ -144,14 +212,34 @@ class AlertDispatcher:
                 log.error(
                     "alert outbox unavailable (%s); sending once from memory", redact(str(exc))
                 )
-                self._wake(("direct", alert, names))
+                if names:
+                    self._start_worker()
+                    self._wake(("direct", alert, names))
+                self._call_now(now, alert)
                 return True
             if claimed and names:
+                self._start_worker()
                 self._wake(_WAKE)
+            if claimed:
+                self._call_now(now, alert)
             return bool(claimed)
         except Exception:  # emit must never fail a tracked call
             log.exception("could not emit an alert")
             return False
+
+    @staticmethod
+    def _call_now(channels: Sequence[AlertChannel], alert: Alert) -> None:
+        """The synchronous channels, here in the caller's thread; a failure is logged."""
+        for channel in channels:
+            try:
+                channel.send([alert])
+            except Exception as exc:
+                log.error(
+                    "alert channel %r failed (called in the caller's thread, not retried): %s",
+                    channel.name,
+                    error_text(channel, exc),
+                    exc_info=True,
+                )
 
     def _wake(self, item: object) -> None:
         try:
@@ -160,8 +248,16 @@ class AlertDispatcher:
             self.dropped_to_outbox += 1  # the rows are in the outbox; the worker polls it
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every delivery due now has been attempted; True if all succeeded."""
-        if self._closed or not self._worker.is_alive():
+        """Wait until every delivery due now has been attempted; True if all succeeded.
+
+        Synchronous channels were called by ``emit`` itself: with only those there is nothing
+        to wait for."""
+        if self._closed:
+            return False
+        if not self._has_outbox:
+            return True
+        self._start_worker()
+        if self._worker is None or not self._worker.is_alive():
             return False
         with self._cond:
             self._requested += 1
@@ -180,12 +276,15 @@ class AlertDispatcher:
         """Deliver what is due (up to ``timeout``), then stop the worker. Idempotent."""
         if self._closed:
             return
-        self.flush(timeout)
+        if self._worker is not None:
+            self.flush(timeout)
         self._closing = True
-        self._wake(_WAKE)
-        self._worker.join(timeout=max(0.1, timeout))
+        if self._worker is not None:
+            self._wake(_WAKE)
+            self._worker.join(timeout=max(0.1, timeout))
         self._closed = True
-        atexit.unregister(self._atexit)
+        if self._atexit is not None:
+            atexit.unregister(self._atexit)
 
     # -- worker side ------------------------------------------------------------------------
     def _run(self) -> None:
@@ -222,14 +321,15 @@ class AlertDispatcher:
         ok = True
         for alert, names in direct:
             for name in names:
+                channel = self.channels[name]
                 try:
-                    self.channels[name].send([alert])
+                    channel.send([alert])
                 except Exception as exc:
                     ok = False
                     log.warning(
                         "alert channel %r failed (no outbox, not retried): %s",
                         name,
-                        redact(str(exc)),
+                        error_text(channel, exc),
                     )
         return ok
 
@@ -273,7 +373,7 @@ class AlertDispatcher:
         try:
             channel.send(alerts)
         except Exception as exc:
-            error = redact(f"{type(exc).__name__}: {exc}")
+            error = error_text(channel, exc)
             permanent = isinstance(exc, ChannelHTTPError) and exc.permanent
             retry_after = exc.retry_after if isinstance(exc, ChannelHTTPError) else None
             for d in good:

@@ -1,7 +1,9 @@
 """One HTTP POST for the Slack and webhook channels, on the standard library.
 
 Why urllib: alerts are part of the core, which should not need an HTTP client dependency.
-Errors never carry the URL (a Slack webhook URL *is* a credential): they name the host only.
+A channel URL may be a credential (a Slack webhook URL's path *is* its token), so nothing
+that leaves here carries it: errors name the host only, and an error answer's body is cut and
+scrubbed of the URL's path and query before it is quoted (a server may echo the request path).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import urllib.request
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from costwarden.alerts.redact import scrub
 from costwarden.errors import AlertDeliveryError, ConfigurationError
+
+_BODY_QUOTED = 200  # characters of an error answer kept in the error message
 
 
 class ChannelHTTPError(AlertDeliveryError):
@@ -31,11 +36,27 @@ class ChannelHTTPError(AlertDeliveryError):
 
 
 def check_url(url: object, what: str) -> str:
+    """``url`` if it is an http(s) URL with a host and nothing urllib would refuse later
+    (whitespace, control characters, a bad port). The error never quotes the URL."""
     if not isinstance(url, str):
         raise ConfigurationError(f"{what} must be a string URL")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"{what} must be an http(s) URL with a host")
+    try:
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        raise ConfigurationError(
+            f"{what} is not a valid URL (its text is not shown: it may hold a secret)"
+        ) from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigurationError(
+            f"{what} must be an http(s) URL with a host (its text is not shown: it may hold a "
+            "secret)"
+        )
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ConfigurationError(
+            f"{what} for {parts.scheme}://{host} contains a space or control character; "
+            "copy the URL again without it (its path is not shown: it may hold a secret)"
+        )
     return url
 
 
@@ -53,24 +74,31 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, str]:
-    """POST ``body``; return (status, first 1 kB of the answer); raise ChannelHTTPError."""
-    req = urllib.request.Request(url, data=body, method="POST", headers=dict(headers))
+    """POST ``body``; return (status, first 1 kB of the answer); raise ChannelHTTPError
+    whose message names the host only and quotes a scrubbed, cut error body."""
     where = host_of(url)
     try:
+        req = urllib.request.Request(url, data=body, method="POST", headers=dict(headers))
         with _OPENER.open(req, timeout=timeout) as resp:
             return resp.status, resp.read(1024).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
-        text = exc.read(300).decode("utf-8", "replace") if exc.fp else ""
+        text = exc.read(1024).decode("utf-8", "replace") if exc.fp else ""
         retry = exc.headers.get("Retry-After") if exc.headers else None
         retry_after = float(retry) if retry and retry.strip().isdigit() else None
+        quoted = scrub(" ".join(text.split()), [url], limit=_BODY_QUOTED)
         raise ChannelHTTPError(
-            f"{where} answered HTTP {exc.code} {text.strip()[:200]!r}",
+            f"{where} answered HTTP {exc.code} {quoted!r}",
             status=exc.code,
             retry_after=retry_after,
         ) from None
     except TimeoutError:
         raise ChannelHTTPError(f"{where} did not answer within {timeout:g} s") from None
     except urllib.error.URLError as exc:
-        raise ChannelHTTPError(f"cannot reach {where}: {exc.reason}") from None
+        reason = scrub(str(exc.reason), [url])
+        raise ChannelHTTPError(f"cannot reach {where}: {reason}") from None
     except OSError as exc:
-        raise ChannelHTTPError(f"cannot reach {where}: {exc}") from None
+        raise ChannelHTTPError(f"cannot reach {where}: {scrub(str(exc), [url])}") from None
+    except Exception as exc:  # http.client.InvalidURL, ValueError...: they quote the URL
+        raise ChannelHTTPError(
+            f"cannot send to {where}: {type(exc).__name__} (details withheld: they quote the URL)"
+        ) from None

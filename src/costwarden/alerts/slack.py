@@ -20,6 +20,7 @@ from costwarden.alerts.channel import (
     parse_scopes,
 )
 from costwarden.alerts.http import check_url, host_of, post
+from costwarden.alerts.redact import scrub
 from costwarden.money import format_usd
 from costwarden.records import Alert, AlertLevel
 
@@ -111,6 +112,11 @@ class SlackChannel:
     def send(self, alerts: Sequence[Alert]) -> None:
         body = json.dumps(slack_message(alerts)).encode()
         post(self._url, body, {"Content-Type": "application/json; charset=utf-8"}, self.timeout)
+
+    def redact(self, text: str) -> str:
+        """``text`` without this channel's URL path and query (the dispatcher calls it on
+        every error before logging or storing it)."""
+        return scrub(text, [self._url])
 
     def __repr__(self) -> str:
         return f"SlackChannel(name={self.name!r}, webhook={host_of(self._url)}/***)"

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from costwarden.alerts.channel import parse_level, parse_name, parse_scopes
 from costwarden.alerts.http import check_url, host_of, post
 from costwarden.alerts.payload import alert_to_dict
+from costwarden.alerts.redact import scrub
 from costwarden.errors import ConfigurationError
 from costwarden.records import Alert, AlertLevel
 
@@ -140,6 +141,11 @@ class WebhookChannel:
             "webhook-signature": sign(self._secret, msg_id, stamp, body),
         }
         post(self._url, body, headers, self.timeout)
+
+    def redact(self, text: str) -> str:
+        """``text`` without this channel's URL path and query (the dispatcher calls it on
+        every error before logging or storing it)."""
+        return scrub(text, [self._url])
 
     def __repr__(self) -> str:
         return f"WebhookChannel(name={self.name!r}, url={host_of(self._url)}/…, secret=***)"
