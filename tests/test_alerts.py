@@ -184,6 +184,17 @@ def test_gives_up_after_max_attempts_and_redacts_the_error(ledger: MemoryLedger)
     d.close()
 
 
+def test_every_scheduled_retry_wakes_the_worker(ledger: MemoryLedger) -> None:
+    # Two channels fail once and retry at different (jittered) times; the later retry must
+    # not wait for the 60 s poll because the earlier one fell due first.
+    a, b = Recorder("a", failures=1), Recorder("b", failures=1)
+    d = AlertDispatcher(ledger, [a, b], base_delay=0.6, poll_interval=60, digest_window=0)
+    d.emit(make_alert())
+    wait_for(lambda: {r.status for r in rows(ledger)} == {"delivered"}, timeout=4)
+    assert [r.attempts for r in rows(ledger)] == [2, 2]
+    d.close()
+
+
 def test_emit_never_waits_for_a_blocked_channel(ledger: MemoryLedger) -> None:
     gate = threading.Event()
     rec = Recorder(gate=gate)

@@ -29,6 +29,7 @@ one) and :func:`costwarden.alerts.redact.redact`, so a webhook URL never reaches
 from __future__ import annotations
 
 import atexit
+import heapq
 import logging
 import math
 import queue
@@ -161,7 +162,9 @@ class AlertDispatcher:
         self._requested = 0  # flush generations asked for
         self._done = 0  # ... and completed by the worker
         self._last_cycle_ok = True
-        self._next_retry = float("inf")
+        # When this process's retries fall due (a heap): the worker wakes at the earliest, so
+        # a retry waits its backoff, not the poll interval, however many are scheduled.
+        self._retries: list[float] = []
         self._closing = False
         self._closed = False
         self.dropped_to_outbox = 0  # emits whose wake-up found the queue full
@@ -248,7 +251,8 @@ class AlertDispatcher:
             self.dropped_to_outbox += 1  # the rows are in the outbox; the worker polls it
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every delivery due now has been attempted; True if all succeeded.
+        """Wait until every delivery due now has been attempted; True if all succeeded (False
+        while a failed one waits for its retry).
 
         Synchronous channels were called by ``emit`` itself: with only those there is nothing
         to wait for."""
@@ -270,7 +274,7 @@ class AlertDispatcher:
                 if left <= 0:
                     return False
                 self._cond.wait(left)
-            return self._last_cycle_ok
+            return self._last_cycle_ok and not self._retries  # no failure awaiting a retry
 
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is due (up to ``timeout``), then stop the worker. Idempotent."""
@@ -289,7 +293,8 @@ class AlertDispatcher:
     # -- worker side ------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._closing:
-            wait = min(self.poll_interval, max(0.0, self._next_retry - self._clock()))
+            due = self._retries[0] if self._retries else float("inf")
+            wait = min(self.poll_interval, max(0.0, due - self._clock()))
             direct: list[tuple[Alert, list[str]]] = []
             try:
                 item = self._queue.get(timeout=wait)
@@ -335,8 +340,9 @@ class AlertDispatcher:
 
     def _deliver_due(self) -> bool:
         ok = True
-        if self._next_retry <= self._clock():
-            self._next_retry = float("inf")  # due now: leased below
+        now = self._clock()
+        while self._retries and self._retries[0] <= now:
+            heapq.heappop(self._retries)  # due now: leased below
         limit = self.digest_max * max(1, len(self.channels))
         seen: set[int] = set()
         while not self._closing:
@@ -385,7 +391,7 @@ class AlertDispatcher:
                     if retry_after is not None:
                         delay = max(delay, min(retry_after, self.max_delay))
                     next_at = self._clock() + delay
-                    self._next_retry = min(self._next_retry, next_at)
+                    heapq.heappush(self._retries, next_at)
                 self._finish(d, False, error, next_at)
             when = (
                 "giving up" if next_at is None else f"retrying in {next_at - self._clock():.1f} s"

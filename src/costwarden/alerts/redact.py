@@ -18,13 +18,13 @@ from urllib.parse import quote, unquote, urlsplit
 
 MARK: Final = "…redacted"
 MAX_TEXT: Final = 500
-_URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s'\"?#]+)[^\s'\"]*")
+_URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s'\"?#]+)([^\s'\"]*)")
 _SHORTEST_SECRET = 6  # path segments shorter than this ("hooks", "api") are not secrets
 
 
 def redact(text: str, limit: int = MAX_TEXT) -> str:
     """``text`` with every URL cut to scheme and host, at most ``limit`` characters."""
-    out = _URL.sub(lambda m: f"{m.group(1)}/{MARK}", text)
+    out = _URL.sub(lambda m: f"{m.group(1)}/{MARK}" if m.group(2) else m.group(1), text)
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
