@@ -60,7 +60,18 @@ def _delivery_dict(d: Delivery) -> dict[str, Any]:
     }
 
 
-@app.command()
+alerts_app = typer.Typer(
+    name="alerts",
+    help="Alert delivery history (newest first); 'alerts test' sends a test alert.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(alerts_app)
+
+
+@alerts_app.callback(invoke_without_command=True)
 @handles_errors
 def alerts(
     ctx: typer.Context,
@@ -69,6 +80,8 @@ def alerts(
     as_json: JsonOpt = False,
 ) -> None:
     """Alert delivery history (newest first): channel, status, attempts, last error."""
+    if ctx.invoked_subcommand is not None:
+        return
     st = state(ctx)
     zone = st.config.timezone
     start = parse_when(since, zone, option="--since")
@@ -94,6 +107,41 @@ def alerts(
             text,
         )
     print_table(table)
+
+
+@alerts_app.command("test")
+@handles_errors
+def alerts_test(
+    ctx: typer.Context,
+    channel: Annotated[
+        str | None, typer.Option("--channel", help="Only this channel (its name).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send a test alert through the configured channels now; exit 1 if any failed."""
+    from costwarden.alerts.probe import probe_channels
+
+    cfg = state(ctx).config
+    channels = cfg.alert_channels()  # reads their secrets from the environment
+    where = f"in {cfg.path}" if cfg.path is not None else "(no config file)"
+    if not channels:
+        raise fail(f"no alert channels configured {where}; add [[alerts.channels]] tables")
+    if channel is not None:
+        names = [c.name for c in channels]
+        channels = [c for c in channels if c.name == channel]
+        if not channels:
+            raise fail(f"no alert channel named {channel!r} {where}; configured: {names}")
+    results = probe_channels(channels)
+    if as_json:
+        print_json([{"channel": r.channel, "ok": r.ok, "error": r.error} for r in results])
+    else:
+        for r in results:
+            typer.echo(
+                f"{'ok' if r.ok else 'failed':<7} {r.channel}" + (f": {r.error}" if r.error else "")
+            )
+    failed = [r.channel for r in results if not r.ok]
+    if failed:
+        raise fail(f"{len(failed)} of {len(results)} alert channel(s) failed: {', '.join(failed)}")
 
 
 @app.command()
