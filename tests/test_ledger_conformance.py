@@ -34,6 +34,7 @@ from costwarden.ledger import (
     SQLiteLedger,
     open_ledger,
 )
+from costwarden.ledger.base import HashedTuple
 from costwarden.records import Usage
 from tests import pg
 
@@ -653,6 +654,19 @@ def test_one_empty_tuple_as_checks_and_as_buckets(ledger: Ledger) -> None:
     assert ledger.count_records() == 4
 
 
+def test_a_hashed_tuple_is_the_plain_tuple_with_its_hash_kept() -> None:
+    """What lets ledgers memo by value at the cost of one dict hit: a HashedTuple equals and
+    hashes like the plain tuple of its items, so either finds the other's memo entry."""
+    items = (LimitCheck(DAY, 100), LimitCheck(USER_DAY, 5))
+    hashed = HashedTuple(items)
+    assert hashed == items and hash(hashed) == hash(items)
+    assert {items: "memo"}[hashed] == "memo" and {hashed: "memo"}[items] == "memo"
+    assert hashed != HashedTuple((LimitCheck(DAY, 101), LimitCheck(USER_DAY, 5)))
+    assert HashedTuple() == () and hash(HashedTuple()) == hash(())
+    with pytest.raises(TypeError):
+        HashedTuple([[1]])  # an unhashable item: refused when made, not at the first lookup
+
+
 # -- a manager on every backend: no limit anywhere ------------------------------------------------
 FREE = Budget(daily_limit=None, monthly_limit=None, per_request_limit=None)
 
@@ -737,6 +751,8 @@ def test_names_no_ledger_can_store_are_refused_at_the_edge(ledger: Ledger, bad: 
     for kind in ("user", "team", "key", "tag", "model"):
         with pytest.raises(InvalidInputError, match=kind):
             m.get_status(**{kind: bad})
+        with pytest.raises(InvalidInputError, match=kind):
+            m.set_budget(Budget(daily_limit=1.0), **{kind: bad})
     for field in ("model", "user_id", "team", "key", "endpoint", "request_id", "provider"):
         with pytest.raises(InvalidInputError, match=field):
             UsageRecord(**{"model": "gpt-4o", "input_tokens": 1, "output_tokens": 1, field: bad})
