@@ -19,7 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from costwarden.errors import LedgerError
+from costwarden import AlertLevel, Budget, BudgetManager, UsageRecord
+from costwarden.bounds import MAX_NAME_LENGTH
+from costwarden.clients import TrackedLLMClient
+from costwarden.config import load_config
+from costwarden.errors import InvalidInputError, LedgerError
 from costwarden.ledger import (
     Bucket,
     BucketUsage,
@@ -30,6 +34,8 @@ from costwarden.ledger import (
     SQLiteLedger,
     open_ledger,
 )
+from costwarden.ledger.base import HashedTuple
+from costwarden.records import Usage
 from tests import pg
 
 NOW = 1_800_000_000.0
@@ -626,3 +632,191 @@ def test_scope_names_with_array_syntax_stay_separate_buckets(ledger: Ledger) -> 
     assert [u.reserved for u in usage] == [90] * len(buckets)
     denial = ledger.check(100 - len(buckets) - 90 + 1, checks, NOW)
     assert denial is not None and denial.check.bucket.scope == AWKWARD_SCOPES[-1]
+
+
+# -- the argument kinds are separate values ------------------------------------------------------
+def test_one_empty_tuple_as_checks_and_as_buckets(ledger: Ledger) -> None:
+    """An empty tuple is one object in Python: handed as ``checks`` and as ``buckets`` or
+    ``watch`` in turn, each call still gets its own kind's answer (a memo keyed by the object
+    once took the other kind's work: the PostgreSQL ledger then passed the wrong number of
+    arguments and lost the record)."""
+    empty: tuple[Any, ...] = ()
+    for round_ in range(2):  # appended first, then reserved first: both orders
+        if round_:
+            assert ledger.check(10, empty, NOW) is None
+        _, watched = ledger.append(rec(7), (DAY,), watch=empty)
+        assert watched == []
+        assert ledger.reserve(f"free-{round_}", 10, empty, NOW + 60, NOW) is None
+        assert ledger.check(10, empty, NOW) is None
+        ledger.append(rec(3), empty, f"free-{round_}", watch=empty)
+        assert ledger.usage(empty, NOW) == []
+    assert usage1(ledger, DAY).spent == 14
+    assert ledger.count_records() == 4
+
+
+def test_a_hashed_tuple_is_the_plain_tuple_with_its_hash_kept() -> None:
+    """What lets ledgers memo by value at the cost of one dict hit: a HashedTuple equals and
+    hashes like the plain tuple of its items, so either finds the other's memo entry."""
+    items = (LimitCheck(DAY, 100), LimitCheck(USER_DAY, 5))
+    hashed = HashedTuple(items)
+    assert hashed == items and hash(hashed) == hash(items)
+    assert {items: "memo"}[hashed] == "memo" and {hashed: "memo"}[items] == "memo"
+    assert hashed != HashedTuple((LimitCheck(DAY, 101), LimitCheck(USER_DAY, 5)))
+    assert HashedTuple() == () and hash(HashedTuple()) == hash(())
+    with pytest.raises(TypeError):
+        HashedTuple([[1]])  # an unhashable item: refused when made, not at the first lookup
+
+
+# -- a manager on every backend: no limit anywhere ------------------------------------------------
+FREE = Budget(daily_limit=None, monthly_limit=None, per_request_limit=None)
+
+
+def test_unlimited_manager_reserves_and_commits(ledger: Ledger) -> None:
+    m = BudgetManager(FREE, ledger=ledger)
+    hold = m.reserve(0.01)
+    stored = hold.commit(UsageRecord("gpt-4o", 10, 5, cost_usd=0.01))
+    assert stored.cost_nanos == 10_000_000
+    assert m.can_spend(1_000.0)
+    status = m.get_status()
+    assert status["daily_spent"] == 0.01 and status["daily_requests"] == 1
+    assert status["daily_limit"] is None and status["daily_remaining"] is None
+    assert [r.id for r in m.records()] == [stored.id]
+
+
+def test_unlimited_manager_records_then_reserves(ledger: Ledger) -> None:
+    m = BudgetManager(FREE, ledger=ledger)
+    m.record_spend(UsageRecord("gpt-4o", 10, 5, cost_usd=0.02))
+    assert m.can_spend(0.5)
+    hold = m.reserve(0.5)
+    assert m.get_status()["daily_reserved"] == 0  # no limit, nothing to hold against
+    hold.commit(UsageRecord("gpt-4o", 10, 5, cost_usd=0.03))
+    status = m.get_status()
+    assert status["monthly_spent"] == 0.05 and status["monthly_requests"] == 2
+    assert status["percent_used"] == 0.0
+    assert len(m.records()) == 2
+
+
+def test_unlimited_tracked_client_records_its_call(ledger: Ledger) -> None:
+    m = BudgetManager(FREE, ledger=ledger)
+    client = TrackedLLMClient(m, provider="simulated")
+    result = client.complete([{"role": "user", "content": "Hello"}], model="gpt-4o", max_tokens=50)
+    assert result.record.cost_nanos > 0
+    assert [r.id for r in m.records()] == [result.record.id]
+    assert m.get_status()["daily_spent"] == result.record.cost_usd
+
+
+def test_config_without_budget_and_tracked_client_record(backend: Backend, tmp_path: Path) -> None:
+    """A config file with no ``[budget]`` (spend tracked, nothing limited) and a tracked call."""
+    file = tmp_path / "costwarden.toml"
+    file.write_text(f'ledger = "{backend.url}"\n')
+    m = load_config(file, environ={}).build_manager()
+    try:
+        client = TrackedLLMClient(m, provider="simulated", user="ann")
+        result = client.complete([{"role": "user", "content": "Hi"}], model="gpt-4o")
+        assert [r.id for r in m.records()] == [result.record.id]
+        assert m.get_status(user="ann")["daily_requests"] == 1
+    finally:
+        m.close()
+
+
+# -- values every backend can store, refused alike before anything is held ------------------------
+LONGEST = "\U0001f600" * MAX_NAME_LENGTH  # 4 UTF-8 bytes each: the widest a name can be
+
+
+def _nothing_held_or_recorded(m: BudgetManager) -> None:
+    assert m.ledger.count_records() == 0
+    assert m.get_status()["daily_reserved"] == 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["x" * (MAX_NAME_LENGTH + 1), "caf\udce9"],  # too long; a lone surrogate (bad decoding)
+    ids=["too_long", "lone_surrogate"],
+)
+def test_names_no_ledger_can_store_are_refused_at_the_edge(ledger: Ledger, bad: str) -> None:
+    m = BudgetManager(Budget(daily_limit=10.0), ledger=ledger)
+    scoped: list[dict[str, Any]] = [
+        {"user": bad},
+        {"team": bad},
+        {"key": bad},
+        {"model": bad},
+        {"tags": [bad]},
+        {"tags": ["fine", bad]},
+    ]
+    for kw in scoped:
+        with pytest.raises(InvalidInputError):
+            m.reserve(0.01, **kw)
+        with pytest.raises(InvalidInputError):
+            m.can_spend(0.01, **kw)
+    for kind in ("user", "team", "key", "tag", "model"):
+        with pytest.raises(InvalidInputError, match=kind):
+            m.get_status(**{kind: bad})
+        with pytest.raises(InvalidInputError, match=kind):
+            m.set_budget(Budget(daily_limit=1.0), **{kind: bad})
+    for field in ("model", "user_id", "team", "key", "endpoint", "request_id", "provider"):
+        with pytest.raises(InvalidInputError, match=field):
+            UsageRecord(**{"model": "gpt-4o", "input_tokens": 1, "output_tokens": 1, field: bad})
+    with pytest.raises(InvalidInputError, match="tag"):
+        UsageRecord("gpt-4o", 1, 1, tags=("ok", bad))
+    _nothing_held_or_recorded(m)
+
+
+def test_the_longest_widest_names_are_stored(ledger: Ledger) -> None:
+    """The bound leaves room: names of MAX_NAME_LENGTH four-byte characters in every scope and
+    field go through reserve, commit, a threshold alert's claim and status on every backend
+    (PostgreSQL refuses index keys over ~2.7 kB)."""
+    levels: list[AlertLevel] = []
+    m = BudgetManager(FREE, lambda level, _msg: levels.append(level), ledger=ledger)
+    m.set_budget(Budget(daily_limit=0.01), user=LONGEST)
+    hold = m.reserve(0.01, user=LONGEST, team=LONGEST, key=LONGEST, tags=[LONGEST], model=LONGEST)
+    stored = hold.commit(
+        UsageRecord(
+            LONGEST,
+            10,
+            5,
+            cost_usd=0.01,
+            user_id=LONGEST,
+            endpoint=LONGEST,
+            request_id=LONGEST,
+            team=LONGEST,
+            key=LONGEST,
+            provider=LONGEST,
+            tags=(LONGEST,),
+        )
+    )
+    dispatcher = m.alerts
+    assert dispatcher is not None
+    dispatcher.close()  # delivers what is due, then stops (before the fixture closes the ledger)
+    assert AlertLevel.CRITICAL in levels  # the claim keyed by the long scope was stored
+    (back,) = m.records()
+    assert back == stored and back.user_id == LONGEST and back.tags == (LONGEST,)
+    for kind in ("user", "team", "key", "tag", "model"):
+        assert m.get_status(**{kind: LONGEST})["daily_spent"] == 0.01
+
+
+def test_counts_beyond_int64_are_refused_and_int64_is_stored(ledger: Ledger) -> None:
+    m = BudgetManager(FREE, ledger=ledger)
+    for field in ("input_tokens", "output_tokens"):
+        for big in (2**63, float(2**63), 2**64):
+            counts: dict[str, Any] = {"input_tokens": 1, "output_tokens": 1, field: big}
+            with pytest.raises(InvalidInputError, match=field):
+                UsageRecord("gpt-4o", cost_usd=0.01, **counts)
+            with pytest.raises(InvalidInputError, match=field):
+                Usage(**counts)
+    with pytest.raises(InvalidInputError, match="too large"):
+        UsageRecord("gpt-4o", 1, 1, cost_usd=10.0**10)  # more nano-USD than int64 holds
+    _nothing_held_or_recorded(m)
+    top = 2**63 - 1
+    stored = m.record_spend(
+        UsageRecord(
+            "gpt-4o",
+            top,
+            top,
+            cost_usd=0.01,
+            cache_read_tokens=top,
+            reasoning_tokens=top,
+        )
+    )
+    (back,) = m.records()
+    assert back == stored
+    assert (back.input_tokens, back.output_tokens, back.cache_read_tokens) == (top, top, top)

@@ -19,11 +19,18 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from costwarden.budget import Budget
-from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
+from costwarden.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    LedgerError,
+    LedgerUnavailableError,
+)
 from costwarden.ledger import Bucket, BucketUsage, LimitCheck, NewRecord, open_ledger
+from costwarden.ledger.base import HashedTuple
 from costwarden.ledger.postgres import PostgresLedger
 from costwarden.ledger.schema_postgres import MIGRATIONS
 from costwarden.manager import BudgetManager
+from costwarden.records import UsageRecord
 from tests import pg
 
 NOW = 1_800_000_000.0
@@ -356,6 +363,44 @@ def test_closed_ledger_says_so(url: str) -> None:
     led.close()  # idempotent
     with pytest.raises(LedgerError, match="closed"):
         led.count_records()
+
+
+@needs_pg
+def test_a_name_beyond_the_index_key_limit_is_refused_before_the_call(url: str) -> None:
+    """A 3 kB user id once passed ``reserve`` and then failed ``commit`` ("index row size
+    exceeds btree maximum"): the provider had been paid and the record was lost. It is
+    refused at the edge now, before any hold reaches the server."""
+    m = BudgetManager(Budget(daily_limit=10.0), ledger=url)
+    try:
+        with pytest.raises(InvalidInputError, match="at most 512 characters"):
+            m.reserve(0.01, user="u" * 3000)
+        with pytest.raises(InvalidInputError, match="user_id"):
+            UsageRecord("gpt-4o", 10, 5, cost_usd=0.01, user_id="u" * 3000)
+        assert m.get_status()["daily_reserved"] == 0  # the global budget holds nothing
+        assert m.ledger.count_records() == 0
+    finally:
+        m.close()
+
+
+@needs_pg
+def test_literals_are_remembered_by_value_per_kind(url: str) -> None:
+    """Equal check or bucket sequences share one memo entry whatever object carries them;
+    checks and buckets never share one (an empty tuple is both)."""
+    led = PostgresLedger(url)
+    try:
+        checks = (LimitCheck(DAY, 100),)
+        assert led.reserve("a", 1, HashedTuple(checks), NOW + 60, NOW) is None
+        assert led.reserve("b", 1, tuple(checks), NOW + 60, NOW) is None
+        assert led.reserve("c", 1, list(checks), NOW + 60, NOW) is None  # unhashable: built
+        assert list(led._check_literals) == [checks]
+        led.append(_record(1), (DAY,), watch=())
+        led.append(_record(1), HashedTuple((DAY,)), watch=HashedTuple())
+        assert set(led._bucket_literals) == {(DAY,), ()}
+        assert led.check(1, (), NOW) is None
+        assert set(led._check_literals) == {checks, ()}
+        assert led.usage([DAY], NOW)[0] == BucketUsage(2, 3, 2, 0)
+    finally:
+        led.close()
 
 
 @needs_pg

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from costwarden.bounds import check_name, check_names
 from costwarden.budget import GLOBAL, Budget, Scope, WindowCache, scopes_for
 from costwarden.errors import (
     BudgetExceededError,
@@ -31,7 +32,7 @@ from costwarden.errors import (
     UnknownModelError,
 )
 from costwarden.ledger import Bucket, Ledger, LimitCheck, NewRecord, open_ledger
-from costwarden.ledger.base import MINUTE, BucketUsage, Denial
+from costwarden.ledger.base import MINUTE, BucketUsage, Denial, HashedTuple
 from costwarden.money import Nanos, format_usd, nanos_to_usd, usd_to_nanos
 from costwarden.records import Alert, AlertLevel, StoredRecord, UsageRecord, check_timestamp
 
@@ -46,6 +47,7 @@ AlertHandler = Callable[[AlertLevel, str], object]
 _PERIOD_WORD = {"daily": "Daily", "weekly": "Weekly", "monthly": "Monthly"}
 _PURGE_EVERY_S = 30.0
 _STATUS_PERIODS = ("daily", "weekly", "monthly")
+_NAME_FIELDS = ("user", "team", "key", "model", "endpoint")  # then tags: bounds.check_names
 
 
 def _period_word(period: str) -> str:
@@ -78,6 +80,10 @@ class _Plan:
     windows change at period boundaries, where a timestamp outside ``[lo, hi)`` recomputes.
     Each cached entry is one tuple, replaced whole, so concurrent readers never see a range
     paired with another window's checks.
+
+    The checks and buckets are handed to the ledger as :class:`HashedTuple`: immutable, and
+    hashed once here, so a ledger that remembers work per value of them (as the Ledger
+    Protocol allows) pays one dict hit per call.
     """
 
     __slots__ = ("buckets", "checks", "min_cap", "scopes")
@@ -86,13 +92,17 @@ class _Plan:
         self.scopes = scopes
         self.min_cap = min_cap
         # (lo, hi, checks, their buckets) and (lo, hi, record buckets); empty ranges at first.
-        self.checks: tuple[float, float, tuple[BudgetCheck, ...], tuple[Bucket, ...]] = (
+        self.checks: tuple[float, float, HashedTuple[BudgetCheck], HashedTuple[Bucket]] = (
             0.0,
             0.0,
-            (),
-            (),
+            _NO_CHECKS,
+            _NO_BUCKETS,
         )
-        self.buckets: tuple[float, float, tuple[Bucket, ...]] = (0.0, 0.0, ())
+        self.buckets: tuple[float, float, HashedTuple[Bucket]] = (0.0, 0.0, _NO_BUCKETS)
+
+
+_NO_CHECKS: HashedTuple[BudgetCheck] = HashedTuple()
+_NO_BUCKETS: HashedTuple[Bucket] = HashedTuple()
 
 
 class Hold:
@@ -273,6 +283,8 @@ class BudgetManager:
         except (KeyError, TypeError):  # new, or unhashable (scopes_for below raises)
             pass
         scopes = scopes_for(user=user, team=team, key=key, tags=tags, model=model)
+        names = (user, team, key, model, endpoint, *tags)
+        check_names(names, _NAME_FIELDS + ("tag",) * (len(names) - len(_NAME_FIELDS)))
         if endpoint and endpoint not in tags:
             scopes = (*scopes, Scope("tag", endpoint))
         caps = [
@@ -288,18 +300,17 @@ class BudgetManager:
 
     def _limit_checks(
         self, plan: _Plan, at: float
-    ) -> tuple[tuple[BudgetCheck, ...], tuple[Bucket, ...]]:
-        """The limits that apply to the plan's scopes at ``at``, and their buckets. Tuples:
-        the ledgers may remember work per (immutable) sequence object."""
+    ) -> tuple[HashedTuple[BudgetCheck], HashedTuple[Bucket]]:
+        """The limits that apply to the plan's scopes at ``at``, and their buckets."""
         lo, hi, checks, watch = plan.checks
         if lo <= at < hi:
             return checks, watch
-        checks = tuple(self._compute_limit_checks(plan.scopes, at))
+        checks = HashedTuple(self._compute_limit_checks(plan.scopes, at))
         lo = max((c.bucket.start for c in checks if not c.bucket.is_rolling), default=-math.inf)
         hi = min((c.bucket.end for c in checks if not c.bucket.is_rolling), default=math.inf)
         if any(c.bucket.is_rolling for c in checks):
             lo, hi = max(lo, int(at) // 60 * 60), min(hi, int(at) // 60 * 60 + 60)
-        watch = tuple(c.bucket for c in checks)
+        watch = HashedTuple(c.bucket for c in checks)
         plan.checks = (lo, hi, checks, watch)
         return checks, watch
 
@@ -317,13 +328,13 @@ class BudgetManager:
                 checks.append(BudgetCheck(bucket, limit, budget))
         return checks
 
-    def _record_buckets(self, plan: _Plan, at: float) -> tuple[Bucket, ...]:
+    def _record_buckets(self, plan: _Plan, at: float) -> HashedTuple[Bucket]:
         """Every bucket a record at ``at`` adds to: each scope's day, week and month (in its
         budget's time zone, else the global one's) and minute slots for rolling budgets."""
         lo, hi, out = plan.buckets
         if lo <= at < hi:
             return out
-        out = tuple(self._compute_record_buckets(plan.scopes, at))
+        out = HashedTuple(self._compute_record_buckets(plan.scopes, at))
         plan.buckets = (max(b.start for b in out), min(b.end for b in out), out)
         return out
 
@@ -664,7 +675,7 @@ class BudgetManager:
         plan = self._plan(
             record.user_id, record.team, record.key, record.tags, record.model, record.endpoint
         )
-        checks, watch = self._limit_checks(plan, ts_epoch) if cost else ((), ())
+        checks, watch = self._limit_checks(plan, ts_epoch) if cost else (_NO_CHECKS, _NO_BUCKETS)
         settle = hold is not None and hold.amount_nanos > 0 and not hold.unchecked
         stored, usages = self.ledger.append(
             new,
@@ -814,7 +825,7 @@ def _one_scope(
     kind, name = named[0]
     if not isinstance(name, str) or not name:
         raise InvalidInputError(f"{kind} must be a non-empty string, got {name!r}")
-    return Scope(kind, name)
+    return Scope(kind, check_name(name, kind))
 
 
 def _alert_settings(

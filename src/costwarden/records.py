@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Final
 
+from costwarden.bounds import MAX_INT64, check_int64, check_names
 from costwarden.errors import InvalidInputError
 from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
 
@@ -39,36 +40,47 @@ _LEVEL_RANK = {AlertLevel.INFO: 0, AlertLevel.WARNING: 1, AlertLevel.CRITICAL: 2
 
 
 def check_count(value: object, name: str) -> int:
-    """Validate a token count: a non-negative ``int`` (not bool, not float)."""
-    if type(value) is int and value >= 0:
+    """Validate a token count: a non-negative ``int`` (not bool, not float) within int64."""
+    if type(value) is int and 0 <= value <= MAX_INT64:
         return value
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and math.isfinite(value) and value.is_integer() and value >= 0:
-            return int(value)
+            return check_int64(int(value), name)
         raise InvalidInputError(f"{name} must be a non-negative integer, got {value!r}")
     if value < 0:
         raise InvalidInputError(f"{name} must not be negative, got {value}")
-    return value
+    return check_int64(value, name)
 
 
 def _plain_counts(i: object, o: object, cr: object, cw: object, r: object) -> bool:
     """Whether input, output, cache read, cache write and reasoning counts are plain
-    non-negative ints within the subset rules: ``check_count`` would return each unchanged and
-    :class:`Usage` would accept them, so validation can skip the per-field work (hot path)."""
+    non-negative ints within the subset rules and int64 (the subsets are at most ``i`` and
+    ``o``): ``check_count`` would return each unchanged and :class:`Usage` would accept them,
+    so validation can skip the per-field work (hot path)."""
     return (
         type(i) is int
         and type(o) is int
         and type(cr) is int
         and type(cw) is int
         and type(r) is int
-        and o >= r >= 0
+        and MAX_INT64 >= o >= r >= 0
         and cr >= 0
         and cw >= 0
-        and i >= cr + cw
+        and MAX_INT64 >= i >= cr + cw
     )
 
 
 _STR_OR_NONE: Final = frozenset({str, type(None)})
+_NAME_FIELDS: Final = (
+    "model",
+    "user_id",
+    "endpoint",
+    "request_id",
+    "team",
+    "key",
+    "provider",
+    "status",
+)
 
 
 def check_metadata(value: object) -> dict[str, Any]:
@@ -232,12 +244,14 @@ class UsageRecord:
                 value = getattr(self, name)
                 if value is not None and not isinstance(value, str):
                     raise InvalidInputError(f"{name} must be a string or None, got {value!r}")
+        check_names((self.model, *names, self.status), _NAME_FIELDS)
         if type(self.tags) is not tuple or self.tags:
             if isinstance(self.tags, str):
                 self.tags = (self.tags,)
             self.tags = tuple(self.tags)
             if not all(isinstance(t, str) and t for t in self.tags):
                 raise InvalidInputError(f"tags must be non-empty strings, got {self.tags!r}")
+            check_names(self.tags, ("tag",) * len(self.tags))
         if self.latency_ms is not None and (
             isinstance(self.latency_ms, bool)
             or not isinstance(self.latency_ms, (int, float))

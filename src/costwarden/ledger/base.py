@@ -13,16 +13,39 @@ every window until they are settled or expire.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Final, Protocol, TypeVar, runtime_checkable
+from typing import Any, Final, Protocol, Self, TypeVar, runtime_checkable
 
 from costwarden.money import Nanos
 from costwarden.records import StoredRecord, UsageRecord, slot_setter
 
 _T = TypeVar("_T")
+_E = TypeVar("_E", covariant=True)
 
 MINUTE: Final = "minute"
+
+
+class HashedTuple(tuple[_E, ...]):
+    """A tuple that computes its hash once, when it is made.
+
+    Why: a ledger may remember work derived from the checks or buckets it is handed (array
+    literals, digests, an upsert statement), keyed by their *value*. A plain tuple of frozen
+    dataclasses re-hashes every element on every lookup; the manager hands the same checks
+    and buckets for every call of one plan and window, as one of these, so a lookup costs one
+    dict hit. Equal to, and hashing like, the plain tuple of the same items (so a plain tuple
+    of equal buckets finds the same memo), and as immutable as any tuple.
+    """
+
+    _hash: int
+
+    def __new__(cls, items: Iterable[_E] = ()) -> Self:
+        self = super().__new__(cls, items)
+        self._hash = tuple.__hash__(self)  # TypeError if an item is unhashable
+        return self
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +282,27 @@ class Ledger(AlertOutbox, Protocol):
 
     Each method is one atomic step. ``reserve`` checks every limit and files the hold on every
     bucket in one transaction: it is what makes limits hard under concurrency.
+
+    What a ledger is handed, and may rely on (the manager guarantees it; other callers must
+    too):
+
+    - ``checks``, ``buckets`` and ``watch`` are any sequences, read only during the call, and
+      may be empty: no check means no limit applies (``reserve`` and ``check`` admit and hold
+      nothing), no bucket means the record adds to no total. An empty ``checks`` and an empty
+      ``buckets`` are equal values, so anything remembered about them is remembered per
+      argument kind, never in one shared memo.
+    - A ledger may remember work derived from a *hashable* sequence (a tuple, or the
+      :class:`HashedTuple` the manager hands), keyed by the sequence's value, which is what
+      ``Bucket`` and ``LimitCheck`` equality compares: scope, period, start, end and limit.
+      Never by object identity (``id()``): equal values must get the same answer, and one
+      object may stand for different arguments. A list is not hashable: worked out afresh.
+    - Values fit the storage of every backend, checked at the public edge (see
+      :mod:`costwarden.bounds`): scope names, models and the other names of a record are
+      strings of at most ``MAX_NAME_LENGTH`` characters that encode to UTF-8 (no lone
+      surrogates); token counts, amounts, limits, costs, window bounds and ``ts_us`` are
+      ints within int64 (``-2**63 .. 2**63 - 1``; counts, amounts and costs non-negative).
+      A total may grow beyond int64 only through more than 2**63 nano-USD of records (over
+      $9.2 billion), which the backends do not promise to store.
 
     A ledger may also say ``remote = True`` (PostgreSQL does): its calls go over the network
     and may wait, so async clients run them on a worker thread instead of their event loop.

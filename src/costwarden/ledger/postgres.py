@@ -252,7 +252,10 @@ class PostgresLedger:
         self._connect_timeout = float(str(params["connect_timeout"]))
         self._max_waiting = max_waiting
         self._lock = threading.Lock()
-        self._literals: dict[int, tuple[Sequence[Any], tuple[str, ...]]] = {}
+        # Array literals of the checks and bucket lists last handed in, by value, one memo per
+        # kind (an empty checks tuple equals an empty bucket tuple; see _remembered).
+        self._check_literals: dict[Sequence[LimitCheck], tuple[str, ...]] = {}
+        self._bucket_literals: dict[Sequence[Bucket], tuple[str, ...]] = {}
         self._pid = os.getpid()
         self._orphans: list[ConnectionPool[_Conn]] = []
         self._closed = False
@@ -377,32 +380,11 @@ class PostgresLedger:
     # -- admission ------------------------------------------------------------------------------
     def _check_arrays(self, checks: Sequence[LimitCheck]) -> tuple[str, ...]:
         """The checks as five array literals: scopes, periods, starts, ends, limits."""
-        return self._literals_of(checks, _check_literals)
+        return _remembered(self._check_literals, checks, _check_literals)
 
     def _bucket_arrays(self, buckets: Sequence[Bucket]) -> tuple[str, ...]:
         """The buckets as four array literals: scopes, periods, starts, ends."""
-        return self._literals_of(buckets, _bucket_literals)
-
-    def _literals_of(
-        self, items: Sequence[_I], build: Callable[[Sequence[_I]], tuple[str, ...]]
-    ) -> tuple[str, ...]:
-        """``build(items)``, remembered per ``items`` object.
-
-        The manager passes the same tuple for every call of a plan and window, and psycopg
-        would otherwise adapt each Python list element by element on every call, where a ready
-        literal is one string for the server to parse. Keyed by identity, holding the object so
-        its id cannot be reused while remembered; lists change in place, so only tuples are
-        remembered.
-        """
-        hit = self._literals.get(id(items))
-        if hit is not None and hit[0] is items:
-            return hit[1]
-        arrays = build(items)
-        if isinstance(items, tuple):
-            if len(self._literals) > 1_000:
-                self._literals.clear()
-            self._literals[id(items)] = (items, arrays)
-        return arrays
+        return _remembered(self._bucket_literals, buckets, _bucket_literals)
 
     @staticmethod
     def _denial(
@@ -668,6 +650,32 @@ class PostgresLedger:
 
     def __repr__(self) -> str:
         return f"<PostgresLedger {self._where}>"
+
+
+def _remembered(
+    memo: dict[Sequence[_I], tuple[str, ...]],
+    items: Sequence[_I],
+    build: Callable[[Sequence[_I]], tuple[str, ...]],
+) -> tuple[str, ...]:
+    """``build(items)``, remembered in ``memo`` by the value of ``items``.
+
+    The manager hands the same checks and buckets for every call of a plan and window (as a
+    HashedTuple, so a lookup is one dict hit), and psycopg would otherwise adapt each Python
+    list element by element on every call, where a ready literal is one string for the server
+    to parse. By value, never by ``id()``: one object (the empty tuple, say) may be handed as
+    checks and as buckets, which is why each kind has its own memo. A list is unhashable and
+    built afresh. A lost race between threads only builds the same literals twice.
+    """
+    try:
+        hit = memo.get(items)
+    except TypeError:  # a list (or an unhashable item): nothing to remember it by
+        return build(items)
+    if hit is None:
+        hit = build(items)
+        if len(memo) > 1_000:
+            memo.clear()
+        memo[items] = hit
+    return hit
 
 
 def _text_array(values: Iterable[str]) -> str:

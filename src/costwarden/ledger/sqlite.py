@@ -159,13 +159,11 @@ class SQLiteLedger:
         self._totals_cache: dict[tuple[str, str, int], tuple[int, int, int]] = {}
         self._cache_gen = -1
         self._digests: dict[tuple[str, str, int], int] = {}
-        self._check_plans: dict[int, tuple[Sequence[LimitCheck], list[int]]] = {}
+        # Work derived from the checks and record buckets handed in, remembered by their value
+        # (one memo per kind: an empty checks tuple equals an empty bucket tuple).
+        self._check_plans: dict[Sequence[LimitCheck], list[int]] = {}
         self._plans: dict[
-            int,
-            tuple[
-                Sequence[Bucket],
-                tuple[str, tuple[object, ...], frozenset[tuple[str, str, int]]],
-            ],
+            Sequence[Bucket], tuple[str, tuple[object, ...], frozenset[tuple[str, str, int]]]
         ] = {}
 
     # -- connection ---------------------------------------------------------------------------
@@ -357,19 +355,23 @@ class SQLiteLedger:
         return None
 
     def _check_digests(self, checks: Sequence[LimitCheck]) -> list[int]:
-        """The board digests of the checked buckets. Remembered per tuple object (the manager
-        reuses one per scope arguments and window; a tuple cannot change, and it is kept alive
-        beside its digests so its id cannot be reused); a list is digested every time."""
-        hit = self._check_plans.get(id(checks))
-        if hit is not None and hit[0] is checks:
-            return hit[1]
+        """The board digests of the checked buckets, remembered by the value of ``checks``
+        (the manager hands the same HashedTuple for every call of one plan and window, so this
+        is one dict hit); a list is unhashable and digested every time."""
+        try:
+            hit = self._check_plans.get(checks)
+        except TypeError:
+            hit, memo = None, False
+        else:
+            memo = True
+        if hit is not None:
+            return hit
         digest = self._digest
         digests = [digest(c.bucket.hold_key) for c in checks]
-        if type(checks) is not tuple:
-            return digests
-        if len(self._check_plans) > 1_000:
-            self._check_plans.clear()
-        self._check_plans[id(checks)] = (checks, digests)
+        if memo:
+            if len(self._check_plans) > 1_000:
+                self._check_plans.clear()
+            self._check_plans[checks] = digests
         return digests
 
     def reserve(
@@ -464,21 +466,25 @@ class SQLiteLedger:
         self, buckets: Sequence[Bucket]
     ) -> tuple[str, tuple[object, ...], frozenset[tuple[str, str, int]]]:
         """The totals upsert for ``buckets``: its SQL, its parameters after the cost, and the
-        keys it writes. The manager hands the same bucket tuple for every call of the same
-        scopes in the same windows, so this is remembered per tuple object (immutable, and
-        kept alive beside its plan so its id cannot be reused); a list is planned afresh."""
-        hit = self._plans.get(id(buckets))
-        if hit is not None and hit[0] is buckets:
-            return hit[1]
+        keys it writes. The manager hands the same bucket HashedTuple for every call of the
+        same scopes in the same windows, so this is remembered by the value of ``buckets`` (one
+        dict hit); a list is unhashable and planned afresh."""
+        try:
+            hit = self._plans.get(buckets)
+        except TypeError:
+            hit, memo = None, False
+        else:
+            memo = True
+        if hit is not None:
+            return hit
         keys: list[object] = []
         for bk in buckets:
             keys += (bk.scope, bk.period, bk.start, bk.end)
         plan = (_upsert_totals_sql(len(buckets)), tuple(keys), frozenset(b.key for b in buckets))
-        if type(buckets) is not tuple:
-            return plan
-        if len(self._plans) > 1_000:
-            self._plans.clear()
-        self._plans[id(buckets)] = (buckets, plan)
+        if memo:
+            if len(self._plans) > 1_000:
+                self._plans.clear()
+            self._plans[buckets] = plan
         return plan
 
     def _after_totals_commit(self, old_gen: int, new_gen: int, hold_id: str | None) -> None:
