@@ -21,6 +21,7 @@ database never blocks the event loop (see :mod:`costwarden.clients.offload`).
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import Iterable, Mapping
@@ -114,6 +115,13 @@ class _Plan:
     attribution: Attribution
 
 
+def _simulates(provider: Provider) -> bool:
+    """Whether ``provider`` answers any model name (the built-in simulator)."""
+    from costwarden.clients.simulated import SimulatedProvider
+
+    return isinstance(provider, SimulatedProvider)
+
+
 def _model_name(choice: Any) -> str:
     """``select_model`` may return a name or an object carrying one."""
     if isinstance(choice, str):
@@ -157,6 +165,8 @@ class _TrackedBase:
         self.providers = ProviderRegistry(
             providers, default=provider, pricing=budget_manager.pricing
         )
+        # What the caller configured (built-ins the registry creates on demand come later).
+        self._configured = frozenset(name.lower() for name in self.providers.names)
         self.attribution = Attribution(user, team, key, endpoint, tuple(tags))
         self.default_max_tokens = default_max_tokens
         self.allow_downgrade = allow_downgrade
@@ -167,43 +177,80 @@ class _TrackedBase:
         self._offload = is_remote(budget_manager)  # read once: async bookkeeping off the loop
 
     def _select(
-        self, task_type: str, max_cost: float | None, messages: list[dict[str, Any]], out: int
-    ) -> str:
-        """The optimizer's pick for this prompt and output bound, among servable models.
+        self,
+        task_type: str,
+        max_cost: float | None,
+        messages: list[dict[str, Any]],
+        out: int,
+        provider: str | None = None,
+    ) -> tuple[str, str | None]:
+        """The optimizer's pick for this prompt and output bound, among servable models, and
+        the provider to send it to (None: the registry's usual route).
 
-        The optimizer knows every priced model; only those a configured provider can serve
-        are eligible, so the cheapest adequate *reachable* model is chosen.
+        The optimizer knows every priced model; only those a provider this client can call
+        serves are eligible (:meth:`_callable`), so the cheapest adequate *reachable* model
+        is chosen, never a Groq model without a Groq key or a Gemini model sent to OpenAI.
         """
         if self.optimizer is None:
             raise InvalidInputError(
                 "no model given and no optimizer to choose one: pass model=... or "
                 "TrackedLLMClient(manager, CostOptimizer(...))"
             )
+        allowed = self._callable(provider)
+        if allowed is not None and not allowed:
+            raise NoModelFitsError(
+                "no model given and no provider to call: none is registered and no provider "
+                "credentials are set (OPENAI_API_KEY, ANTHROPIC_API_KEY, GROQ_API_KEY, ...); "
+                "set one, pass provider=... or providers=[...], or pass model=..."
+            )
         select = getattr(self.optimizer, "select", None)
         if select is None:  # any object with the brief's select_model() will do
-            return _model_name(
-                self.optimizer.select_model(task_type, max_cost=max_cost, quality=self.quality)
-            )
+            choice = self.optimizer.select_model(task_type, max_cost=max_cost, quality=self.quality)
+            return _model_name(choice), provider
         selection = select(
-            task_type, max_cost, self.quality, input_text=messages, output_tokens=out
+            task_type,
+            max_cost,
+            self.quality,
+            input_text=messages,
+            output_tokens=out,
+            providers=allowed,
         )
-        if self.providers.can_serve(selection.model):
-            return str(selection.model)
-        cap = None if max_cost is None else usd_to_nanos(max_cost, field="max_cost")
-        for option in selection.options:  # cheapest first
-            if (
-                option.excluded is None
-                and option.score >= selection.required_score
-                and (cap is None or option.cost_nanos <= cap)
-                and self.providers.can_serve(option.name)
-            ):
-                return str(option.name)
-        raise NoModelFitsError(
-            f"the optimizer chose {selection.model!r}, but no configured provider serves it "
-            f"and no other adequate model within the cost bound is served by "
-            f"{', '.join(self.providers.names) or 'the built-in providers'}; register a "
-            "provider for it or pass model=..."
-        )
+        name = str(selection.model)
+        via = selection.provider
+        if via is not None and name.split("/", 1)[0].lower() == via:
+            via = None  # "groq/llama-...": the prefix routes it (and is stripped on the way)
+        return name, via
+
+    def _callable(self, provider: str | None) -> frozenset[str] | None:
+        """Names of the providers this client can call for a call with ``provider=``; None
+        when any model will do (the simulator answers every model name).
+
+        A per-call provider or a default provider is what the caller configured; registered
+        providers are the only ones used when there are some; otherwise a built-in counts
+        only if its credentials are set (a local preset without a key, such as ollama, must
+        be registered: nothing says a server is running).
+        """
+        registry = self.providers
+        if provider is not None:
+            return None if _simulates(registry.get(provider)) else frozenset({provider.lower()})
+        if registry.default is not None and _simulates(registry.get(registry.default)):
+            return None
+        if self._configured:
+            return self._configured
+        from costwarden.clients.openai_provider import COMPATIBLE
+
+        found = {
+            name: env
+            for name, env in (
+                ("openai", "OPENAI_API_KEY"),
+                ("anthropic", "ANTHROPIC_API_KEY"),
+                *((name, preset[1]) for name, preset in COMPATIBLE.items()),
+            )
+            if env is not None and os.environ.get(env)
+        }
+        if os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+            found["anthropic"] = "ANTHROPIC_AUTH_TOKEN"
+        return frozenset(found)
 
     def _estimate(
         self,
@@ -253,16 +300,20 @@ class _TrackedBase:
             max_tokens = self.default_max_tokens
         elif isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise InvalidInputError(f"max_tokens must be a positive int, got {max_tokens!r}")
-        chosen = model if model is not None else self._select(task, max_cost, msgs, max_tokens)
-        prov, kwargs, est = self._estimate(chosen, msgs, max_tokens, provider, options, stream)
+        route = provider
+        if model is None:
+            chosen, route = self._select(task, max_cost, msgs, max_tokens, provider)
+        else:
+            chosen = model
+        prov, kwargs, est = self._estimate(chosen, msgs, max_tokens, route, options, stream)
         if cap is not None and est.cost_nanos > cap:
             downgrade = self.allow_downgrade if allow_downgrade is None else allow_downgrade
             if downgrade and self.optimizer is not None:
-                alternative = self._select(task, max_cost, msgs, max_tokens)
+                alternative, route = self._select(task, max_cost, msgs, max_tokens, provider)
                 if alternative != chosen:
                     chosen = alternative
                     prov, kwargs, est = self._estimate(
-                        chosen, msgs, max_tokens, None, options, stream
+                        chosen, msgs, max_tokens, route, options, stream
                     )
             if est.cost_nanos > cap:
                 raise BudgetExceededError(

@@ -31,6 +31,7 @@ from costwarden.optimizer.select import (
     Selection,
     choose,
     price_options,
+    provider_filter,
     request_usage,
 )
 from costwarden.pricing import PriceCatalog, default_catalog
@@ -117,7 +118,7 @@ class CostOptimizer:
 
         ``max_cost`` is USD per request; ``quality`` is low/medium/high/best or a 0-100 score.
         Keyword options (see :meth:`select`): ``input_tokens``, ``output_tokens``,
-        ``input_text``, ``requires``, ``min_context``, ``cached_tokens``.
+        ``input_text``, ``requires``, ``min_context``, ``cached_tokens``, ``providers``.
         """
         return self.select(task_type, max_cost, quality, **request).model
 
@@ -133,14 +134,19 @@ class CostOptimizer:
         requires: Iterable[str] = (),
         min_context: int = 0,
         cached_tokens: int = 0,
+        providers: Iterable[str] | None = None,
     ) -> Selection:
         """:meth:`select_model` with the evidence: score, cost and every option considered.
 
         The request defaults to the task's token profile (``select.TASK_PROFILES``);
         ``input_text`` is counted (with the o200k encoding, as an estimate for other
-        families) and overrides ``input_tokens``. NoModelFitsError says what would fit.
+        families) and overrides ``input_tokens``. ``providers`` limits the choice to models
+        those providers serve (names such as ``"openai"``, ``"groq"``; None: every
+        provider); ``Selection.provider`` is then the one that serves the pick.
+        NoModelFitsError says what would fit.
         """
         task = normalize_task(task_type)
+        allowed = provider_filter(providers)
         threshold = self.catalogue.threshold(quality)
         bound: Nanos | None = None
         if max_cost is not None:
@@ -177,6 +183,7 @@ class CostOptimizer:
             max_cost_nanos=bound,
             usage=usage,
             level_label=label,
+            providers=allowed,
         )
 
     # -- estimates ----------------------------------------------------------------------------

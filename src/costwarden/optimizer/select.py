@@ -5,8 +5,10 @@ data, keep those whose context window holds the request, that have every require
 and whose quality score for the task meets the level; price a typical request of the task (the
 token profile below, or the caller's own counts) with each; return the cheapest that fits
 ``max_cost``. Ties go to the higher score, then the name, so the answer is deterministic.
-When nothing fits, :class:`~costwarden.errors.NoModelFitsError` says what would: the cheapest
-model meeting the quality (and its cost) and the best model within the cost.
+A ``providers`` filter keeps only the models one of the named providers serves (a caller that
+can only reach OpenAI must not be handed a Gemini model). When nothing fits,
+:class:`~costwarden.errors.NoModelFitsError` says what would: the cheapest model meeting the
+quality (and its cost) and the best model within the cost.
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ class Candidate:
     provider: str | None
     info: ModelInfo
 
+    @property
+    def served_by(self) -> tuple[str, ...]:
+        """Providers that serve this model, the one it is priced at first: the pricing's
+        provider (``groq`` for ``groq/llama-3.1-8b-instant``), then the catalogue's."""
+        names = (self.provider, self.info.provider)
+        return tuple(dict.fromkeys(n.lower() for n in names if n))
+
 
 @dataclass(frozen=True, slots=True)
 class Option:
@@ -60,6 +69,7 @@ class Option:
     score: int
     cost_nanos: Nanos
     excluded: str | None  # why it cannot serve the request at all (context, capability)
+    providers: tuple[str, ...] = ()  # who serves it (Candidate.served_by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +84,7 @@ class Selection:
     input_tokens: int
     output_tokens: int
     options: tuple[Option, ...]
+    provider: str | None = None  # with a providers= filter: the allowed provider serving it
 
 
 def price_options(
@@ -102,7 +113,7 @@ def price_options(
             cost = catalog.cost_nanos(cand.name, usage, provider=cand.provider)
         except UnknownModelError:
             continue  # not priced after all: never treated as free
-        options.append(Option(cand.name, info.quality[task], cost, excluded))
+        options.append(Option(cand.name, info.quality[task], cost, excluded, cand.served_by))
     options.sort(key=lambda o: (o.cost_nanos, -o.score, o.name))
     return options
 
@@ -116,8 +127,19 @@ def choose(
     max_cost_nanos: Nanos | None,
     usage: Usage,
     level_label: str,
+    providers: frozenset[str] | None = None,
 ) -> Selection:
-    """Apply the level and the cost bound to priced options (see module doc)."""
+    """Apply the provider filter, the level and the cost bound to priced options (see the
+    module doc); ``providers`` None means every provider."""
+    if providers is not None:
+        options = [o for o in options if providers.intersection(o.providers)]
+        if not options:
+            raise NoModelFitsError(
+                f"no priced model in the catalogue is served by "
+                f"{', '.join(sorted(providers)) or 'any provider (none was given)'}. "
+                "Configure a provider that serves catalogued models, add this provider's "
+                "models to the pricing and the catalogue (models=...), or pass model=..."
+            )
     usable = [o for o in options if o.excluded is None]
     if not usable:
         reasons = "; ".join(f"{o.name}: {o.excluded}" for o in options[:8]) or "no priced models"
@@ -145,6 +167,7 @@ def choose(
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             options=tuple(options),
+            provider=_serving(pick, providers),
         )
     request = f"{usage.input_tokens} input + {usage.output_tokens} output tokens"
     bound = "no cost bound" if max_cost_nanos is None else f"max_cost {format_usd(max_cost_nanos)}"
@@ -175,6 +198,31 @@ def choose(
         )
     parts.append("Raise max_cost, lower quality, or add models to the pricing.")
     raise NoModelFitsError(" ".join(parts))
+
+
+def _serving(option: Option, providers: frozenset[str] | None) -> str | None:
+    """The first provider of the option's that the filter allows (None without a filter)."""
+    if providers is None:
+        return None
+    return next(p for p in option.providers if p in providers)
+
+
+def provider_filter(providers: Iterable[str] | None) -> frozenset[str] | None:
+    """Validate ``select(providers=...)``: None (every provider) or provider names."""
+    if providers is None:
+        return None
+    if isinstance(providers, str):
+        providers = (providers,)
+    if not isinstance(providers, Iterable):
+        raise InvalidInputError(
+            f"providers must be provider names (e.g. ['openai']) or None, got {providers!r}"
+        )
+    names = []
+    for name in providers:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInputError(f"providers must be non-empty strings, got {name!r}")
+        names.append(name.strip().lower())
+    return frozenset(names)
 
 
 def request_usage(
