@@ -321,3 +321,39 @@ def test_real_process_entry_points(workdir: Path) -> None:
     )
     usage = _run([str(script), "report", "--by", "planet"], workdir)
     assert usage.returncode == 2 and "planet" in usage.stderr
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "COLUMNS": "200"}
+    env.pop("COSTWARDEN_CONFIG", None)
+    env.pop("COSTWARDEN_LEDGER", None)
+    return env
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["status"], ["status", "--json"], ["records"], ["report", "--format", "csv"]],
+    ids=["rich-table", "json", "records", "csv"],
+)
+def test_output_into_a_closed_pipe_exits_quietly(workdir: Path, argv: list[str]) -> None:
+    """``costwarden status | head -1`` once head has gone: no "error: Broken pipe", no
+    traceback, no complaint from the interpreter's last flush; 141 as if SIGPIPE ended it."""
+    read_end, write_end = os.pipe()
+    head = subprocess.Popen(["head", "-1"], stdin=read_end, stdout=subprocess.PIPE)
+    os.close(read_end)
+    os.write(write_end, b"a line for head\n")
+    assert head.communicate(timeout=30)[0] == b"a line for head\n"  # head read it and left
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "costwarden.cli", *argv],
+            cwd=workdir,
+            env=_env(),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(write_end)
+    _, err = proc.communicate(timeout=60)
+    assert err == ""
+    assert proc.returncode == 141

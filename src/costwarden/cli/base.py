@@ -1,15 +1,18 @@
 """What every command shares: the typer app, global options, error handling and output.
 
 Exit codes: 0 ok; 1 a costwarden error (one line on stderr, no traceback); 2 a usage error
-(typer/click's own). Read commands take ``--json`` and then print one JSON document and
-nothing else on stdout, so scripts can pipe them into ``jq``.
+(typer/click's own); 141 (as if killed by SIGPIPE, quietly) when the reader of stdout went away,
+as in ``costwarden records | head -1``. Read commands take ``--json`` and then print one JSON
+document and nothing else on stdout, so scripts can pipe them into ``jq``.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import re
+import select
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,10 +46,19 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+class _Console(Console):
+    """rich's console, ending like every other command when stdout's reader has gone (rich
+    would exit with 1, the code of a costwarden error)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise quiet_broken_pipe()
+
+
 def console() -> Console:
     """A console on the current stdout (typer's test runner swaps it), markup off: names in
     the ledger such as ``[prod]`` must print as they are."""
-    return Console(file=sys.stdout, markup=False, highlight=False, emoji=False)
+    return _Console(file=sys.stdout, markup=False, highlight=False, emoji=False)
 
 
 # -- state ---------------------------------------------------------------------------------------
@@ -153,8 +165,42 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process that SIGPIPE ended
+
+
+def stdout_is_gone() -> bool:
+    """Whether the reader of our stdout has gone (``costwarden status | head -1``).
+
+    Asked rather than assumed: a BrokenPipeError from a socket (a provider, an SMTP server)
+    is a real error to report. A pipe whose reader closed polls as POLLERR; where poll() is
+    missing (Windows) a broken pipe is taken to be stdout's.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test runner's buffer)
+        return False
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def quiet_broken_pipe() -> typer.Exit:
+    """End quietly once stdout's reader has gone: the output is no longer wanted, so there is
+    nothing to say. stdout is pointed at devnull so that the interpreter's last flush at exit
+    does not complain ("Exception ignored ... BrokenPipeError") either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    return typer.Exit(EXIT_BROKEN_PIPE)
+
+
 def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn costwarden errors (and I/O errors) into one stderr line and exit code 1."""
+    """Turn costwarden errors (and I/O errors) into one stderr line and exit code 1; a closed
+    stdout ends the command quietly (see :func:`quiet_broken_pipe`)."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -162,6 +208,10 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except CostwardenError as exc:
             raise fail(str(exc)) from None
+        except BrokenPipeError as exc:
+            if stdout_is_gone():
+                raise quiet_broken_pipe() from None
+            raise fail(f"{exc.strerror or exc}") from None
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             raise fail(f"{exc.strerror or exc}{where}") from None
