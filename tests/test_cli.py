@@ -246,13 +246,106 @@ def test_tokens(workdir: Path) -> None:
 def test_reset_keeps_history(workdir: Path) -> None:
     before = as_json(cli("records", "--json"))
     out = as_json(cli("reset", "daily", "--user", "alice", "--json"))
-    assert out == {"period": "daily", "scope": "user:alice", "baseline_usd": 0.75}
+    assert out == {
+        "period": "daily",
+        "scope": "user:alice",
+        "baseline_usd": 0.75,
+        "scopes": {"user:alice": 0.75},
+    }
     status = as_json(cli("status", "--user", "alice", "--json"))
     assert status["daily_spent"] == 0.0 and status["monthly_spent"] == 0.75
     assert as_json(cli("records", "--json")) == before
     text = cli("reset", "monthly", "--user", "alice")
     assert text.exit_code == 0 and "monthly count of user:alice" in text.stdout
     assert cli("reset", "hourly").exit_code == 2
+    assert cli("reset", "daily", "--all", "--user", "alice").exit_code == 2
+
+
+DEFAULT_BUDGET_CONFIG = """
+ledger = "sqlite:///ledger.db"
+[budget]
+daily_limit = 50
+[budgets.team.eng]
+daily_limit = 20
+[default_budgets.user]
+daily_limit = 1.0
+"""
+
+
+def _default_budget_ledger(tmp_path: Path) -> Path:
+    """bob and carol are at the default user budget; dave spent under it; eve spent
+    nothing today; one record has no user."""
+    config = tmp_path / "costwarden.toml"
+    config.write_text(DEFAULT_BUDGET_CONFIG)
+    now = datetime.now(UTC)
+    with load_config(config).build_manager(alerts=False) as m:
+        m.record_spend(UsageRecord("gpt-4o", 1, 1, 1.0, now, user_id="bob", team="eng"))
+        m.record_spend(UsageRecord("gpt-4o", 1, 1, 1.0, now, user_id="carol"))
+        m.record_spend(UsageRecord("gpt-4o", 1, 1, 0.25, now, user_id="dave", tags=("x",)))
+        m.record_spend(UsageRecord("gpt-4o", 1, 1, 0.5, now - timedelta(days=40), user_id="eve"))
+        m.record_spend(UsageRecord("gpt-4o", 1, 1, 0.5, now))
+        assert not m.can_spend(0.01, user="bob") and not m.can_spend(0.01, user="carol")
+    return config
+
+
+def _admitted(config: Path, user: str) -> bool:
+    with load_config(config).build_manager(alerts=False) as m:
+        return m.can_spend(0.01, user=user)
+
+
+def test_reset_default_covers_default_budget_scopes_and_says_what(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``costwarden reset daily`` admits a user the default user budget had denied."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COSTWARDEN_CONFIG", raising=False)
+    monkeypatch.delenv("COSTWARDEN_LEDGER", raising=False)
+    config = _default_budget_ledger(tmp_path)
+    out = as_json(cli("reset", "daily", "--json"))
+    assert _admitted(config, "bob") and _admitted(config, "carol")
+    assert out["scope"] == "every scope a budget covers"
+    assert out["scopes"] == {
+        "global": 2.75,
+        "team:eng": 1.0,
+        "user:bob": 1.0,
+        "user:carol": 1.0,
+        "user:dave": 0.25,
+    }
+    assert out["baseline_usd"] == 6.0
+    with load_config(config).build_manager(alerts=False) as m:
+        assert m.get_status(user="bob")["daily_spent"] == 0.0
+        assert m.get_status(tag="x")["daily_spent"] == 0.25  # no budget covers tags: kept
+        assert len(m.records()) == 5
+
+
+def test_reset_text_names_each_scope_and_all_covers_unbudgeted_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COSTWARDEN_CONFIG", raising=False)
+    monkeypatch.delenv("COSTWARDEN_LEDGER", raising=False)
+    config = _default_budget_ledger(tmp_path)
+    text = cli("reset", "daily")
+    assert text.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith("Reset the daily count of 5 scopes: $6.00")
+    assert [line.split()[0] for line in lines[1:]] == [
+        "global",
+        "team:eng",
+        "user:bob",
+        "user:carol",
+        "user:dave",
+    ]
+    assert lines[3].split()[1] == "$1.00"
+    everything = as_json(cli("reset", "daily", "--all", "--json"))
+    assert everything["scope"] == "every scope with spend"
+    assert everything["scopes"]["tag:x"] == 0.25 and everything["scopes"]["model:gpt-4o"] == 2.75
+    assert "user:bob" not in everything["scopes"]  # reset already: no spend left to reset
+    assert "user:eve" not in everything["scopes"]  # no spend this period
+    assert everything["scopes"]["global"] == 0.0  # a budgeted scope is always reset
+    named = as_json(cli("reset", "monthly", "--user", "eve", "--json"))
+    assert named["scopes"] == {"user:eve": 0.0}  # last month's record does not count now
+    assert _admitted(config, "carol")
 
 
 def test_config_command(workdir: Path) -> None:

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from costwarden.bounds import check_name, check_names
-from costwarden.budget import GLOBAL, Budget, Scope, WindowCache, scopes_for
+from costwarden.budget import GLOBAL, Budget, Scope, Window, WindowCache, scopes_for
 from costwarden.errors import (
     BudgetExceededError,
     HoldError,
@@ -498,29 +498,89 @@ class BudgetManager:
         status["timezone"] = zone
         return status
 
-    def reset_daily(self, **scope: str) -> float:
-        """Start the day's count afresh for a scope (default: every budgeted scope)."""
-        return self._reset("daily", scope)
+    def reset_daily(self, scope: str | None = None, **named: str) -> float:
+        """Start the day's count afresh; USD moved (see :meth:`reset` for which scopes)."""
+        return nanos_to_usd(sum(self._reset("daily", scope, named).values()))
 
-    def reset_monthly(self, **scope: str) -> float:
-        """Start the month's count afresh for a scope (default: every budgeted scope)."""
-        return self._reset("monthly", scope)
+    def reset_monthly(self, scope: str | None = None, **named: str) -> float:
+        """Start the month's count afresh; USD moved (see :meth:`reset` for which scopes)."""
+        return nanos_to_usd(sum(self._reset("monthly", scope, named).values()))
 
-    def reset_weekly(self, **scope: str) -> float:
-        return self._reset("weekly", scope)
+    def reset_weekly(self, scope: str | None = None, **named: str) -> float:
+        """Start the week's count afresh; USD moved (see :meth:`reset` for which scopes)."""
+        return nanos_to_usd(sum(self._reset("weekly", scope, named).values()))
 
-    def _reset(self, period: str, scope_kw: dict[str, str]) -> float:
+    def reset(self, period: str, scope: str | None = None, **named: str) -> dict[str, float]:
+        """Start ``period``'s count afresh; ``{scope: USD moved}`` for each scope reset.
+
+        One scope: ``user="alice"`` or ``scope="user:alice"`` (``"global"`` too). ``"all"``:
+        every scope with spend in its current period, budgeted or not. Default: every scope a
+        budget covers, which is each scope with a budget of its own and each scope of a kind
+        with a default budget (``set_default_budget("user", ...)``) that has spend in the
+        period, so a user denied by the default budget is admitted again.
+        """
+        return {k: nanos_to_usd(v) for k, v in self._reset(period, scope, named).items()}
+
+    def _reset(self, period: str, scope: str | None, named: dict[str, str]) -> dict[str, Nanos]:
         """Move the period's baseline forward (recorded as an event; history stays)."""
-        scopes = [_one_scope(**scope_kw)] if scope_kw else list(self._budgets)
-        now = self._clock()
-        total = 0
-        for scope in scopes:
-            zone = (self.budget_for(scope) or self.budget).timezone
-            w = self._windows.window(period, zone, now)
-            total += self.ledger.reset(
-                Bucket(str(scope), period, w.start, w.end), now, detail=f"reset_{period}()"
+        if period not in _STATUS_PERIODS:
+            raise InvalidInputError(
+                f"period must be one of {', '.join(_STATUS_PERIODS)}, got {period!r}"
             )
-        return nanos_to_usd(total)
+        if scope is not None and named:
+            raise InvalidInputError(f"name one scope at a time, got {scope!r} and {named}")
+        now = self._clock()
+        if named:
+            scopes = [_one_scope(**named)]
+        elif scope is None or scope == "all":
+            scopes = self._scopes_to_reset(period, now, every=scope == "all")
+        elif isinstance(scope, str):
+            parsed = Scope.parse(scope)
+            scopes = [_one_scope(**{parsed.kind: parsed.name}) if parsed.name else parsed]
+        else:
+            raise InvalidInputError(f"scope must be a string such as 'user:alice', got {scope!r}")
+        moved: dict[str, Nanos] = {}
+        for one in scopes:
+            w = self._window(period, one, now)
+            moved[str(one)] = self.ledger.reset(
+                Bucket(str(one), period, w.start, w.end), now, detail=f"reset_{period}()"
+            )
+        return moved
+
+    def _window(self, period: str, scope: Scope, now: float) -> Window:
+        """The scope's current ``period`` window, in its budget's zone (else the global's)."""
+        return self._windows.window(period, (self.budget_for(scope) or self.budget).timezone, now)
+
+    def _scopes_to_reset(self, period: str, now: float, *, every: bool) -> list[Scope]:
+        """The scopes with a budget of their own, then those with spend in their current
+        ``period`` that a default budget covers (``every``: any with spend).
+
+        Scopes with spend are found from the records since the earliest window start (which
+        scopes a record counted in follows from its attribution, as when it was written),
+        then kept only if the ledger's total for their window is above zero.
+        """
+        scopes = list(self._budgets)
+        if not every and not self._defaults:
+            return scopes
+        zones = {
+            b.timezone for b in (self.budget, *self._budgets.values(), *self._defaults.values())
+        }
+        since = min(self._windows.window(period, zone, now).start for zone in zones)
+        seen = set(scopes)
+        found: list[Scope] = []
+        for r in self.ledger.records(since * 1_000_000):
+            plan = self._plan(r.user_id, r.team, r.key, r.tags, r.model, r.endpoint)
+            for one in plan.scopes:
+                if one not in seen and (every or one.kind in self._defaults):
+                    seen.add(one)
+                    found.append(one)
+        found.sort()
+        buckets = []
+        for one in found:
+            w = self._window(period, one, now)
+            buckets.append(Bucket(str(one), period, w.start, w.end))
+        usages = self.ledger.usage(buckets, now)
+        return scopes + [one for one, u in zip(found, usages, strict=True) if u.spent > 0]
 
     # -- reservations ---------------------------------------------------------------------------
     def reserve(

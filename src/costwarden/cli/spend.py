@@ -35,7 +35,7 @@ from costwarden.cli.base import (
     to_us,
 )
 from costwarden.errors import InvalidInputError
-from costwarden.money import Nanos
+from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
 
 
 @app.command()
@@ -299,19 +299,39 @@ def reset(
     key: KeyOpt = None,
     tag: TagOpt = None,
     model: ModelOpt = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every scope with spend in the period, budgeted or not.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start the period's count afresh (default: every budgeted scope). History is kept; the
-    reset is recorded as a ledger event."""
+    """Start the period's count afresh: one scope, or by default every scope a budget covers
+    (each with a budget of its own, and each covered by a default budget that has spend in
+    the period). History is kept; each reset is recorded as a ledger event."""
     scope_kw, scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
+    if every and scope_kw:
+        raise typer.BadParameter("--all resets every scope: name no scope with it")
     manager = state(ctx).manager()
-    moved = getattr(manager, f"reset_{period.value}")(**scope_kw)
-    target = scope if scope_kw else "every budgeted scope"
-    out: dict[str, Any] = {"period": period.value, "scope": target, "baseline_usd": moved}
+    moved = manager.reset(period.value, "all" if every else None, **scope_kw)
+    if scope_kw:
+        target = scope
+    else:
+        target = "every scope with spend" if every else "every scope a budget covers"
+    total = sum(usd_to_nanos(v) for v in moved.values())  # exact: floats of nano-USD
+    out: dict[str, Any] = {
+        "period": period.value,
+        "scope": target,
+        "baseline_usd": nanos_to_usd(total),
+        "scopes": moved,
+    }
     if as_json:
         print_json(out)
         return
+    what = target if scope_kw else f"{len(moved)} scope{'s' if len(moved) != 1 else ''}"
     typer.echo(
-        f"Reset the {period.value} count of {target}: {money_usd(moved)} of this period's "
-        "spend no longer counts against its limit (records are kept)."
+        f"Reset the {period.value} count of {what}: {money(total)} of this period's spend no "
+        "longer counts against its limit (records are kept)."
     )
+    if not scope_kw:
+        width = max(map(len, moved), default=0)
+        for name, usd in moved.items():
+            typer.echo(f"  {name.ljust(width)}  {money_usd(usd)}")
