@@ -177,6 +177,18 @@ def test_forecast(workdir: Path) -> None:
     assert table.exit_code == 0 and "Forecast for global" in table.stdout
 
 
+def test_forecast_of_a_scope_without_a_budget_states_no_limit(workdir: Path) -> None:
+    """team:ops has no budget: the global $5/day is not its limit to forecast against."""
+    doc = as_json(cli("forecast", "--scope", "team:ops", "--json"))
+    assert all(doc[p]["limit_usd"] is None for p in ("day", "week", "month"))
+    assert doc["day"]["spent_usd"] == 0.2  # bob's my-llm call: 1M input tokens at $0.20
+    assert "limit of" not in doc["summary"]
+    assert doc["has_budget"] is False
+    table = cli("forecast", "--scope", "team:ops")
+    assert table.exit_code == 0 and "No budget applies to team:ops" in table.stdout
+    assert "$5.00" not in table.stdout
+
+
 def test_alert_delivery_history(workdir: Path) -> None:
     seen: list[str] = []
     url = f"sqlite:///{workdir / 'ledger.db'}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -21,8 +22,9 @@ from costwarden.forecast import (
     synthetic_history,
 )
 from costwarden.ledger import Bucket, MemoryLedger, NewRecord, SQLiteLedger
+from costwarden.manager import BudgetManager
 from costwarden.money import usd_to_nanos
-from costwarden.records import AlertLevel
+from costwarden.records import AlertLevel, UsageRecord
 
 NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday, mid-month, noon
 
@@ -252,3 +254,73 @@ def test_invalid_arguments() -> None:
         forecast_scope(MemoryLedger(), "global", Budget(), "today")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError):
         forecast_scope(MemoryLedger(), "global", Budget(), NOW, method="magic")
+
+
+# ---- scopes without a budget of their own ------------------------------------------------------
+def _team_spending_manager(tmp_path: Path, seen: list[str]) -> BudgetManager:
+    """Global monthly limit $30; team x spends $1.50 a day: $25.50 by the 17th, on course for
+    about $44 by the month's end (over $30, so the global limit would "run out")."""
+    m = BudgetManager(
+        Budget(daily_limit=None, monthly_limit=30.0, per_request_limit=None),
+        alert_handler=lambda level, message: seen.append(message),
+        ledger=f"sqlite:///{tmp_path / 'ledger.db'}",
+        clock=NOW.timestamp,
+    )
+    for d in range(1, 18):
+        m.record_spend(
+            UsageRecord("gpt-4o", 1, 1, 1.5, datetime(2026, 11, d, 9, tzinfo=UTC), team="x")
+        )
+    return m
+
+
+def _forecast_alerts(seen: list[str]) -> list[str]:
+    return [s for s in seen if "forecast to run out" in s]  # not the threshold alerts
+
+
+def test_a_scope_without_a_budget_is_forecast_without_limits_and_raises_no_alert(
+    tmp_path: Path,
+) -> None:
+    seen: list[str] = []
+    with _team_spending_manager(tmp_path, seen) as m:
+        fc = m.forecast("team:x", now=NOW)
+        assert m.flush_alerts(5)
+        assert _forecast_alerts(seen) == []
+        assert all(p.limit_nanos is None and p.runs_out_on is None for p in fc.periods)
+        assert fc.month.projected_usd > 30.0  # over the global limit, which is not team x's
+        assert "limit of" not in fc.summary and "should hold" not in fc.summary
+        assert "No budget applies to team:x" in fc.summary
+        assert not fc.has_budget and fc.to_dict()["has_budget"] is False
+        assert forecast_alerts(fc, None, "team:x") == []
+        glob = m.forecast("global", now=NOW)  # the global scope is measured against its own
+        assert glob.has_budget and glob.month.limit_usd == 30.0
+
+
+@pytest.mark.parametrize("how", ["own", "default"])
+def test_a_scope_with_its_own_or_a_default_budget_is_forecast_against_it(
+    tmp_path: Path, how: str
+) -> None:
+    seen: list[str] = []
+    with _team_spending_manager(tmp_path, seen) as m:
+        team_budget = Budget(daily_limit=None, monthly_limit=40.0, per_request_limit=None)
+        if how == "own":
+            m.set_budget(team_budget, team="x")
+        else:
+            m.set_default_budget("team", team_budget)
+        fc = m.forecast("team:x", now=NOW)
+        assert fc.has_budget and fc.month.limit_usd == 40.0
+        assert fc.month.runs_out_on is not None and "$40.00" in fc.summary
+        assert m.flush_alerts(5)
+        (alert,) = _forecast_alerts(seen)
+        assert "team:x" in alert and "$40.00" in alert
+
+
+def test_forecast_scope_without_a_budget_counts_days_in_the_given_zone() -> None:
+    ledger = MemoryLedger()
+    at = datetime(2026, 11, 17, 23, 30, tzinfo=UTC)  # the 18th in Tokyo
+    ledger.append(_record(at, usd_to_nanos(3.0), "bob"), [])
+    utc = forecast_scope(ledger, "user:bob", None, NOW)
+    tokyo = forecast_scope(ledger, "user:bob", None, NOW, timezone="Asia/Tokyo")
+    assert utc.day.spent_usd == 0.0 and tokyo.day.spent_usd == 3.0
+    assert utc.month.limit_nanos is None and not tokyo.has_budget
+    with pytest.raises(InvalidInputError):
+        forecast_scope(ledger, "user:bob", {"monthly_limit": 5}, NOW)  # type: ignore[arg-type]

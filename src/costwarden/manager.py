@@ -841,13 +841,16 @@ class BudgetManager:
         return self.ledger.records(since_us, until_us)
 
     def forecast(self, scope: str = "global", *, now: datetime | None = None) -> Forecast:
-        """Projected spend to the end of the week and month, and when each limit runs out."""
+        """Projected spend to the end of the week and month, and when each limit runs out.
+
+        A scope with no budget of its own (nor a default one for its kind) is forecast
+        without limits, and raises no forecast alert: the global limit is not its own."""
         from costwarden.forecast import forecast_alerts, forecast_scope
 
         parsed = Scope.parse(scope)
-        budget = self.budget_for(parsed) or self.budget
+        budget = self.budget_for(parsed)
         at = datetime.fromtimestamp(self._clock(), UTC) if now is None else check_timestamp(now)
-        result = forecast_scope(self.ledger, str(parsed), budget, at)
+        result = forecast_scope(self.ledger, str(parsed), budget, at, timezone=self.budget.timezone)
         for alert in forecast_alerts(result, budget, str(parsed)):
             self._emit(alert)
         return result

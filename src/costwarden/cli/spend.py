@@ -260,13 +260,14 @@ def forecast(
     except InvalidInputError as exc:
         raise typer.BadParameter(str(exc), param_hint="--scope") from None
     manager = state(ctx).manager()
-    budget = manager.budget_for(parsed) or manager.budget
+    budget = manager.budget_for(parsed)  # None: no limit of its own to forecast against
+    zone = (budget or manager.budget).timezone
     # Read-only: forecast_scope directly, so the CLI raises no forecast alerts.
-    result = forecast_scope(manager.ledger, str(parsed), budget, datetime.now(UTC))
+    result = forecast_scope(manager.ledger, str(parsed), budget, datetime.now(UTC), timezone=zone)
     if as_json:
         print_json(result.to_dict())
         return
-    table = Table(title=f"Forecast for {result.scope} ({result.method}, {budget.timezone})")
+    table = Table(title=f"Forecast for {result.scope} ({result.method}, {zone})")
     for name in ("Period", "Spent", "Projected", "80% range", "Limit", "Runs out"):
         table.add_column(name, justify="left" if name in ("Period", "Runs out") else "right")
     for p in (result.day, result.week, result.month):

@@ -13,12 +13,13 @@ from costwarden.records import Alert, AlertLevel
 _PERIOD_TITLE: Final = {"daily": "Daily", "weekly": "Weekly", "monthly": "Monthly"}
 
 
-def forecast_alerts(forecast: Forecast, budget: Budget, scope: str) -> list[Alert]:
+def forecast_alerts(forecast: Forecast, budget: Budget | None, scope: str) -> list[Alert]:
     """WARNING alerts for weekly/monthly limits forecast to run out before their period ends.
 
     One per scope, period and period start (the dedup key), and none from a forecast without
-    enough history or for a limit already used up (threshold alerts cover that)."""
-    if not forecast.sufficient_history:
+    enough history, for a limit already used up (threshold alerts cover that), or for a scope
+    with no budget (``budget`` None): the global limit is not that scope's to run out of."""
+    if budget is None or not forecast.has_budget or not forecast.sufficient_history:
         return []
     out = []
     for pf in (forecast.week, forecast.month):

@@ -73,6 +73,7 @@ class Forecast:
     month: PeriodForecast
     summary: str
     periods: tuple[PeriodForecast, ...] = field(default=(), repr=False)
+    has_budget: bool = True  # False: no budget of its own, so no limits (and no alerts)
 
     @property
     def daily_rate_usd(self) -> float:
@@ -81,6 +82,7 @@ class Forecast:
     def to_dict(self) -> dict[str, Any]:
         return {
             "scope": self.scope,
+            "has_budget": self.has_budget,
             "as_of": self.as_of.isoformat(),
             "method": self.method,
             "sufficient_history": self.sufficient_history,

@@ -94,18 +94,30 @@ def _period_spent(ledger: SpendSource, scope: str, period: str, start: int, fall
 def forecast_scope(
     ledger: SpendSource,
     scope: str,
-    budget: Budget,
+    budget: Budget | None,
     now: datetime,
     *,
     method: str = DEFAULT_METHOD,
     lookback_days: int = LOOKBACK_DAYS,
+    timezone: str = "UTC",
 ) -> Forecast:
     """Project ``scope``'s spend to the end of today, this ISO week and this month.
 
-    History is the complete local days (budget time zone) from the first day with spend in the
-    last ``lookback_days``; with fewer than :data:`MIN_HISTORY_DAYS` the result says so
+    ``budget`` is the scope's own (or its kind's default budget); None when it has none: the
+    forecast then has no limits (``has_budget=False``), its summary says so, and
+    :func:`~costwarden.forecast.alerts.forecast_alerts` raises nothing for it. Days are local
+    to the budget's time zone, else to ``timezone`` (pass the global budget's: the ledger
+    files an unbudgeted scope's days in that zone).
+
+    History is the complete local days from the first day with spend in the last
+    ``lookback_days``; with fewer than :data:`MIN_HISTORY_DAYS` the result says so
     (``sufficient_history=False``) and falls back to a plain run rate including today.
     """
+    has_budget = budget is not None
+    if budget is None:
+        budget = Budget(None, None, None, timezone=timezone)
+    elif not isinstance(budget, Budget):
+        raise InvalidInputError(f"budget must be a Budget or None, got {type(budget).__name__}")
     if method not in METHODS:
         raise InvalidInputError(f"unknown forecast method {method!r}; use one of {METHODS}")
     if not isinstance(now, datetime):
@@ -191,6 +203,8 @@ def forecast_scope(
         factors = {_WEEKDAYS[wd]: round(proj.factors[(wd - wd0) % 7], 3) for wd in range(7)}
     rate_nanos = round(daily[0]) if daily else 0
     summary = _summary(scope, sufficient, len(history), used_method, month_f, week_f, trend, change)
+    if not has_budget:
+        summary += f" No budget applies to {scope}: this is projected spend only, with no limit."
     return Forecast(
         scope,
         now,
@@ -206,6 +220,7 @@ def forecast_scope(
         month_f,
         summary,
         tuple(periods),
+        has_budget,
     )
 
 
