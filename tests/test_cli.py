@@ -380,6 +380,51 @@ def test_demo_then_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert doc["total"]["requests"] > 0
 
 
+def test_demo_writes_no_record_after_now_and_report_until_now_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the clock says, the demo's day is over by now: nothing dated later today."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COSTWARDEN_CONFIG", raising=False)
+    monkeypatch.delenv("COSTWARDEN_LEDGER", raising=False)
+    assert cli("demo", "--path", "spend.db").exit_code == 0
+    now = datetime.now(UTC)
+    url = "sqlite:///spend.db"
+    rows = as_json(cli("--ledger", url, "records", "--json", "--limit", "100000"))
+    assert rows and max(datetime.fromisoformat(r["timestamp"]) for r in rows) <= now
+    total = sum(int(r["cost_nanos"]) for r in rows)
+    doc = as_json(cli("--ledger", url, "report", "--until", "now", "--json"))
+    assert doc["total"]["requests"] == len(rows) and int(doc["total"]["cost_nanos"]) == total
+    assert total > 0
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 12, 1, 0, 5, tzinfo=UTC),  # just after midnight, first of a month
+        datetime(2026, 12, 3, 7, 59, tzinfo=UTC),  # early morning
+        datetime(2026, 12, 3, 9, 30, tzinfo=UTC),  # the working day has just begun
+        datetime(2026, 12, 3, 15, 0, tzinfo=UTC),  # afternoon
+        datetime(2026, 12, 3, 23, 0, tzinfo=UTC),  # evening
+    ],
+    ids=["midnight", "early", "morning", "afternoon", "evening"],
+)
+def test_demo_day_ends_by_now_within_one_day_and_still_enforces(
+    tmp_path: Path, now: datetime
+) -> None:
+    from costwarden.demo import DAY_HOURS, run, working_day
+
+    start, end = working_day(now)
+    assert end <= now and end - start == timedelta(hours=DAY_HOURS)
+    assert start.date() == (end - timedelta(microseconds=1)).date()  # one day's budgets
+    counts = run(tmp_path / "demo.db", quiet=True, now=now)
+    assert counts["denied"] > 0 and counts["alerts"] > 0
+    with BudgetManager(ledger=f"sqlite:///{tmp_path / 'demo.db'}") as m:
+        stamps = [r.timestamp for r in m.records()]
+    assert len(stamps) == counts["admitted"]
+    assert start <= min(stamps) and max(stamps) < end <= now
+
+
 def test_errors_and_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("COSTWARDEN_CONFIG", raising=False)

@@ -1,5 +1,14 @@
 """``make run``: a simulated working day of LLM calls under budgets, offline, on SQLite.
 
+The day is the latest :data:`DAY_HOURS` hours (08:00-20:00 when it can be) that lie within
+one calendar day (UTC, the demo budgets' zone) and end no later than now: today's 08:00-20:00
+in the evening, the 12 hours up to now in the afternoon, and the previous day's 08:00-20:00
+before noon. So every record is in the past (``costwarden report --until now`` shows all of
+it and a forecast extrapolates from what has happened), and the day's budgets see the whole
+day, whatever the clock says. A day pinned to today's 08:00-20:00 would put records after
+"now"; the 12 hours up to now at 06:00 would cross midnight, where the daily budgets start
+afresh and the demo would show no denial.
+
 Three people on two teams call real model names with realistic prompts; each call is
 estimated (offline token count + catalogue price, ``max_tokens`` as the output bound),
 reserved against every budget that applies, and committed with its "actual" usage. Alerts are
@@ -84,6 +93,19 @@ PEOPLE = (
 )
 
 LEVEL_MARK = {AlertLevel.INFO: "i", AlertLevel.WARNING: "!", AlertLevel.CRITICAL: "X"}
+DAY_HOURS = 12
+"""Length of the simulated working day (see the module doc for where it lies)."""
+
+
+def working_day(now: datetime) -> tuple[datetime, datetime]:
+    """``(start, end)`` of the day to simulate for ``now`` (module doc): ``end <= now``."""
+    now = now.astimezone(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if now - midnight >= timedelta(hours=DAY_HOURS):
+        end = min(now, midnight + timedelta(hours=8 + DAY_HOURS))
+    else:  # before noon: the previous day's working hours
+        end = midnight - timedelta(hours=24 - 8 - DAY_HOURS)
+    return end - timedelta(hours=DAY_HOURS), end
 
 
 class SimulatedDay:
@@ -96,15 +118,18 @@ class SimulatedDay:
         return self.now.timestamp()
 
 
-def run(ledger_path: Path, *, seed: int = 7, quiet: bool = False) -> dict[str, int]:
-    """Simulate the day; return counts (calls, admitted, denied, alerts) for tests."""
+def run(
+    ledger_path: Path, *, seed: int = 7, quiet: bool = False, now: datetime | None = None
+) -> dict[str, int]:
+    """Simulate the working day before ``now`` (default: the current time; see
+    :func:`working_day`); return counts (calls, admitted, denied, alerts) for tests."""
+    start, end = working_day(datetime.now(UTC) if now is None else now)
     if ledger_path.exists():
         for suffix in ("", "-wal", "-shm", "-holds"):
             Path(str(ledger_path) + suffix).unlink(missing_ok=True)
     ledger_path.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    today = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0)
-    day = SimulatedDay(today)
+    day = SimulatedDay(start)
     alerts: list[str] = []
     out = (lambda *a: None) if quiet else print
 
@@ -128,16 +153,21 @@ def run(ledger_path: Path, *, seed: int = 7, quiet: bool = False) -> dict[str, i
     manager.set_default_budget(
         "user", Budget(daily_limit=0.50, monthly_limit=None, per_request_limit=None)
     )
-    out(f"costwarden demo: a simulated day on {today:%Y-%m-%d}, ledger {ledger_path}")
+    out(
+        f"costwarden demo: a simulated working day, {start:%Y-%m-%d} {start:%H:%M}-{end:%H:%M} "
+        f"UTC, ledger {ledger_path}"
+    )
     out(
         "budgets: global $1.50/day (max $0.10 a request), team research $1.00/day, "
         "each user $0.50/day\n"
     )
 
+    span = (end - start).total_seconds()
     schedule = sorted(
-        (today + timedelta(seconds=rng.uniform(0, 12 * 3600)), p)
+        # start + [0, span): before the end, which is no later than now
+        (start + timedelta(seconds=rng.random() * span), p)
         for p in PEOPLE
-        for _ in range(p.calls_per_hour * 12)
+        for _ in range(p.calls_per_hour * DAY_HOURS)
     )
     counts = {"calls": 0, "admitted": 0, "denied": 0}
     denied_once: set[tuple[str, str]] = set()
@@ -203,7 +233,7 @@ def run(ledger_path: Path, *, seed: int = 7, quiet: bool = False) -> dict[str, i
         counts["admitted"] += 1
         manager.flush_alerts()
 
-    out("\nend of day")
+    out(f"\nend of the day ({end:%Y-%m-%d %H:%M} UTC)")
     for scope in (
         {},
         {"team": "research"},
@@ -225,7 +255,7 @@ def run(ledger_path: Path, *, seed: int = 7, quiet: bool = False) -> dict[str, i
     out("  by model: " + ", ".join(f"{m} {format_usd(n)}" for m, n in sorted(by_model.items())))
     advice = CostOptimizer(catalog).recommend_optimizations(manager.records())
     if advice:
-        out("\nthe optimizer's advice from today's records:")
+        out("\nthe optimizer's advice from the day's records:")
         for line in advice[:3]:
             out(f"  - {line}")
     out(
