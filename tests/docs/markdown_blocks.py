@@ -69,7 +69,7 @@ def doc_files() -> list[Path]:
 
 def parse(path: Path) -> list[Block]:
     """Every fenced block of ``path`` with its directives."""
-    rel = path.relative_to(ROOT).as_posix()
+    rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
     tokens = MarkdownIt("commonmark").parse(path.read_text(encoding="utf-8"))
     blocks: list[Block] = []
     pending: list[tuple[int, str, str]] = []  # (line, name, argument) awaiting their fence
@@ -82,7 +82,9 @@ def parse(path: Path) -> list[Block]:
             match = DIRECTIVE.match(token.content.strip())
             if match is None:
                 if re.match(r"^<!--\s*(prelude|continue|no.?run|norun|skip|file)", token.content):
-                    raise DirectiveError(f"{rel}:{start + 1}: malformed directive {token.content!r}")
+                    raise DirectiveError(
+                        f"{rel}:{start + 1}: malformed directive {token.content!r}"
+                    )
                 pending, last_end = [], end
                 continue
             if pending and start != last_end:
@@ -101,7 +103,9 @@ def parse(path: Path) -> list[Block]:
     return blocks
 
 
-def _block(rel: str, line: int, lang: str, code: str, directives: list[tuple[int, str, str]]) -> Block:
+def _block(
+    rel: str, line: int, lang: str, code: str, directives: list[tuple[int, str, str]]
+) -> Block:
     preludes: list[str] = []
     continues = False
     no_run: str | None = None
