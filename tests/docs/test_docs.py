@@ -160,7 +160,8 @@ def test_directives_are_read_and_typos_refused(tmp_path: Path) -> None:
         "# Page\n\n<!-- prelude: upstream, alert-endpoints -->\n```python\nx = 1\n```\n\n"
         "  - item\n\n    <!-- continue -->\n    ```py\n    y = x\n    ```\n\n"
         "<!-- no-run: needs a real OpenAI key -->\n```python\nimport openai\n```\n\n"
-        "<!-- file: prices.toml -->\n```toml\n[models.a]\n```\n\n```console\n$ costwarden demo\n```\n"
+        "<!-- file: prices.toml -->\n```toml\n[models.a]\n```\n\n"
+        "```console\n$ costwarden demo\n```\n"
     )
     first, second, third, toml, shell = parse(page)
     assert (first.id, first.preludes, first.continues) == (
