@@ -31,7 +31,7 @@ from typing import Any, Final, Protocol
 
 from costwarden.budget import Budget, Scope, calendar_window
 from costwarden.errors import InvalidInputError
-from costwarden.money import Nanos, format_usd, nanos_to_usd
+from costwarden.money import Nanos, format_compared, format_usd, nanos_to_usd
 from costwarden.records import Alert, AlertLevel, StoredRecord
 
 METHODS: Final = ("naive", "linear", "ets")
@@ -631,10 +631,12 @@ def _summary(
             "forecast): figures below are a plain run rate and may be far off."
         )
     end = (month.end - timedelta(seconds=1)).date()
+    spent, projected, low, high = format_compared(
+        month.spent_nanos, month.projected_nanos, month.low_nanos, month.high_nanos
+    )
     parts.append(
-        f"{scope}: {format_usd(month.spent_nanos)} spent this month, projected "
-        f"{format_usd(month.projected_nanos)} by {end} (80% interval "
-        f"{format_usd(month.low_nanos)}–{format_usd(month.high_nanos)})."
+        f"{scope}: {spent} spent this month, projected {projected} by {end} (80% interval "
+        f"{low}–{high})."
     )
     for pf in (week, month):
         if pf.limit_nanos is None:
@@ -666,10 +668,13 @@ def forecast_alerts(forecast: Forecast, budget: Budget, scope: str) -> list[Aler
         if pf.limit_nanos is None or pf.exhausted or pf.runs_out_on is None:
             continue
         resets = pf.end.astimezone(budget.zone)
+        spent, limit, projected = format_compared(
+            pf.spent_nanos, pf.limit_nanos, pf.projected_nanos
+        )
         message = (
             f"{_PERIOD_TITLE[pf.period]} budget forecast to run out on {pf.runs_out_on}: "
-            f"{format_usd(pf.spent_nanos)} of {format_usd(pf.limit_nanos)} spent, projected "
-            f"{format_usd(pf.projected_nanos)} by period end ({scope}), resets "
+            f"{spent} of {limit} spent, projected "
+            f"{projected} by period end ({scope}), resets "
             f"{resets:%Y-%m-%d %H:%M} {budget.timezone}"
         )
         out.append(
