@@ -407,7 +407,13 @@ class BudgetManager:
         tags: Iterable[str] = (),
         model: str | None = None,
     ) -> bool:
-        """Would a request costing ``amount`` USD be admitted now? Reserves nothing."""
+        """Would a request costing ``amount`` USD be admitted now? Reserves nothing.
+
+        Advisory only: between this answer and the ``record_spend`` that follows, other threads,
+        processes or hosts can spend the same headroom, so ``can_spend`` + ``record_spend``
+        under concurrency overshoots the limit (measured: 3.6x). For a limit that holds, use
+        :meth:`reserve`, which checks and holds the estimate in one atomic ledger step.
+        """
         nanos = usd_to_nanos(amount, field="amount")
         if nanos == 0:
             return True
@@ -424,7 +430,12 @@ class BudgetManager:
             raise
 
     def record_spend(self, record: UsageRecord) -> StoredRecord:
-        """Record a call's actual usage (priced from its tokens when ``cost_usd`` is None)."""
+        """Record a call's actual usage (priced from its tokens when ``cost_usd`` is None).
+
+        The record is never refused, even over a limit: it is what was spent. Checking first
+        with :meth:`can_spend` is advisory (concurrent callers can pass the same check); to
+        enforce a limit, ``reserve()`` before the call and ``hold.commit(record)`` after it.
+        """
         return self._append(record, hold=None)
 
     def get_status(
