@@ -184,3 +184,25 @@ def test_directives_are_read_and_typos_refused(tmp_path: Path) -> None:
         page.write_text(bad)
         with pytest.raises(DirectiveError):
             parse(page)
+
+
+def test_relative_links_point_at_files_in_the_repository() -> None:
+    """A link such as ``../shared/DESIGN.md`` that leaves the repository (or names a missing
+    file) is broken for every reader of the published docs."""
+    from markdown_it import MarkdownIt
+
+    from tests.docs.markdown_blocks import doc_files
+
+    broken = []
+    for path in doc_files():
+        for token in MarkdownIt("commonmark").parse(path.read_text(encoding="utf-8")):
+            for child in token.children or ():
+                href = str(child.attrs.get("href", "")) if child.type == "link_open" else ""
+                if child.type == "code_inline" and child.content.startswith("../"):
+                    href = child.content  # a path named in backticks is read as a path too
+                if not href or href.startswith(("http://", "https://", "mailto:", "#")):
+                    continue
+                target = (path.parent / href.split("#", 1)[0]).resolve()
+                if not target.is_relative_to(ROOT) or not target.exists():
+                    broken.append(f"{path.relative_to(ROOT)}: {href}")
+    assert not broken, broken
