@@ -34,13 +34,21 @@ class Session:
     monkeypatch: pytest.MonkeyPatch
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     failed: str | None = None  # id of the block that failed; later blocks of the session skip
+    managers: list[Any] = field(default_factory=list)  # every manager a block left in view
+
+    def note_managers(self) -> None:
+        """Remember the managers in the namespace now (a later block may rebind the name)."""
+        from costwarden.manager import BudgetManager
+
+        for value in self.namespace.values():
+            if isinstance(value, BudgetManager) and all(value is not m for m in self.managers):
+                self.managers.append(value)
 
     def close(self) -> None:
         try:
-            for value in list(self.namespace.values()):
-                close = getattr(value, "close", None)
-                if type(value).__name__ == "BudgetManager" and callable(close):
-                    close()  # flush alert workers before the servers they talk to go away
+            self.note_managers()
+            for manager in self.managers:
+                manager.close()  # flush alert workers before the servers they talk to go away
         finally:
             self.stack.close()
             self.monkeypatch.undo()

@@ -83,7 +83,10 @@ def _run_python(block: Block, session: Session) -> None:
     # Leading newlines put each statement on its own line of the Markdown file in tracebacks.
     code = compile("\n" * block.line + block.code, str(ROOT / block.path), "exec")
     with _in(session.folder):
-        exec(code, session.namespace)
+        try:
+            exec(code, session.namespace)
+        finally:
+            session.note_managers()
 
 
 def _run_shell(block: Block, session: Session) -> None:
@@ -147,6 +150,23 @@ def test_every_python_block_is_collected() -> None:
             1 for line in path.read_text().splitlines() if line.strip() in ("```python", "```py")
         )
     assert len(PYTHON_BLOCKS) == scanned
+
+
+def test_zz_sessions_leave_no_threads_behind() -> None:
+    """Runs after the blocks (defined after them): closing the sessions stops their threads."""
+    import threading
+    import time
+
+    before = {t.name for t in threading.enumerate()}
+    while _sessions:
+        _sessions.popitem()[1].close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        left = [t.name for t in threading.enumerate() if t.name.startswith("costwarden")]
+        if not left:
+            break
+        time.sleep(0.05)
+    assert not left, (left, before)
 
 
 def test_no_run_blocks_are_few() -> None:
