@@ -66,7 +66,8 @@ class BudgetExceededError(CostwardenError):
 
     ``scope`` is e.g. ``"global"`` or ``"user:alice"``; ``period`` is ``"daily"``, ``"weekly"``,
     ``"monthly"``, a rolling window such as ``"rolling:3600s"`` or ``"per_request"``. Amounts are
-    float USD.
+    float USD. The message prints its figures with :func:`costwarden.money.format_compared`, so
+    the comparison it states (``spent + reserved + requested > limit``) reads true.
     """
 
     def __init__(

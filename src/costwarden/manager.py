@@ -33,7 +33,7 @@ from costwarden.errors import (
 )
 from costwarden.ledger import Bucket, Ledger, LimitCheck, NewRecord, open_ledger
 from costwarden.ledger.base import MINUTE, BucketUsage, Denial, HashedTuple
-from costwarden.money import Nanos, format_usd, nanos_to_usd, usd_to_nanos
+from costwarden.money import Nanos, format_compared, format_usd, nanos_to_usd, usd_to_nanos
 from costwarden.records import Alert, AlertLevel, StoredRecord, UsageRecord, check_timestamp
 
 if TYPE_CHECKING:
@@ -367,9 +367,10 @@ class BudgetManager:
                 continue
             cap = budget.per_request_nanos
             if cap is not None and amount > cap:
+                asked, most = format_compared(amount, cap)
                 return BudgetExceededError(
-                    f"Request estimated at {format_usd(amount)} exceeds the per-request limit of "
-                    f"{format_usd(cap)} ({scope}). Lower max_tokens, pick a cheaper model, "
+                    f"Request estimated at {asked} exceeds the per-request limit of "
+                    f"{most} ({scope}). Lower max_tokens, pick a cheaper model, "
                     "or raise per_request_limit.",
                     scope=str(scope),
                     period="per_request",
@@ -383,10 +384,18 @@ class BudgetManager:
         b = denial.check.bucket
         word = _period_word(b.period)
         left = max(0, denial.check.limit - denial.spent - denial.reserved)
+        spent, reserved, asked, limit, rest = format_compared(
+            denial.spent,
+            denial.reserved,
+            denial.attempted,
+            denial.check.limit,
+            left,
+            holds=lambda s, r, a, lim, rest: s + r + a > lim and rest == max(0, lim - s - r),
+        )
         err = BudgetExceededError(
-            f"{word} budget for {b.scope} would be exceeded: {format_usd(denial.spent)} spent "
-            f"+ {format_usd(denial.reserved)} reserved + {format_usd(denial.attempted)} requested "
-            f"> {format_usd(denial.check.limit)} limit ({format_usd(left)} left). "
+            f"{word} budget for {b.scope} would be exceeded: {spent} spent "
+            f"+ {reserved} reserved + {asked} requested "
+            f"> {limit} limit ({rest} left). "
             f"It resets {_fmt_epoch(b.end) if not b.is_rolling else 'as the window rolls on'}.",
             scope=b.scope,
             period=b.period,
@@ -421,7 +430,13 @@ class BudgetManager:
         tags: Iterable[str] = (),
         model: str | None = None,
     ) -> bool:
-        """Would a request costing ``amount`` USD be admitted now? Reserves nothing."""
+        """Would a request costing ``amount`` USD be admitted now? Reserves nothing.
+
+        Advisory only: between this answer and the ``record_spend`` that follows, other threads,
+        processes or hosts can spend the same headroom, so ``can_spend`` + ``record_spend``
+        under concurrency overshoots the limit (measured: 3.6x). For a limit that holds, use
+        :meth:`reserve`, which checks and holds the estimate in one atomic ledger step.
+        """
         nanos = usd_to_nanos(amount, field="amount")
         if nanos == 0:
             return True
@@ -438,7 +453,12 @@ class BudgetManager:
             raise
 
     def record_spend(self, record: UsageRecord) -> StoredRecord:
-        """Record a call's actual usage (priced from its tokens when ``cost_usd`` is None)."""
+        """Record a call's actual usage (priced from its tokens when ``cost_usd`` is None).
+
+        The record is never refused, even over a limit: it is what was spent. Checking first
+        with :meth:`can_spend` is advisory (concurrent callers can pass the same check); to
+        enforce a limit, ``reserve()`` before the call and ``hold.commit(record)`` after it.
+        """
         return self._append(record, hold=None)
 
     def get_status(
@@ -649,12 +669,13 @@ class BudgetManager:
             )
         stored = self._append(record, hold=hold)
         if stored.cost_nanos > hold.amount_nanos and hold.amount_nanos > 0:
+            cost, held = format_compared(stored.cost_nanos, hold.amount_nanos)
             self._emit(
                 Alert(
                     level=AlertLevel.WARNING,
                     message=(
-                        f"A call cost {format_usd(stored.cost_nanos)}, more than the "
-                        f"{format_usd(hold.amount_nanos)} reserved for it (model {stored.model}); "
+                        f"A call cost {cost}, more than the "
+                        f"{held} reserved for it (model {stored.model}); "
                         "estimates are low: raise max_tokens bounds or check the price table."
                     ),
                     scope=str(hold.scopes[-1] if len(hold.scopes) > 1 else GLOBAL),
@@ -778,12 +799,15 @@ class BudgetManager:
                 )
                 pct = u.spent * 100 / chk.limit if chk.limit else 100.0
                 when = "as the window rolls on" if b.is_rolling else _fmt_epoch(b.end)
+                spent, limit = format_compared(
+                    u.spent, chk.limit, holds=lambda s, lim, t=t: s >= t * lim
+                )
                 self._emit(
                     Alert(
                         level=level,
                         message=(
                             f"{_period_word(b.period)} budget {t * 100:g}% used: "
-                            f"{format_usd(u.spent)} of {format_usd(chk.limit)} ({b.scope}, "
+                            f"{spent} of {limit} ({b.scope}, "
                             f"{pct:.0f}% now); it resets {when}."
                         ),
                         scope=b.scope,

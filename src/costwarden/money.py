@@ -12,6 +12,7 @@ are kept as :class:`~decimal.Decimal` until that point.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Final
 
@@ -99,3 +100,48 @@ def format_usd(nanos: Nanos, *, places: int = 2) -> str:
         places = 6
     quantum = Decimal(1).scaleb(-places)
     return f"{sign}${dec.quantize(quantum, rounding=ROUND_HALF_EVEN):,}"
+
+
+def format_compared(*amounts: Nanos, holds: Callable[..., bool] | None = None) -> list[str]:
+    """Format the figures of one message that compares them, so the comparison reads true.
+
+    ``format_usd`` rounds each figure alone, and rounding can turn a true statement false:
+    ``$0.09 spent + $0.00 reserved + $0.005245 requested > $0.10 limit``, or a model "over
+    max_cost $0.01" shown at "$0.01". Here all figures share one number of decimal places: the
+    fewest, from 2 (or enough for two significant digits of the smallest non-zero figure) up
+    to 9 (nano-USD, where every figure is exact), at which the printed figures, read back,
+
+    * keep every order and equality between any two of them and with zero (figures that
+      differ never print alike, a non-zero figure never prints as ``$0.00``), and
+    * satisfy ``holds(*read_back_nanos)`` when given: the arithmetic the message states, such as
+      ``lambda spent, reserved, asked, limit: spent + reserved + asked > limit``.
+
+    At 9 places the figures are exact, so a statement that is true of the amounts is always
+    true of what is printed. Rounding is half-even, as everywhere in costwarden.
+    """
+    figures = [*amounts, 0]
+    # At least two significant digits of every non-zero figure ($0.00063, not $0.0006).
+    fewest = max([2, *(11 - len(str(abs(n))) for n in amounts if n)])
+    for places in range(min(fewest, 9), 10):
+        step = 10 ** (9 - places)
+        shown = [_round_half_even(n, step) for n in figures]
+        ordered = all(
+            (x < y) == (sx < sy) and (x == y) == (sx == sy)
+            for i, (x, sx) in enumerate(zip(figures, shown, strict=True))
+            for y, sy in zip(figures[i + 1 :], shown[i + 1 :], strict=True)
+        )
+        if ordered and (places == 9 or holds is None or holds(*shown[:-1])):
+            return [_format_places(n, places) for n in shown[:-1]]
+    raise AssertionError("unreachable: at 9 places every figure is exact")  # pragma: no cover
+
+
+def _round_half_even(nanos: Nanos, step: int) -> Nanos:
+    whole, rest = divmod(nanos, step)
+    if 2 * rest > step or (2 * rest == step and whole % 2 == 1):
+        whole += 1
+    return whole * step
+
+
+def _format_places(nanos: Nanos, places: int) -> str:
+    dec = nanos_to_decimal(abs(nanos))
+    return f"{'-' if nanos < 0 else ''}${dec:,.{places}f}"

@@ -21,7 +21,7 @@ from costwarden.alerts.channel import (
     parse_scopes,
 )
 from costwarden.errors import AlertDeliveryError, ConfigurationError
-from costwarden.money import format_usd
+from costwarden.money import format_compared
 from costwarden.records import Alert, AlertLevel
 
 SECURITY = ("starttls", "ssl", "none")
@@ -36,7 +36,8 @@ _COLOUR = {
 def _figures(alert: Alert) -> str:
     parts = [f"scope {alert.scope}", f"period {alert.period}", alert.kind.replace("_", " ")]
     if alert.limit_nanos is not None:
-        parts.append(f"{format_usd(alert.spent_nanos)} of {format_usd(alert.limit_nanos)}")
+        spent, limit = format_compared(alert.spent_nanos, alert.limit_nanos)
+        parts.append(f"{spent} of {limit}")
     return " · ".join(parts)
 
 

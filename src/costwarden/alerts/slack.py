@@ -21,7 +21,7 @@ from costwarden.alerts.channel import (
 )
 from costwarden.alerts.http import check_url, host_of, post
 from costwarden.alerts.redact import scrub
-from costwarden.money import format_usd
+from costwarden.money import format_compared
 from costwarden.records import Alert, AlertLevel
 
 _EMOJI = {
@@ -49,7 +49,8 @@ def _facts(alert: Alert) -> str:
         alert.kind.replace("_", " "),
     ]
     if alert.limit_nanos is not None:
-        parts.append(f"{format_usd(alert.spent_nanos)} of {format_usd(alert.limit_nanos)}")
+        spent, limit = format_compared(alert.spent_nanos, alert.limit_nanos)
+        parts.append(f"{spent} of {limit}")
     return " · ".join(parts)
 
 

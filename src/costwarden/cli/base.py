@@ -27,7 +27,7 @@ from rich.table import Table
 from costwarden.budget import get_zone
 from costwarden.config import Config, discover_config
 from costwarden.errors import ConfigurationError, CostwardenError
-from costwarden.money import Nanos, format_usd, usd_to_nanos
+from costwarden.money import Nanos, format_compared, format_usd, usd_to_nanos
 
 if TYPE_CHECKING:
     from costwarden.ledger import Ledger
@@ -235,6 +235,17 @@ def money(nanos: Nanos | None) -> str:
 def money_usd(value: float | None) -> str:
     """A float USD figure from the public API (exact for amounts it produced)."""
     return "-" if value is None else format_usd(usd_to_nanos(value, allow_negative=True))
+
+
+def money_row(*amounts: Nanos | None) -> list[str]:
+    """Figures a reader compares across one table row, at one precision that keeps their order
+    (``money.format_compared``); ``-`` for none."""
+    known = iter(format_compared(*(n for n in amounts if n is not None)))
+    return ["-" if n is None else next(known) for n in amounts]
+
+
+def usd_nanos(value: float | None) -> Nanos | None:
+    return None if value is None else usd_to_nanos(value, allow_negative=True)
 
 
 def local_time(epoch: float, zone: str) -> str:

@@ -26,6 +26,7 @@ from costwarden.cli.base import (
     handles_errors,
     local_time,
     money,
+    money_row,
     money_usd,
     one_scope,
     parse_when,
@@ -33,6 +34,7 @@ from costwarden.cli.base import (
     print_table,
     state,
     to_us,
+    usd_nanos,
 )
 from costwarden.errors import InvalidInputError
 from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
@@ -71,10 +73,12 @@ def status(
         resets = info.get(f"{p}_resets_at")
         table.add_row(
             p.replace("rolling_", "rolling "),
-            money_usd(spent),
-            money_usd(info[f"{p}_reserved"]),
-            money_usd(limit),
-            money_usd(info[f"{p}_remaining"]),
+            *money_row(
+                usd_nanos(spent),
+                usd_nanos(info[f"{p}_reserved"]),
+                usd_nanos(limit),
+                usd_nanos(info[f"{p}_remaining"]),
+            ),
             used,
             str(info.get(f"{p}_requests", "-")),
             "-" if resets is None else local_time(datetime.fromisoformat(resets).timestamp(), zone),
@@ -272,14 +276,10 @@ def forecast(
         table.add_column(name, justify="left" if name in ("Period", "Runs out") else "right")
     for p in (result.day, result.week, result.month):
         runs_out = "exhausted" if p.exhausted else (p.runs_out_on or "-")
-        table.add_row(
-            p.period,
-            money(p.spent_nanos),
-            money(p.projected_nanos),
-            f"{money(p.low_nanos)}-{money(p.high_nanos)}",
-            money(p.limit_nanos),
-            str(runs_out),
+        spent, projected, low, high, limit = money_row(
+            p.spent_nanos, p.projected_nanos, p.low_nanos, p.high_nanos, p.limit_nanos
         )
+        table.add_row(p.period, spent, projected, f"{low}-{high}", limit, str(runs_out))
     print_table(table)
     typer.echo(result.summary)
 

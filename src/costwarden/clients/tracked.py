@@ -49,7 +49,7 @@ from costwarden.errors import (
     InvalidInputError,
     NoModelFitsError,
 )
-from costwarden.money import format_usd, nanos_to_usd, usd_to_nanos
+from costwarden.money import format_compared, nanos_to_usd, usd_to_nanos
 from costwarden.records import StoredRecord, Usage, UsageRecord
 
 if TYPE_CHECKING:
@@ -316,10 +316,11 @@ class _TrackedBase:
                         chosen, msgs, max_tokens, route, options, stream
                     )
             if est.cost_nanos > cap:
+                estimated, most = format_compared(est.cost_nanos, cap)
                 raise BudgetExceededError(
-                    f"The call to {chosen} is estimated at {format_usd(est.cost_nanos)} "
+                    f"The call to {chosen} is estimated at {estimated} "
                     f"({est.input_tokens} prompt + up to {est.output_tokens} output tokens), "
-                    f"over max_cost {format_usd(cap)}; lower max_tokens, shorten the prompt, "
+                    f"over max_cost {most}; lower max_tokens, shorten the prompt, "
                     "or allow_downgrade=True to use a cheaper model.",
                     scope="request",
                     period="max_cost",

@@ -7,7 +7,7 @@ from typing import Final
 
 from costwarden.budget import Budget
 from costwarden.forecast.result import Forecast
-from costwarden.money import format_usd
+from costwarden.money import format_compared
 from costwarden.records import Alert, AlertLevel
 
 _PERIOD_TITLE: Final = {"daily": "Daily", "weekly": "Weekly", "monthly": "Monthly"}
@@ -26,10 +26,12 @@ def forecast_alerts(forecast: Forecast, budget: Budget | None, scope: str) -> li
         if pf.limit_nanos is None or pf.exhausted or pf.runs_out_on is None:
             continue
         resets = pf.end.astimezone(budget.zone)
+        spent, limit, projected = format_compared(
+            pf.spent_nanos, pf.limit_nanos, pf.projected_nanos
+        )
         message = (
             f"{_PERIOD_TITLE[pf.period]} budget forecast to run out on {pf.runs_out_on}: "
-            f"{format_usd(pf.spent_nanos)} of {format_usd(pf.limit_nanos)} spent, projected "
-            f"{format_usd(pf.projected_nanos)} by period end ({scope}), resets "
+            f"{spent} of {limit} spent, projected {projected} by period end ({scope}), resets "
             f"{resets:%Y-%m-%d %H:%M} {budget.timezone}"
         )
         out.append(

@@ -27,7 +27,7 @@ from costwarden.forecast.model import (
     total_interval,
 )
 from costwarden.forecast.result import Forecast, PeriodForecast
-from costwarden.money import format_usd
+from costwarden.money import format_compared, format_usd
 from costwarden.records import StoredRecord
 
 MIN_HISTORY_DAYS: Final = 7
@@ -241,10 +241,12 @@ def _summary(
             "forecast): figures below are a plain run rate and may be far off."
         )
     end = (month.end - timedelta(seconds=1)).date()
+    spent, projected, low, high = format_compared(
+        month.spent_nanos, month.projected_nanos, month.low_nanos, month.high_nanos
+    )
     parts.append(
-        f"{scope}: {format_usd(month.spent_nanos)} spent this month, projected "
-        f"{format_usd(month.projected_nanos)} by {end} (80% interval "
-        f"{format_usd(month.low_nanos)}–{format_usd(month.high_nanos)})."
+        f"{scope}: {spent} spent this month, projected {projected} by {end} (80% interval "
+        f"{low}–{high})."
     )
     for pf in (week, month):
         if pf.limit_nanos is None:

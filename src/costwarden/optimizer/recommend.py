@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from costwarden.errors import UnknownModelError
-from costwarden.money import Nanos, format_usd, nanos_to_usd
+from costwarden.money import Nanos, format_compared, format_usd, nanos_to_usd
 from costwarden.optimizer.catalogue import TASKS, ModelCatalogue, task_or_none
 from costwarden.optimizer.select import Candidate
 from costwarden.pricing import PriceCatalog
@@ -226,6 +226,7 @@ class Advisor:
                 f"{t} {cand.info.quality[t]} vs {info.quality[t]}" for t in tasks[:3]
             )
             what = f"'{task}'" if task else f"'{label}' (task unknown: judged on every task)"
+            now_cost, then_cost = format_compared(current, alt_cost)
             out.append(
                 Recommendation(
                     kind="switch_model",
@@ -233,7 +234,7 @@ class Advisor:
                         f"Move {what} calls from {model} to {cand.name} (quality {scores}; "
                         f"adequate = at least the current score, capped at {high}): saves "
                         f"~{format_usd(saving)}/month ({len(rows)} calls cost "
-                        f"{format_usd(current)}, {format_usd(alt_cost)} on {cand.name}, over "
+                        f"{now_cost}, {then_cost} on {cand.name}, over "
                         f"{self.span_days:.1f} days)."
                     ),
                     monthly_saving_nanos=saving,
@@ -400,7 +401,7 @@ class Advisor:
                     kind="batch_api",
                     message=(
                         f"Send the {len(rows)} not-latency-bound {model} calls through the batch "
-                        f"API ({format_usd(standard)} -> {format_usd(batch)} over "
+                        f"API ({' -> '.join(format_compared(standard, batch))} over "
                         f"{self.span_days:.1f} days): saves ~{format_usd(saving)}/month."
                     ),
                     monthly_saving_nanos=saving,

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from costwarden.errors import InvalidInputError, NoModelFitsError, UnknownModelError
-from costwarden.money import Nanos, format_usd
+from costwarden.money import Nanos, format_compared
 from costwarden.optimizer.catalogue import ModelInfo
 from costwarden.pricing import PriceCatalog
 from costwarden.records import Usage
@@ -170,31 +170,37 @@ def choose(
             provider=_serving(pick, providers),
         )
     request = f"{usage.input_tokens} input + {usage.output_tokens} output tokens"
-    bound = "no cost bound" if max_cost_nanos is None else f"max_cost {format_usd(max_cost_nanos)}"
+    g = good[0] if good else None
+    b = max(affordable, key=lambda o: (o.score, -o.cost_nanos)) if affordable else None
+    # The figures are compared with each other and with max_cost: print them at one precision
+    # that keeps their order (never "over max_cost $0.01" for a model shown at "$0.01").
+    named = [o.cost_nanos for o in (g, b, usable[0]) if o is not None]
+    bounds = [] if max_cost_nanos is None else [max_cost_nanos]
+    printed = format_compared(*named, *bounds)
+    usd = dict(zip([*named, *bounds], printed, strict=True))
+    bound = "no cost bound" if max_cost_nanos is None else f"max_cost {usd[max_cost_nanos]}"
     parts = [
         f"No model meets quality {level_label} (score >= {required}) for {task} within {bound} "
         f"(estimated for {request})."
     ]
-    if good:
-        g = good[0]
+    if g is not None:
         parts.append(
             f"Cheapest model meeting the quality: {g.name} (score {g.score}, "
-            f"{format_usd(g.cost_nanos)} per request)."
+            f"{usd[g.cost_nanos]} per request)."
         )
     else:
         top_opt = max(usable, key=lambda o: (o.score, -o.cost_nanos))
         parts.append(
             f"No candidate reaches that score; the best is {top_opt.name} (score {top_opt.score})."
         )
-    if affordable:
-        b = max(affordable, key=lambda o: (o.score, -o.cost_nanos))
+    if b is not None:
         parts.append(
             f"Best model within the cost: {b.name} (score {b.score}, "
-            f"{format_usd(b.cost_nanos)} per request)."
+            f"{usd[b.cost_nanos]} per request)."
         )
     else:
         parts.append(
-            f"The cheapest candidate, {usable[0].name}, costs {format_usd(usable[0].cost_nanos)}."
+            f"The cheapest candidate, {usable[0].name}, costs {usd[usable[0].cost_nanos]}."
         )
     parts.append("Raise max_cost, lower quality, or add models to the pricing.")
     raise NoModelFitsError(" ".join(parts))
