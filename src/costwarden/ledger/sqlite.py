@@ -711,8 +711,10 @@ class SQLiteLedger(SQLControl):
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    changes = conn.total_changes
                     yield conn.execute
-                    self._board.bump_control()  # before COMMIT: see _control_read
+                    if conn.total_changes != changes:  # not for a no-op (a missing budget)
+                        self._board.bump_control()  # before COMMIT: see _control_read
                     conn.execute("COMMIT")
                 finally:
                     if conn.in_transaction:
