@@ -161,8 +161,8 @@ def test_concurrent_first_starts_migrate_once(server: str) -> None:
         assert errors == []
         assert [led.schema_version for led in opened] == [len(MIGRATIONS)] * 6
         with psycopg.connect(server) as conn:
-            rows = conn.execute(f"SELECT key, value FROM {schema}.meta").fetchall()
-        assert rows == [("schema_version", str(len(MIGRATIONS)))]
+            rows = conn.execute(f"SELECT key, value FROM {schema}.meta ORDER BY key").fetchall()
+        assert rows == [("control_version", "0"), ("schema_version", str(len(MIGRATIONS)))]
     finally:
         for led in opened:
             led.close()
@@ -187,7 +187,7 @@ def test_a_version_2_schema_upgrades_and_keeps_its_records(server: str, url: str
         )
     led = PostgresLedger(url)
     try:
-        assert led.schema_version == len(MIGRATIONS) == 3
+        assert led.schema_version == len(MIGRATIONS) >= 3
         stored, _ = led.append(_record(5, metadata={"task": "chat"}), [DAY])
         assert [(r.cost_nanos, r.metadata) for r in led.records()] == [
             (7, None),

@@ -12,6 +12,10 @@
      │    └── HoldExpiredError                 ... because its TTL ran out
      ├── LedgerError                           the ledger failed (corrupt, schema, SQL)
      │    └── LedgerUnavailableError           the ledger cannot be reached (fail-closed deny)
+     ├── KeyAuthError (PermissionError)        a virtual key secret or id was refused
+     │    ├── UnknownKeyError (+LookupError)   ... no such key (or not a costwarden key)
+     │    ├── RevokedKeyError                  ... revoked
+     │    └── ExpiredKeyError                  ... past its expiry or rotation grace period
      ├── NoModelFitsError                      CostOptimizer: nothing meets quality and cost
      ├── ProviderError                         an upstream LLM API failed
      │    └── ProviderResponseError            ... answered with something we cannot read
@@ -132,3 +136,23 @@ class ProviderResponseError(ProviderError):
 
 class AlertDeliveryError(CostwardenError):
     """An alert channel failed to deliver; recorded in delivery history, retried."""
+
+
+class KeyAuthError(CostwardenError, PermissionError):
+    """A virtual key was refused. ``key_id`` is set when the key is known."""
+
+    def __init__(self, message: str, *, key_id: str | None = None) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+
+
+class UnknownKeyError(KeyAuthError, LookupError):
+    """No key has this secret (or id); a typo, a key of another ledger, or not a key at all."""
+
+
+class RevokedKeyError(KeyAuthError):
+    """The key was revoked; revocation is final (create a new key)."""
+
+
+class ExpiredKeyError(KeyAuthError):
+    """The key passed its expiry, or this secret was rotated out and its grace period ended."""

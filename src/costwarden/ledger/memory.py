@@ -23,13 +23,14 @@ from costwarden.ledger.base import (
     LimitCheck,
     NewRecord,
 )
+from costwarden.ledger.memory_control import MemoryControl, MemoryControlState
 from costwarden.money import Nanos
 from costwarden.records import StoredRecord
 
 _Key = tuple[str, str, int]  # (scope, period, start)
 
 
-class MemoryLedger:
+class MemoryLedger(MemoryControl):
     """A ledger held in this process's memory."""
 
     remote: Final = False
@@ -49,6 +50,7 @@ class MemoryLedger:
         self._claims: set[str] = set()
         self._deliveries: list[Delivery] = []
         self._closed = False
+        self._control = MemoryControlState()  # budgets, keys, audit: memory_control
 
     # -- helpers ------------------------------------------------------------------------------
     def _alive(self) -> None:

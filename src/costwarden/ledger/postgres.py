@@ -42,7 +42,9 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -62,6 +64,7 @@ from costwarden.ledger.base import (
     LimitCheck,
     NewRecord,
 )
+from costwarden.ledger.control import Execute, SQLControl
 from costwarden.ledger.migrations import apply_migrations
 from costwarden.ledger.schema_postgres import MIGRATIONS
 from costwarden.money import Nanos
@@ -172,7 +175,7 @@ def _parse_number(options: dict[str, str], name: str, default: float) -> float:
     return value
 
 
-class PostgresLedger:
+class PostgresLedger(SQLControl):
     """A ledger in one PostgreSQL schema, shared by every process and host that opens it."""
 
     remote: Final = True
@@ -650,6 +653,75 @@ class PostgresLedger:
 
     def __repr__(self) -> str:
         return f"<PostgresLedger {self._where}>"
+
+    # -- control plane (the logic is SQLControl's, see ledger/control.py) ----------------------
+    control_poll_seconds: float = 0.25
+    """How stale :meth:`control_version` may be: it asks the server at most this often, so a
+    change by another process is seen within this plus one round trip (this process's own
+    changes at once). A round trip per admission would cost more than the admission."""
+    _control_seen: int = -1
+    _control_fresh_until: float = 0.0
+
+    def control_version(self) -> int:
+        if time.monotonic() < self._control_fresh_until:
+            return self._control_seen
+        row = self._run(
+            "control_version",
+            lambda c: c.execute("SELECT value FROM meta WHERE key = 'control_version'").fetchone(),
+        )
+        self._note_control_version(int(row[0]) if row else 0)
+        return self._control_seen
+
+    def _note_control_version(self, version: int) -> None:
+        self._control_seen = max(self._control_seen, version)
+        self._control_fresh_until = time.monotonic() + self.control_poll_seconds
+
+    @contextmanager
+    def _control_conn(self, what: str) -> Iterator[_Conn]:
+        """A pooled connection in one transaction, database failures as ledger errors."""
+        if self._closed:
+            raise LedgerError("this PostgreSQL ledger is closed; open a new one")
+        try:
+            with self._current_pool().connection() as conn, conn.transaction():
+                yield conn
+        except (PoolTimeout, TooManyRequests, psycopg.OperationalError) as exc:
+            raise LedgerUnavailableError(
+                f"{what} on the PostgreSQL ledger at {self._where} failed: {exc}; nothing "
+                "was changed"
+            ) from exc
+        except PoolClosed as exc:
+            raise LedgerError("this PostgreSQL ledger is closed; open a new one") from exc
+        except psycopg.Error as exc:
+            raise LedgerError(f"{what} on the PostgreSQL ledger failed: {exc}") from exc
+
+    @staticmethod
+    def _control_execute(conn: _Conn) -> Execute:
+        def execute(query: str, params: Sequence[Any] = ()) -> Any:
+            return conn.execute(query.replace("?", "%s"), params)  # type: ignore[call-overload]
+
+        return execute
+
+    @contextmanager
+    def _control_write(self) -> Iterator[Execute]:
+        # The version row is locked first, so control writes run one at a time and every
+        # read inside one (the "expected" key of update_key) sees all earlier ones.
+        with self._control_conn("a budget or key change") as conn:
+            conn.execute("SELECT value FROM meta WHERE key = 'control_version' FOR UPDATE")
+            yield self._control_execute(conn)
+        self._control_fresh_until = 0.0  # this process sees its own change at once
+
+    @contextmanager
+    def _control_read(self, *, snapshot: bool) -> Iterator[Execute]:
+        with self._control_conn("reading budgets or keys") as conn:
+            if snapshot:
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield self._control_execute(conn)
+
+    def _snapshot_version(self, execute: Execute) -> int:
+        row = execute("SELECT value FROM meta WHERE key = 'control_version'").fetchone()
+        version = int(row[0]) if row else 0
+        self._note_control_version(version)
+        return version
 
 
 def _remembered(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from costwarden.ledger import schema_control
+
 MIGRATIONS: Final[list[list[str]]] = [
     # 1: records, totals, holds, events, alert outbox
     [
@@ -70,4 +72,6 @@ MIGRATIONS: Final[list[list[str]]] = [
         "DROP TABLE holds",
         "INSERT INTO meta (key, value) VALUES ('ledger_id', lower(hex(randomblob(8))))",
     ],
+    # 4: the control plane: budgets, virtual keys (hashes only), audit log, control version
+    schema_control.SQLITE,
 ]

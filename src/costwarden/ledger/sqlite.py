@@ -45,6 +45,7 @@ from costwarden.ledger.base import (
     LimitCheck,
     NewRecord,
 )
+from costwarden.ledger.control import Execute, SQLControl
 from costwarden.ledger.migrations import apply_migrations
 from costwarden.ledger.schema_sqlite import MIGRATIONS
 from costwarden.ledger.sqlite_checkpoint import SAFETY_NET_PAGES, BackgroundCheckpointer
@@ -117,7 +118,7 @@ def _query(url: str) -> dict[str, str]:
     return out
 
 
-class SQLiteLedger:
+class SQLiteLedger(SQLControl):
     """A ledger in one SQLite file, shared by every thread and process that opens it."""
 
     remote: Final = False
@@ -695,6 +696,47 @@ class SQLiteLedger:
         with self._lock:
             self._conn.close()
             self._board.close()
+
+    # -- control plane (the logic is SQLControl's, see ledger/control.py) ----------------------
+    def control_version(self) -> int:
+        """The hold board's control generation: one memory read, current across processes
+        from the moment a change commits (it is bumped under the ledger lock before)."""
+        return self._board.control_generation
+
+    @contextmanager
+    def _control_write(self) -> Iterator[Execute]:
+        with self._lock:
+            conn = self._conn_for_pid()
+            self._lock_board()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    changes = conn.total_changes
+                    yield conn.execute
+                    if conn.total_changes != changes:  # not for a no-op (a missing budget)
+                        self._board.bump_control()  # before COMMIT: see _control_read
+                    conn.execute("COMMIT")
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+            except sqlite3.OperationalError as exc:
+                raise LedgerUnavailableError(f"writing {self.path} failed: {exc}") from exc
+            except sqlite3.Error as exc:
+                raise LedgerError(f"writing {self.path} failed: {exc}") from exc
+            finally:
+                self._board.unlock()
+        if self._checkpointer is not None:
+            self._checkpointer.note_write()
+
+    @contextmanager
+    def _control_read(self, *, snapshot: bool) -> Iterator[Execute]:
+        """A snapshot is read under the ledger lock, which every control write holds from its
+        bump to its COMMIT: the generation read and the rows read always belong together."""
+        with self._ledger_locked() if snapshot else self._read() as conn:
+            yield conn.execute
+
+    def _snapshot_version(self, execute: Execute) -> int:
+        return self._board.control_generation
 
 
 class _WriteTransaction:

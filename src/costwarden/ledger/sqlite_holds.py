@@ -18,15 +18,18 @@ to the database (``spend.db-holds``, like SQLite's own ``-shm``) gives exactly t
 - A header counter, the *generation*, is bumped under the lock before every database write
   that changes totals commits. A process may keep the totals it read in memory for as long
   as the generation is unchanged, so an admission check on an unchanged ledger reads no SQL.
+- A second counter, the *control generation*, is bumped the same way by every change to
+  budgets or keys, so checking for one per admission is a memory read.
 - The header also names the database it belongs to (its ``ledger_id``): a board left beside a
   deleted and recreated database is wiped rather than trusted.
 
 Layout (little-endian): a 64-byte header ``magic, version, capacity, high_water, generation,
-ledger_id`` and ``capacity`` entries of 32 bytes ``tag, bucket, amount, expires_at``. ``tag``
-is a 64-bit digest of the hold id (never 0: 0 is a free entry) and ``bucket`` a 64-bit digest
-of the bucket's ``(scope, period, start)``; a digest collision could only make a check count
-someone else's hold too, that is deny more, never admit more. A hold on ``k`` buckets takes
-``k`` entries. ``high_water`` bounds the scan: entries at or above it are free.
+ledger_id, control_generation`` and ``capacity`` entries of 32 bytes ``tag, bucket, amount,
+expires_at``. ``tag`` is a 64-bit digest of the hold id (never 0: 0 is a free entry) and
+``bucket`` a 64-bit digest of the bucket's ``(scope, period, start)``; a digest collision
+could only make a check count someone else's hold too, that is deny more, never admit more.
+A hold on ``k`` buckets takes ``k`` entries. ``high_water`` bounds the scan: entries at or
+above it are free.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ PAYLOAD: Final = struct.Struct("<Qqd")  # bucket, amount, expires_at (written be
 TAG: Final = struct.Struct("<Q")
 _HIGH_AT: Final = 16
 _GEN_AT: Final = 24
+_CONTROL_AT: Final = 40  # in the header's spare bytes (see control_generation)
 _U32: Final = struct.Struct("<I")
 _FILED_LIMIT: Final = 100_000
 _ENTRIES_AT: Final = HEADER.size
@@ -154,6 +158,19 @@ class HoldBoard:
         """Announce a totals change (before its COMMIT); returns the new generation."""
         gen = (TAG.unpack_from(self._map, _GEN_AT)[0] + 1) & 0xFFFF_FFFF_FFFF_FFFF
         TAG.pack_into(self._map, _GEN_AT, gen)
+        return int(gen)
+
+    # -- control generation ---------------------------------------------------------------------
+    @property
+    def control_generation(self) -> int:
+        """Bumped (under the ledger lock, before the COMMIT) by every change to budgets or
+        keys: one memory read tells a process whether its cached budgets are current. It
+        lives in header bytes that boards made before it existed kept zero."""
+        return int(TAG.unpack_from(self._map, _CONTROL_AT)[0])
+
+    def bump_control(self) -> int:
+        gen = (TAG.unpack_from(self._map, _CONTROL_AT)[0] + 1) & 0xFFFF_FFFF_FFFF_FFFF
+        TAG.pack_into(self._map, _CONTROL_AT, gen)
         return int(gen)
 
     # -- holds ----------------------------------------------------------------------------------
