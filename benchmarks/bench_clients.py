@@ -173,7 +173,7 @@ def _bookkeeping(ledger: str, calls: int) -> list[float]:
     buckets, that the calls being compared do not have.
     """
     from costwarden.budget import Budget
-    from costwarden.clients.accounting import Attribution, CallAccount, estimate_call
+    from costwarden.clients import Attribution, CallAccount, estimate_call
     from costwarden.manager import BudgetManager
     from costwarden.records import Usage
 

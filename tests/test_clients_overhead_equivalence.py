@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costwarden.clients import accounting
-from costwarden.clients.accounting import call_metadata, estimate_call
+from costwarden.clients import estimate_call, fingerprints
 from costwarden.clients.apis import Api, output_bound, prompt_messages
+from costwarden.clients.fingerprints import call_metadata
 from costwarden.clients.usage import field, openai_chat_usage
 from costwarden.pricing import default_catalog
 from costwarden.tokens import count_message_tokens
@@ -92,8 +92,8 @@ def test_chat_estimate_matches_the_plain_computation(
     if max_tokens is not None:
         request["max_tokens"] = max_tokens
     if not warm:
-        accounting._PREFIX_COUNTS.clear()
-        accounting._PREFIX_STATES.clear()
+        fingerprints.PREFIX_COUNTS.clear()
+        fingerprints.PREFIX_STATES.clear()
     if not messages:
         return  # prompt_messages accepts it; nothing differs, and estimate_call is the same
     tokens, exact, out, meta = reference_estimate("chat", request, model)

@@ -620,6 +620,27 @@ class BudgetManager:
         LedgerUnavailableError when the ledger cannot be reached and ``fail_open`` is off.
         """
         nanos = usd_to_nanos(estimate, field="estimate")
+        return self.reserve_nanos(
+            nanos, user=user, team=team, key=key, tags=tags, model=model, ttl=ttl
+        )
+
+    def reserve_nanos(
+        self,
+        nanos: Nanos,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        key: str | None = None,
+        tags: Iterable[str] = (),
+        model: str | None = None,
+        ttl: float | None = None,
+    ) -> Hold:
+        """:meth:`reserve` for an estimate in nano-USD: the library's own callers (the tracked
+        clients) hold exact integer estimates, which must not pass through a float."""
+        if isinstance(nanos, bool) or not isinstance(nanos, int) or nanos < 0:
+            raise InvalidInputError(
+                f"estimate must be a non-negative int of nano-USD, got {nanos!r}"
+            )
         ttl = self.hold_ttl if ttl is None else ttl
         if not (isinstance(ttl, (int, float)) and math.isfinite(ttl) and ttl > 0):
             raise InvalidInputError(f"ttl must be a positive number of seconds, got {ttl!r}")

@@ -6,10 +6,13 @@ when a provider or wrapper that needs them is used.
 
 from __future__ import annotations
 
-from costwarden.clients.accounting import Attribution, CallAccount, Estimate, estimate_call
 from costwarden.clients.anthropic_provider import AnthropicProvider
+from costwarden.clients.attribution import Attribution
+from costwarden.clients.estimation import Estimate, estimate_call
 from costwarden.clients.openai_provider import OpenAIProvider
-from costwarden.clients.providers import ChatRequest, Provider, ProviderRegistry
+from costwarden.clients.providers import ProviderRegistry
+from costwarden.clients.requests import ChatRequest, Provider
+from costwarden.clients.settlement import CallAccount
 from costwarden.clients.simulated import SimulatedProvider
 from costwarden.clients.streams import AsyncTrackedStream, TrackedStream
 from costwarden.clients.tracked import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from costwarden.clients.apis import Api
-from costwarden.clients.providers import ChatRequest
+from costwarden.clients.requests import ChatRequest
 
 
 class AnthropicProvider:

@@ -78,13 +78,10 @@ def prompt_messages(api: Api, request: Mapping[str, Any]) -> list[Message]:
             f"the request has no {'input' if api == 'responses' else 'messages'}; "
             "pass the prompt as the API expects"
         )
-    # type() tests first: the ABC checks cost more than the rest of a short prompt's reading.
-    if type(items) is not list and (
-        not isinstance(items, Sequence) or isinstance(items, (str, bytes))
-    ):
+    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
         raise InvalidInputError(f"messages must be a list of messages, got {type(items).__name__}")
     for item in items:
-        if type(item) is not dict and not isinstance(item, Mapping):
+        if not isinstance(item, Mapping):
             raise InvalidInputError(f"each message must be a mapping, got {item!r}")
         role = str(item.get("role") or item.get("type") or "user")
         text = content_text(item.get("content"))
@@ -110,11 +107,6 @@ def output_bound(api: Api, request: Mapping[str, Any]) -> int | None:
                 raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
             return value
     return None
-
-
-def bound_field(api: Api) -> str:
-    """The request field that caps output tokens for ``api``."""
-    return {"chat": "max_tokens", "responses": "max_output_tokens", "messages": "max_tokens"}[api]
 
 
 def response_usage(api: Api, response: Any) -> Usage:

@@ -15,7 +15,7 @@ import os
 from typing import Any, Final
 
 from costwarden.clients.apis import Api
-from costwarden.clients.providers import ChatRequest
+from costwarden.clients.requests import ChatRequest
 from costwarden.errors import ConfigurationError, InvalidInputError
 
 COMPATIBLE: Final[dict[str, tuple[str, str | None, bool]]] = {

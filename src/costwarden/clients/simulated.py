@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
 
 from costwarden.clients.apis import Api, prompt_messages
-from costwarden.clients.providers import ChatRequest
+from costwarden.clients.requests import ChatRequest
 
 # fmt: off
 _VOCAB: Final = (

@@ -1,7 +1,7 @@
 """Tracked streams: pass a provider stream through, settle its hold exactly once at the end.
 
 A stream can end in three ways and each is billed honestly (see
-:meth:`~costwarden.clients.accounting.CallAccount.settle_stream`):
+:meth:`~costwarden.clients.settlement.CallAccount.settle_stream`):
 
 * it completes: the provider's final usage (or, if it sent none, the counted text);
 * it breaks (reset, timeout, bad event): what was produced so far, then the error is re-raised;
@@ -23,9 +23,10 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from costwarden.clients.accounting import CallAccount, readable_error
 from costwarden.clients.apis import StreamDecoder
+from costwarden.clients.failures import readable_error
 from costwarden.clients.offload import detach
+from costwarden.clients.settlement import CallAccount
 from costwarden.records import StoredRecord
 
 T = TypeVar("T")

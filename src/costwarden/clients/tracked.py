@@ -28,21 +28,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from costwarden.clients.accounting import (
-    Attribution,
-    CallAccount,
-    Estimate,
-    estimate_call,
-    readable_error,
-)
 from costwarden.clients.apis import StreamDecoder, response_model, response_text
+from costwarden.clients.attribution import Attribution
+from costwarden.clients.estimation import Estimate, estimate_call
+from costwarden.clients.failures import readable_error
 from costwarden.clients.offload import is_remote
-from costwarden.clients.providers import (
-    ChatRequest,
-    Provider,
-    ProviderRegistry,
-    normalise_messages,
-)
+from costwarden.clients.providers import ProviderRegistry
+from costwarden.clients.requests import ChatRequest, Provider, normalise_messages
+from costwarden.clients.settlement import CallAccount
 from costwarden.clients.streams import AsyncTrackedStream, TrackedStream
 from costwarden.errors import (
     BudgetExceededError,

@@ -28,16 +28,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from costwarden.clients.accounting import (
-    DEFAULT_OUTPUT_TOKENS,
-    Attribution,
-    CallAccount,
-    Estimate,
-    estimate_call,
-    readable_error,
-)
 from costwarden.clients.apis import Api, StreamDecoder
+from costwarden.clients.attribution import Attribution
+from costwarden.clients.estimation import DEFAULT_OUTPUT_TOKENS, Estimate, estimate_call
+from costwarden.clients.failures import readable_error
 from costwarden.clients.offload import is_remote
+from costwarden.clients.settlement import CallAccount
 from costwarden.clients.streams import AsyncTrackedStream, TrackedStream
 from costwarden.clients.usage import field
 from costwarden.errors import InvalidInputError
