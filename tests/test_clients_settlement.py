@@ -14,7 +14,9 @@ EXACT = 10**16 + 1
 
 
 def test_the_hold_is_the_estimate_to_the_nano() -> None:
-    m = BudgetManager(Budget(daily_limit=1e8, monthly_limit=None, per_request_limit=None), ledger="memory://")
+    m = BudgetManager(
+        Budget(daily_limit=1e8, monthly_limit=None, per_request_limit=None), ledger="memory://"
+    )
     estimate = Estimate("gpt-4o-mini", 10, 10, EXACT, True)
     account = CallAccount(m, estimate, Attribution(), api="chat", provider="openai")
     assert account.hold.amount_nanos == EXACT

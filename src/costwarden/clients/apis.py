@@ -78,10 +78,13 @@ def prompt_messages(api: Api, request: Mapping[str, Any]) -> list[Message]:
             f"the request has no {'input' if api == 'responses' else 'messages'}; "
             "pass the prompt as the API expects"
         )
-    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
+    # type() tests first: an ABC isinstance check costs ~0.5 us, more than reading a message.
+    if type(items) is not list and (
+        not isinstance(items, Sequence) or isinstance(items, (str, bytes))
+    ):
         raise InvalidInputError(f"messages must be a list of messages, got {type(items).__name__}")
     for item in items:
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):
             raise InvalidInputError(f"each message must be a mapping, got {item!r}")
         role = str(item.get("role") or item.get("type") or "user")
         text = content_text(item.get("content"))

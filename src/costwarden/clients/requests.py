@@ -40,13 +40,19 @@ def normalise_messages(messages: object) -> Messages:
         if not messages:
             raise InvalidInputError("messages must not be empty")
         return [{"role": "user", "content": messages}]
-    if not isinstance(messages, Sequence) or isinstance(messages, bytes) or not messages:
+    # type() tests first: an ABC isinstance check costs ~0.5 us, more than copying a message.
+    if (
+        type(messages) is not list
+        and (not isinstance(messages, Sequence) or isinstance(messages, bytes))
+    ) or not messages:
         raise InvalidInputError(
             "messages must be a non-empty list of {'role': ..., 'content': ...} dicts or a string"
         )
     out: Messages = []
     for i, m in enumerate(messages):
-        if not isinstance(m, Mapping) or not isinstance(m.get("role"), str):
+        if (type(m) is not dict and not isinstance(m, Mapping)) or not isinstance(
+            m.get("role"), str
+        ):
             raise InvalidInputError(f"messages[{i}] must be a dict with a 'role', got {m!r}")
         out.append(dict(m))
     return out

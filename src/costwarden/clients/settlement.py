@@ -55,7 +55,7 @@ def _plain_metadata(meta: object) -> bool:
     """True for metadata that ``records.check_metadata`` is sure to accept: a dict of str keys
     and str or int values, which is what tracked calls attach (counts, hashes, the task).
 
-    The record's check proves it is JSON by serialising it, which costs ~15 µs per call with
+    The record's check proves it is JSON by serialising it, which costs 5-15 µs per call with
     the caches as a provider call leaves them; this type test gives the same answer for the
     metadata we build, and anything else still goes through the record's check.
     """
