@@ -160,13 +160,13 @@ def test_field_reads_dicts_mappings_and_objects_alike() -> None:
     assert field(None, "x") is None
 
 
-def test_remembered_routes_follow_added_providers_and_the_default() -> None:
+def test_routes_follow_added_providers_and_the_default() -> None:
     from costwarden.clients import ProviderRegistry, SimulatedProvider
 
     registry = ProviderRegistry()
     first, name = registry.resolve("gpt-4o-mini")
     assert (first.name, name) == ("openai", "gpt-4o-mini")
-    assert registry.resolve("gpt-4o-mini")[0] is first  # remembered
+    assert registry.resolve("gpt-4o-mini")[0] is first  # the one created, not a new one
     replacement = SimulatedProvider(name="openai")
     registry.add(replacement)
     assert registry.resolve("gpt-4o-mini")[0] is replacement
