@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,9 @@ SHELL_BLOCKS = [b for b in BLOCKS if b.kind == "shell"]
 MAX_NO_RUN = 0  # today every block runs offline; raise it only with a reason in the doc
 
 _sessions: dict[tuple[str, str], Session] = {}  # (file, kind) -> the session a block continues
+# Threads alive before the first block ran (other test modules' pools may still be winding down):
+# the blocks answer only for the threads they started.
+_threads_before: set[int] | None = None
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,6 +43,9 @@ def _close_sessions() -> Iterator[None]:
 
 
 def _session(block: Block, tmp_path_factory: pytest.TempPathFactory) -> Session:
+    global _threads_before
+    if _threads_before is None:
+        _threads_before = {t.ident for t in threading.enumerate() if t.ident is not None}
     key = (block.path, block.kind)
     if block.continues:
         if key not in _sessions:
@@ -154,19 +161,22 @@ def test_every_python_block_is_collected() -> None:
 
 def test_zz_sessions_leave_no_threads_behind() -> None:
     """Runs after the blocks (defined after them): closing the sessions stops their threads."""
-    import threading
     import time
 
-    before = {t.name for t in threading.enumerate()}
+    before = _threads_before or set()
     while _sessions:
         _sessions.popitem()[1].close()
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        left = [t.name for t in threading.enumerate() if t.name.startswith("costwarden")]
+        left = [
+            t.name
+            for t in threading.enumerate()
+            if t.name.startswith("costwarden") and t.ident not in before
+        ]
         if not left:
             break
         time.sleep(0.05)
-    assert not left, (left, before)
+    assert not left, left
 
 
 def test_no_run_blocks_are_few() -> None:
