@@ -22,6 +22,7 @@ Programs (run as ``python -m tests.procs NAME ARGS``):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -43,15 +44,17 @@ def child_env() -> dict[str, str]:
 class Child:
     """A ``python -m tests.procs`` (or other module) child with deadlines on every wait."""
 
-    def __init__(self, *args: str, module: str = "tests.procs") -> None:
-        self.args = args
+    def __init__(
+        self, *args: str, module: str = "tests.procs", capture_stderr: bool = True
+    ) -> None:
+        self.args = (module, *args)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
             cwd=ROOT,
             env=child_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.PIPE if capture_stderr else None,
         )
         assert self.proc.stdout is not None
         self._fd = self.proc.stdout.fileno()
@@ -95,9 +98,22 @@ class Child:
             raise AssertionError(f"{self.args}: still running after {timeout:g}s") from None
         text = (self._buffer + out).decode()
         assert self.proc.returncode == 0, (
-            f"{self.args}: exit {self.proc.returncode}\n{text}\n{err.decode()}"
+            f"{self.args}: exit {self.proc.returncode}\n{text}\n{(err or b'').decode()}"
         )
         return json.loads(text.strip().splitlines()[-1])
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def close_stdin_and_wait(self, timeout: float = 10.0) -> None:
+        """Close stdin (the child's cue to finish) and reap it; SIGKILL after ``timeout``."""
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout)
+        self.kill()
 
     def stop(self) -> None:
         os.kill(self.proc.pid, signal.SIGSTOP)
