@@ -9,9 +9,11 @@ Where a test is about ``fork()`` itself, the forking happens in such a child, ne
 
 Programs (run as ``python -m tests.procs NAME ARGS``):
 
-``hold URL``
-    open the SQLite ledger at URL, take its ledger lock, print ``locked``, and keep the lock
-    until stdin closes (the test may SIGSTOP or SIGKILL it meanwhile).
+``hold URL [write] [release=SECONDS]``
+    open the SQLite ledger at URL, take its ledger lock (and with ``write`` SQLite's write
+    lock too), print ``locked``, and keep them until stdin closes (the test may SIGSTOP or
+    SIGKILL it meanwhile); with ``release=`` let go of the ledger lock alone after SECONDS,
+    with ``commit=`` of the write lock alone.
 ``fork-lock URL``
     a manager on URL forks; the child holds the ledger lock for 0.5 s through its own copy of
     the ledger while the parent records a spend; prints how long the parent waited.
@@ -153,15 +155,23 @@ def wait_child(pid: int, timeout: float) -> int:
 
 
 # -- programs run in the child -------------------------------------------------------------------
-def _hold(url: str) -> None:
+def _hold(url: str, *how: str) -> None:
     from costwarden.ledger.sqlite import SQLiteLedger
 
     led = SQLiteLedger(url)
+    conn = led._conn_for_pid()
     led._board.lock()
+    if "write" in how:
+        conn.execute("BEGIN IMMEDIATE")
     print("locked", flush=True)
+    for option in how:
+        if option.startswith("release="):
+            time.sleep(float(option.split("=", 1)[1]))
+            led._board.unlock()
+        if option.startswith("commit="):
+            time.sleep(float(option.split("=", 1)[1]))
+            conn.execute("COMMIT")
     sys.stdin.read()  # until the test closes stdin (or kills this process)
-    led._board.unlock()
-    led.close()
 
 
 def _fork_lock(url: str) -> None:

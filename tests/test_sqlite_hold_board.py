@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -221,6 +222,62 @@ def test_a_stopped_lock_holder_makes_calls_fail_closed_after_the_timeout(tmp_pat
     finally:
         mgr.close()
         open_mgr.close()
+
+
+TIMEOUT = 2.0
+MARGIN = 0.5
+
+
+def _waited(call: Callable[[], object]) -> float:
+    started = time.monotonic()
+    with pytest.raises(LedgerUnavailableError):
+        call()
+    return time.monotonic() - started
+
+
+def test_a_stopped_holder_delays_a_reservation_by_the_timeout_once(tmp_path: Path) -> None:
+    """The manager purges expired holds before some reservations: that must not be a second
+    wait of ``timeout`` for the same stopped holder."""
+    url = f"sqlite:///{tmp_path / 's.db'}?timeout={TIMEOUT}"
+    mgr = BudgetManager(Budget(1.0, None, None), ledger=url)
+    holder = Child("hold", url)
+    try:
+        holder.expect("locked")
+        holder.stop()
+        assert TIMEOUT - 0.1 < _waited(lambda: mgr.reserve(0.01)) <= TIMEOUT + MARGIN
+        assert _waited(mgr.get_status) <= TIMEOUT + MARGIN
+    finally:
+        holder.kill()
+        mgr.close()
+
+
+def test_the_ledger_lock_and_sqlites_write_lock_share_one_deadline(tmp_path: Path) -> None:
+    """A holder that lets go of the ledger lock after 1 s but keeps SQLite's write lock: the
+    record waits 1 s for the one, and only what is left of the timeout for the other."""
+    url = f"sqlite:///{tmp_path / 's.db'}?timeout={TIMEOUT}"
+    mgr = BudgetManager(Budget(1.0, None, None), ledger=url)
+    mgr.reserve(0.01).release()  # warm: prices and plans are not part of the wait
+    holder = Child("hold", url, "write", "release=1.0")
+    try:
+        holder.expect("locked")
+        waited = _waited(lambda: mgr.record_spend(UsageRecord("gpt-4o-mini", 10, 10)))
+        assert TIMEOUT - 0.1 < waited <= TIMEOUT + MARGIN
+    finally:
+        holder.kill()
+        mgr.close()
+
+
+def test_opening_a_ledger_waits_the_timeout_in_all(tmp_path: Path) -> None:
+    """Opening takes SQLite's write lock (migrations), then the ledger lock (the board): a
+    holder that lets go of the first after 1 s and never of the second."""
+    url = f"sqlite:///{tmp_path / 's.db'}?timeout={TIMEOUT}"
+    SQLiteLedger(url).close()
+    holder = Child("hold", url, "write", "commit=1.0")
+    try:
+        holder.expect("locked")
+        assert _waited(lambda: SQLiteLedger(url)) <= TIMEOUT + MARGIN
+    finally:
+        holder.kill()
 
 
 def test_a_reused_and_changed_list_of_checks_is_read_afresh(tmp_path: Path) -> None:
