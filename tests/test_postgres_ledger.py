@@ -346,6 +346,23 @@ def test_totals_add_up_across_connections(url: str) -> None:
             led.close()
 
 
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("synchronus_holds=on", ["synchronus_holds", "did you mean costwarden's 'synchronous_"]),
+        ("pool_mx=3", ["pool_mx", "did you mean costwarden's 'pool_max'"]),
+        ("frobnicate=1", ["frobnicate", "costwarden's own options are schema", "libpq"]),
+    ],
+)
+def test_a_misspelt_option_is_refused_with_the_near_name(query: str, words: list[str]) -> None:
+    """libpq refuses parameters it does not know; costwarden adds which of its own is meant
+    (libpq's own parameters, such as sslmode, still pass through)."""
+    with pytest.raises(ConfigurationError) as caught:
+        PostgresLedger(f"postgresql://nobody@127.0.0.1:1/x?{query}")
+    for word in words:
+        assert word in str(caught.value)
+
+
 @needs_pg
 def test_synchronous_holds_option(url: str) -> None:
     led = open_ledger(f"{url}&synchronous_holds=on")

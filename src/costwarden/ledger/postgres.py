@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import difflib
 import json
 import re
 import threading
@@ -178,6 +179,28 @@ def _parse_number(options: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+_OWN_OPTIONS: Final = (
+    "schema",
+    "pool_min",
+    "pool_max",
+    "pool_timeout",
+    "pool_max_waiting",
+    "statement_timeout",
+    "synchronous_holds",
+)
+
+
+def _hint(exc: Exception) -> str:
+    """For a query parameter libpq does not know: the costwarden option it is close to."""
+    found = re.search(r'invalid URI query parameter: "([^"]+)"', str(exc))
+    if not found:
+        return ""
+    near = difflib.get_close_matches(found.group(1), _OWN_OPTIONS, n=1)
+    if near:
+        return f" (did you mean costwarden's {near[0]!r}?)"
+    return f"; costwarden's own options are {', '.join(_OWN_OPTIONS)}, the rest go to libpq"
+
+
 class PostgresLedger(SQLControl):
     """A ledger in one PostgreSQL schema, shared by every process and host that opens it."""
 
@@ -239,7 +262,7 @@ class PostgresLedger(SQLControl):
         try:
             params = conninfo_to_dict(rest)
         except psycopg.ProgrammingError as exc:
-            raise ConfigurationError(f"cannot read PostgreSQL URL: {exc}") from None
+            raise ConfigurationError(f"cannot read PostgreSQL URL: {exc}{_hint(exc)}") from None
         if connect_timeout is not None:
             params["connect_timeout"] = max(1, round(connect_timeout))
         params.setdefault("connect_timeout", 5)
