@@ -763,9 +763,12 @@ class SQLiteLedger(SQLControl):
     def _control_write(self) -> Iterator[Execute]:
         with self._lock:
             conn = self._conn_for_pid()
-            self._lock_board()
+            waited = self._lock_board()
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                if waited:  # one deadline for both locks, as in _WriteTransaction
+                    _WriteTransaction._begin_within(conn, self.timeout - waited, self.timeout)
+                else:
+                    conn.execute("BEGIN IMMEDIATE")
                 try:
                     changes = conn.total_changes
                     yield conn.execute

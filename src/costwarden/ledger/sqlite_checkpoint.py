@@ -42,6 +42,7 @@ class BackgroundCheckpointer:
         self.timeout = timeout
         self.checkpoints = 0
         self._busy = threading.Lock()  # held around every use of _conn
+        self._start_lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._held_for_fork = False
         self._wake = threading.Event()
@@ -57,11 +58,13 @@ class BackgroundCheckpointer:
         self._thread.start()
 
     def note_write(self) -> None:
-        """Called after each committed write transaction, under the ledger's lock (cheap when
-        already signalled). The first one in a forked child starts the child's thread."""
+        """Called after each committed write transaction (cheap when already signalled). The
+        first one in a forked child starts the child's thread."""
         if not self._wake.is_set():
             if self._thread is None and not self._stop.is_set():
-                self._start()
+                with self._start_lock:
+                    if self._thread is None:
+                        self._start()
             self._wake.set()
 
     def _connect(self) -> sqlite3.Connection | None:
@@ -129,6 +132,7 @@ class BackgroundCheckpointer:
             self._conn = None
         self._held_for_fork = False
         self._busy = threading.Lock()
+        self._start_lock = threading.Lock()
         stopped = self._stop.is_set()
         self._wake, self._stop = threading.Event(), threading.Event()
         if stopped:
