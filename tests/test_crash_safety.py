@@ -34,7 +34,6 @@ from costwarden.errors import BudgetExceededError, LedgerUnavailableError
 from costwarden.manager import BudgetManager
 from costwarden.records import UsageRecord
 
-ROOT = Path(__file__).resolve().parent.parent
 HOLD_TTL = 0.5
 WRITER_BUDGET = Budget(daily_limit=1_000_000.0, monthly_limit=None, per_request_limit=None)
 
@@ -99,6 +98,8 @@ def _zygote() -> None:
     print(json.dumps("ready"), flush=True)
     for line in sys.stdin:
         cmd = json.loads(line)
+        # Forking is safe here only because this process has one thread (no ledger is open).
+        assert threading.active_count() == 1, threading.enumerate()
         pid = os.fork()
         if pid == 0:  # the writer
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -114,7 +115,6 @@ if __name__ == "__main__":
     sys.exit(0)
 
 # -- test side ----------------------------------------------------------------------------------
-import subprocess  # noqa: E402  (after the zygote's exit: it starts faster without these)
 from collections.abc import Callable, Iterator  # noqa: E402
 
 import psycopg  # noqa: E402
@@ -123,48 +123,28 @@ import pytest  # noqa: E402
 from costwarden.ledger import Bucket, Ledger, open_ledger  # noqa: E402
 from costwarden.ledger.sqlite import SQLiteLedger  # noqa: E402
 from tests import pg  # noqa: E402
+from tests.procs import Child  # noqa: E402
 
 ROUNDS = 20
 WRITERS_PER_ROUND = 3
 
 
 class Zygote:
-    def __init__(self) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.test_crash_safety"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self._answer() == "ready"
+    """The zygote, started by subprocess; every answer it owes has a deadline."""
 
-    def _answer(self) -> object:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"zygote died (exit {self.proc.wait()})")
-        return json.loads(line)
+    def __init__(self) -> None:
+        self.child = Child(module="tests.test_crash_safety", capture_stderr=False)
+        assert json.loads(self.child.readline(timeout=30)) == "ready"
 
     def fork_writer(self, url: str, seed: int, ack: Path, threads: int = 4) -> int:
-        assert self.proc.stdin is not None
         cmd = {"url": url, "seed": seed, "ack": str(ack), "threads": threads}
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
-        pid = self._answer()
+        self.child.send(json.dumps(cmd))
+        pid = json.loads(self.child.readline(timeout=15))
         assert isinstance(pid, int)
         return pid
 
     def stop(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.child.close_stdin_and_wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ made real with a local TCP relay between the ledger and the server that the test
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
 import time
@@ -32,6 +31,7 @@ from costwarden.ledger.schema_postgres import MIGRATIONS
 from costwarden.manager import BudgetManager
 from costwarden.records import UsageRecord
 from tests import pg
+from tests.procs import Child
 
 NOW = 1_800_000_000.0
 NOW_US = int(NOW * 1_000_000)
@@ -346,6 +346,23 @@ def test_totals_add_up_across_connections(url: str) -> None:
             led.close()
 
 
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("synchronus_holds=on", ["synchronus_holds", "did you mean costwarden's 'synchronous_"]),
+        ("pool_mx=3", ["pool_mx", "did you mean costwarden's 'pool_max'"]),
+        ("frobnicate=1", ["frobnicate", "costwarden's own options are schema", "libpq"]),
+    ],
+)
+def test_a_misspelt_option_is_refused_with_the_near_name(query: str, words: list[str]) -> None:
+    """libpq refuses parameters it does not know; costwarden adds which of its own is meant
+    (libpq's own parameters, such as sslmode, still pass through)."""
+    with pytest.raises(ConfigurationError) as caught:
+        PostgresLedger(f"postgresql://nobody@127.0.0.1:1/x?{query}")
+    for word in words:
+        assert word in str(caught.value)
+
+
 @needs_pg
 def test_synchronous_holds_option(url: str) -> None:
     led = open_ledger(f"{url}&synchronous_holds=on")
@@ -405,23 +422,9 @@ def test_literals_are_remembered_by_value_per_kind(url: str) -> None:
 
 @needs_pg
 def test_a_forked_child_opens_its_own_connections(url: str) -> None:
-    led = open_ledger(url)
-    try:
-        led.reserve("parent", 5, [LimitCheck(DAY, 100)], NOW + 60, NOW)
-        pid = os.fork()
-        if pid == 0:  # the child: must not use the parent's sockets
-            code = 1
-            try:
-                ok = led.usage([DAY], NOW)[0].reserved == 5
-                ok = ok and led.reserve("child", 5, [LimitCheck(DAY, 100)], NOW + 60, NOW) is None
-                code = 0 if ok else 2
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        assert led.usage([DAY], NOW)[0].reserved == 10  # and the parent's still work
-    finally:
-        led.close()
+    """The fork happens in a driver process (tests/procs.py ``pg-fork``), never in pytest's."""
+    out = Child("pg-fork", url).result(timeout=60)
+    assert out == {"child": 0, "reserved": 10}  # the child's hold too; the parent still works
 
 
 # -- outages through a relay the test can cut ------------------------------------------------------

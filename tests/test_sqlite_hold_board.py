@@ -6,11 +6,10 @@ bytes in a file, through a second handle, after a killed writer, beside a recrea
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from costwarden.ledger.sqlite import SQLiteLedger
 from costwarden.ledger.sqlite_holds import ENTRY, HEADER, HoldBoard, digest64
 from costwarden.manager import BudgetManager
 from costwarden.records import UsageRecord
-from tests.helpers import FakeClock
+from tests.procs import Child
 from tests.test_ledger_conformance import rec
 
 NOW = 1_764_331_200.0  # 2025-11-28 12:00 UTC
@@ -174,56 +173,28 @@ def test_a_failed_record_leaves_the_cache_and_the_hold_as_they_were(tmp_path: Pa
 
 
 def test_a_forked_child_gets_its_own_ledger_lock(tmp_path: Path) -> None:
-    """An inherited flock would be shared with the parent; the child must reopen the board."""
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    clock = FakeClock(NOW)
-    mgr = BudgetManager(Budget(1.0, None, None), ledger=url, clock=clock)
-    try:
-        mgr.ledger.reserve("warm", 1, [LimitCheck(DAY, 10**9)], NOW + 60, NOW)
-        pid = os.fork()
-        if pid == 0:  # child: hold the ledger lock for a while through its own board
-            code = 0
-            try:
-                led = mgr.ledger
-                assert isinstance(led, SQLiteLedger)
-                led._conn_for_pid()
-                led._board.lock()
-                time.sleep(0.5)
-                led._board.unlock()
-            except BaseException:
-                code = 1
-            os._exit(code)
-        time.sleep(0.2)  # the child holds the lock now; the parent must wait for it
-        started = time.monotonic()
-        mgr.record_spend(UsageRecord("gpt-4o-mini", 10, 10))
-        waited = time.monotonic() - started
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        assert waited > 0.1, "the parent did not wait for the child's ledger lock"
-    finally:
-        mgr.close()
+    """An inherited flock would be shared with the parent; the child must reopen the board.
+
+    The fork happens in a driver process (tests/procs.py ``fork-lock``): the forked child holds
+    the ledger lock for 0.5 s through its copy of the ledger, and the parent must wait for it.
+    """
+    out = Child("fork-lock", f"sqlite:///{tmp_path / 's.db'}").result(timeout=60)
+    assert isinstance(out, dict)
+    assert out["child"] == 0
+    assert out["waited"] > 0.1, "the parent did not wait for the child's ledger lock"
 
 
 def test_a_writer_killed_holding_the_ledger_lock_frees_it(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     led = SQLiteLedger(url)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        child = SQLiteLedger(url)
-        child._board.lock()
-        os.write(w, b"x")
-        signal.pause()
-        os._exit(0)
+    holder = Child("hold", url)
     try:
-        os.read(r, 1)
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        holder.expect("locked")
+        holder.kill()
         assert led.reserve("h", 1, [LimitCheck(DAY, 10)], NOW + 60, NOW) is None
     finally:
+        holder.kill()
         led.close()
-        os.close(r)
-        os.close(w)
 
 
 def test_a_stopped_lock_holder_makes_calls_fail_closed_after_the_timeout(tmp_path: Path) -> None:
@@ -231,16 +202,10 @@ def test_a_stopped_lock_holder_makes_calls_fail_closed_after_the_timeout(tmp_pat
     url = f"sqlite:///{tmp_path / 's.db'}?timeout=0.3"
     mgr = BudgetManager(Budget(1.0, None, None), ledger=url)
     open_mgr = BudgetManager(Budget(1.0, None, None), ledger=url, fail_open=True)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        child = SQLiteLedger(url)
-        child._board.lock()
-        os.write(w, b"x")
-        signal.pause()
-        os._exit(0)
+    holder = Child("hold", url)
     try:
-        os.read(r, 1)
+        holder.expect("locked")
+        holder.stop()  # SIGSTOP: it keeps the lock and will never let go by itself
         started = time.monotonic()
         with pytest.raises(LedgerUnavailableError, match="ledger lock"):
             mgr.reserve(0.01)
@@ -251,15 +216,68 @@ def test_a_stopped_lock_holder_makes_calls_fail_closed_after_the_timeout(tmp_pat
             SQLiteLedger(url)  # opening waits no longer either
         assert open_mgr.reserve(0.01).unchecked  # the configured policy applies
     finally:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(r)
-        os.close(w)
+        holder.kill()
     try:
         mgr.reserve(0.01).release()  # and all is well once the holder is gone
     finally:
         mgr.close()
         open_mgr.close()
+
+
+TIMEOUT = 2.0
+MARGIN = 0.5
+
+
+def _waited(call: Callable[[], object]) -> float:
+    started = time.monotonic()
+    with pytest.raises(LedgerUnavailableError):
+        call()
+    return time.monotonic() - started
+
+
+def test_a_stopped_holder_delays_a_reservation_by_the_timeout_once(tmp_path: Path) -> None:
+    """The manager purges expired holds before some reservations: that must not be a second
+    wait of ``timeout`` for the same stopped holder."""
+    url = f"sqlite:///{tmp_path / 's.db'}?timeout={TIMEOUT}"
+    mgr = BudgetManager(Budget(1.0, None, None), ledger=url)
+    holder = Child("hold", url)
+    try:
+        holder.expect("locked")
+        holder.stop()
+        assert TIMEOUT - 0.1 < _waited(lambda: mgr.reserve(0.01)) <= TIMEOUT + MARGIN
+        assert _waited(mgr.get_status) <= TIMEOUT + MARGIN
+    finally:
+        holder.kill()
+        mgr.close()
+
+
+def test_the_ledger_lock_and_sqlites_write_lock_share_one_deadline(tmp_path: Path) -> None:
+    """A holder that lets go of the ledger lock after 1 s but keeps SQLite's write lock: the
+    record waits 1 s for the one, and only what is left of the timeout for the other."""
+    url = f"sqlite:///{tmp_path / 's.db'}?timeout={TIMEOUT}"
+    mgr = BudgetManager(Budget(1.0, None, None), ledger=url)
+    mgr.reserve(0.01).release()  # warm: prices and plans are not part of the wait
+    holder = Child("hold", url, "write", "release=1.0")
+    try:
+        holder.expect("locked")
+        waited = _waited(lambda: mgr.record_spend(UsageRecord("gpt-4o-mini", 10, 10)))
+        assert TIMEOUT - 0.1 < waited <= TIMEOUT + MARGIN
+    finally:
+        holder.kill()
+        mgr.close()
+
+
+def test_opening_a_ledger_waits_the_timeout_in_all(tmp_path: Path) -> None:
+    """Opening takes SQLite's write lock (migrations), then the ledger lock (the board): a
+    holder that lets go of the first after 1 s and never of the second."""
+    url = f"sqlite:///{tmp_path / 's.db'}?timeout={TIMEOUT}"
+    SQLiteLedger(url).close()
+    holder = Child("hold", url, "write", "commit=1.0")
+    try:
+        holder.expect("locked")
+        assert _waited(lambda: SQLiteLedger(url)) <= TIMEOUT + MARGIN
+    finally:
+        holder.kill()
 
 
 def test_a_reused_and_changed_list_of_checks_is_read_afresh(tmp_path: Path) -> None:

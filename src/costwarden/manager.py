@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from costwarden import forksafe
 from costwarden.bounds import check_name, check_names
 from costwarden.budget import GLOBAL, Budget, Scope, Window, WindowCache, scopes_for
 from costwarden.errors import (
@@ -214,7 +215,7 @@ class BudgetManager:
         self._plans: dict[tuple[object, ...], _Plan] = {}
         self._claimed: set[str] = set()
         self._last_purge = 0.0
-        self._lock = threading.Lock()
+        self._lock = forksafe.fresh_after_fork(threading.Lock())
         self._dispatcher = _alert_dispatcher(self.ledger, alerts)
 
     # -- configuration --------------------------------------------------------------------------

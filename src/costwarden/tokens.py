@@ -33,6 +33,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
+from costwarden import forksafe
 from costwarden.errors import TokenCountError
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ _SPECS: Final[dict[str, tuple[str, dict[str, int]]]] = {
 }
 
 _encodings: dict[str, tiktoken.Encoding] = {}
-_encoding_lock = threading.Lock()
+_encoding_lock = forksafe.fresh_after_fork(threading.Lock())
 
 
 def load_ranks(name: str) -> dict[bytes, int]:

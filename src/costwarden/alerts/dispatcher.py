@@ -24,6 +24,11 @@ across processes, no retry) rather than lost: a ledger outage is when people nee
 
 Every error text that is logged or stored goes through the channel's own ``redact`` (if it has
 one) and :func:`costwarden.alerts.redact.redact`, so a webhook URL never reaches either.
+
+In a forked child (see :mod:`costwarden.forksafe`) the parent's worker thread does not exist
+and its queue and condition may have been locked by it at the fork: the child gets new ones,
+empty (the parent sends what it queued), and starts its own worker at its first emit or
+flush. A child that never emits does not start one, so its exit does not wait for channels.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+from costwarden import forksafe
 from costwarden.alerts.channel import AlertChannel, accepts
 from costwarden.alerts.http import ChannelHTTPError
 from costwarden.alerts.payload import alert_from_json, alert_to_json
@@ -171,6 +177,7 @@ class AlertDispatcher:
         self._worker: threading.Thread | None = None
         self._atexit: Callable[[], None] | None = None
         self._start_worker()  # at once: rows a crashed process left are sent without waiting
+        forksafe.register(self)
 
     def _start_worker(self) -> None:
         """Start the worker thread (once); a dispatcher with only synchronous channels never
@@ -192,6 +199,21 @@ class AlertDispatcher:
 
         self._atexit = _at_exit
         atexit.register(_at_exit)
+
+    # -- fork hooks (costwarden.forksafe) -----------------------------------------------------
+    def _before_fork(self) -> None:
+        pass
+
+    def _after_fork_in_parent(self) -> None:
+        pass
+
+    def _after_fork_in_child(self) -> None:
+        self._queue = queue.Queue(maxsize=self._queue.maxsize)
+        self._cond = threading.Condition()
+        self._requested = self._done = 0
+        self._last_cycle_ok = True
+        self._retries = []  # the parent retries what it scheduled
+        self._worker = None
 
     # -- caller side ------------------------------------------------------------------------
     def emit(self, alert: Alert) -> bool:
@@ -245,6 +267,8 @@ class AlertDispatcher:
                 )
 
     def _wake(self, item: object) -> None:
+        if self._worker is None:
+            self._start_worker()  # a forked child's first emit (see the module doc)
         try:
             self._queue.put_nowait(item)
         except queue.Full:

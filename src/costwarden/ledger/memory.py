@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final
 
+from costwarden import forksafe
 from costwarden.errors import LedgerError
 from costwarden.ledger.base import (
     MINUTE,
@@ -38,7 +39,7 @@ class MemoryLedger(MemoryControl):
 
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
-        self._lock = threading.RLock()
+        self._lock = forksafe.fresh_after_fork(threading.RLock())
         self._records: list[StoredRecord] = []
         self._spent: dict[_Key, int] = defaultdict(int)
         self._count: dict[_Key, int] = defaultdict(int)

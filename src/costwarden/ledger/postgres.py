@@ -38,11 +38,14 @@ with ``fail_open=True``, admits unchecked.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import difflib
 import json
-import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, TypeVar
@@ -54,6 +57,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout, TooManyRequests
 
+from costwarden import forksafe
 from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
 from costwarden.ledger.base import (
     Bucket,
@@ -175,6 +179,28 @@ def _parse_number(options: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+_OWN_OPTIONS: Final = (
+    "schema",
+    "pool_min",
+    "pool_max",
+    "pool_timeout",
+    "pool_max_waiting",
+    "statement_timeout",
+    "synchronous_holds",
+)
+
+
+def _hint(exc: Exception) -> str:
+    """For a query parameter libpq does not know: the costwarden option it is close to."""
+    found = re.search(r'invalid URI query parameter: "([^"]+)"', str(exc))
+    if not found:
+        return ""
+    near = difflib.get_close_matches(found.group(1), _OWN_OPTIONS, n=1)
+    if near:
+        return f" (did you mean costwarden's {near[0]!r}?)"
+    return f"; costwarden's own options are {', '.join(_OWN_OPTIONS)}, the rest go to libpq"
+
+
 class PostgresLedger(SQLControl):
     """A ledger in one PostgreSQL schema, shared by every process and host that opens it."""
 
@@ -236,7 +262,7 @@ class PostgresLedger(SQLControl):
         try:
             params = conninfo_to_dict(rest)
         except psycopg.ProgrammingError as exc:
-            raise ConfigurationError(f"cannot read PostgreSQL URL: {exc}") from None
+            raise ConfigurationError(f"cannot read PostgreSQL URL: {exc}{_hint(exc)}") from None
         if connect_timeout is not None:
             params["connect_timeout"] = max(1, round(connect_timeout))
         params.setdefault("connect_timeout", 5)
@@ -259,15 +285,26 @@ class PostgresLedger(SQLControl):
         # kind (an empty checks tuple equals an empty bucket tuple; see _remembered).
         self._check_literals: dict[Sequence[LimitCheck], tuple[str, ...]] = {}
         self._bucket_literals: dict[Sequence[Bucket], tuple[str, ...]] = {}
-        self._pid = os.getpid()
-        self._orphans: list[ConnectionPool[_Conn]] = []
         self._closed = False
-        self._pool = self._open_pool()
+        self._pool: ConnectionPool[_Conn] | None = self._open_pool()
         try:
             self._migrate()
         except BaseException:
             self._pool.close()
             raise
+        forksafe.register(self)
+        ref = weakref.ref(self)
+
+        def _at_exit() -> None:
+            # Close the pool while its worker threads can still run. Left to the garbage
+            # collector during interpreter shutdown, its __del__ joins threads that may no
+            # longer get to run: forked children of a busy process took 3-5 s to exit so.
+            ledger = ref()
+            if ledger is not None:
+                ledger.close()
+
+        self._atexit = _at_exit
+        atexit.register(_at_exit)
 
     # -- connections ----------------------------------------------------------------------------
     def _open_pool(self) -> ConnectionPool[_Conn]:
@@ -293,15 +330,36 @@ class PostgresLedger(SQLControl):
         return pool
 
     def _current_pool(self) -> ConnectionPool[_Conn]:
-        # A pool must not cross fork(): the child opens its own and never touches (or lets the
-        # garbage collector close) the parent's sockets.
-        # The inherited lock may have been held by a thread that does not exist in the child.
-        if os.getpid() != self._pid:
-            self._lock = threading.Lock()
-            self._orphans.append(self._pool)
-            self._pid = os.getpid()
-            self._pool = self._open_pool()
-        return self._pool
+        """This process's pool; a forked child opens its own at its first call."""
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                if self._closed:
+                    raise LedgerError("this PostgreSQL ledger is closed; open a new one")
+                pool = self._pool
+                if pool is None:
+                    pool = self._pool = self._open_pool()
+        return pool
+
+    # -- fork hooks (costwarden.forksafe) -------------------------------------------------------
+    def _before_fork(self) -> None:
+        pass
+
+    def _after_fork_in_parent(self) -> None:
+        pass
+
+    def _after_fork_in_child(self) -> None:
+        """A pool must not cross fork(): its sockets are the parent's sessions and its worker
+        threads are gone. The child never uses it, and keeps it referenced so the garbage
+        collector does not run its ``__del__`` here (which would signal and join those
+        threads); marked closed so that nothing at exit tries either. psycopg itself never
+        closes a connection in a process other than the one that opened it."""
+        self._lock = threading.Lock()  # it may have been held by a thread gone in the child
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            with contextlib.suppress(AttributeError):
+                pool._closed = True
+            forksafe.set_aside(pool)
 
     def _run(self, what: str, fn: Callable[[_Conn], _T]) -> _T:
         """Run ``fn`` on a pooled connection, turning database failures into ledger errors."""
@@ -648,8 +706,9 @@ class PostgresLedger(SQLControl):
             if self._closed:
                 return
             self._closed = True
-            if os.getpid() == self._pid:
+            if self._pool is not None:
                 self._pool.close()
+        atexit.unregister(self._atexit)
 
     def __repr__(self) -> str:
         return f"<PostgresLedger {self._where}>"

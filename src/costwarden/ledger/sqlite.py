@@ -16,8 +16,18 @@ survives any process crash; ``?synchronous=full`` in the URL also survives power
 cost per commit.
 
 URL: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, optional query
-``?timeout=5&synchronous=full&holds=65536`` (``holds``: entries on the hold board, one per
-hold and bucket; used only when the board file is created).
+``?timeout=5&synchronous=full&holds=65536`` (read strictly by
+:mod:`costwarden.ledger.sqlite_options`). ``timeout`` bounds the whole wait of one call: the
+ledger lock and SQLite's own write lock share one deadline.
+
+The files (database, ``-wal``, ``-shm``, ``-holds``) hold user ids and key names, so new ones
+are made readable by their owner only (0600, whatever the umask); an existing file keeps its
+mode. SQLite gives ``-wal`` and ``-shm`` the database file's mode.
+
+Across ``os.fork()`` (see :mod:`costwarden.forksafe`) the forking thread waits for this
+ledger's lock and closes its connection, so a child inherits no open SQLite file and no lock
+held by a thread it does not have; the child opens its own connection, board and checkpoint
+thread on first use, and the parent reopens its connection on its next call.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+from costwarden import forksafe
 from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
 from costwarden.ledger.base import (
     MINUTE,
@@ -49,12 +60,8 @@ from costwarden.ledger.control import Execute, SQLControl
 from costwarden.ledger.migrations import apply_migrations
 from costwarden.ledger.schema_sqlite import MIGRATIONS
 from costwarden.ledger.sqlite_checkpoint import SAFETY_NET_PAGES, BackgroundCheckpointer
-from costwarden.ledger.sqlite_holds import (
-    DEFAULT_CAPACITY,
-    HoldBoard,
-    LedgerLockTimeout,
-    digest64,
-)
+from costwarden.ledger.sqlite_holds import HoldBoard, LedgerLockTimeout, digest64
+from costwarden.ledger.sqlite_options import parse_options
 from costwarden.money import Nanos
 from costwarden.records import StoredRecord
 
@@ -107,15 +114,16 @@ def path_from_url(url: str) -> str:
     return rest[1:] if rest.startswith("/") else rest
 
 
-def _query(url: str) -> dict[str, str]:
-    if "?" not in url:
-        return {}
-    out = {}
-    for part in url.split("?", 1)[1].split("&"):
-        if part:
-            k, _, v = part.partition("=")
-            out[k] = v
-    return out
+def _create_private(path: str) -> None:
+    """Create ``path`` readable and writable by its owner only, if it does not exist yet (an
+    existing file keeps its mode). ``os.open``'s mode is not widened by any umask."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise LedgerUnavailableError(f"cannot create the SQLite ledger {path}: {exc}") from exc
+    os.close(fd)
 
 
 class SQLiteLedger(SQLControl):
@@ -129,32 +137,27 @@ class SQLiteLedger(SQLControl):
     def __init__(self, url: str, *, timeout: float | None = None) -> None:
         self.url = url
         self.path = path_from_url(url)
-        options = _query(url)
-        try:
-            self.timeout = float(options.get("timeout", timeout if timeout is not None else 10.0))
-        except ValueError:
-            raise ConfigurationError(f"timeout in {url!r} must be a number of seconds") from None
-        self._synchronous = options.get("synchronous", "normal").upper()
-        if self._synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise ConfigurationError(f"synchronous in {url!r} must be off/normal/full/extra")
+        options = parse_options(url, timeout=timeout)
+        self.timeout = options.timeout
+        self._synchronous = options.synchronous
         parent = Path(self.path).parent
         if not parent.exists():
             raise ConfigurationError(f"folder {parent} for the SQLite ledger does not exist")
-        checkpoint = options.get("checkpoint", "background")
-        if checkpoint not in ("background", "auto"):
-            raise ConfigurationError(f"checkpoint in {url!r} must be background or auto")
-        self._background_checkpoints = checkpoint == "background"
-        try:
-            self._board_capacity = int(options.get("holds", DEFAULT_CAPACITY))
-        except ValueError:
-            raise ConfigurationError(f"holds in {url!r} must be a whole number") from None
+        self._background_checkpoints = options.background_checkpoints
+        self._board_capacity = options.holds
         self._lock = threading.RLock()
-        self._pid = os.getpid()
-        self._conn = self._connect()
+        self._closed = False
+        self._held_for_fork = False
+        self._board_inherited = False  # in a forked child until it reopens the board
+        # Opening waits for locks too (WAL switch, migration, board): one deadline for all.
+        deadline = time.monotonic() + self.timeout
+        _create_private(self.path)
+        self._conn: sqlite3.Connection | None = self._connect(deadline)
         self._checkpointer = self._start_checkpointer()
-        self._migrate()
+        self._migrate(deadline)
         self._ledger_id = self._read_ledger_id()
-        self._board = self._open_board()
+        self._board = self._open_board(deadline)
+        forksafe.register(self)
         # (spent net of baseline, count, baseline) of calendar buckets, valid while the
         # board's generation is ``_cache_gen``; digests of buckets, which never change.
         self._totals_cache: dict[tuple[str, str, int], tuple[int, int, int]] = {}
@@ -168,13 +171,13 @@ class SQLiteLedger(SQLControl):
         ] = {}
 
     # -- connection ---------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, deadline: float | None = None) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
                 self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-            self._enable_wal(conn)
+            self._enable_wal(conn, deadline)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             if self._background_checkpoints:
                 conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
@@ -182,11 +185,12 @@ class SQLiteLedger(SQLControl):
             raise LedgerUnavailableError(f"cannot open SQLite ledger {self.path}: {exc}") from exc
         return conn
 
-    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+    def _enable_wal(self, conn: sqlite3.Connection, deadline: float | None) -> None:
         """Switch a new file to WAL. Several processes opening a new file at once can find it
         locked while another one switches it (the busy handler does not cover this pragma),
-        so retry until the timeout."""
-        deadline = time.monotonic() + self.timeout
+        so retry until the deadline (by default the timeout)."""
+        if deadline is None:
+            deadline = time.monotonic() + self.timeout
         delay = 0.001
         while True:
             try:
@@ -214,10 +218,11 @@ class SQLiteLedger(SQLControl):
             row = conn.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()
         return int(row[0], 16)
 
-    def _open_board(self) -> HoldBoard:
+    def _open_board(self, deadline: float | None = None) -> HoldBoard:
+        wait = self.timeout if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             return HoldBoard(
-                self.path + "-holds", self._ledger_id, self._board_capacity, timeout=self.timeout
+                self.path + "-holds", self._ledger_id, self._board_capacity, timeout=wait
             )
         except LedgerLockTimeout as exc:
             raise LedgerUnavailableError(f"cannot open the ledger {self.path}: {exc}") from exc
@@ -227,18 +232,47 @@ class SQLiteLedger(SQLControl):
             ) from exc
 
     def _conn_for_pid(self) -> sqlite3.Connection:
-        # A connection, the checkpoint thread and the board's lock must not cross fork(): a
-        # child reopens all three (an inherited flock would be shared with the parent).
-        if os.getpid() != self._pid:
-            self._pid = os.getpid()
-            self._lock = threading.RLock()
-            self._conn = self._connect()
-            self._checkpointer = self._start_checkpointer()
+        """This process's connection, under ``_lock``: after a fork (see the module doc) the
+        first call reopens it, and in the child the board too (an inherited flock is shared
+        with the parent, so the child's lock would be the parent's)."""
+        conn = self._conn
+        if conn is None:
+            conn = self._reopen()
+        return conn
+
+    def _reopen(self) -> sqlite3.Connection:
+        if self._closed:
+            raise LedgerError(f"the SQLite ledger {self.path} is closed; open a new one")
+        if self._board_inherited:
             self._board.close()
             self._board = self._open_board()
-            self._totals_cache.clear()
-            self._cache_gen = -1
-        return self._conn
+            self._board_inherited = False
+            self._forget_totals()
+        conn = self._conn = self._connect()
+        return conn
+
+    # -- fork hooks (costwarden.forksafe) -----------------------------------------------------
+    def _before_fork(self) -> None:
+        """Wait (bounded) until no thread is inside this ledger, then close its connection:
+        the child must not inherit SQLite's record of this process's locks on the file."""
+        self._held_for_fork = self._lock.acquire(timeout=self.timeout + 1.0)
+        if self._held_for_fork and self._conn is not None and not self._closed:
+            self._conn.close()
+            self._conn = None
+
+    def _after_fork_in_parent(self) -> None:
+        if self._held_for_fork:
+            self._held_for_fork = False
+            self._lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.RLock()
+        self._held_for_fork = False
+        if self._conn is not None and not self._closed:
+            # A thread was still inside the ledger when the fork came: never use or close it.
+            forksafe.set_aside(self._conn)
+            self._conn = None
+        self._board_inherited = True
 
     def _digest(self, hold_key: tuple[str, str, int]) -> int:
         """The board digest of a bucket's holds key ``(scope, period, hold_start)``."""
@@ -250,10 +284,11 @@ class SQLiteLedger(SQLControl):
             d = self._digests[hold_key] = digest64(f"{scope}\x1f{period}\x1f{start}")
         return d
 
-    def _lock_board(self) -> None:
-        """Take the ledger lock, waiting at most the ledger's timeout."""
+    def _lock_board(self) -> float:
+        """Take the ledger lock, waiting at most the ledger's timeout; returns the seconds
+        waited (0.0 when it was free at once)."""
         try:
-            self._board.lock(self.timeout)
+            return self._board.lock(self.timeout)
         except LedgerLockTimeout as exc:
             raise LedgerUnavailableError(
                 f"{exc}; a process may be stopped or stuck while holding it (raise ?timeout= "
@@ -297,9 +332,15 @@ class SQLiteLedger(SQLControl):
             except sqlite3.OperationalError as exc:
                 raise LedgerUnavailableError(f"reading {self.path} failed: {exc}") from exc
 
-    def _migrate(self) -> None:
-        with self._write() as conn:
-            apply_migrations(conn.execute, MIGRATIONS, placeholder="?", where=self.path)
+    def _migrate(self, deadline: float) -> None:
+        assert self._conn is not None
+        left = max(0.001, deadline - time.monotonic())
+        self._conn.execute(f"PRAGMA busy_timeout={int(left * 1000)}")
+        try:
+            with self._write() as conn:
+                apply_migrations(conn.execute, MIGRATIONS, placeholder="?", where=self.path)
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
 
     @property
     def schema_version(self) -> int:
@@ -565,8 +606,21 @@ class SQLiteLedger(SQLControl):
         return [LedgerEvent(*row) for row in rows]
 
     def purge_expired_holds(self, now: float) -> int:
-        with self._ledger_locked():
-            return self._board.purge(now)
+        """Free expired board entries; 0 without waiting if the ledger lock is busy.
+
+        Housekeeping only (expired holds never count, and their entries are reused), so it
+        must not add a wait of its own to the call that triggers it (the manager purges
+        before some reservations: two waits would double the ``timeout``)."""
+        with self._lock:
+            self._conn_for_pid()
+            try:
+                self._board.lock(0.0)
+            except LedgerLockTimeout:
+                return 0
+            try:
+                return self._board.purge(now)
+            finally:
+                self._board.unlock()
 
     def live_holds(self, now: float) -> int:
         """How many holds are filed and unexpired (the board's occupancy, for operators)."""
@@ -694,7 +748,9 @@ class SQLiteLedger(SQLControl):
         if self._checkpointer is not None:
             self._checkpointer.close()
         with self._lock:
-            self._conn.close()
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
             self._board.close()
 
     # -- control plane (the logic is SQLControl's, see ledger/control.py) ----------------------
@@ -707,9 +763,12 @@ class SQLiteLedger(SQLControl):
     def _control_write(self) -> Iterator[Execute]:
         with self._lock:
             conn = self._conn_for_pid()
-            self._lock_board()
+            waited = self._lock_board()
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                if waited:  # one deadline for both locks, as in _WriteTransaction
+                    _WriteTransaction._begin_within(conn, self.timeout - waited, self.timeout)
+                else:
+                    conn.execute("BEGIN IMMEDIATE")
                 try:
                     changes = conn.total_changes
                     yield conn.execute
@@ -767,8 +826,11 @@ class _WriteTransaction:
         try:
             conn = self._conn = ledger._conn_for_pid()
             if self._totals:
-                ledger._lock_board()
+                waited = ledger._lock_board()
                 board_locked = True
+                if waited:  # rare: the ledger lock was busy; SQLite may wait only what is left
+                    self._begin_within(conn, ledger.timeout - waited, ledger.timeout)
+                    return conn
             conn.execute("BEGIN IMMEDIATE")
         except BaseException as exc:
             if board_locked:
@@ -782,6 +844,16 @@ class _WriteTransaction:
                 ) from exc
             raise
         return conn
+
+    @staticmethod
+    def _begin_within(conn: sqlite3.Connection, seconds: float, timeout: float) -> None:
+        """``BEGIN IMMEDIATE`` with SQLite's busy wait cut to ``seconds`` (what is left of the
+        ledger's ``timeout`` after a wait for the ledger lock), then ``timeout`` again."""
+        conn.execute(f"PRAGMA busy_timeout={max(1, int(seconds * 1000))}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         ledger = self._ledger

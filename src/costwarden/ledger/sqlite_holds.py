@@ -86,7 +86,8 @@ class HoldBoard:
             raise LedgerError(f"a hold board needs room for at least 16 holds, got {capacity}")
         self.path = path
         self._filed: dict[int, list[int]] = {}  # tag -> entries, for holds filed here
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        # Owner-only, like the database (it names budgets' scopes); umask cannot widen it.
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             self.lock(timeout)
             try:
@@ -117,8 +118,9 @@ class HoldBoard:
         return capacity
 
     # -- the ledger lock ------------------------------------------------------------------------
-    def lock(self, timeout: float | None = None) -> None:
-        """Take the ledger lock; wait at most ``timeout`` seconds (None: for ever).
+    def lock(self, timeout: float | None = None) -> float:
+        """Take the ledger lock; wait at most ``timeout`` seconds (None: for ever). Returns
+        the seconds waited, 0.0 when the lock was free at once.
 
         A blocking ``flock`` cannot time out, and a process stopped while holding the lock
         (SIGSTOP, a debugger) must not hang every other one: so try without blocking, then
@@ -126,18 +128,24 @@ class HoldBoard:
         """
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
+            return 0.0
         except BlockingIOError:
+            started = time.monotonic()
             if timeout is None:
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
-                return
-        deadline = time.monotonic() + timeout
+                return time.monotonic() - started
+        deadline = started + timeout
         delay = 20e-6
         while True:
-            time.sleep(delay)
+            if time.monotonic() >= deadline:
+                raise LedgerLockTimeout(
+                    f"the ledger lock on {self.path} was held by another process for "
+                    f"more than {timeout:g}s"
+                )
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
+                return max(time.monotonic() - started, 1e-9)
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise LedgerLockTimeout(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from costwarden import forksafe
 from costwarden.pricing.catalog import PriceCatalog, ResolvedPrice
 
 __all__ = ["POPULAR_PRICING", "PRICING", "PriceCatalog", "ResolvedPrice", "default_catalog"]
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     POPULAR_PRICING: dict[str, dict[str, float]]
 
 _default: PriceCatalog | None = None
-_default_lock = threading.Lock()
+_default_lock = forksafe.fresh_after_fork(threading.Lock())
 
 
 def default_catalog() -> PriceCatalog:

@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
+from costwarden import forksafe
 from costwarden.errors import ConfigurationError, InvalidInputError, UnknownModelError
 from costwarden.money import Nanos, nanos_to_usd
 from costwarden.pricing import custom as _custom
@@ -149,7 +150,7 @@ class PriceCatalog:
         self._misses: dict[tuple[str, str | None], list[str]] = {}  # -> suggestions
         self._genai_pricers: dict[tuple[str, str], Any] = {}
         self._fallback: tuple[ResolvedPrice, str] | None = None
-        self._lock = threading.Lock()
+        self._lock = forksafe.fresh_after_fork(threading.Lock())
         self._fallback_model = fallback_model
         if fallback_model is not None:
             try:

@@ -12,6 +12,7 @@ import threading
 from functools import cache
 from typing import Final
 
+from costwarden import forksafe
 from costwarden.pricing.genai import GenaiPricer, base_rate, find
 
 CLASSIC_MODELS: Final = (
@@ -68,7 +69,7 @@ _RATE_NAMES: Final = (
     ("cache_read", "cache_read_mtok"),
     ("cache_write", "cache_write_mtok"),
 )
-_lock = threading.Lock()
+_lock = forksafe.fresh_after_fork(threading.Lock())
 
 
 def _table(names: tuple[str, ...]) -> dict[str, dict[str, float]]:

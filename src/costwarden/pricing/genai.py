@@ -26,6 +26,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, Final
 
+from costwarden import forksafe
 from costwarden.pricing.rates import PriceValue, Schedule, compile_schedule
 
 _BATCH_WHEN: Final = {"processing": "batch"}
@@ -37,7 +38,7 @@ def _start_date_type() -> type:
     return StartDateConstraint  # type: ignore[no-any-return]
 
 
-_lock = threading.Lock()
+_lock = forksafe.fresh_after_fork(threading.Lock())
 
 
 def _snapshot() -> Any:
