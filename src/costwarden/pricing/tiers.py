@@ -2,7 +2,8 @@
 
 A *context* is ``(batch, service_tier)``: ``batch`` for the providers' batch APIs, and a
 service tier such as OpenAI's ``"flex"`` / ``"priority"``. Providers report the standard tier
-under several names (OpenAI ``"default"`` and ``"auto"``, Anthropic ``"standard"``), all of which
+under several names (OpenAI ``"default"`` and ``"auto"``, Anthropic ``"standard"`` and the request
+value ``"standard_only"``), all of which
 mean the standard price; Anthropic reports a batch call as service tier ``"batch"``, which is the
 same as ``batch=True``. Normalising once here keeps every pricer's cache keyed on one spelling.
 """
@@ -15,7 +16,7 @@ from costwarden.errors import InvalidInputError
 
 Context = tuple[bool, str | None]
 STANDARD: Final[Context] = (False, None)
-STANDARD_NAMES: Final = frozenset({"", "default", "auto", "standard"})
+STANDARD_NAMES: Final = frozenset({"", "default", "auto", "standard", "standard_only"})
 
 
 def context_of(batch: object, service_tier: object) -> Context:
