@@ -121,9 +121,7 @@ def test_chat_audio_tokens_at_audio_rates(up: FakeUpstream, m: BudgetManager) ->
 SONNET_4 = "claude-sonnet-4-20250514"
 
 
-def test_anthropic_one_hour_cache_writes_and_web_search(
-    up: FakeUpstream, m: BudgetManager
-) -> None:
+def test_anthropic_one_hour_cache_writes_and_web_search(up: FakeUpstream, m: BudgetManager) -> None:
     client = wrap(ant(up), manager=m, provider="anthropic")
     usage = anthropic_usage(504, 97, cache_write=123, cache_write_1h=23, web_searches=2)
     up.enqueue(Reply.anthropic_message("ok", usage=usage, model=SONNET_4))

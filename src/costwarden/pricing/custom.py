@@ -280,9 +280,7 @@ def parse_entry(model: object, entry: object, origin: str | None = None) -> Cust
             )
     provider = entry.get("provider")
     if provider is not None and (not isinstance(provider, str) or not provider.strip()):
-        raise _fail(
-            f"{where}, key 'provider' must be a non-empty string, got {provider!r}", origin
-        )
+        raise _fail(f"{where}, key 'provider' must be a non-empty string, got {provider!r}", origin)
     standard = _table(where, {k: v for k, v in entry.items() if k in TABLE_KEYS}, origin)
     base = standard.rates
     batch = entry.get("batch")
