@@ -44,6 +44,9 @@ _lock = threading.Lock()
 def _snapshot() -> Any:
     from genai_prices import data_snapshot
 
+    from costwarden.pricing.snapshot import install_downloaded
+
+    install_downloaded()  # a snapshot fetched by `costwarden prices update`, if any
     return data_snapshot.get_snapshot()
 
 
