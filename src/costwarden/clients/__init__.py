@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from costwarden.clients.accounting import Attribution, CallAccount, Estimate, estimate_call
 from costwarden.clients.anthropic_provider import AnthropicProvider
+from costwarden.clients.batch import record_batch_results
 from costwarden.clients.openai_provider import OpenAIProvider
 from costwarden.clients.providers import ChatRequest, Provider, ProviderRegistry
 from costwarden.clients.simulated import SimulatedProvider
@@ -38,5 +39,6 @@ __all__ = [
     "TrackedStream",
     "WrappedClient",
     "estimate_call",
+    "record_batch_results",
     "wrap",
 ]
