@@ -3,6 +3,8 @@ PostgreSQL server named by COSTWARDEN_TEST_POSTGRES_URL (see tests/pg.py)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,11 @@ import pytest
 from costwarden.budget import Budget
 from costwarden.manager import BudgetManager
 from costwarden.testing.fake_upstream import FakeUpstream
+
+# Hermetic prices: never a snapshot some earlier `costwarden prices update` left in ~/.cache.
+os.environ["COSTWARDEN_PRICES_SNAPSHOT"] = str(
+    Path(tempfile.gettempdir()) / f"costwarden-tests-no-snapshot-{os.getpid()}.json"
+)
 
 
 @pytest.fixture

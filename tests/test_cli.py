@@ -246,8 +246,10 @@ def test_tokens(workdir: Path) -> None:
     (workdir / "t.txt").write_text(HELLO)
     assert as_json(cli("tokens", "gpt-4", "--file", "t.txt", "--json"))["tokens"] == 9
     assert as_json(cli("tokens", "gpt-4o", "-f", "-", "--json", input=HELLO))["tokens"] == 9
-    unpriced = as_json(cli("tokens", "some-local-llm", HELLO, "--json"))
-    assert unpriced["input_cost_usd"] is None and unpriced["exact"] is False
+    unpriced = cli("tokens", "some-local-llm", HELLO, "--json")  # unknown: an error, not $0
+    assert unpriced.exit_code == 1 and "No price is known" in unpriced.stderr
+    configured = as_json(cli("tokens", "my-llm", HELLO, "--json"))  # priced under [prices]
+    assert configured["input_cost_usd"] is not None and configured["exact"] is False
     assert "9 tokens (exact" in cli("tokens", "gpt-4o", HELLO).stdout
     assert cli("tokens", "gpt-4o").exit_code == 2
     assert cli("tokens", "gpt-4o", HELLO, "--file", "t.txt").exit_code == 2

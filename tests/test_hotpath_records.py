@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from costwarden.errors import InvalidInputError
 from costwarden.records import (
+    EXTRA_COUNTS,
     Usage,
     UsageRecord,
     check_count,
@@ -184,7 +185,47 @@ def test_usage_keeps_its_dataclass_behaviour() -> None:
     assert hash(u) == hash(Usage(5, 3, 1, 0, 0))
     assert pickle.loads(pickle.dumps(u)) == u == copy.deepcopy(u)
     assert dataclasses.replace(u, output_tokens=9).output_tokens == 9
-    assert list(inspect.signature(Usage).parameters) == list(_COUNTS)
+    assert list(inspect.signature(Usage).parameters) == [*_COUNTS, *EXTRA_COUNTS]
     assert Usage() == Usage(0, 0, 0, 0, 0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         u.input_tokens = 3  # type: ignore[misc]
+
+
+def _reference_extra(**counts: Any) -> dict[str, Any]:
+    """The extra counts' rules written out plainly (records.EXTRA_COUNTS' docstring)."""
+    out = _reference_usage(**counts)
+    extra = {name: check_count(counts.get(name, 0), name) for name in EXTRA_COUNTS}
+    cw1h, ia, car, oa = (extra[n] for n in EXTRA_COUNTS[:4])
+    ok = (
+        cw1h <= out["cache_write_tokens"]
+        and car <= min(out["cache_read_tokens"], ia)
+        and out["cache_read_tokens"] + out["cache_write_tokens"] + ia - car <= out["input_tokens"]
+        and out["reasoning_tokens"] + oa <= out["output_tokens"]
+    )
+    if not ok:
+        raise InvalidInputError("inconsistent")
+    return {**out, **extra}
+
+
+@settings(max_examples=1000)
+@given(
+    st.fixed_dictionaries(
+        {
+            **{name: st.integers(min_value=0, max_value=12) for name in _COUNTS},
+            **{name: _counts for name in EXTRA_COUNTS},
+        }
+    )
+)
+def test_usage_extra_counts_fast_path_matches_full_checks(counts: dict[str, Any]) -> None:
+    fields = (*_COUNTS, *EXTRA_COUNTS)
+    ours = _outcome(Usage, fields, **counts)
+    reference = _outcome(_reference_extra, fields, **counts)
+    assert ours[0] == reference[0]
+    if ours[0] == "ok":
+        assert ours == reference
+        record = UsageRecord("m", **counts)
+        assert record.usage == Usage(**{k: reference[1][k][1] for k in fields})
+        assert all(type(getattr(record, name)) is int for name in EXTRA_COUNTS)
+    else:
+        with pytest.raises(InvalidInputError):
+            UsageRecord("m", **counts)

@@ -155,35 +155,58 @@ def test_batch_before_its_start_date_is_the_standard_price() -> None:
     assert catalog.cost_nanos("gpt-4o", PLAIN, batch=True, when=WHEN) == 3_750_000
 
 
-def test_every_catalogue_model_matches_genai_prices() -> None:
-    """Sweep the whole snapshot: the compiled schedules equal ModelInfo.calc_price."""
+SWEEP_CONTEXTS = [
+    (False, None, None),
+    (True, None, {"processing": "batch"}),
+    (False, "flex", {"service_tier": "flex"}),
+    (False, "priority", {"service_tier": "priority"}),
+    (True, "flex", {"processing": "batch", "service_tier": "flex"}),
+]
+
+
+@pytest.mark.parametrize("rich", [False, True], ids=["classic-counts", "every-count"])
+def test_every_catalogue_model_matches_genai_prices(rich: bool) -> None:
+    """Sweep the whole snapshot: the compiled schedules equal ModelInfo.calc_price, for the
+    standard price, batch and service tiers, with every count a Usage carries."""
     from genai_prices import data_snapshot
 
     from costwarden.pricing.genai import GenaiPricer
+    from costwarden.pricing.tiers import context_of
 
-    usage = Usage(300_000, 9_000, cache_read_tokens=50_000, cache_write_tokens=7_000)
+    counts = {
+        "input_tokens": 300_000,
+        "output_tokens": 9_000,
+        "cache_read_tokens": 50_000,
+        "cache_write_tokens": 7_000,
+    }
+    extra = {
+        "reasoning_tokens": 1_000,
+        "cache_write_1h_tokens": 2_000,
+        "input_audio_tokens": 20_000,
+        "cache_audio_read_tokens": 5_000,
+        "output_audio_tokens": 3_000,
+        "web_searches": 3,
+    }
+    usage = Usage(**counts, **(extra if rich else {}))
+    genai_names = {"reasoning_tokens": "output_reasoning_tokens"}
     raw = GenaiUsage(
-        input_tokens=300_000,
-        output_tokens=9_000,
-        cache_read_tokens=50_000,
-        cache_write_tokens=7_000,
+        **counts, **({genai_names.get(k, k): v for k, v in extra.items()} if rich else {})
     )
     checked = 0
     for provider in data_snapshot.get_snapshot().providers:
         for model in provider.models:
             pricer = GenaiPricer(provider, model)
-            for batch in (False, True):
-                context = {"processing": "batch"} if batch else None
+            for batch, tier, price_context in SWEEP_CONTEXTS:
                 try:
                     expected = model.calc_price(
-                        raw, provider, genai_request_timestamp=WHEN, price_context=context
+                        raw, provider, genai_request_timestamp=WHEN, price_context=price_context
                     ).total_price
                 except ValueError:
                     continue  # e.g. per-second audio models: not token priced
-                ours = pricer.schedule(WHEN, batch).cost_nanos(usage)
-                assert ours == decimal_to_nanos(expected), (provider.id, model.id, batch)
+                ours = pricer.schedule(WHEN, context_of(batch, tier)).cost_nanos(usage)
+                assert ours == decimal_to_nanos(expected), (provider.id, model.id, batch, tier)
                 checked += 1
-    assert checked > 4_000
+    assert checked > 10_000
 
 
 def test_unknown_model_is_an_error_never_zero() -> None:

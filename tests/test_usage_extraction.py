@@ -68,9 +68,14 @@ def test_null_details_count_as_zero() -> None:
 
 
 def test_anthropic_cache_tokens_are_added_into_input() -> None:
-    # genai-prices normalises this body to input 627 = 504 + 123 + 0, cache_write 123.
+    # genai-prices normalises this body to input 627 = 504 + 123 + 0, cache_write 123, of
+    # which 23 are 1-hour writes (billed at their own rate).
     assert anthropic_usage(GP_ANTHROPIC_5M_1H) == Usage(
-        input_tokens=627, output_tokens=97, cache_read_tokens=0, cache_write_tokens=123
+        input_tokens=627,
+        output_tokens=97,
+        cache_read_tokens=0,
+        cache_write_tokens=123,
+        cache_write_1h_tokens=23,
     )
 
 

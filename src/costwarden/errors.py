@@ -4,8 +4,9 @@
 
     CostwardenError
      ├── InvalidInputError (ValueError)        bad argument: negative/NaN cost, naive/aware mix...
+     │    └── NoTierPriceError                 batch/service tier a custom price has no rates for
      ├── ConfigurationError (ValueError)       bad configuration file, URL or option
-     ├── UnknownModelError (LookupError)       a model with no price: add one, never $0
+     ├── UnknownModelError (KeyError)          a model with no price: add one, never $0
      ├── TokenCountError                       text or messages that cannot be counted
      ├── BudgetExceededError                   admission denied; carries scope, period, figures
      ├── HoldError                             a reservation that cannot be committed/released
@@ -27,6 +28,7 @@ Messages say what happened and what to do about it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -42,8 +44,13 @@ class ConfigurationError(CostwardenError, ValueError):
     """A configuration value, file or URL is invalid."""
 
 
-class UnknownModelError(CostwardenError, LookupError):
-    """No price is known for a model. Unknown models are never silently free."""
+class UnknownModelError(CostwardenError, KeyError):
+    """No price is known for a model. Unknown models are never silently free.
+
+    A ``KeyError`` (hence a ``LookupError``) so that code written for tokencost, which raises
+    ``KeyError`` for an unknown model, keeps catching it; ``str()`` is the message itself, not
+    KeyError's quoted repr.
+    """
 
     def __init__(
         self, model: str, provider: str | None = None, suggestions: list[str] | None = None
@@ -54,10 +61,38 @@ class UnknownModelError(CostwardenError, LookupError):
         where = f" (provider {provider!r})" if provider else ""
         hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
         super().__init__(
-            f"No price is known for model {model!r}{where}.{hint} Add one with "
-            f"PriceCatalog(custom={{{model!r}: {{'input': <USD per 1M>, "
-            "'output': <USD per 1M>}}) "
-            "or a prices TOML/YAML file (see docs/pricing.md)."
+            f"No price is known for model {model!r}{where}.{hint} Add one under [prices] in "
+            f"costwarden.toml ([prices.{_toml_key(model)}] input = <USD per 1M>, output = "
+            f"<USD per 1M>), or in code with PriceCatalog(custom={{{model!r}: {{'input': "
+            "<USD per 1M>, 'output': <USD per 1M>}}) (see docs/pricing.md)."
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _toml_key(name: str) -> str:
+    """A TOML table key for a model name: bare when it can be, quoted otherwise."""
+    bare = name.replace("-", "").replace("_", "").isalnum() and name.isascii()
+    return name if bare else '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class NoTierPriceError(InvalidInputError):
+    """A custom price was asked for batch or a service tier it has no rates for.
+
+    An error rather than the standard price: a batch or flex price cannot be derived from the
+    standard one, and a guess would misprice every such call silently.
+    """
+
+    def __init__(self, model: str, what: str, tiers: Iterable[str] = ()) -> None:
+        self.model = model
+        self.what = what
+        known = ", ".join(sorted(tiers)) or "none"
+        key = "batch" if what == "batch" else "service_tiers"
+        super().__init__(
+            f"the custom price for model {model!r} has no {what} rates (service tiers it "
+            f"prices: {known}); add a {key!r} table to its entry (see docs/pricing.md), or "
+            "price the call at the standard rates"
         )
 
 

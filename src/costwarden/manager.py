@@ -30,6 +30,7 @@ from costwarden.errors import (
     HoldError,
     InvalidInputError,
     LedgerUnavailableError,
+    NoTierPriceError,
     UnknownModelError,
 )
 from costwarden.ledger import Bucket, Ledger, LimitCheck, NewRecord, open_ledger
@@ -737,10 +738,21 @@ class BudgetManager:
         try:
             return (
                 self.pricing.cost_nanos(
-                    record.model, record.usage, provider=record.provider, when=record.timestamp
+                    record.model,
+                    record.usage,
+                    provider=record.provider,
+                    when=record.timestamp,
+                    service_tier=record.service_tier,
                 ),
                 "catalogue",
             )
+        except NoTierPriceError as exc:
+            # The call happened and must be recorded: at the standard rates, said loudly.
+            log.warning("costwarden: %s; recorded at the standard rates", exc)
+            nanos = self.pricing.cost_nanos(
+                record.model, record.usage, provider=record.provider, when=record.timestamp
+            )
+            return nanos, f"catalogue:standard rates, no {exc.what} price"
         except UnknownModelError as exc:
             nanos, desc = self.pricing.fallback_cost_nanos(record.usage)
             log.warning(

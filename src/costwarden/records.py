@@ -114,6 +114,11 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    input_audio_tokens: int = 0
+    cache_audio_read_tokens: int = 0
+    output_audio_tokens: int = 0
+    web_searches: int = 0
 
     def __init__(
         self,
@@ -122,6 +127,12 @@ class Usage:
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
         reasoning_tokens: int = 0,
+        *,
+        cache_write_1h_tokens: int = 0,
+        input_audio_tokens: int = 0,
+        cache_audio_read_tokens: int = 0,
+        output_audio_tokens: int = 0,
+        web_searches: int = 0,
     ) -> None:
         # Written out (init=False) because every tracked call builds two: plain counts (the
         # usual case) go straight into the slots, at half the cost of the generated frozen
@@ -143,6 +154,37 @@ class Usage:
         _set_cache_read_tokens(self, cache_read_tokens)
         _set_cache_write_tokens(self, cache_write_tokens)
         _set_reasoning_tokens(self, reasoning_tokens)
+        if (  # the usual case is five int zeros, which need no checks
+            cache_write_1h_tokens
+            or input_audio_tokens
+            or cache_audio_read_tokens
+            or output_audio_tokens
+            or web_searches
+            or type(cache_write_1h_tokens) is not int
+            or type(input_audio_tokens) is not int
+            or type(cache_audio_read_tokens) is not int
+            or type(output_audio_tokens) is not int
+            or type(web_searches) is not int
+        ):
+            (
+                cache_write_1h_tokens,
+                input_audio_tokens,
+                cache_audio_read_tokens,
+                output_audio_tokens,
+                web_searches,
+            ) = _checked_extra_counts(
+                self,
+                cache_write_1h_tokens,
+                input_audio_tokens,
+                cache_audio_read_tokens,
+                output_audio_tokens,
+                web_searches,
+            )
+        _set_cw1h(self, cache_write_1h_tokens)
+        _set_ia(self, input_audio_tokens)
+        _set_car(self, cache_audio_read_tokens)
+        _set_oa(self, output_audio_tokens)
+        _set_ws(self, web_searches)
 
     @property
     def total_tokens(self) -> int:
@@ -172,6 +214,61 @@ def _checked_usage_counts(
     return i, o, cr, cw, r
 
 
+EXTRA_COUNTS: Final = (
+    "cache_write_1h_tokens",
+    "input_audio_tokens",
+    "cache_audio_read_tokens",
+    "output_audio_tokens",
+    "web_searches",
+)
+"""Usage counts beyond the classic five, each priced at its own rate where a model has one:
+1-hour cache writes (a subset of ``cache_write_tokens``), audio input (a subset of
+``input_tokens``) and its cached part (a subset of both ``cache_read_tokens`` and
+``input_audio_tokens``), audio output (a subset of ``output_tokens``), and server-side web
+searches (a count of searches, not tokens). Keyword-only, default 0."""
+_INT_ZEROS: Final = frozenset({int})
+
+
+def _checked_extra_counts(
+    usage: Usage, cw1h: object, ia: object, car: object, oa: object, ws: object
+) -> tuple[int, int, int, int, int]:
+    """Validate the extra counts against the classic ones (the subset rules of EXTRA_COUNTS).
+
+    The one overlap allowed between audio and cache is ``cache_audio_read_tokens`` (cached
+    audio): uncached text input, ``input - cache_read - cache_write - input_audio +
+    cache_audio_read``, must not be negative, nor may text output, ``output - reasoning -
+    output_audio``, so that no priced part of a call is counted twice."""
+    cw1h_n = check_count(cw1h, "cache_write_1h_tokens")
+    ia_n = check_count(ia, "input_audio_tokens")
+    car_n = check_count(car, "cache_audio_read_tokens")
+    oa_n = check_count(oa, "output_audio_tokens")
+    ws_n = check_count(ws, "web_searches")
+    u = usage
+    if cw1h_n > u.cache_write_tokens:
+        raise InvalidInputError(
+            f"cache_write_1h_tokens ({cw1h_n}) exceed cache_write_tokens "
+            f"({u.cache_write_tokens}); cache_write_tokens must include the 1-hour writes"
+        )
+    if car_n > min(u.cache_read_tokens, ia_n):
+        raise InvalidInputError(
+            f"cache_audio_read_tokens ({car_n}) exceed cache_read_tokens "
+            f"({u.cache_read_tokens}) or input_audio_tokens ({ia_n}); cached audio is part "
+            "of both"
+        )
+    if u.cache_read_tokens + u.cache_write_tokens + ia_n - car_n > u.input_tokens:
+        raise InvalidInputError(
+            f"cached, cache-write and audio input tokens ({u.cache_read_tokens} + "
+            f"{u.cache_write_tokens} + {ia_n} - {car_n} cached audio) exceed input_tokens "
+            f"({u.input_tokens}); input_tokens must include all of them"
+        )
+    if u.reasoning_tokens + oa_n > u.output_tokens:
+        raise InvalidInputError(
+            f"reasoning_tokens + output_audio_tokens ({u.reasoning_tokens} + {oa_n}) exceed "
+            f"output_tokens ({u.output_tokens}); output_tokens must include both"
+        )
+    return cw1h_n, ia_n, car_n, oa_n, ws_n
+
+
 def slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
     """The setter of a slots class's field (its member descriptor's ``__set__``): how the hot
     path fills frozen dataclasses without ``object.__setattr__`` per field."""
@@ -184,6 +281,7 @@ _set_output_tokens = slot_setter(Usage, "output_tokens")
 _set_cache_read_tokens = slot_setter(Usage, "cache_read_tokens")
 _set_cache_write_tokens = slot_setter(Usage, "cache_write_tokens")
 _set_reasoning_tokens = slot_setter(Usage, "reasoning_tokens")
+_set_cw1h, _set_ia, _set_car, _set_oa, _set_ws = (slot_setter(Usage, n) for n in EXTRA_COUNTS)
 
 
 @dataclass(slots=True)
@@ -209,6 +307,14 @@ class UsageRecord:
     cache_read_tokens: int = field(default=0, kw_only=True)
     cache_write_tokens: int = field(default=0, kw_only=True)
     reasoning_tokens: int = field(default=0, kw_only=True)
+    cache_write_1h_tokens: int = field(default=0, kw_only=True)
+    input_audio_tokens: int = field(default=0, kw_only=True)
+    cache_audio_read_tokens: int = field(default=0, kw_only=True)
+    output_audio_tokens: int = field(default=0, kw_only=True)
+    web_searches: int = field(default=0, kw_only=True)
+    service_tier: str | None = field(default=None, kw_only=True)
+    """The provider's service tier for the call ("flex", "priority", "batch"; None, "default",
+    "auto" and "standard" mean the standard price), which the catalogue prices it at."""
     latency_ms: float | None = field(default=None, kw_only=True)
     status: str = field(default="ok", kw_only=True)
     estimated: bool = field(default=False, kw_only=True)
@@ -267,8 +373,32 @@ class UsageRecord:
             self.reasoning_tokens = check_count(self.reasoning_tokens, "reasoning_tokens")
         if self.metadata is not None:
             check_metadata(self.metadata)
-        if self.cache_read_tokens or self.cache_write_tokens or self.reasoning_tokens:
+        if self.service_tier is not None and not isinstance(self.service_tier, str):
+            raise InvalidInputError(
+                f"service_tier must be a string or None, got {self.service_tier!r}"
+            )
+        if (
+            self.cache_write_1h_tokens
+            or self.input_audio_tokens
+            or self.cache_audio_read_tokens
+            or self.output_audio_tokens
+            or self.web_searches
+            or not _INT_ZEROS.issuperset(map(type, self._extra_counts()))
+        ):
+            usage = self.usage  # validates the counts and their subset rules
+            for name in EXTRA_COUNTS:
+                setattr(self, name, getattr(usage, name))
+        elif self.cache_read_tokens or self.cache_write_tokens or self.reasoning_tokens:
             self.usage  # validates the cache/reasoning subsets  # noqa: B018
+
+    def _extra_counts(self) -> tuple[object, ...]:
+        return (
+            self.cache_write_1h_tokens,
+            self.input_audio_tokens,
+            self.cache_audio_read_tokens,
+            self.output_audio_tokens,
+            self.web_searches,
+        )
 
     @property
     def usage(self) -> Usage:
@@ -279,6 +409,11 @@ class UsageRecord:
             cache_read_tokens=self.cache_read_tokens,
             cache_write_tokens=self.cache_write_tokens,
             reasoning_tokens=self.reasoning_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
+            input_audio_tokens=self.input_audio_tokens,
+            cache_audio_read_tokens=self.cache_audio_read_tokens,
+            output_audio_tokens=self.output_audio_tokens,
+            web_searches=self.web_searches,
         )
 
     @property

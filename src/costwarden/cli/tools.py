@@ -197,11 +197,52 @@ def _rate(value: Decimal | None) -> str:
 @handles_errors
 def prices(
     ctx: typer.Context,
-    models: Annotated[list[str], typer.Argument(help="Model names, e.g. gpt-4o claude-3-haiku.")],
+    models: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Model names, e.g. gpt-4o claude-3-haiku; or 'update' to fetch a newer "
+            "genai-prices snapshot."
+        ),
+    ] = None,
     provider: Annotated[str | None, typer.Option("--provider", "-p")] = None,
+    source: Annotated[
+        bool, typer.Option("--source", help="Say which price snapshot is in force, and its age.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for `prices update`.")
+    ] = 10.0,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Where `prices update` fetches from (default: genai-prices')."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Resolved price per 1M tokens of each model and where it comes from."""
+    """Resolved price per 1M tokens of each model and where it comes from.
+
+    ``prices update`` fetches genai-prices' published data (only when asked) and keeps it as
+    the snapshot in force; ``prices --source`` says which snapshot that is and how old.
+    """
+    from costwarden.pricing import snapshot
+
+    models = list(models or [])
+    if models == ["update"]:
+        updated = snapshot.update(timeout=timeout, url=url)
+        if as_json:
+            print_json({"updated": True, "source": _snapshot_dict(updated)})
+        else:
+            typer.echo(f"prices now from the {updated.describe()}")
+        return
+    if not models and not source:
+        raise typer.BadParameter("name one or more models, or give --source, or 'update'")
+    if source:
+        current = snapshot.info()
+        if as_json and not models:
+            print_json({"source": _snapshot_dict(current)})
+            return
+        if not as_json:
+            typer.echo(f"Prices from the {current.describe()}.")
+        if not models:
+            return
     catalog = state(ctx).config.build_catalog()
     found: list[dict[str, Any]] = []
     errors: list[str] = []
@@ -225,7 +266,8 @@ def prices(
             }
         )
     if as_json:
-        print_json({"prices": found, "errors": errors})
+        extra = {"source": _snapshot_dict(snapshot.info())} if source else {}
+        print_json({"prices": found, "errors": errors, **extra})
     elif found:
         table = Table(title="Prices (USD per 1M tokens)")
         for name in (
@@ -264,6 +306,21 @@ def prices(
         raise fail(errors[-1])
 
 
+def _snapshot_dict(info: Any) -> dict[str, Any]:
+    return {
+        "source": info.source,
+        "genai_prices_version": info.genai_prices_version,
+        "path": None if info.path is None else str(info.path),
+        "fetched_at": None if info.fetched_at is None else info.fetched_at.isoformat(),
+        "installed_at": None if info.installed_at is None else info.installed_at.isoformat(),
+        "newest_price_date": None
+        if info.newest_price_date is None
+        else info.newest_price_date.isoformat(),
+        "age_days": info.age_days(),
+        "url": info.url,
+    }
+
+
 @app.command()
 @handles_errors
 def tokens(
@@ -275,7 +332,12 @@ def tokens(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Count tokens offline: exact for OpenAI encodings, a labelled estimate otherwise."""
+    """Count tokens offline: exact for OpenAI encodings, a labelled estimate otherwise.
+
+    A model with no known price is an error (exit 1) naming the near names, as everywhere
+    else: a typo such as ``gpt-4oo`` would otherwise count with a guessed tokenizer and go
+    unnoticed.
+    """
     from costwarden.records import Usage
     from costwarden.tokens import count_tokens
 
@@ -286,12 +348,9 @@ def tokens(
     else:
         assert text is not None
         body = text
+    price = state(ctx).config.build_catalog().resolve(model)  # UnknownModelError: exit 1
     count = count_tokens(body, model)
-    try:
-        price = state(ctx).config.build_catalog().resolve(model)
-        cost: int | None = price.cost_nanos(Usage(input_tokens=count.tokens))
-    except UnknownModelError:
-        cost = None
+    cost: int | None = price.cost_nanos(Usage(input_tokens=count.tokens))
     out = {
         "model": model,
         "tokens": count.tokens,

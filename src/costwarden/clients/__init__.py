@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from costwarden.clients.anthropic_provider import AnthropicProvider
 from costwarden.clients.attribution import Attribution
+from costwarden.clients.batch import record_batch_results
 from costwarden.clients.estimation import Estimate, estimate_call
 from costwarden.clients.openai_provider import OpenAIProvider
 from costwarden.clients.providers import ProviderRegistry
@@ -41,5 +42,6 @@ __all__ = [
     "TrackedStream",
     "WrappedClient",
     "estimate_call",
+    "record_batch_results",
     "wrap",
 ]

@@ -147,6 +147,13 @@ def response_text(api: Api, response: Any) -> str:
     )
 
 
+def response_service_tier(api: Api, response: Any) -> str | None:
+    """The service tier the provider says it served the call at (None when it does not say):
+    OpenAI's top-level ``service_tier``, Anthropic's ``usage.service_tier``."""
+    tier = field(field(response, "usage") if api == "messages" else response, "service_tier")
+    return tier if isinstance(tier, str) and tier else None
+
+
 def response_model(response: Any, default: str) -> str:
     model = field(response, "model")
     return model if isinstance(model, str) and model else default
@@ -170,6 +177,7 @@ class StreamDecoder:
         self.model: str | None = None
         self.id: str | None = None
         self.finished = False
+        self._tier: str | None = None
         self._usage: OpenAIChatStreamUsage | OpenAIResponsesStreamUsage | AnthropicStreamUsage
         if api == "chat":
             self._usage = OpenAIChatStreamUsage()
@@ -181,6 +189,13 @@ class StreamDecoder:
     @property
     def usage(self) -> Usage | None:
         return self._usage.usage
+
+    @property
+    def service_tier(self) -> str | None:
+        """The service tier the stream reported (chunks, the terminal event, message_start)."""
+        if isinstance(self._usage, AnthropicStreamUsage):
+            return self._usage.service_tier
+        return self._tier
 
     @property
     def complete_usage(self) -> bool:
@@ -197,6 +212,9 @@ class StreamDecoder:
         return self._messages(event)
 
     def _chat(self, chunk: Any) -> str:
+        tier = field(chunk, "service_tier")
+        if isinstance(tier, str) and tier:
+            self._tier = tier
         if self.id is None:
             self.id = response_id(chunk)
             model = field(chunk, "model")
@@ -235,6 +253,9 @@ class StreamDecoder:
                 self.produced.append(delta)
         elif kind in OpenAIResponsesStreamUsage.TERMINAL:
             self.finished = True
+            tier = field(field(event, "response"), "service_tier")
+            if isinstance(tier, str) and tier:
+                self._tier = tier
         return ""
 
     def _messages(self, event: Any) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from costwarden.clients.apis import Api, output_bound, prompt_messages
 from costwarden.clients.fingerprints import Prefix, fingerprint_metadata, prompt_fingerprint
+from costwarden.errors import NoTierPriceError
 from costwarden.money import Nanos, nanos_to_usd
 from costwarden.records import Usage
 
@@ -99,5 +100,12 @@ def estimate_call(
     if free:
         return Estimate(model, tokens, out, 0, exact, meta)
     usage = Usage(input_tokens=tokens, output_tokens=out)
-    cost = pricing.cost_nanos(model, usage, provider=provider)
+    tier = request.get("service_tier")
+    if isinstance(tier, str):  # the tier asked for ("auto" and the like: standard)
+        try:
+            cost = pricing.cost_nanos(model, usage, provider=provider, service_tier=tier)
+        except NoTierPriceError:  # a custom price without that tier: the response settles it
+            cost = pricing.cost_nanos(model, usage, provider=provider)
+    else:
+        cost = pricing.cost_nanos(model, usage, provider=provider)
     return Estimate(model, tokens, out, cost, exact, meta)

@@ -32,6 +32,7 @@ from costwarden.clients.apis import (
     StreamDecoder,
     response_id,
     response_model,
+    response_service_tier,
     response_text,
 )
 from costwarden.clients.apis import response_usage as read_usage
@@ -198,6 +199,7 @@ class CallAccount:
         model: str | None,
         request_id: str | None,
         zero: bool = False,
+        service_tier: str | None = None,
     ) -> UsageRecord:
         a = self.attribution
         meta = self.estimate.metadata
@@ -217,6 +219,12 @@ class CallAccount:
             cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens,
             reasoning_tokens=usage.reasoning_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
+            input_audio_tokens=usage.input_audio_tokens,
+            cache_audio_read_tokens=usage.cache_audio_read_tokens,
+            output_audio_tokens=usage.output_audio_tokens,
+            web_searches=usage.web_searches,
+            service_tier=service_tier,
             latency_ms=round((time.perf_counter() - self.started) * 1000.0, 3),
             status=status,
             estimated=estimated,
@@ -234,6 +242,7 @@ class CallAccount:
         status: str,
         model: str | None,
         request_id: str | None,
+        service_tier: str | None = None,
     ) -> UsageRecord:
         """Bill what the provider did not report: the prompt, plus the counted ``text``.
 
@@ -253,7 +262,12 @@ class CallAccount:
                 reasoning_tokens=min(reasoning, out),
             )
         return self._record(
-            usage, status=status, estimated=True, model=model, request_id=request_id
+            usage,
+            status=status,
+            estimated=True,
+            model=model,
+            request_id=request_id,
+            service_tier=service_tier,
         )
 
     def response_record(
@@ -269,16 +283,20 @@ class CallAccount:
         """
         model = response_model(response, self.model)
         rid = response_id(response)
+        tier = response_service_tier(self.api, response)
         try:
             usage = read_usage(self.api, response)
         except ProviderResponseError:
             if text is None:
                 text = response_text(self.api, response)
             record = self._unreported_record(
-                text, reported=None, status="ok", model=model, request_id=rid
+                text, reported=None, status="ok", model=model, request_id=rid, service_tier=tier
             )
             return record, None
-        return self._record(usage, status="ok", estimated=False, model=model, request_id=rid), usage
+        record = self._record(
+            usage, status="ok", estimated=False, model=model, request_id=rid, service_tier=tier
+        )
+        return record, usage
 
     def _stream_record(self, decoder: StreamDecoder, outcome: str) -> UsageRecord:
         """What :meth:`settle_stream` records (see there)."""
@@ -287,7 +305,12 @@ class CallAccount:
         if usage is not None and decoder.complete_usage:
             # The bill arrived (for a break: before it, e.g. a reset after the usage chunk).
             return self._record(
-                usage, status=status, estimated=False, model=decoder.model, request_id=decoder.id
+                usage,
+                status=status,
+                estimated=False,
+                model=decoder.model,
+                request_id=decoder.id,
+                service_tier=decoder.service_tier,
             )
         return self._unreported_record(
             "".join(decoder.produced),
@@ -295,6 +318,7 @@ class CallAccount:
             status=status,
             model=decoder.model,
             request_id=decoder.id,
+            service_tier=decoder.service_tier,
         )
 
     def _failure_record(self, status: str) -> tuple[UsageRecord, bool]:

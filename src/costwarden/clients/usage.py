@@ -63,7 +63,17 @@ def _count(value: Any, name: str) -> int:
 
 
 def _usage(
-    input_tokens: int, output_tokens: int, cache_read: int, cache_write: int, reasoning: int
+    input_tokens: int,
+    output_tokens: int,
+    cache_read: int,
+    cache_write: int,
+    reasoning: int,
+    *,
+    cache_write_1h: int = 0,
+    input_audio: int = 0,
+    cache_audio_read: int = 0,
+    output_audio: int = 0,
+    web_searches: int = 0,
 ) -> Usage:
     # Inconsistent subsets would make pricing wrong; a provider that says it cached more
     # tokens than it read is reporting garbage, and we say so instead of guessing.
@@ -74,6 +84,11 @@ def _usage(
             cache_read_tokens=cache_read,
             cache_write_tokens=cache_write,
             reasoning_tokens=reasoning,
+            cache_write_1h_tokens=cache_write_1h,
+            input_audio_tokens=input_audio,
+            cache_audio_read_tokens=cache_audio_read,
+            output_audio_tokens=output_audio,
+            web_searches=web_searches,
         )
     except InvalidInputError as err:
         raise ProviderResponseError(f"provider usage is inconsistent: {err}") from None
@@ -85,14 +100,32 @@ def _openai_usage(usage: Any, input_name: str, output_name: str) -> Usage:
     subsets."""
     if usage is None:
         raise ProviderResponseError("the response has no usage object")
-    details_in = field(usage, _DETAILS.get(input_name) or f"{input_name}_details")
-    details_out = field(usage, _DETAILS.get(output_name) or f"{output_name}_details")
+    details_in = field(usage, _DETAILS[input_name])
+    details_out = field(usage, _DETAILS[output_name])
+    if details_in is None and input_name == "input_tokens":
+        details_in = field(usage, "input_token_details")  # Realtime / transcription naming
+    if details_out is None and output_name == "output_tokens":
+        details_out = field(usage, "output_token_details")
+    input_audio = field(details_in, "audio_tokens")
+    output_audio = field(details_out, "audio_tokens")
+    if input_audio is None and output_audio is None:  # the usual text-only call
+        return _usage(
+            _count(field(usage, input_name), input_name),
+            _count(field(usage, output_name), output_name),
+            _count(field(details_in, "cached_tokens"), "cached_tokens"),
+            _count(field(details_in, "cache_write_tokens"), "cache_write_tokens"),
+            _count(field(details_out, "reasoning_tokens"), "reasoning_tokens"),
+        )
+    cached_audio = field(field(details_in, "cached_tokens_details"), "audio_tokens")
     return _usage(
         _count(field(usage, input_name), input_name),
         _count(field(usage, output_name), output_name),
         _count(field(details_in, "cached_tokens"), "cached_tokens"),
         _count(field(details_in, "cache_write_tokens"), "cache_write_tokens"),
         _count(field(details_out, "reasoning_tokens"), "reasoning_tokens"),
+        input_audio=_count(input_audio, "audio_tokens"),
+        cache_audio_read=_count(cached_audio, "cached_tokens_details.audio_tokens"),
+        output_audio=_count(output_audio, "audio_tokens"),
     )
 
 
@@ -123,7 +156,25 @@ def anthropic_usage(usage: Any) -> Usage:
     thinking = _count(
         field(field(usage, "output_tokens_details"), "thinking_tokens"), "thinking_tokens"
     )
-    return _usage(uncached + write + read, output, read, write, min(thinking, output))
+    write_1h = _count(
+        field(field(usage, "cache_creation"), "ephemeral_1h_input_tokens"),
+        "cache_creation.ephemeral_1h_input_tokens",
+    )
+    searches = _count(
+        field(field(usage, "server_tool_use"), "web_search_requests"),
+        "server_tool_use.web_search_requests",
+    )
+    return _usage(
+        uncached + write + read,
+        output,
+        read,
+        write,
+        min(thinking, output),
+        # A breakdown larger than its total (a stream whose message_delta raised the total
+        # after message_start's breakdown) bills what the breakdown says, never more than it.
+        cache_write_1h=min(write_1h, write),
+        web_searches=searches,
+    )
 
 
 # -- streams ----------------------------------------------------------------------------------
@@ -172,7 +223,10 @@ class OpenAIChatStreamUsage:
         prompt = field(usage, "prompt_tokens_details")
         m.put("cached", field(prompt, "cached_tokens"))
         m.put("cache_write", field(prompt, "cache_write_tokens"))
-        m.put("reasoning", field(field(usage, "completion_tokens_details"), "reasoning_tokens"))
+        m.put("input_audio", field(prompt, "audio_tokens"))
+        completion = field(usage, "completion_tokens_details")
+        m.put("reasoning", field(completion, "reasoning_tokens"))
+        m.put("output_audio", field(completion, "audio_tokens"))
 
     @property
     def usage(self) -> Usage | None:
@@ -185,6 +239,8 @@ class OpenAIChatStreamUsage:
             _count(m.get("cached"), "cached_tokens"),
             _count(m.get("cache_write"), "cache_write_tokens"),
             _count(m.get("reasoning"), "reasoning_tokens"),
+            input_audio=_count(m.get("input_audio"), "audio_tokens"),
+            output_audio=_count(m.get("output_audio"), "audio_tokens"),
         )
 
     @property
@@ -245,6 +301,9 @@ class AnthropicStreamUsage:
         ):
             m.put(name, field(usage, name))
         m.put("thinking_tokens", field(field(usage, "output_tokens_details"), "thinking_tokens"))
+        m.put("write_1h", field(field(usage, "cache_creation"), "ephemeral_1h_input_tokens"))
+        m.put("web_searches", field(field(usage, "server_tool_use"), "web_search_requests"))
+        m.put("service_tier", field(usage, "service_tier"))
 
     def feed(self, event: Any) -> None:
         kind = field(event, "type")
@@ -266,7 +325,15 @@ class AnthropicStreamUsage:
             return None
         merged = dict(m.values)
         merged["output_tokens_details"] = {"thinking_tokens": m.get("thinking_tokens")}
+        merged["cache_creation"] = {"ephemeral_1h_input_tokens": m.get("write_1h")}
+        merged["server_tool_use"] = {"web_search_requests": m.get("web_searches")}
         return anthropic_usage(merged)
+
+    @property
+    def service_tier(self) -> str | None:
+        """The ``usage.service_tier`` message_start reported ("standard", "priority", "batch")."""
+        tier = self._merge.get("service_tier")
+        return tier if isinstance(tier, str) else None
 
     @property
     def has_output_count(self) -> bool:

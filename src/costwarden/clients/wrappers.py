@@ -40,6 +40,7 @@ from costwarden.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from costwarden.manager import BudgetManager
+    from costwarden.records import StoredRecord
 
 _HOSTS = {
     "api.openai.com": "openai",
@@ -218,6 +219,7 @@ class WrappedClient(_Proxy):
         overrides["costwarden_settings"] = settings
         overrides["with_attribution"] = self._with_attribution
         overrides["with_options"] = self._with_options
+        overrides["record_batch_results"] = self._record_batch_results
         super().__init__(client, overrides)
         object.__setattr__(self, "_meta", (settings, is_async, family))
 
@@ -243,6 +245,22 @@ class WrappedClient(_Proxy):
         )
         new = replace(settings, attribution=who)
         return WrappedClient(object.__getattribute__(self, "_target"), new, is_async, family)
+
+    def _record_batch_results(
+        self, results: Iterable[Any], *, model: str | None = None
+    ) -> list[StoredRecord]:
+        """Record a batch job's results file at batch rates, with this client's attribution
+        and provider (see :func:`costwarden.clients.batch.record_batch_results`)."""
+        from costwarden.clients.batch import record_batch_results
+
+        settings = object.__getattribute__(self, "_meta")[0]
+        return record_batch_results(
+            settings.manager,
+            results,
+            model=model,
+            provider=settings.provider,
+            attribution=settings.attribution,
+        )
 
     def _with_options(self, **options: Any) -> WrappedClient:
         """``client.with_options(timeout=...)``, still tracked."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from costwarden.errors import UnknownModelError
+from costwarden.errors import NoTierPriceError, UnknownModelError
 from costwarden.money import Nanos, format_compared, format_usd, nanos_to_usd
 from costwarden.optimizer.catalogue import TASKS, ModelCatalogue, task_or_none
 from costwarden.optimizer.select import Candidate
@@ -149,7 +149,7 @@ class Advisor:
     ) -> Nanos | None:
         try:
             return self.prices.cost_nanos(model, usage, provider=provider, **kw)
-        except UnknownModelError:
+        except (UnknownModelError, NoTierPriceError):  # no price (or no batch price): no claim
             return None
 
     def monthly(self, nanos: Nanos) -> Nanos:

@@ -16,17 +16,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 from costwarden import forksafe
-from costwarden.errors import ConfigurationError, InvalidInputError, UnknownModelError
+from costwarden.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    NoTierPriceError,
+    UnknownModelError,
+)
 from costwarden.money import Nanos, nanos_to_usd
 from costwarden.pricing import custom as _custom
-from costwarden.pricing.custom import CustomPrice
-from costwarden.pricing.rates import Schedule, compile_schedule
+from costwarden.pricing.custom import CustomPrice, PriceTable
+from costwarden.pricing.rates import PriceValue, Schedule, compile_schedule
+from costwarden.pricing.tiers import STANDARD, Context, context_of, describe
 from costwarden.records import Usage
 
 Source = Literal["custom", "genai-prices", "fallback"]
@@ -36,18 +42,66 @@ _MAX_CACHED_MISSES: Final = 10_000  # unknown names come from callers: do not gr
 class _Pricer(Protocol):
     static: Schedule | None
 
-    def schedule(self, when: datetime | None, batch: bool) -> Schedule: ...
+    def schedule(self, when: datetime | None, context: Context = STANDARD) -> Schedule: ...
 
 
-class _FixedPricer:
-    """A custom (or fallback) price: the same at any time; no batch discount is known."""
+class _CustomPricer:
+    """A custom (or fallback) price: its standard table, dated changes, batch and tiers.
+
+    Asking for batch or a service tier the entry has no table for is a
+    :class:`~costwarden.errors.NoTierPriceError`: a custom entry's batch or flex price is not
+    knowable from its standard one, and guessing would misprice silently.
+    """
 
     def __init__(self, price: CustomPrice) -> None:
-        self.static: Schedule | None = compile_schedule(price.price_keys())
+        self._price = price
+        self._compiled: dict[tuple[int, Context], Schedule] = {}
+        self.static: Schedule | None = (
+            None if price.changes else compile_schedule(price.standard.price_keys())
+        )  # valid for any time for the standard context
 
-    def schedule(self, when: datetime | None, batch: bool) -> Schedule:
-        assert self.static is not None
-        return self.static
+    def _period(self, when: datetime | None) -> int:
+        """How many dated changes are in force at ``when`` (UTC date; default now)."""
+        changes = self._price.changes
+        if not changes:
+            return 0
+        ts = datetime.now(UTC) if when is None else when
+        if ts.tzinfo is None or ts.utcoffset() is None:
+            ts = ts.astimezone()  # naive means local time (DESIGN.md)
+        day = ts.astimezone(UTC).date()
+        return sum(1 for start, _ in changes if start <= day)
+
+    def schedule(self, when: datetime | None, context: Context = STANDARD) -> Schedule:
+        if self.static is not None and context == STANDARD:
+            return self.static
+        key = (self._period(when), context)
+        found = self._compiled.get(key)
+        if found is None:
+            found = self._compiled[key] = compile_schedule(self._merged(*key))
+        return found
+
+    def _merged(self, period: int, context: Context) -> dict[str, PriceValue]:
+        price = self._price
+        merged = price.standard.price_keys()
+        for _, change in price.changes[:period]:
+            merged.update(change.price_keys())
+        batch, tier = context
+        overlays: list[PriceTable] = []
+        if tier is not None:
+            table = price.service_tiers.get(tier)
+            if table is None:
+                raise NoTierPriceError(price.model, describe((False, tier)), price.service_tiers)
+            overlays.append(table)
+        if batch:
+            if price.batch is None:
+                raise NoTierPriceError(price.model, "batch", price.service_tiers)
+            overlays.append(price.batch)
+        overrides: dict[str, PriceValue] = {}
+        for overlay in overlays:  # the tier's rates first, as genai-prices orders variants
+            for key, value in overlay.price_keys().items():
+                overrides.setdefault(key, value)
+        merged.update(overrides)
+        return merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,28 +127,49 @@ class ResolvedPrice:
 
     def __post_init__(self) -> None:
         if self._pricer is None:  # built by hand: price from the rates given
-            entry = CustomPrice(
+            entry = CustomPrice.simple(
                 self.model, self.input, self.output, self.cache_read, self.cache_write
             )
-            object.__setattr__(self, "_pricer", _FixedPricer(entry))
+            object.__setattr__(self, "_pricer", _CustomPricer(entry))
 
     def cost_nanos(
-        self, usage: Usage, *, when: datetime | None = None, batch: bool = False
+        self,
+        usage: Usage,
+        *,
+        when: datetime | None = None,
+        batch: bool = False,
+        service_tier: str | None = None,
     ) -> Nanos:
-        """Exact cost of ``usage`` in nano-USD (Decimal, rounded once half-even)."""
+        """Exact cost of ``usage`` in nano-USD (Decimal, rounded once half-even).
+
+        ``batch=True`` prices at the batch rates, ``service_tier`` ("flex", "priority"; None
+        or "default"/"auto"/"standard" for the standard price; "batch" is ``batch=True``) at
+        that tier's rates. A catalogue model without such a price pays its standard price (as
+        genai-prices does); a custom entry without one raises NoTierPriceError.
+        """
         if not isinstance(usage, Usage):
             raise InvalidInputError(
                 f"usage must be a costwarden.records.Usage, got {type(usage).__name__}"
             )
         static = self._pricer.static
-        if static is not None and not batch:
+        if static is not None and batch is False and service_tier is None:
             return static.cost_nanos(usage)
         if when is not None and not isinstance(when, datetime):
             raise InvalidInputError(f"when must be a datetime or None, got {when!r}")
-        return self._pricer.schedule(when, bool(batch)).cost_nanos(usage)
+        context = context_of(batch, service_tier)
+        return self._pricer.schedule(when, context).cost_nanos(usage)
 
-    def cost_usd(self, usage: Usage, *, when: datetime | None = None, batch: bool = False) -> float:
-        return nanos_to_usd(self.cost_nanos(usage, when=when, batch=batch))
+    def cost_usd(
+        self,
+        usage: Usage,
+        *,
+        when: datetime | None = None,
+        batch: bool = False,
+        service_tier: str | None = None,
+    ) -> float:
+        return nanos_to_usd(
+            self.cost_nanos(usage, when=when, batch=batch, service_tier=service_tier)
+        )
 
 
 def _resolved(
@@ -102,7 +177,7 @@ def _resolved(
 ) -> ResolvedPrice:
     from costwarden.pricing.genai import base_rate
 
-    schedule = pricer.static or pricer.schedule(None, False)
+    schedule = pricer.static or pricer.schedule(None)
     return ResolvedPrice(
         model=model,
         provider=provider,
@@ -205,7 +280,7 @@ class PriceCatalog:
                 entry.provider or provider,
                 "custom",
                 entry.price_keys(),
-                _FixedPricer(entry),
+                _CustomPricer(entry),
             )
         if self.include_defaults:
             from costwarden.pricing.genai import GenaiPricer, find
@@ -257,10 +332,13 @@ class PriceCatalog:
         provider: str | None = None,
         when: datetime | None = None,
         batch: bool = False,
+        service_tier: str | None = None,
     ) -> Nanos:
-        """Exact cost of a call in nano-USD. Raises UnknownModelError for an unknown model."""
+        """Exact cost of a call in nano-USD. Raises UnknownModelError for an unknown model.
+
+        ``batch`` and ``service_tier`` as in :meth:`ResolvedPrice.cost_nanos`."""
         price = self._cache.get((model, provider)) or self.resolve(model, provider)
-        return price.cost_nanos(usage, when=when, batch=batch)
+        return price.cost_nanos(usage, when=when, batch=batch, service_tier=service_tier)
 
     def cost_usd(
         self,
@@ -270,10 +348,13 @@ class PriceCatalog:
         provider: str | None = None,
         when: datetime | None = None,
         batch: bool = False,
+        service_tier: str | None = None,
     ) -> float:
         """:meth:`cost_nanos` as float USD (for the public boundary only)."""
         return nanos_to_usd(
-            self.cost_nanos(model, usage, provider=provider, when=when, batch=batch)
+            self.cost_nanos(
+                model, usage, provider=provider, when=when, batch=batch, service_tier=service_tier
+            )
         )
 
     def fallback_cost_nanos(self, usage: Usage) -> tuple[Nanos, str]:
@@ -324,14 +405,14 @@ class PriceCatalog:
                 "snapshot; pass PriceCatalog(fallback_model=...)"
             )
         input_rate = maxima["input_mtok"]
-        entry = CustomPrice(
+        entry = CustomPrice.simple(
             model="fallback",
             input=input_rate,
             output=maxima["output_mtok"],
             cache_read=None,
             cache_write=max(maxima.get("cache_write_mtok", input_rate), input_rate),
         )
-        price = _resolved("fallback", None, "fallback", entry.price_keys(), _FixedPricer(entry))
+        price = _resolved("fallback", None, "fallback", entry.price_keys(), _CustomPricer(entry))
         return price, f"the highest rates among {', '.join(used)}"
 
     # -- listing ----------------------------------------------------------------------------

@@ -9,10 +9,12 @@ What may change per call, and how it is kept both correct and fast:
 * **Time-dependent prices** (a model whose ``prices`` is a list of ``ConditionalPrice``: a new
   price from a start date, or DeepSeek's off-peak hours): the active price is chosen for the
   request's time on every call, and the schedule compiled for that choice is cached.
-* **Batch** (``price_context={"processing": "batch"}``): the batch variants active at the
-  request time override the standard keys they name, first variant first; the rest of the
-  standard price stays. As in genai-prices, a model reached through a provider's
-  ``fallback_model_providers`` ignores the context.
+* **Batch and service tiers** (``price_context={"processing": "batch"}`` and/or
+  ``{"service_tier": "flex"}``): the variants whose ``when`` the context matches and that are
+  active at the request time override the standard keys they name, first variant first; the
+  rest of the standard price stays. As in genai-prices, a model reached through a provider's
+  ``fallback_model_providers`` ignores the context, and a context no variant matches is the
+  standard price.
 * Everything else is one compiled :class:`~costwarden.pricing.rates.Schedule`.
 """
 
@@ -24,12 +26,11 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any, Final
+from typing import Any
 
 from costwarden import forksafe
 from costwarden.pricing.rates import PriceValue, Schedule, compile_schedule
-
-_BATCH_WHEN: Final = {"processing": "batch"}
+from costwarden.pricing.tiers import STANDARD, Context
 
 
 def _start_date_type() -> type:
@@ -44,6 +45,9 @@ _lock = forksafe.fresh_after_fork(threading.Lock())
 def _snapshot() -> Any:
     from genai_prices import data_snapshot
 
+    from costwarden.pricing.snapshot import install_downloaded
+
+    install_downloaded()  # a snapshot fetched by `costwarden prices update`, if any
     return data_snapshot.get_snapshot()
 
 
@@ -73,24 +77,40 @@ class GenaiPricer:
         self._model = model
         self._conditional = isinstance(model.prices, list)
         in_provider = any(model is m for m in provider.models)
-        variants = model.price_variants or ()
-        self._batch_variants: tuple[Any, ...] = (
-            tuple(v for v in variants if dict(v.when) == _BATCH_WHEN) if in_provider else ()
-        )
+        self._variants: tuple[Any, ...] = tuple(model.price_variants or ()) if in_provider else ()
+        self._matching: dict[Context, tuple[int, ...]] = {}
         self._compiled: dict[tuple[int, tuple[int, ...]], Schedule] = {}
         self.static: Schedule | None = (
             None if self._conditional else self._compile(0, ())
-        )  # valid for any time when not batch
+        )  # valid for any time for the standard context
         constraints = [c.constraint for c in model.prices] if self._conditional else []
-        constraints += [v.constraint for v in self._batch_variants]
+        constraints += [v.constraint for v in self._variants]
         # Start dates are compared on the UTC date, so the choice can be memoised per day.
-        self._by_day: dict[tuple[date, bool], Schedule] | None = (
+        self._by_day: dict[tuple[date, Context], Schedule] | None = (
             {} if all(c is None or isinstance(c, _start_date_type()) for c in constraints) else None
         )
 
     @property
     def time_dependent(self) -> bool:
-        return self._conditional or any(v.constraint for v in self._batch_variants)
+        return self._conditional or any(v.constraint for v in self._variants)
+
+    def matching(self, context: Context) -> tuple[int, ...]:
+        """Indices of the variants whose ``when`` the context satisfies (any date)."""
+        found = self._matching.get(context)
+        if found is None:
+            batch, tier = context
+            wanted: dict[str, str] = {}
+            if batch:
+                wanted["processing"] = "batch"
+            if tier is not None:
+                wanted["service_tier"] = tier
+            found = tuple(
+                i
+                for i, v in enumerate(self._variants)
+                if wanted and all(wanted.get(k) == value for k, value in v.when.items())
+            )
+            self._matching[context] = found
+        return found
 
     def _standard_index(self, ts: datetime) -> int:
         prices = self._model.prices
@@ -115,7 +135,7 @@ class GenaiPricer:
         merged = price_dict(prices[standard].prices if self._conditional else prices)
         overrides: dict[str, PriceValue] = {}
         for index in variants:
-            for key, value in price_dict(self._batch_variants[index].prices).items():
+            for key, value in price_dict(self._variants[index].prices).items():
                 overrides.setdefault(key, value)
         merged.update(overrides)
         return merged
@@ -124,28 +144,28 @@ class GenaiPricer:
         """The standard (non-batch) price keys in force at ``when`` (default now)."""
         return self._merged(self._standard_index(_aware(when)), ())
 
-    def schedule(self, when: datetime | None, batch: bool) -> Schedule:
-        if self.static is not None and not (batch and self._batch_variants):
+    def schedule(self, when: datetime | None, context: Context = STANDARD) -> Schedule:
+        if self.static is not None and (context == STANDARD or not self.matching(context)):
             return self.static
         ts = _aware(when)
         by_day = self._by_day
         if by_day is not None:
-            day = (ts.date() if ts.tzinfo is UTC else ts.astimezone(UTC).date(), batch)
+            day = (ts.date() if ts.tzinfo is UTC else ts.astimezone(UTC).date(), context)
             found = by_day.get(day)
             if found is None:
                 if len(by_day) > 64:
                     by_day.clear()
-                found = by_day[day] = self._choose(ts, batch)
+                found = by_day[day] = self._choose(ts, context)
             return found
-        return self._choose(ts, batch)
+        return self._choose(ts, context)
 
-    def _choose(self, ts: datetime, batch: bool) -> Schedule:
+    def _choose(self, ts: datetime, context: Context) -> Schedule:
         variants: tuple[int, ...] = ()
-        if batch:
+        if context != STANDARD:
             variants = tuple(
                 i
-                for i, v in enumerate(self._batch_variants)
-                if v.constraint is None or v.constraint.active(ts)
+                for i in self.matching(context)
+                if self._variants[i].constraint is None or self._variants[i].constraint.active(ts)
             )
         return self._compile(self._standard_index(ts), variants)
 

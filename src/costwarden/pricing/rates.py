@@ -2,8 +2,9 @@
 
 Why compile: genai-prices re-matches the model and re-decomposes the usage on every
 ``calc_price`` call (~90 µs). For the token usage costwarden records (input, output, cache
-read, cache write, reasoning) the price of a call is *linear* in those five counts within one
-long-context tier, so it can be reduced once to ``fixed + Σ coefficient × count`` per tier.
+read, cache write, reasoning, 1-hour cache write, audio in/out, cached audio, web searches)
+the price of a call is *linear* in those counts within one long-context tier, so it can be
+reduced once to ``fixed + Σ coefficient × count`` per tier.
 
 The decomposition follows genai-prices' rule exactly: every priced unit is billed on its
 *leaf* count, the count not already billed by a more specific priced unit. Input tokens are
@@ -18,7 +19,7 @@ counts therefore gets its own coefficient set.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Protocol
@@ -32,6 +33,11 @@ FIELDS: Final = (
     "cache_read_tokens",
     "cache_write_tokens",
     "reasoning_tokens",
+    "cache_write_1h_tokens",
+    "input_audio_tokens",
+    "cache_audio_read_tokens",
+    "output_audio_tokens",
+    "web_searches",
 )
 """The :class:`~costwarden.records.Usage` counts a price can depend on, in coefficient order."""
 
@@ -43,9 +49,10 @@ class _Unit:
     dims: frozenset[tuple[str, str]]
 
 
-# genai-prices' registered units that a costwarden Usage can carry (units.py / data_units.py).
-# All other units (audio, image, web searches...) have a zero count for our usage, and a unit
-# with zero count contributes nothing, neither to its own price nor to its ancestors' leaves.
+# genai-prices' registered units that a costwarden Usage can carry (units.py / data_units.py),
+# with genai-prices' own dimensions. All other units (images, video, other tools...) have a
+# zero count for our usage, and a unit with zero count contributes nothing, neither to its own
+# price nor to its ancestors' leaves (docs/pricing.md lists which provider fields fold where).
 _UNITS: Final[dict[str, _Unit]] = {
     "input_mtok": _Unit(
         "input_tokens", 1_000_000, frozenset({("family", "tokens"), ("direction", "input")})
@@ -68,6 +75,45 @@ _UNITS: Final[dict[str, _Unit]] = {
         1_000_000,
         frozenset({("family", "tokens"), ("direction", "output"), ("token_type", "reasoning")}),
     ),
+    "cache_write_1h_mtok": _Unit(
+        "cache_write_1h_tokens",
+        1_000_000,
+        frozenset(
+            {
+                ("family", "tokens"),
+                ("direction", "input"),
+                ("token_type", "cache_write"),
+                ("cache_ttl", "1h"),
+            }
+        ),
+    ),
+    "input_audio_mtok": _Unit(
+        "input_audio_tokens",
+        1_000_000,
+        frozenset({("family", "tokens"), ("direction", "input"), ("modality", "audio")}),
+    ),
+    "cache_audio_read_mtok": _Unit(
+        "cache_audio_read_tokens",
+        1_000_000,
+        frozenset(
+            {
+                ("family", "tokens"),
+                ("direction", "input"),
+                ("modality", "audio"),
+                ("token_type", "cache_read"),
+            }
+        ),
+    ),
+    "output_audio_mtok": _Unit(
+        "output_audio_tokens",
+        1_000_000,
+        frozenset({("family", "tokens"), ("direction", "output"), ("modality", "audio")}),
+    ),
+    "web_searches_kcount": _Unit(
+        "web_searches",
+        1_000,
+        frozenset({("family", "tool_calls"), ("tool_type", "web_search")}),
+    ),
     "requests_kcount": _Unit(None, 1_000, frozenset({("family", "requests")})),
 }
 PRICE_KEYS: Final = frozenset(_UNITS)
@@ -82,7 +128,7 @@ class Tiered(Protocol):
     def base(self) -> Decimal: ...
 
     @property
-    def tiers(self) -> list[_TierLike]: ...
+    def tiers(self) -> Sequence[_TierLike]: ...
 
 
 class _TierLike(Protocol):

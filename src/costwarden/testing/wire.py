@@ -27,9 +27,11 @@ def openai_usage(
     cached: int = 0,
     reasoning: int = 0,
     cache_write: int | None = None,
+    audio_in: int = 0,
+    audio_out: int = 0,
 ) -> JSON:
-    """A Chat Completions ``usage`` object (cache/reasoning are subsets, as on the wire)."""
-    details: JSON = {"cached_tokens": cached, "audio_tokens": 0}
+    """A Chat Completions ``usage`` object (cache/reasoning/audio are subsets, as on the wire)."""
+    details: JSON = {"cached_tokens": cached, "audio_tokens": audio_in}
     if cache_write is not None:
         details["cache_write_tokens"] = cache_write
     return {
@@ -39,7 +41,7 @@ def openai_usage(
         "prompt_tokens_details": details,
         "completion_tokens_details": {
             "reasoning_tokens": reasoning,
-            "audio_tokens": 0,
+            "audio_tokens": audio_out,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
         },
@@ -65,20 +67,31 @@ def responses_usage(
 
 
 def anthropic_usage(
-    input_tokens: int, output_tokens: int, *, cache_read: int = 0, cache_write: int = 0
+    input_tokens: int,
+    output_tokens: int,
+    *,
+    cache_read: int = 0,
+    cache_write: int = 0,
+    cache_write_1h: int = 0,
+    web_searches: int | None = None,
+    service_tier: str = "standard",
 ) -> JSON:
-    """An Anthropic ``usage`` object: ``input_tokens`` is the UNCACHED part only."""
-    return {
+    """An Anthropic ``usage`` object: ``input_tokens`` is the UNCACHED part only;
+    ``cache_write`` counts all cache writes, ``cache_write_1h`` the 1-hour ones among them."""
+    usage: JSON = {
         "input_tokens": input_tokens,
         "cache_creation_input_tokens": cache_write,
         "cache_read_input_tokens": cache_read,
         "cache_creation": {
-            "ephemeral_5m_input_tokens": cache_write,
-            "ephemeral_1h_input_tokens": 0,
+            "ephemeral_5m_input_tokens": cache_write - cache_write_1h,
+            "ephemeral_1h_input_tokens": cache_write_1h,
         },
         "output_tokens": output_tokens,
-        "service_tier": "standard",
+        "service_tier": service_tier,
     }
+    if web_searches is not None:
+        usage["server_tool_use"] = {"web_search_requests": web_searches, "web_fetch_requests": 0}
+    return usage
 
 
 def sse(data: JSON | str, event: str | None = None) -> bytes:
@@ -145,7 +158,13 @@ class Reply:
     # -- OpenAI Chat Completions -------------------------------------------------------------
     @classmethod
     def openai_chat(
-        cls, text: str, *, usage: JSON | None, model: str = "gpt-4o-mini", **kw: Any
+        cls,
+        text: str,
+        *,
+        usage: JSON | None,
+        model: str = "gpt-4o-mini",
+        service_tier: str = "default",
+        **kw: Any,
     ) -> Reply:
         payload: JSON = {
             "id": "chatcmpl-fake0001",
@@ -160,7 +179,7 @@ class Reply:
                     "finish_reason": "stop",
                 }
             ],
-            "service_tier": "default",
+            "service_tier": service_tier,
         }
         if usage is not None:
             payload["usage"] = usage
@@ -178,9 +197,10 @@ class Reply:
         usage_choices: str = "empty",
         done: bool = True,
         keepalives: bool = False,
+        service_tier: str | None = None,
         **kw: Any,
     ) -> Reply:
-        """A Chat Completions SSE stream.
+        """A Chat Completions SSE stream (``service_tier`` on every chunk when given).
 
         ``usage`` goes on a final usage-only chunk whose ``choices`` is ``[]`` (``usage_choices=
         "empty"``, the OpenAI shape), ``null`` (``"null"``) or absent (``"absent"``, vLLM-style).
@@ -194,6 +214,8 @@ class Reply:
             "model": model,
             "system_fingerprint": None,
         }
+        if service_tier is not None:
+            base["service_tier"] = service_tier
 
         def chunk(delta: JSON, finish: str | None = None, usage_: Any = None) -> bytes:
             c = {
@@ -242,9 +264,15 @@ class Reply:
     # -- OpenAI Responses --------------------------------------------------------------------
     @classmethod
     def responses(
-        cls, text: str, *, usage: JSON | None, model: str = "gpt-4o-mini", **kw: Any
+        cls,
+        text: str,
+        *,
+        usage: JSON | None,
+        model: str = "gpt-4o-mini",
+        service_tier: str | None = None,
+        **kw: Any,
     ) -> Reply:
-        return cls.json(_response_object(text, usage, model, "completed"), **kw)
+        return cls.json(_response_object(text, usage, model, "completed", service_tier), **kw)
 
     @classmethod
     def responses_stream(
@@ -254,6 +282,7 @@ class Reply:
         usage: JSON | None,
         model: str = "gpt-4o-mini",
         terminal: str = "response.completed",
+        service_tier: str | None = None,
         **kw: Any,
     ) -> Reply:
         texts = list(pieces)
@@ -280,7 +309,7 @@ class Reply:
             }
             frames.append(sse(delta, "response.output_text.delta"))
         status = terminal.removeprefix("response.")
-        final = _response_object("".join(texts), usage, model, status)
+        final = _response_object("".join(texts), usage, model, status, service_tier)
         frames.append(
             sse({"type": terminal, "sequence_number": len(texts) + 1, "response": final}, terminal)
         )
@@ -369,7 +398,9 @@ def _content_block_delta(index: int, delta: JSON) -> bytes:
     )
 
 
-def _response_object(text: str, usage: JSON | None, model: str, status: str) -> JSON:
+def _response_object(
+    text: str, usage: JSON | None, model: str, status: str, service_tier: str | None = None
+) -> JSON:
     output: list[JSON] = []
     if text:
         output.append(
@@ -405,4 +436,5 @@ def _response_object(text: str, usage: JSON | None, model: str, status: str) -> 
         "usage": usage,
         "user": None,
         "metadata": {},
+        **({} if service_tier is None else {"service_tier": service_tier}),
     }
