@@ -15,11 +15,14 @@ def test_stored_copies_every_field_to_its_namesake() -> None:
     values = {f.name: f"v{i}" for i, f in enumerate(dataclasses.fields(NewRecord))}
     values["metadata"] = {"k": 1}
     stored = NewRecord(**values).stored(7)  # type: ignore[arg-type]
+    # One field list: a StoredRecord is a NewRecord plus its id.
+    assert issubclass(StoredRecord, NewRecord)
     assert [f.name for f in dataclasses.fields(StoredRecord)] == [
-        "id",
         *(f.name for f in dataclasses.fields(NewRecord)),
+        "id",
     ]
     assert stored == StoredRecord(id=7, **values)  # type: ignore[arg-type]
+    assert stored.id == 7 and stored.metadata == {"k": 1}
 
 
 def test_empty_metadata_is_stored_as_none() -> None:

@@ -11,14 +11,17 @@ import enum
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Final
+from operator import attrgetter
+from typing import Any, Final, TypeVar
 
 from costwarden.bounds import MAX_INT64, check_int64, check_names
 from costwarden.errors import InvalidInputError
 from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
+
+_T = TypeVar("_T")
 
 
 class AlertLevel(enum.StrEnum):
@@ -270,9 +273,11 @@ def _checked_extra_counts(
 
 
 def slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
-    """The setter of a slots class's field (its member descriptor's ``__set__``): how the hot
-    path fills frozen dataclasses without ``object.__setattr__`` per field."""
-    setter: Callable[[object, object], None] = vars(cls)[name].__set__
+    """The setter of a slots class's field (its member descriptor's ``__set__``, found on the
+    class or the base that declares the slot): how the hot path fills frozen dataclasses
+    without ``object.__setattr__`` per field."""
+    owner = next(c for c in cls.__mro__ if name in vars(c))
+    setter: Callable[[object, object], None] = vars(owner)[name].__set__
     return setter
 
 
@@ -427,10 +432,14 @@ class UsageRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredRecord:
-    """A usage record as the ledger keeps it: exact cost in nano-USD, UTC microseconds."""
+class NewRecord:
+    """A usage record as handed to the ledger: priced, validated, UTC microseconds.
 
-    id: int
+    The one field list of a record: :class:`StoredRecord` is this plus the ledger's ``id``,
+    and the SQL backends' columns and row codec (:mod:`costwarden.ledger.rows`) are derived
+    from these fields, in this order.
+    """
+
     ts_us: int
     model: str
     provider: str | None
@@ -453,12 +462,98 @@ class StoredRecord:
     metadata: dict[str, Any] | None = None
 
     @property
+    def metadata_json(self) -> str | None:
+        """The metadata as the SQL backends store it (None when there is none)."""
+        return None if not self.metadata else json.dumps(self.metadata, separators=(",", ":"))
+
+    @classmethod
+    def from_usage(
+        cls, record: UsageRecord, *, ts_us: int, cost_nanos: Nanos, price_source: str
+    ) -> NewRecord:
+        """The ledger's copy of a validated, priced UsageRecord (every tracked call)."""
+        r = record
+        return _build_new_record(
+            ts_us,
+            r.model,
+            r.provider,
+            r.input_tokens,
+            r.output_tokens,
+            r.cache_read_tokens,
+            r.cache_write_tokens,
+            r.reasoning_tokens,
+            cost_nanos,
+            r.user_id,
+            r.team,
+            r.key,
+            r.endpoint,
+            r.request_id,
+            r.tags,
+            r.latency_ms,
+            r.status,
+            r.estimated,
+            price_source,
+            r.metadata,
+        )
+
+    def stored(self, record_id: int) -> StoredRecord:
+        """This record as the ledger keeps it, under ``record_id`` (empty metadata is kept as
+        None, as the SQL backends read it back)."""
+        values = record_values(self)
+        if self.metadata is not None and not self.metadata:
+            values = (*values[:-1], None)
+        return _build_stored_record(*values, record_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord(NewRecord):
+    """A usage record as the ledger keeps it: a :class:`NewRecord` and its ``id`` in the
+    ledger (exact cost in nano-USD, UTC microseconds)."""
+
+    id: int = field(kw_only=True)
+
+    @property
     def cost_usd(self) -> float:
         return nanos_to_usd(self.cost_nanos)
 
     @property
     def timestamp(self) -> datetime:
         return datetime.fromtimestamp(self.ts_us / 1_000_000, UTC)
+
+
+RECORD_FIELDS: Final = tuple(f.name for f in fields(NewRecord))
+"""A record's field names in order: NewRecord's fields, then StoredRecord adds ``id``."""
+assert RECORD_FIELDS[-1] == "metadata"  # NewRecord.stored relies on it
+assert tuple(f.name for f in fields(StoredRecord)) == (*RECORD_FIELDS, "id")
+
+record_values: Final[Callable[[NewRecord], tuple[Any, ...]]] = attrgetter(*RECORD_FIELDS)
+"""A record's field values, in :data:`RECORD_FIELDS` order."""
+
+
+def _slot_builder(cls: type[_T]) -> Callable[..., _T]:
+    """``build(*values)``: an instance of the frozen slots dataclass ``cls`` from all its field
+    values in field order, as ``cls(*values)`` would make it (``kw_only`` fields included).
+
+    Why: the generated frozen ``__init__`` sets each field with ``object.__setattr__``; the
+    slots' own setters cost about half as much, and every tracked call builds a NewRecord and
+    a StoredRecord of 20-odd fields. Only for classes without ``__post_init__`` (nothing to
+    run) and with every field in ``__init__``.
+    """
+    all_fields = fields(cls)  # type: ignore[arg-type]
+    assert not hasattr(cls, "__post_init__") and all(f.init for f in all_fields)
+    setters = tuple(slot_setter(cls, f.name) for f in all_fields)
+    new = object.__new__
+
+    def build(*values: object) -> _T:
+        obj = new(cls)
+        for set_field, value in zip(setters, values, strict=True):
+            set_field(obj, value)
+        return obj
+
+    return build
+
+
+_build_new_record = _slot_builder(NewRecord)
+_build_stored_record = _slot_builder(StoredRecord)
 
 
 @dataclass(frozen=True, slots=True)

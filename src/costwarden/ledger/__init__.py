@@ -16,10 +16,10 @@ from costwarden.ledger.base import (
     Ledger,
     LedgerEvent,
     LimitCheck,
-    NewRecord,
 )
 from costwarden.ledger.memory import MemoryLedger
 from costwarden.ledger.sqlite import SQLiteLedger
+from costwarden.records import NewRecord
 
 
 def open_ledger(url: str) -> Ledger:

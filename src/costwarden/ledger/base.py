@@ -12,15 +12,13 @@ every window until they are settled or expire.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any, Final, Protocol, Self, TypeVar, runtime_checkable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol, Self, TypeVar, runtime_checkable
 
 from costwarden.money import Nanos
-from costwarden.records import StoredRecord, UsageRecord, slot_setter
+from costwarden.records import NewRecord, StoredRecord, slot_setter
 
-_T = TypeVar("_T")
 _E = TypeVar("_E", covariant=True)
 
 MINUTE: Final = "minute"
@@ -112,118 +110,6 @@ _set_spent = slot_setter(BucketUsage, "spent")
 _set_reserved = slot_setter(BucketUsage, "reserved")
 _set_count = slot_setter(BucketUsage, "count")
 _set_baseline = slot_setter(BucketUsage, "baseline")
-
-
-@dataclass(frozen=True, slots=True)
-class NewRecord:
-    """A record as handed to :meth:`Ledger.append` (priced, validated, UTC microseconds)."""
-
-    ts_us: int
-    model: str
-    provider: str | None
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    reasoning_tokens: int
-    cost_nanos: Nanos
-    user_id: str | None
-    team: str | None
-    key: str | None
-    endpoint: str | None
-    request_id: str | None
-    tags: tuple[str, ...]
-    latency_ms: float | None
-    status: str
-    estimated: bool
-    price_source: str
-    metadata: dict[str, Any] | None = None
-
-    @property
-    def metadata_json(self) -> str | None:
-        return None if not self.metadata else json.dumps(self.metadata, separators=(",", ":"))
-
-    @classmethod
-    def from_usage(
-        cls, record: UsageRecord, *, ts_us: int, cost_nanos: Nanos, price_source: str
-    ) -> NewRecord:
-        """The ledger's copy of a validated, priced UsageRecord (every tracked call)."""
-        r = record
-        return _build_new_record(
-            ts_us,
-            r.model,
-            r.provider,
-            r.input_tokens,
-            r.output_tokens,
-            r.cache_read_tokens,
-            r.cache_write_tokens,
-            r.reasoning_tokens,
-            cost_nanos,
-            r.user_id,
-            r.team,
-            r.key,
-            r.endpoint,
-            r.request_id,
-            r.tags,
-            r.latency_ms,
-            r.status,
-            r.estimated,
-            price_source,
-            r.metadata,
-        )
-
-    def stored(self, record_id: int) -> StoredRecord:
-        """This record as the ledger keeps it, under ``record_id``."""
-        return _build_stored_record(
-            record_id,
-            self.ts_us,
-            self.model,
-            self.provider,
-            self.input_tokens,
-            self.output_tokens,
-            self.cache_read_tokens,
-            self.cache_write_tokens,
-            self.reasoning_tokens,
-            self.cost_nanos,
-            self.user_id,
-            self.team,
-            self.key,
-            self.endpoint,
-            self.request_id,
-            self.tags,
-            self.latency_ms,
-            self.status,
-            self.estimated,
-            self.price_source,
-            self.metadata or None,
-        )
-
-
-def _slot_builder(cls: type[_T]) -> Callable[..., _T]:
-    """``build(*values)``: an instance of the frozen slots dataclass ``cls`` from all its field
-    values in field order, as ``cls(*values)`` would make it.
-
-    Why: the generated frozen ``__init__`` sets each field with ``object.__setattr__``; the
-    slots' own setters cost about half as much, and every tracked call builds a NewRecord and
-    a StoredRecord of 20-odd fields. Only for classes without ``__post_init__`` (nothing to
-    run) and with every field in ``__init__``.
-    """
-    all_fields = fields(cls)  # type: ignore[arg-type]
-    assert not hasattr(cls, "__post_init__") and all(f.init for f in all_fields)
-    setters = tuple(slot_setter(cls, f.name) for f in all_fields)
-    new = object.__new__
-
-    def build(*values: object) -> _T:
-        obj = new(cls)
-        for set_field, value in zip(setters, values, strict=True):
-            set_field(obj, value)
-        return obj
-
-    return build
-
-
-_build_new_record = _slot_builder(NewRecord)
-_build_stored_record = _slot_builder(StoredRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,3 +258,20 @@ class Ledger(AlertOutbox, Protocol):
     def deliveries(self, since: float | None = None, limit: int = 100) -> list[Delivery]: ...
 
     def close(self) -> None: ...
+
+
+# NewRecord is declared beside StoredRecord (one field list) and named here too: it is what
+# Ledger.append is handed.
+__all__ = [
+    "MINUTE",
+    "AlertOutbox",
+    "Bucket",
+    "BucketUsage",
+    "Delivery",
+    "Denial",
+    "HashedTuple",
+    "Ledger",
+    "LedgerEvent",
+    "LimitCheck",
+    "NewRecord",
+]

@@ -22,11 +22,10 @@ from costwarden.ledger.base import (
     Denial,
     LedgerEvent,
     LimitCheck,
-    NewRecord,
 )
 from costwarden.ledger.memory_control import MemoryControl, MemoryControlState
 from costwarden.money import Nanos
-from costwarden.records import StoredRecord
+from costwarden.records import NewRecord, StoredRecord
 
 _Key = tuple[str, str, int]  # (scope, period, start)
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import difflib
-import json
 import re
 import threading
 import time
@@ -66,13 +65,13 @@ from costwarden.ledger.base import (
     Denial,
     LedgerEvent,
     LimitCheck,
-    NewRecord,
 )
 from costwarden.ledger.control import Execute, SQLControl
 from costwarden.ledger.migrations import apply_migrations
+from costwarden.ledger.rows import APPEND_COLUMNS, POSTGRES_RECORDS, SELECT_COLUMNS
 from costwarden.ledger.schema_postgres import MIGRATIONS
 from costwarden.money import Nanos
-from costwarden.records import StoredRecord
+from costwarden.records import NewRecord, StoredRecord
 
 _T = TypeVar("_T")
 _I = TypeVar("_I")
@@ -85,11 +84,6 @@ _SCHEMA_RE: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Deadlocks and serialization failures roll the whole transaction back, so a retry is safe.
 _RETRIES: Final = 3
 
-_RECORD_COLUMNS = (
-    "id, ts_us, model, provider, input_tokens, output_tokens, cache_read_tokens, "
-    "cache_write_tokens, reasoning_tokens, cost_nanos, user_id, team, key, endpoint, "
-    "request_id, tags, latency_ms, status, estimated, price_source, metadata"
-)
 _DELIVERY_COLUMNS = (
     "id, dedup_key, channel, payload, status, attempts, created_at, next_attempt_at, "
     "last_error, delivered_at"
@@ -111,6 +105,9 @@ _APPEND = (
     "%s, %s, %s::text, %s::text[], %s::text[], %s::bigint[], %s::bigint[], "
     "%s::text[], %s::text[], %s::bigint[], %s::bigint[])"
 )
+# The record's parameters (rows.APPEND_COLUMNS), then the buckets' and the watched buckets'
+# four arrays each.
+assert _APPEND.count("%s") == len(APPEND_COLUMNS) + 8
 # Spent, live reserved, count and baseline of many buckets in one statement (one snapshot).
 _USAGE = """
 SELECT CASE WHEN b.period LIKE 'rolling:%%' THEN
@@ -487,27 +484,7 @@ class PostgresLedger(SQLControl):
         watch: Sequence[Bucket] = (),
     ) -> tuple[StoredRecord, list[BucketUsage]]:
         params = (
-            record.ts_us,
-            record.model,
-            record.provider,
-            record.input_tokens,
-            record.output_tokens,
-            record.cache_read_tokens,
-            record.cache_write_tokens,
-            record.reasoning_tokens,
-            record.cost_nanos,
-            record.user_id,
-            record.team,
-            record.key,
-            record.endpoint,
-            record.request_id,
-            list(record.tags) if record.tags else None,
-            record.latency_ms,
-            record.status,
-            record.estimated,
-            record.price_source,
-            hold_id,
-            record.metadata_json,
+            *POSTGRES_RECORDS.params(record, hold_id),
             *self._bucket_arrays(buckets),
             *self._bucket_arrays(watch),
         )
@@ -620,12 +597,12 @@ class PostgresLedger(SQLControl):
         rows = self._run(
             "records",
             lambda c: c.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM records WHERE ts_us >= %s AND ts_us < %s "
+                f"SELECT {SELECT_COLUMNS} FROM records WHERE ts_us >= %s AND ts_us < %s "
                 "ORDER BY ts_us, id LIMIT %s",
                 params,
             ).fetchall(),
         )
-        return [_stored(row) for row in rows]
+        return [POSTGRES_RECORDS.decode(row) for row in rows]
 
     def count_records(self) -> int:
         row = self._run(
@@ -831,14 +808,6 @@ def _bucket_literals(buckets: Sequence[Bucket]) -> tuple[str, ...]:
 
 def _check_literals(checks: Sequence[LimitCheck]) -> tuple[str, ...]:
     return (*_bucket_literals([c.bucket for c in checks]), _int_array(c.limit for c in checks))
-
-
-def _stored(row: Sequence[Any]) -> StoredRecord:
-    values = list(row)
-    values[15] = tuple(values[15]) if values[15] else ()
-    values[18] = bool(values[18])
-    values[20] = json.loads(values[20]) if values[20] else None
-    return StoredRecord(*values)
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:

@@ -33,7 +33,6 @@ thread on first use, and the parent reopens its connection on its next call.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sqlite3
 import threading
@@ -54,27 +53,20 @@ from costwarden.ledger.base import (
     Denial,
     LedgerEvent,
     LimitCheck,
-    NewRecord,
 )
 from costwarden.ledger.control import Execute, SQLControl
 from costwarden.ledger.migrations import apply_migrations
+from costwarden.ledger.rows import APPEND_COLUMNS, SELECT_COLUMNS, SQLITE_RECORDS
 from costwarden.ledger.schema_sqlite import MIGRATIONS
 from costwarden.ledger.sqlite_checkpoint import SAFETY_NET_PAGES, BackgroundCheckpointer
 from costwarden.ledger.sqlite_holds import HoldBoard, LedgerLockTimeout, digest64
 from costwarden.ledger.sqlite_options import parse_options
 from costwarden.money import Nanos
-from costwarden.records import StoredRecord
+from costwarden.records import NewRecord, StoredRecord
 
-_RECORD_COLUMNS = (
-    "id, ts_us, model, provider, input_tokens, output_tokens, cache_read_tokens, "
-    "cache_write_tokens, reasoning_tokens, cost_nanos, user_id, team, key, endpoint, "
-    "request_id, tags, latency_ms, status, estimated, price_source, metadata"
-)
 _INSERT_RECORD = (
-    "INSERT INTO records (ts_us, model, provider, input_tokens, output_tokens, "
-    "cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, user_id, team, key, "
-    "endpoint, request_id, tags, latency_ms, status, estimated, price_source, hold_id, "
-    "metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    f"INSERT INTO records ({', '.join(APPEND_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(APPEND_COLUMNS))})"
 )
 _SPENT = "SELECT spent - baseline FROM totals WHERE scope = ? AND period = ? AND start = ?"
 _TOTAL = _SPENT.replace("spent - baseline", "spent - baseline, count, baseline")
@@ -453,30 +445,7 @@ class SQLiteLedger(SQLControl):
         *,
         watch: Sequence[Bucket] = (),
     ) -> tuple[StoredRecord, list[BucketUsage]]:
-        tags = json.dumps(list(record.tags)) if record.tags else None
-        params = (
-            record.ts_us,
-            record.model,
-            record.provider,
-            record.input_tokens,
-            record.output_tokens,
-            record.cache_read_tokens,
-            record.cache_write_tokens,
-            record.reasoning_tokens,
-            record.cost_nanos,
-            record.user_id,
-            record.team,
-            record.key,
-            record.endpoint,
-            record.request_id,
-            tags,
-            record.latency_ms,
-            record.status,
-            int(record.estimated),
-            record.price_source,
-            hold_id,
-            record.metadata_json,
-        )
+        params = SQLITE_RECORDS.params(record, hold_id)
         with _WriteTransaction(self, totals=True, hold_id=hold_id) as conn:
             self._sync_cache()
             cache = self._totals_cache
@@ -632,7 +601,7 @@ class SQLiteLedger(SQLControl):
         self, since_us: int | None = None, until_us: int | None = None, limit: int | None = None
     ) -> list[StoredRecord]:
         sql = (
-            f"SELECT {_RECORD_COLUMNS} FROM records "
+            f"SELECT {SELECT_COLUMNS} FROM records "
             "WHERE ts_us >= ? AND ts_us < ? ORDER BY ts_us, id"
         )
         params: list[Any] = [
@@ -643,8 +612,8 @@ class SQLiteLedger(SQLControl):
             sql += " LIMIT ?"
             params.append(limit)
         with self._read() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [_stored(row) for row in rows]
+            found = conn.execute(sql, params).fetchall()
+        return [SQLITE_RECORDS.decode(row) for row in found]
 
     def count_records(self) -> int:
         with self._read() as conn:
@@ -891,14 +860,6 @@ _DELIVERY_COLUMNS = (
     "id, dedup_key, channel, payload, status, attempts, created_at, next_attempt_at, "
     "last_error, delivered_at"
 )
-
-
-def _stored(row: Sequence[Any]) -> StoredRecord:
-    values = list(row)
-    values[15] = tuple(json.loads(values[15])) if values[15] else ()
-    values[18] = bool(values[18])
-    values[20] = json.loads(values[20]) if values[20] else None
-    return StoredRecord(*values)
 
 
 __all__ = ["MINUTE", "SQLiteLedger", "path_from_url"]
