@@ -25,7 +25,7 @@ from psycopg import sql
 from costwarden.budget import Budget
 from costwarden.clients import AsyncTrackedLLMClient, OpenAIProvider, TrackedLLMClient, wrap
 from costwarden.clients.offload import MAX_WORKERS, THREAD_NAME_PREFIX
-from costwarden.errors import BudgetExceededError
+from costwarden.errors import BudgetExceededError, ConfigurationError
 from costwarden.ledger import open_ledger
 from costwarden.ledger.postgres import PostgresLedger
 from costwarden.manager import BudgetManager
@@ -125,13 +125,22 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None
         await asyncio.sleep(0.005)
 
 
+def test_a_ledger_without_the_remote_flag_is_refused(sqlite_url: str) -> None:
+    # ``remote`` is part of the Ledger Protocol: a ledger that does not say is not guessed at
+    inner = open_ledger(sqlite_url)
+    try:
+        with pytest.raises(ConfigurationError, match="SpyLedger lacks remote"):
+            BudgetManager(Budget(daily_limit=1.0), ledger=SpyLedger(inner, remote=None))
+    finally:
+        inner.close()
+
+
 # -- local ledgers stay inline; a remote one goes to a worker ------------------------------------
 @pytest.mark.parametrize(
     ("backend", "remote", "where"),
     [
         ("memory", "inner", "loop"),
         ("sqlite", "inner", "loop"),
-        ("sqlite", None, "loop"),  # a custom ledger without the flag counts as local
         ("sqlite", True, "worker"),  # the same ledger, said to be remote: the check can fail
     ],
 )

@@ -34,7 +34,8 @@ from costwarden.ledger import (
     SQLiteLedger,
     open_ledger,
 )
-from costwarden.ledger.base import HashedTuple
+from costwarden.ledger.base import HashedTuple, missing_members
+from costwarden.ledger.inspect import InspectableLedger
 from costwarden.records import Usage
 from tests import pg
 
@@ -510,7 +511,18 @@ def test_open_ledger_routes_urls(backend: Backend) -> None:
     kinds = {"memory": MemoryLedger, "sqlite": SQLiteLedger, "postgres": PostgresLedger}
     assert type(backend.ledger) is kinds[backend.name]
     assert isinstance(backend.ledger, Ledger)  # the runtime-checkable Protocol
+    assert isinstance(backend.ledger, InspectableLedger)  # what these tests read besides
+    assert missing_members(backend.ledger) == []
+    assert backend.ledger.remote is (backend.name == "postgres")
     assert backend.ledger.url == backend.url
+
+
+def test_the_protocol_lists_only_what_the_library_calls() -> None:
+    # hold_exists, events and count_records are for tests and operators (InspectableLedger)
+    members = set(vars(Ledger)) | set(Ledger.__annotations__)
+    assert {"remote", "url", "reserve", "append"} <= members
+    assert not {"hold_exists", "events", "count_records"} & members
+    assert {"hold_exists", "events", "count_records"} <= set(vars(InspectableLedger))
 
 
 # -- differential: every backend answers like the in-memory reference ---------------------------

@@ -10,7 +10,6 @@
      ├── TokenCountError                       text or messages that cannot be counted
      ├── BudgetExceededError                   admission denied; carries scope, period, figures
      ├── HoldError                             a reservation that cannot be committed/released
-     │    └── HoldExpiredError                 ... because its TTL ran out
      ├── LedgerError                           the ledger failed (corrupt, schema, SQL)
      │    └── LedgerUnavailableError           the ledger cannot be reached (fail-closed deny)
      ├── KeyAuthError (PermissionError)        a virtual key secret or id was refused
@@ -143,10 +142,6 @@ class BudgetExceededError(CostwardenError):
 
 class HoldError(CostwardenError):
     """A reservation could not be committed or released (unknown or already settled)."""
-
-
-class HoldExpiredError(HoldError):
-    """A reservation's TTL ran out before it was committed."""
 
 
 class LedgerError(CostwardenError):

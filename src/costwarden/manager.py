@@ -27,6 +27,7 @@ from costwarden.bounds import check_name, check_names
 from costwarden.budget import GLOBAL, Budget, Scope, Window, WindowCache, scopes_for
 from costwarden.errors import (
     BudgetExceededError,
+    ConfigurationError,
     HoldError,
     InvalidInputError,
     LedgerUnavailableError,
@@ -34,7 +35,7 @@ from costwarden.errors import (
     UnknownModelError,
 )
 from costwarden.ledger import Bucket, Ledger, LimitCheck, NewRecord, open_ledger
-from costwarden.ledger.base import MINUTE, BucketUsage, Denial, HashedTuple
+from costwarden.ledger.base import MINUTE, BucketUsage, Denial, HashedTuple, missing_members
 from costwarden.money import Nanos, format_compared, format_usd, nanos_to_usd, usd_to_nanos
 from costwarden.records import Alert, AlertLevel, StoredRecord, UsageRecord, check_timestamp
 
@@ -197,6 +198,11 @@ class BudgetManager:
         if not (isinstance(hold_ttl, (int, float)) and math.isfinite(hold_ttl) and hold_ttl > 0):
             raise InvalidInputError(
                 f"hold_ttl must be a positive number of seconds, got {hold_ttl!r}"
+            )
+        if not isinstance(ledger, str) and (missing := missing_members(ledger)):
+            raise ConfigurationError(
+                "ledger must be a ledger URL or a costwarden.ledger.Ledger; "
+                f"{type(ledger).__name__} lacks {', '.join(missing)}"
             )
         alerts = _alert_settings(alert_handler, alert_channels, alert_options)  # before opening
         self.budget = budget if budget is not None else Budget()

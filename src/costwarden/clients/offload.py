@@ -53,9 +53,9 @@ _pool_lock = threading.Lock()
 
 
 def is_remote(manager: BudgetManager) -> bool:
-    """Whether ``manager``'s ledger calls go over the network (``remote = True``); a custom
-    ledger without the attribute counts as local."""
-    return bool(getattr(manager.ledger, "remote", False))
+    """Whether ``manager``'s ledger calls go over the network (its ``remote``, which the
+    Ledger Protocol declares)."""
+    return bool(manager.ledger.remote)
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -17,6 +17,7 @@ from costwarden.ledger.base import (
     LedgerEvent,
     LimitCheck,
 )
+from costwarden.ledger.inspect import InspectableLedger
 from costwarden.ledger.memory import MemoryLedger
 from costwarden.ledger.sqlite import SQLiteLedger
 from costwarden.records import NewRecord
@@ -50,6 +51,7 @@ __all__ = [
     "BucketUsage",
     "Delivery",
     "Denial",
+    "InspectableLedger",
     "Ledger",
     "LedgerEvent",
     "LimitCheck",

@@ -190,12 +190,19 @@ class Ledger(AlertOutbox, Protocol):
       A total may grow beyond int64 only through more than 2**63 nano-USD of records (over
       $9.2 billion), which the backends do not promise to store.
 
-    A ledger may also say ``remote = True`` (PostgreSQL does): its calls go over the network
-    and may wait, so async clients run them on a worker thread instead of their event loop.
-    It is read with ``getattr(ledger, "remote", False)``, so a ledger without it still fits.
+    Only what the library calls is here; what tests and operators read besides (a hold's
+    presence, reset events, the record count) is :class:`~costwarden.ledger.inspect.
+    InspectableLedger`, which the three built-in backends also are.
     """
 
     url: str
+
+    @property
+    def remote(self) -> bool:
+        """Whether calls go over the network and may wait (PostgreSQL: True; memory and SQLite:
+        False): async clients then run them on a worker thread instead of their event loop.
+        A class constant satisfies it."""
+        ...
 
     def reserve(
         self,
@@ -231,8 +238,6 @@ class Ledger(AlertOutbox, Protocol):
         """Drop a hold; False if it was not there (settled, expired and purged, unknown)."""
         ...
 
-    def hold_exists(self, hold_id: str, now: float) -> bool: ...
-
     def usage(self, buckets: Sequence[Bucket], now: float) -> list[BucketUsage]:
         """Spent (net of reset baselines), live reserved amount and count per bucket."""
         ...
@@ -241,15 +246,11 @@ class Ledger(AlertOutbox, Protocol):
         """Move a bucket's baseline to its current spent; record the event; return it."""
         ...
 
-    def events(self, limit: int = 100) -> list[LedgerEvent]: ...
-
     def purge_expired_holds(self, now: float) -> int: ...
 
     def records(
         self, since_us: int | None = None, until_us: int | None = None, limit: int | None = None
     ) -> list[StoredRecord]: ...
-
-    def count_records(self) -> int: ...
 
     def series(self, scope: str, period: str, since: int, until: int) -> list[tuple[int, int]]:
         """``[(window_start, spent)]`` of a scope's ``period`` buckets in ``[since, until)``."""
@@ -258,6 +259,18 @@ class Ledger(AlertOutbox, Protocol):
     def deliveries(self, since: float | None = None, limit: int = 100) -> list[Delivery]: ...
 
     def close(self) -> None: ...
+
+
+def missing_members(ledger: object) -> list[str]:
+    """The :class:`Ledger` Protocol's methods and attributes that ``ledger`` lacks, sorted
+    (empty when it has them all): what the manager names when it is handed something else."""
+    names = {
+        name
+        for proto in (Ledger, AlertOutbox)
+        for name in (*vars(proto), *proto.__annotations__)
+        if not name.startswith("_")
+    }
+    return sorted(name for name in names if not hasattr(ledger, name))
 
 
 # NewRecord is declared beside StoredRecord (one field list) and named here too: it is what
@@ -274,4 +287,5 @@ __all__ = [
     "LedgerEvent",
     "LimitCheck",
     "NewRecord",
+    "missing_members",
 ]
