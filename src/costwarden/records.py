@@ -17,7 +17,7 @@ from functools import partial
 from operator import attrgetter
 from typing import Any, Final, TypeVar
 
-from costwarden.bounds import MAX_INT64, check_int64, check_names
+from costwarden.bounds import MAX_INT64, MAX_NAME_LENGTH, check_int64, check_names
 from costwarden.errors import InvalidInputError
 from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
 
@@ -331,38 +331,33 @@ class UsageRecord:
     )
 
     def __post_init__(self) -> None:
+        if _plain_record(self):  # the usual shape: nothing to check but the cost
+            if self.cost_usd is not None:
+                self._nanos = (self.cost_usd, usd_to_nanos(self.cost_usd, field="cost_usd"))
+            return
+        self._validate()
+
+    def _validate(self) -> None:
+        """Every check, in order, converting what may be converted (a float count, a naive
+        timestamp, a list of tags); the first failure raises InvalidInputError."""
         if not isinstance(self.model, str) or not self.model.strip():
             raise InvalidInputError(f"model must be a non-empty string, got {self.model!r}")
-        # Fast paths for the common shape (plain ints, an aware UTC timestamp, str-or-None
-        # names, no tags): each only skips a check that would pass and return its input
-        # unchanged; anything else goes through the same checks, in the same order, as ever.
-        plain_counts = _plain_counts(
-            self.input_tokens,
-            self.output_tokens,
-            self.cache_read_tokens,
-            self.cache_write_tokens,
-            self.reasoning_tokens,
-        )
-        if not plain_counts:
-            self.input_tokens = check_count(self.input_tokens, "input_tokens")
-            self.output_tokens = check_count(self.output_tokens, "output_tokens")
+        self.input_tokens = check_count(self.input_tokens, "input_tokens")
+        self.output_tokens = check_count(self.output_tokens, "output_tokens")
         if self.cost_usd is not None:
             self._nanos = (self.cost_usd, usd_to_nanos(self.cost_usd, field="cost_usd"))
         self.timestamp = check_timestamp(self.timestamp)
-        names = (self.user_id, self.endpoint, self.request_id, self.team, self.key, self.provider)
-        if not _STR_OR_NONE.issuperset(map(type, names)):
-            for name in ("user_id", "endpoint", "request_id", "team", "key", "provider"):
-                value = getattr(self, name)
-                if value is not None and not isinstance(value, str):
-                    raise InvalidInputError(f"{name} must be a string or None, got {value!r}")
-        check_names((self.model, *names, self.status), _NAME_FIELDS)
-        if type(self.tags) is not tuple or self.tags:
-            if isinstance(self.tags, str):
-                self.tags = (self.tags,)
-            self.tags = tuple(self.tags)
-            if not all(isinstance(t, str) and t for t in self.tags):
-                raise InvalidInputError(f"tags must be non-empty strings, got {self.tags!r}")
-            check_names(self.tags, ("tag",) * len(self.tags))
+        for name in ("user_id", "endpoint", "request_id", "team", "key", "provider"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise InvalidInputError(f"{name} must be a string or None, got {value!r}")
+        check_names(_names(self), _NAME_FIELDS)
+        if isinstance(self.tags, str):
+            self.tags = (self.tags,)
+        self.tags = tuple(self.tags)
+        if not all(isinstance(t, str) and t for t in self.tags):
+            raise InvalidInputError(f"tags must be non-empty strings, got {self.tags!r}")
+        check_names(self.tags, ("tag",) * len(self.tags))
         if self.latency_ms is not None and (
             isinstance(self.latency_ms, bool)
             or not isinstance(self.latency_ms, (int, float))
@@ -372,10 +367,9 @@ class UsageRecord:
             raise InvalidInputError(
                 f"latency_ms must be a non-negative number, got {self.latency_ms!r}"
             )
-        if not plain_counts:
-            self.cache_read_tokens = check_count(self.cache_read_tokens, "cache_read_tokens")
-            self.cache_write_tokens = check_count(self.cache_write_tokens, "cache_write_tokens")
-            self.reasoning_tokens = check_count(self.reasoning_tokens, "reasoning_tokens")
+        self.cache_read_tokens = check_count(self.cache_read_tokens, "cache_read_tokens")
+        self.cache_write_tokens = check_count(self.cache_write_tokens, "cache_write_tokens")
+        self.reasoning_tokens = check_count(self.reasoning_tokens, "reasoning_tokens")
         if self.metadata is not None:
             check_metadata(self.metadata)
         if self.service_tier is not None and not isinstance(self.service_tier, str):
@@ -429,6 +423,51 @@ class UsageRecord:
         if source is self.cost_usd or source == self.cost_usd:
             return nanos
         return usd_to_nanos(self.cost_usd, field="cost_usd")
+
+
+def _names(r: UsageRecord) -> tuple[object, ...]:
+    """A record's names, in :data:`_NAME_FIELDS` order."""
+    return (r.model, r.user_id, r.endpoint, r.request_id, r.team, r.key, r.provider, r.status)
+
+
+def _plain_record(r: UsageRecord) -> bool:
+    """Whether ``r`` has the usual shape, which every check of :meth:`UsageRecord._validate`
+    would pass and leave unchanged: plain int counts within the subset rules, a UTC-aware
+    timestamp, string-or-None names (status a string) that are short ASCII together, no tags,
+    no metadata, and no latency or a plain finite float one.
+
+    Why: every tracked call makes a record, and this one test costs a fraction of the full
+    checks; anything else takes the full path, which raises or converts as it always has.
+    """
+    names = _names(r)
+    latency = r.latency_ms
+    if not (
+        _plain_counts(
+            r.input_tokens,
+            r.output_tokens,
+            r.cache_read_tokens,
+            r.cache_write_tokens,
+            r.reasoning_tokens,
+        )
+        and type(r.timestamp) is datetime
+        and r.timestamp.tzinfo is UTC
+        and _STR_OR_NONE.issuperset(map(type, names))
+        and type(r.status) is str
+        and type(r.tags) is tuple
+        and not r.tags
+        and r.metadata is None
+        and (latency is None or (type(latency) is float and 0.0 <= latency < math.inf))
+    ):
+        return False
+    model = r.model
+    joined = "".join(filter(None, names))  # type: ignore[arg-type]  # all str or None
+    return (
+        type(model) is str
+        and model != ""
+        and not model.isspace()
+        and len(joined) <= MAX_NAME_LENGTH
+        and joined.isascii()
+    )
 
 
 @dataclass(frozen=True, slots=True)

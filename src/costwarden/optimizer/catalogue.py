@@ -139,9 +139,6 @@ class ModelInfo:
         """Quality for ``task`` (any accepted spelling)."""
         return self.quality[normalize_task(task)]
 
-    def supports(self, required: frozenset[str]) -> bool:
-        return required <= self.capabilities
-
 
 @dataclass(frozen=True, slots=True)
 class _Rules:

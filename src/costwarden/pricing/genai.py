@@ -90,10 +90,6 @@ class GenaiPricer:
             {} if all(c is None or isinstance(c, _start_date_type()) for c in constraints) else None
         )
 
-    @property
-    def time_dependent(self) -> bool:
-        return self._conditional or any(v.constraint for v in self._variants)
-
     def matching(self, context: Context) -> tuple[int, ...]:
         """Indices of the variants whose ``when`` the context satisfies (any date)."""
         found = self._matching.get(context)
