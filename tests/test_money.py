@@ -14,6 +14,7 @@ from costwarden.money import (
     format_usd,
     nanos_to_decimal,
     nanos_to_usd,
+    round_half_even,
     usd_to_nanos,
 )
 
@@ -35,6 +36,18 @@ def test_one_rounding_rule_half_even() -> None:
     assert decimal_to_nanos(Decimal("0.0000000005")) == 0
     assert decimal_to_nanos(Decimal("0.0000000015")) == 2
     assert decimal_to_nanos(Decimal("0.0000000025")) == 2
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15), st.integers(1, 10**6))
+def test_integer_ratios_round_by_the_same_rule(numerator: int, denominator: int) -> None:
+    # the integer form (prices' integer route) and the Decimal form round identically
+    exact = Decimal(numerator).scaleb(-9) / Decimal(denominator)  # in USD
+    assert round_half_even(numerator, denominator) == decimal_to_nanos(exact)
+
+
+def test_integer_ties_go_to_even() -> None:
+    assert [round_half_even(n, 2) for n in (-3, -1, 1, 3, 5)] == [-2, 0, 0, 2, 2]
+    assert round_half_even(7, 3) == 2 and round_half_even(-7, 3) == -2
 
 
 @pytest.mark.parametrize(

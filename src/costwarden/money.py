@@ -37,6 +37,17 @@ def decimal_to_nanos(amount: Decimal) -> Nanos:
     return nanos
 
 
+def round_half_even(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded half-even to an int, exactly: the one rounding rule
+    (as :func:`decimal_to_nanos` applies it to a Decimal) for amounts held as an integer
+    ratio, such as a price's integer form (nano-USD scaled by ``denominator > 0``)."""
+    quotient, rest = divmod(numerator, denominator)  # floor division, 0 <= rest < denominator
+    twice = 2 * rest
+    if twice > denominator or (twice == denominator and quotient % 2):
+        quotient += 1
+    return quotient
+
+
 def usd_to_nanos(value: object, *, field: str = "amount", allow_negative: bool = False) -> Nanos:
     """Convert a USD amount given by a caller (float, int, str or Decimal) to nano-USD.
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Protocol
 
-from costwarden.money import MAX_NANOS, Nanos, decimal_to_nanos
+from costwarden.money import MAX_NANOS, Nanos, decimal_to_nanos, round_half_even
 from costwarden.records import Usage
 
 FIELDS: Final = (
@@ -235,10 +235,7 @@ class _IntegerForm:
             if count > self.max_count:
                 return None
             total += coefficient * count
-        nanos, rest = divmod(total, self.divisor)  # floor division, 0 <= rest < divisor
-        twice = 2 * rest
-        if twice > self.divisor or (twice == self.divisor and nanos % 2):
-            nanos += 1
+        nanos = round_half_even(total, self.divisor)
         return nanos if abs(nanos) <= MAX_NANOS else None
 
 
