@@ -151,3 +151,13 @@ def test_fast_path_hands_long_context_requests_to_the_tiered_price() -> None:
     assert opt.estimate_cost("gemini-2.5-pro", text, 100) == est.cost_usd
     # the whole request pays the higher tier: more than the base rate would give
     assert est.cost_nanos > est.input_tokens * 1250 + 100 * 10_000
+
+
+def test_estimate_cost_refuses_an_output_bound_beyond_int64_as_estimate_does() -> None:
+    opt = CostOptimizer()
+    too_many = 2**63
+    with pytest.raises(InvalidInputError, match="expected_output_tokens") as detailed:
+        opt.estimate("gpt-4o", "hello", too_many)
+    with pytest.raises(InvalidInputError, match="expected_output_tokens") as fast:
+        opt.estimate_cost("gpt-4o", "hello", too_many)
+    assert str(fast.value) == str(detailed.value)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from costwarden.bounds import MAX_INT64
 from costwarden.errors import ConfigurationError, InvalidInputError
 from costwarden.money import Nanos, usd_to_nanos
 from costwarden.optimizer.catalogue import CAPABILITIES, ModelCatalogue, ModelInfo, normalize_task
@@ -204,7 +205,7 @@ class CostOptimizer:
             and not batch
             and type(input_text) is str
             and type(expected_output_tokens) is int
-            and expected_output_tokens >= 0
+            and MAX_INT64 >= expected_output_tokens >= 0
             and type(cached_tokens) is int
             and cached_tokens >= 0
         ):

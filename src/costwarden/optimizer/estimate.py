@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from costwarden.errors import InvalidInputError, UnknownModelError
-from costwarden.money import Nanos, nanos_to_usd
+from costwarden.money import Nanos, nanos_to_usd, round_half_even
 from costwarden.pricing import PriceCatalog
 from costwarden.records import Usage, check_count
 from costwarden.tokens import (
@@ -139,8 +139,12 @@ class FastPath:
 
     Compiled once per model from public APIs: the model's tiktoken encoding when its counts
     are exact (``count_tokens`` otherwise) and its short-context rates as integer nano-USD per
-    1M tokens. The cost is ``sum(tokens x rate)`` rounded once, half-even, to a nano-USD: the
-    same rule as the catalogue. It self-checks against ``ResolvedPrice.cost_nanos`` when
+    1M tokens. The cost is ``sum(tokens x rate)`` rounded once to a nano-USD by
+    :func:`~costwarden.money.round_half_even`, the catalogue's rule. Why it stays: pricing
+    through ``ResolvedPrice.cost_nanos`` instead (a Usage and the price's integer route) costs
+    about 0.7 µs more per call, which takes a 9-token estimate past the 1.5x-of-tiktoken
+    target (docs/benchmarks.md); the detailed :func:`estimate` costs several µs more. It
+    self-checks against ``ResolvedPrice.cost_nanos`` when
     compiled and is not used (``compile`` returns None) for rates that are not whole nano-USD
     per 1M tokens or that disagree; requests above a long-context threshold take the full path.
     """
@@ -194,7 +198,4 @@ class FastPath:
 
     def cost(self, n_in: int, n_out: int, cached: int) -> Nanos:
         total = (n_in - cached) * self.input + cached * self.cache_read + n_out * self.output
-        q, r = divmod(total, _MILLION)
-        if r * 2 > _MILLION or (r * 2 == _MILLION and q & 1):
-            q += 1
-        return q
+        return round_half_even(total, _MILLION)
