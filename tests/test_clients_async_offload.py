@@ -441,7 +441,7 @@ def test_the_loop_runs_while_a_reservation_waits_on_postgres(
     up: FakeUpstream, pg_url: str, api: str
 ) -> None:
     manager = BudgetManager(Budget(daily_limit=1.0, monthly_limit=None), ledger=pg_url)
-    assert getattr(manager.ledger, "remote", False) is True
+    assert manager.ledger.remote is True
     blocker = lock_global_buckets(manager, pg_url)
     # The lock is held 1.5 s: a loop blocked on it would stall for all of that, while a loop
     # kept free stalls only for scheduling noise (well under 0.5 s even on a loaded machine).
