@@ -229,3 +229,11 @@ def test_usage_extra_counts_fast_path_matches_full_checks(counts: dict[str, Any]
     else:
         with pytest.raises(InvalidInputError):
             UsageRecord("m", **counts)
+
+
+@pytest.mark.parametrize("tier", [5, b"flex", ["flex"]])
+def test_a_service_tier_that_is_not_a_string_is_refused(tier: object) -> None:
+    # an otherwise usual record: the one-step check must not wave the tier through
+    with pytest.raises(InvalidInputError, match="service_tier must be a string or None"):
+        UsageRecord("gpt-4o", 10, 5, service_tier=tier)  # type: ignore[arg-type]
+    assert UsageRecord("gpt-4o", 10, 5, service_tier="flex").service_tier == "flex"

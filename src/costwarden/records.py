@@ -432,9 +432,10 @@ def _names(r: UsageRecord) -> tuple[object, ...]:
 
 def _plain_record(r: UsageRecord) -> bool:
     """Whether ``r`` has the usual shape, which every check of :meth:`UsageRecord._validate`
-    would pass and leave unchanged: plain int counts within the subset rules, a UTC-aware
-    timestamp, string-or-None names (status a string) that are short ASCII together, no tags,
-    no metadata, and no latency or a plain finite float one.
+    would pass and leave unchanged: plain int counts within the subset rules and no extra
+    counts (audio, 1-hour cache writes, web searches: all int 0), a UTC-aware timestamp,
+    string-or-None names and service tier (status a string), the names short ASCII together,
+    no tags, no metadata, and no latency or a plain finite float one.
 
     Why: every tracked call makes a record, and this one test costs a fraction of the full
     checks; anything else takes the full path, which raises or converts as it always has.
@@ -457,6 +458,9 @@ def _plain_record(r: UsageRecord) -> bool:
         and not r.tags
         and r.metadata is None
         and (latency is None or (type(latency) is float and 0.0 <= latency < math.inf))
+        and type(r.service_tier) in _STR_OR_NONE
+        and _INT_ZEROS.issuperset(map(type, extras := r._extra_counts()))
+        and not any(extras)
     ):
         return False
     model = r.model
