@@ -1,4 +1,4 @@
-"""BudgetManager: admission, reservations, status and alert triggering over a ledger.
+"""BudgetManager: admission, reservations, recording and status over a ledger.
 
 Admission (DESIGN.md): a request with estimate ``e`` is admitted iff for every budget that
 applies to it (global, user, team, key, tag, model) and every limited period,
@@ -6,6 +6,10 @@ applies to it (global, user, team, key, tag, model) and every limited period,
 allowed; a zero estimate is always admitted. ``reserve`` checks and holds in one atomic ledger
 step, so concurrent callers cannot overshoot; ``commit`` replaces the hold with the actual
 record; ``release`` drops it. Holds expire after a TTL so a crashed caller cannot pin a budget.
+
+Which budgets and windows apply is the plan's (:mod:`costwarden.plans`), what a status says is
+:mod:`costwarden.status`'s, and the words of alerts and denials are
+:mod:`costwarden.alerts.triggers`'; this module asks them and the ledger, in order.
 """
 
 from __future__ import annotations
@@ -14,17 +18,13 @@ import contextlib
 import logging
 import math
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from costwarden import forksafe
-from costwarden.bounds import check_name, check_names
-from costwarden.budget import GLOBAL, Budget, Scope, Window, WindowCache, scopes_for
+from costwarden.budget import GLOBAL, Budget, Scope
 from costwarden.errors import (
     BudgetExceededError,
     ConfigurationError,
@@ -34,10 +34,12 @@ from costwarden.errors import (
     NoTierPriceError,
     UnknownModelError,
 )
-from costwarden.ledger import Bucket, Ledger, LimitCheck, NewRecord, open_ledger
-from costwarden.ledger.base import MINUTE, BucketUsage, Denial, HashedTuple, missing_members
-from costwarden.money import Nanos, format_compared, format_usd, nanos_to_usd, usd_to_nanos
-from costwarden.records import Alert, AlertLevel, StoredRecord, UsageRecord, check_timestamp
+from costwarden.ledger import Bucket, Ledger, NewRecord, open_ledger
+from costwarden.ledger.base import BucketUsage, Denial, missing_members
+from costwarden.money import Nanos, format_usd, nanos_to_usd, usd_to_nanos
+from costwarden.plans import CALENDAR_PERIODS, BudgetCheck, BudgetRegistry, Planner, one_scope
+from costwarden.records import AlertLevel, StoredRecord, UsageRecord, check_timestamp
+from costwarden.status import BudgetStatus, build_status, status_buckets
 
 if TYPE_CHECKING:
     from costwarden.alerts import AlertChannel, AlertDispatcher
@@ -47,65 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("costwarden")
 
 AlertHandler = Callable[[AlertLevel, str], object]
-_PERIOD_WORD = {"daily": "Daily", "weekly": "Weekly", "monthly": "Monthly"}
 _PURGE_EVERY_S = 30.0
-_STATUS_PERIODS = ("daily", "weekly", "monthly")
-_NAME_FIELDS = ("user", "team", "key", "model", "endpoint")  # then tags: bounds.check_names
-
-
-def _period_word(period: str) -> str:
-    if period.startswith("rolling:"):
-        return f"Rolling {int(period[8:-1]) // 60}-minute"
-    return _PERIOD_WORD.get(period, period)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class BudgetCheck(LimitCheck):
-    """A limit check that remembers the budget it came from (for its alert thresholds)."""
-
-    budget: Budget
-    # Spend below the lowest alert threshold fires nothing (most commits): checked first.
-    first_alert: float = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        thresholds = self.budget.thresholds()
-        first = self.limit * thresholds[0] if thresholds else math.inf
-        object.__setattr__(self, "first_alert", first)
-
-
-class _Plan:
-    """What the hot path needs for one set of scope arguments (user, team, key, tags, model
-    and a record's endpoint), worked out once per budget change: the scopes, the smallest
-    per-request cap among their budgets, and the limit checks and record buckets of the
-    period windows last used, each with the time range ``[lo, hi)`` in which they hold.
-
-    Budgets change only through ``set_budget``/``set_default_budget``, which drop every plan;
-    windows change at period boundaries, where a timestamp outside ``[lo, hi)`` recomputes.
-    Each cached entry is one tuple, replaced whole, so concurrent readers never see a range
-    paired with another window's checks.
-
-    The checks and buckets are handed to the ledger as :class:`HashedTuple`: immutable, and
-    hashed once here, so a ledger that remembers work per value of them (as the Ledger
-    Protocol allows) pays one dict hit per call.
-    """
-
-    __slots__ = ("buckets", "checks", "min_cap", "scopes")
-
-    def __init__(self, scopes: tuple[Scope, ...], min_cap: Nanos | None) -> None:
-        self.scopes = scopes
-        self.min_cap = min_cap
-        # (lo, hi, checks, their buckets) and (lo, hi, record buckets); empty ranges at first.
-        self.checks: tuple[float, float, HashedTuple[BudgetCheck], HashedTuple[Bucket]] = (
-            0.0,
-            0.0,
-            _NO_CHECKS,
-            _NO_BUCKETS,
-        )
-        self.buckets: tuple[float, float, HashedTuple[Bucket]] = (0.0, 0.0, _NO_BUCKETS)
-
-
-_NO_CHECKS: HashedTuple[BudgetCheck] = HashedTuple()
-_NO_BUCKETS: HashedTuple[Bucket] = HashedTuple()
 
 
 class Hold:
@@ -191,6 +135,8 @@ class BudgetManager:
         fail_open: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        from costwarden.alerts.emitter import AlertEmitter, alert_settings
+
         if budget is not None and not isinstance(budget, Budget):
             raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
         if alert_handler is not None and not callable(alert_handler):
@@ -204,8 +150,9 @@ class BudgetManager:
                 "ledger must be a ledger URL or a costwarden.ledger.Ledger; "
                 f"{type(ledger).__name__} lacks {', '.join(missing)}"
             )
-        alerts = _alert_settings(alert_handler, alert_channels, alert_options)  # before opening
-        self.budget = budget if budget is not None else Budget()
+        alerts = alert_settings(alert_handler, alert_channels, alert_options)  # before opening
+        self.budgets = BudgetRegistry(budget if budget is not None else Budget())
+        self._planner = Planner(self.budgets)
         self.ledger: Ledger = open_ledger(ledger) if isinstance(ledger, str) else ledger
         if isinstance(ledger, str) and ledger.startswith("memory://"):
             log.info(
@@ -216,16 +163,19 @@ class BudgetManager:
         self.hold_ttl = float(hold_ttl)
         self.fail_open = fail_open
         self._clock = clock
-        self._budgets: dict[Scope, Budget] = {GLOBAL: self.budget}
-        self._defaults: dict[str, Budget] = {}
-        self._windows = WindowCache()
-        self._plans: dict[tuple[object, ...], _Plan] = {}
-        self._claimed: set[str] = set()
         self._last_purge = 0.0
-        self._lock = forksafe.fresh_after_fork(threading.Lock())
-        self._dispatcher = _alert_dispatcher(self.ledger, alerts)
+        self._alerts = AlertEmitter(self.ledger, alerts)
 
     # -- configuration --------------------------------------------------------------------------
+    @property
+    def budget(self) -> Budget:
+        """The global budget (set it with ``set_budget(budget)``)."""
+        return self.budgets.global_budget
+
+    @budget.setter
+    def budget(self, budget: Budget) -> None:
+        self.budgets.set(GLOBAL, budget)
+
     @property
     def pricing(self) -> PriceCatalog:
         if self._pricing is None:
@@ -247,185 +197,15 @@ class BudgetManager:
         """Give one scope its own budget (none named: replace the global budget)."""
         if not isinstance(budget, Budget):
             raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
-        scope = _one_scope(user=user, team=team, key=key, tag=tag, model=model)
-        with self._lock:
-            self._budgets[scope] = budget
-            if scope == GLOBAL:
-                self.budget = budget
-            self._plans = {}  # a new dict: a plan being built from the old budgets is dropped
+        self.budgets.set(one_scope(user=user, team=team, key=key, tag=tag, model=model), budget)
 
     def set_default_budget(self, kind: str, budget: Budget) -> None:
         """The budget for every ``user`` (or team, key, ...) that has none of its own."""
-        if kind not in ("user", "team", "key", "tag", "model"):
-            raise InvalidInputError(
-                f"default budgets are per user/team/key/tag/model, not {kind!r}"
-            )
-        if not isinstance(budget, Budget):
-            raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
-        with self._lock:
-            self._defaults[kind] = budget
-            self._plans = {}
+        self.budgets.set_default(kind, budget)
 
     def budget_for(self, scope: Scope) -> Budget | None:
-        return self._budgets.get(scope) or self._defaults.get(scope.kind)
-
-    # -- windows and checks ---------------------------------------------------------------------
-    def _plan(
-        self,
-        user: str | None,
-        team: str | None,
-        key: str | None,
-        tags: Iterable[str],
-        model: str | None,
-        endpoint: str | None = None,
-    ) -> _Plan:
-        """The cached plan for these scope arguments (``endpoint``: a record's, which counts
-        as one more tag); bad arguments raise as ``scopes_for`` does."""
-        if type(tags) is not tuple:
-            with contextlib.suppress(TypeError):  # not iterable: scopes_for below says so
-                tags = (tags,) if isinstance(tags, str) else tuple(tags)
-        plans = self._plans
-        args = (user, team, key, tags, model, endpoint)
-        try:
-            return plans[args]
-        except (KeyError, TypeError):  # new, or unhashable (scopes_for below raises)
-            pass
-        scopes = scopes_for(user=user, team=team, key=key, tags=tags, model=model)
-        names = (user, team, key, model, endpoint, *tags)
-        check_names(names, _NAME_FIELDS + ("tag",) * (len(names) - len(_NAME_FIELDS)))
-        if endpoint and endpoint not in tags:
-            scopes = (*scopes, Scope("tag", endpoint))
-        caps = [
-            b.per_request_nanos
-            for b in map(self.budget_for, scopes)
-            if b is not None and b.per_request_nanos is not None
-        ]
-        plan = _Plan(scopes, min(caps, default=None))
-        if len(plans) > 10_000:
-            plans.clear()
-        plans[args] = plan  # hashable: scopes_for hashed every argument
-        return plan
-
-    def _limit_checks(
-        self, plan: _Plan, at: float
-    ) -> tuple[HashedTuple[BudgetCheck], HashedTuple[Bucket]]:
-        """The limits that apply to the plan's scopes at ``at``, and their buckets."""
-        lo, hi, checks, watch = plan.checks
-        if lo <= at < hi:
-            return checks, watch
-        checks = HashedTuple(self._compute_limit_checks(plan.scopes, at))
-        lo = max((c.bucket.start for c in checks if not c.bucket.is_rolling), default=-math.inf)
-        hi = min((c.bucket.end for c in checks if not c.bucket.is_rolling), default=math.inf)
-        if any(c.bucket.is_rolling for c in checks):
-            lo, hi = max(lo, int(at) // 60 * 60), min(hi, int(at) // 60 * 60 + 60)
-        watch = HashedTuple(c.bucket for c in checks)
-        plan.checks = (lo, hi, checks, watch)
-        return checks, watch
-
-    def _compute_limit_checks(self, scopes: Iterable[Scope], at: float) -> list[BudgetCheck]:
-        checks: list[BudgetCheck] = []
-        for scope in scopes:
-            budget = self.budget_for(scope)
-            if budget is None:
-                continue
-            for period in budget.periods():
-                limit = budget.limit_nanos(period)
-                assert limit is not None
-                w = self._windows.window(period, budget.timezone, at)
-                bucket = Bucket(str(scope), period, w.start, w.end)
-                checks.append(BudgetCheck(bucket, limit, budget))
-        return checks
-
-    def _record_buckets(self, plan: _Plan, at: float) -> HashedTuple[Bucket]:
-        """Every bucket a record at ``at`` adds to: each scope's day, week and month (in its
-        budget's time zone, else the global one's) and minute slots for rolling budgets."""
-        lo, hi, out = plan.buckets
-        if lo <= at < hi:
-            return out
-        out = HashedTuple(self._compute_record_buckets(plan.scopes, at))
-        plan.buckets = (max(b.start for b in out), min(b.end for b in out), out)
-        return out
-
-    def _compute_record_buckets(self, scopes: Iterable[Scope], at: float) -> list[Bucket]:
-        out = []
-        for scope in scopes:
-            budget = self.budget_for(scope)
-            zone = (budget or self.budget).timezone
-            name = str(scope)
-            for period in _STATUS_PERIODS:
-                w = self._windows.window(period, zone, at)
-                out.append(Bucket(name, period, w.start, w.end))
-            if budget is not None and budget.rolling_limits:
-                slot = int(at) // 60 * 60
-                out.append(Bucket(name, MINUTE, slot, slot + 60))
-        return out
-
-    def _over_cap(self, plan: _Plan, amount: Nanos) -> BudgetExceededError | None:
-        """The per-request denial, if ``amount`` is above the smallest cap of the plan."""
-        if plan.min_cap is None or amount <= plan.min_cap:
-            return None
-        return self._per_request_denial(plan.scopes, amount)
-
-    def _per_request_denial(
-        self, scopes: Iterable[Scope], amount: Nanos
-    ) -> BudgetExceededError | None:
-        for scope in scopes:
-            budget = self.budget_for(scope)
-            if budget is None:
-                continue
-            cap = budget.per_request_nanos
-            if cap is not None and amount > cap:
-                asked, most = format_compared(amount, cap)
-                return BudgetExceededError(
-                    f"Request estimated at {asked} exceeds the per-request limit of "
-                    f"{most} ({scope}). Lower max_tokens, pick a cheaper model, "
-                    "or raise per_request_limit.",
-                    scope=str(scope),
-                    period="per_request",
-                    limit=nanos_to_usd(cap),
-                    spent=0.0,
-                    attempted=nanos_to_usd(amount),
-                )
-        return None
-
-    def _denied(self, denial: Denial, now: float) -> BudgetExceededError:
-        b = denial.check.bucket
-        word = _period_word(b.period)
-        left = max(0, denial.check.limit - denial.spent - denial.reserved)
-        spent, reserved, asked, limit, rest = format_compared(
-            denial.spent,
-            denial.reserved,
-            denial.attempted,
-            denial.check.limit,
-            left,
-            holds=lambda s, r, a, lim, rest: s + r + a > lim and rest == max(0, lim - s - r),
-        )
-        err = BudgetExceededError(
-            f"{word} budget for {b.scope} would be exceeded: {spent} spent "
-            f"+ {reserved} reserved + {asked} requested "
-            f"> {limit} limit ({rest} left). "
-            f"It resets {_fmt_epoch(b.end) if not b.is_rolling else 'as the window rolls on'}.",
-            scope=b.scope,
-            period=b.period,
-            limit=nanos_to_usd(denial.check.limit),
-            spent=nanos_to_usd(denial.spent),
-            attempted=nanos_to_usd(denial.attempted),
-            reserved=nanos_to_usd(denial.reserved),
-        )
-        self._emit(
-            Alert(
-                level=AlertLevel.CRITICAL,
-                message=f"Request denied: {err}",
-                scope=b.scope,
-                period=b.period,
-                kind="denied",
-                spent_nanos=denial.spent,
-                limit_nanos=denial.check.limit,
-                period_start=datetime.fromtimestamp(b.start, UTC),
-                dedup_key=f"denied|{b.scope}|{b.period}|{b.start}",
-            )
-        )
-        return err
+        """The budget that applies to ``scope``: its own, else its kind's default."""
+        return self.budgets.budget_for(scope)
 
     # -- the brief's API ------------------------------------------------------------------------
     def can_spend(
@@ -448,12 +228,12 @@ class BudgetManager:
         nanos = usd_to_nanos(amount, field="amount")
         if nanos == 0:
             return True
-        plan = self._plan(user, team, key, tags, model)
-        if self._over_cap(plan, nanos) is not None:
-            return False
         now = self._clock()
+        plan = self._planner.plan(user, team, key, tags, model, now)
+        if plan.over_cap(nanos) is not None:
+            return False
         try:
-            return self.ledger.check(nanos, self._limit_checks(plan, now)[0], now) is None
+            return self.ledger.check(nanos, plan.checks, now) is None
         except LedgerUnavailableError:
             if self.fail_open:
                 log.warning("costwarden: ledger unavailable, admitting (fail_open=True)")
@@ -468,6 +248,23 @@ class BudgetManager:
         enforce a limit, ``reserve()`` before the call and ``hold.commit(record)`` after it.
         """
         return self._append(record, hold=None)
+
+    def status(
+        self,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        key: str | None = None,
+        tag: str | None = None,
+        model: str | None = None,
+    ) -> BudgetStatus:
+        """Spend, limits and what is left for one scope (default: global), as typed fields."""
+        scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
+        budget = self.budgets.budget_for(scope)
+        zone = (budget or self.budget).timezone
+        now = self._clock()
+        buckets = status_buckets(str(scope), budget, zone, self._planner.windows, now)
+        return build_status(str(scope), budget, zone, buckets, self.ledger.usage(buckets, now))
 
     def get_status(
         self,
@@ -485,46 +282,7 @@ class BudgetManager:
         ``weekly_*``, ``*_limit``, ``*_reserved``, ``*_resets_at``, ``scope``, ``rolling``.
         Remaining is ``limit - spent`` floored at 0 (``None`` without a limit).
         """
-        scope = _one_scope(user=user, team=team, key=key, tag=tag, model=model)
-        budget = self.budget_for(scope)
-        zone = (budget or self.budget).timezone
-        now = self._clock()
-        buckets = []
-        for period in _STATUS_PERIODS:
-            w = self._windows.window(period, zone, now)
-            buckets.append(Bucket(str(scope), period, w.start, w.end))
-        rolling = [
-            Bucket(str(scope), p, w.start, w.end)
-            for p in (budget.periods() if budget else ())
-            if p.startswith("rolling:")
-            for w in [self._windows.window(p, zone, now)]
-        ]
-        usages = self.ledger.usage(buckets + rolling, now)
-        status: dict[str, Any] = {"scope": str(scope), "has_budget": budget is not None}
-        percent = 0.0
-        for b, u in zip(buckets + rolling, usages, strict=True):
-            name = b.period if not b.is_rolling else b.period.replace(":", "_")
-            limit = budget.limit_nanos(b.period) if budget else None
-            status[f"{name}_spent"] = nanos_to_usd(u.spent)
-            status[f"{name}_reserved"] = nanos_to_usd(u.reserved)
-            status[f"{name}_limit"] = None if limit is None else nanos_to_usd(limit)
-            status[f"{name}_remaining"] = (
-                None if limit is None else nanos_to_usd(max(0, limit - u.spent))
-            )
-            if not b.is_rolling:
-                status[f"{name}_requests"] = u.count
-                status[f"{name}_resets_at"] = datetime.fromtimestamp(b.end, UTC).isoformat()
-            if limit is not None:
-                pct = (
-                    100.0
-                    if limit == 0 and u.spent > 0
-                    else (0.0 if limit == 0 else u.spent * 100 / limit)
-                )
-                percent = max(percent, pct)
-        status["percent_used"] = percent
-        status["per_request_limit"] = budget.per_request_limit if budget else None
-        status["timezone"] = zone
-        return status
+        return self.status(user=user, team=team, key=key, tag=tag, model=model).as_dict()
 
     def reset_daily(self, scope: str | None = None, **named: str) -> float:
         """Start the day's count afresh; USD moved (see :meth:`reset` for which scopes)."""
@@ -551,33 +309,33 @@ class BudgetManager:
 
     def _reset(self, period: str, scope: str | None, named: dict[str, str]) -> dict[str, Nanos]:
         """Move the period's baseline forward (recorded as an event; history stays)."""
-        if period not in _STATUS_PERIODS:
+        if period not in CALENDAR_PERIODS:
             raise InvalidInputError(
-                f"period must be one of {', '.join(_STATUS_PERIODS)}, got {period!r}"
+                f"period must be one of {', '.join(CALENDAR_PERIODS)}, got {period!r}"
             )
         if scope is not None and named:
             raise InvalidInputError(f"name one scope at a time, got {scope!r} and {named}")
         now = self._clock()
         if named:
-            scopes = [_one_scope(**named)]
+            scopes = [one_scope(**named)]
         elif scope is None or scope == "all":
             scopes = self._scopes_to_reset(period, now, every=scope == "all")
         elif isinstance(scope, str):
             parsed = Scope.parse(scope)
-            scopes = [_one_scope(**{parsed.kind: parsed.name}) if parsed.name else parsed]
+            scopes = [one_scope(**{parsed.kind: parsed.name}) if parsed.name else parsed]
         else:
             raise InvalidInputError(f"scope must be a string such as 'user:alice', got {scope!r}")
         moved: dict[str, Nanos] = {}
         for one in scopes:
-            w = self._window(period, one, now)
             moved[str(one)] = self.ledger.reset(
-                Bucket(str(one), period, w.start, w.end), now, detail=f"reset_{period}()"
+                self._bucket(period, one, now), now, detail=f"reset_{period}()"
             )
         return moved
 
-    def _window(self, period: str, scope: Scope, now: float) -> Window:
-        """The scope's current ``period`` window, in its budget's zone (else the global's)."""
-        return self._windows.window(period, (self.budget_for(scope) or self.budget).timezone, now)
+    def _bucket(self, period: str, scope: Scope, now: float) -> Bucket:
+        """The scope's current ``period`` bucket, in its budget's zone (else the global's)."""
+        w = self._planner.window(period, scope, now)
+        return Bucket(str(scope), period, w.start, w.end)
 
     def _scopes_to_reset(self, period: str, now: float, *, every: bool) -> list[Scope]:
         """The scopes with a budget of their own, then those with spend in their current
@@ -587,27 +345,22 @@ class BudgetManager:
         scopes a record counted in follows from its attribution, as when it was written),
         then kept only if the ledger's total for their window is above zero.
         """
-        scopes = list(self._budgets)
-        if not every and not self._defaults:
+        own, defaults = self.budgets.all(), self.budgets.defaults()
+        scopes = list(own)
+        if not every and not defaults:
             return scopes
-        zones = {
-            b.timezone for b in (self.budget, *self._budgets.values(), *self._defaults.values())
-        }
-        since = min(self._windows.window(period, zone, now).start for zone in zones)
+        zones = {b.timezone for b in (*own.values(), *defaults.values())}
+        since = min(self._planner.windows.window(period, zone, now).start for zone in zones)
         seen = set(scopes)
         found: list[Scope] = []
         for r in self.ledger.records(since * 1_000_000):
-            plan = self._plan(r.user_id, r.team, r.key, r.tags, r.model, r.endpoint)
+            plan = self._planner.plan(r.user_id, r.team, r.key, r.tags, r.model, now, r.endpoint)
             for one in plan.scopes:
-                if one not in seen and (every or one.kind in self._defaults):
+                if one not in seen and (every or one.kind in defaults):
                     seen.add(one)
                     found.append(one)
         found.sort()
-        buckets = []
-        for one in found:
-            w = self._window(period, one, now)
-            buckets.append(Bucket(str(one), period, w.start, w.end))
-        usages = self.ledger.usage(buckets, now)
+        usages = self.ledger.usage([self._bucket(period, one, now) for one in found], now)
         return scopes + [one for one, u in zip(found, usages, strict=True) if u.spent > 0]
 
     # -- reservations ---------------------------------------------------------------------------
@@ -652,30 +405,37 @@ class BudgetManager:
         ttl = self.hold_ttl if ttl is None else ttl
         if not (isinstance(ttl, (int, float)) and math.isfinite(ttl) and ttl > 0):
             raise InvalidInputError(f"ttl must be a positive number of seconds, got {ttl!r}")
-        plan = self._plan(user, team, key, tags, model)
-        scopes = plan.scopes
         now = self._clock()
+        plan = self._planner.plan(user, team, key, tags, model, now)
+        scopes = plan.scopes
         hold_id = os.urandom(16).hex()
         expires_at = now + ttl
         if nanos == 0:
             return Hold(self, hold_id, 0, expires_at, scopes)
-        per_request = self._over_cap(plan, nanos)
-        if per_request is not None:
-            raise per_request
+        over = plan.over_cap(nanos)
+        if over is not None:
+            from costwarden.alerts import triggers
+
+            raise triggers.per_request_error(*over, nanos)
         if now - self._last_purge >= _PURGE_EVERY_S:
             self._purge(now)
         try:
-            denial = self.ledger.reserve(
-                hold_id, nanos, self._limit_checks(plan, now)[0], expires_at, now
-            )
+            denial = self.ledger.reserve(hold_id, nanos, plan.checks, expires_at, now)
         except LedgerUnavailableError:
             if self.fail_open:
                 log.warning("costwarden: ledger unavailable, admitting unchecked (fail_open=True)")
                 return Hold(self, hold_id, nanos, expires_at, scopes, unchecked=True)
             raise
         if denial is not None:
-            raise self._denied(denial, now)
+            raise self._denied(denial)
         return Hold(self, hold_id, nanos, expires_at, scopes)
+
+    def _denied(self, denial: Denial) -> BudgetExceededError:
+        from costwarden.alerts import triggers
+
+        err = triggers.denied_error(denial)
+        self._alerts.emit(triggers.denied(denial, err))
+        return err
 
     def commit(self, hold: Hold, record: UsageRecord) -> StoredRecord:
         """Replace a hold by the call's actual record (the truth, even above the hold).
@@ -698,21 +458,12 @@ class BudgetManager:
             )
         stored = self._append(record, hold=hold)
         if stored.cost_nanos > hold.amount_nanos and hold.amount_nanos > 0:
-            cost, held = format_compared(stored.cost_nanos, hold.amount_nanos)
-            self._emit(
-                Alert(
-                    level=AlertLevel.WARNING,
-                    message=(
-                        f"A call cost {cost}, more than the "
-                        f"{held} reserved for it (model {stored.model}); "
-                        "estimates are low: raise max_tokens bounds or check the price table."
-                    ),
-                    scope=str(hold.scopes[-1] if len(hold.scopes) > 1 else GLOBAL),
-                    period="per_request",
-                    kind="hold_exceeded",
-                    spent_nanos=stored.cost_nanos,
-                    limit_nanos=hold.amount_nanos,
-                    dedup_key=f"hold_exceeded|{hold.id}",
+            from costwarden.alerts import triggers
+
+            scope = str(hold.scopes[-1] if len(hold.scopes) > 1 else GLOBAL)
+            self._alerts.emit(
+                triggers.hold_exceeded(
+                    stored.cost_nanos, hold.amount_nanos, stored.model, scope, hold.id
                 )
             )
         if self._clock() > hold.expires_at:
@@ -760,6 +511,8 @@ class BudgetManager:
             )
             return nanos, f"catalogue:standard rates, no {exc.what} price"
         except UnknownModelError as exc:
+            from costwarden.alerts import triggers
+
             nanos, desc = self.pricing.fallback_cost_nanos(record.usage)
             log.warning(
                 "costwarden: no price for model %r; recorded at the fallback price (%s): %s. %s",
@@ -768,20 +521,7 @@ class BudgetManager:
                 format_usd(nanos),
                 exc,
             )
-            self._emit(
-                Alert(
-                    level=AlertLevel.WARNING,
-                    message=(
-                        f"Model {record.model!r} has no known price; its usage was recorded at the "
-                        f"fallback price ({desc}). Add a price for it."
-                    ),
-                    scope="model:" + record.model,
-                    period="daily",
-                    kind="unknown_price",
-                    spent_nanos=nanos,
-                    dedup_key=f"unknown_price|{record.model}",
-                )
-            )
+            self._alerts.emit(triggers.unknown_price(record.model, desc, nanos))
             return nanos, f"fallback:{desc}"
 
     def _append(self, record: UsageRecord, hold: Hold | None) -> StoredRecord:
@@ -793,22 +533,27 @@ class BudgetManager:
         new = NewRecord.from_usage(
             record, ts_us=round(ts_epoch * 1_000_000), cost_nanos=cost, price_source=source
         )
-        plan = self._plan(
-            record.user_id, record.team, record.key, record.tags, record.model, record.endpoint
+        plan = self._planner.plan(
+            record.user_id,
+            record.team,
+            record.key,
+            record.tags,
+            record.model,
+            ts_epoch,
+            record.endpoint,
         )
-        checks, watch = self._limit_checks(plan, ts_epoch) if cost else (_NO_CHECKS, _NO_BUCKETS)
         settle = hold is not None and hold.amount_nanos > 0 and not hold.unchecked
         stored, usages = self.ledger.append(
             new,
-            self._record_buckets(plan, ts_epoch),
+            plan.buckets,
             hold_id=hold.id if settle and hold is not None else None,
-            watch=watch,
+            watch=plan.watch if cost else (),
         )
         if hold is not None:  # stored: the hold is settled before any alert can run
             hold.settled, hold.record, hold._committed = True, stored, record
-        if checks:
+        if cost and plan.checks:
             try:
-                self._check_thresholds(checks, usages)
+                self._check_thresholds(plan.checks, usages)
             except Exception:  # the record is stored: an alert bug must not look like a failure
                 log.exception("costwarden: could not check alert thresholds")
         return stored
@@ -817,80 +562,33 @@ class BudgetManager:
     def _check_thresholds(self, checks: Sequence[BudgetCheck], usages: list[BucketUsage]) -> None:
         """Fire each threshold a bucket has reached, once per scope, window and baseline."""
         for chk, u in zip(checks, usages, strict=True):
-            if u.spent < chk.first_alert and not (chk.limit == 0 and u.spent > 0):
-                continue  # below the lowest threshold (the loop below would stop at once)
-            b = chk.bucket
+            if not chk.may_alert(u.spent):
+                continue  # below the lowest threshold: most commits
+            from costwarden.alerts import triggers
+
             budget = chk.budget
-            for t in budget.thresholds():
-                if u.spent < chk.limit * t and not (chk.limit == 0 and u.spent > 0):
-                    break
-                key = f"threshold|{b.scope}|{b.period}|{b.start}|{t:g}|{u.baseline}"
-                if key in self._claimed:
+            for t in triggers.reached(u.spent, chk.limit, budget.thresholds()):
+                key = triggers.threshold_key(chk.bucket, t, u.baseline)
+                if self._alerts.seen(key) or not self._alerts.claim(key):
                     continue
-                self._claimed.add(key)
-                if len(self._claimed) > 100_000:
-                    self._claimed.clear()
-                level = (
-                    AlertLevel.CRITICAL
-                    if t >= 1.0
-                    else AlertLevel.WARNING
-                    if t >= budget.alert_threshold
-                    else AlertLevel.INFO
+                alert = triggers.threshold(
+                    chk.bucket,
+                    chk.limit,
+                    u.spent,
+                    t,
+                    warning_at=budget.alert_threshold,
+                    dedup_key=key,
                 )
-                pct = u.spent * 100 / chk.limit if chk.limit else 100.0
-                when = "as the window rolls on" if b.is_rolling else _fmt_epoch(b.end)
-                spent, limit = format_compared(
-                    u.spent, chk.limit, holds=lambda s, lim, t=t: s >= t * lim
-                )
-                self._emit(
-                    Alert(
-                        level=level,
-                        message=(
-                            f"{_period_word(b.period)} budget {t * 100:g}% used: "
-                            f"{spent} of {limit} ({b.scope}, "
-                            f"{pct:.0f}% now); it resets {when}."
-                        ),
-                        scope=b.scope,
-                        period=b.period,
-                        kind="threshold",
-                        threshold=t,
-                        spent_nanos=u.spent,
-                        limit_nanos=chk.limit,
-                        period_start=datetime.fromtimestamp(b.start, UTC),
-                        dedup_key=key,
-                    )
-                )
+                self._alerts.emit(alert, claimed=True)
 
     @property
     def alerts(self) -> AlertDispatcher | None:
         """The alert dispatcher (None when no handler or channel is configured)."""
-        return self._dispatcher
-
-    def _emit(self, alert: Alert) -> None:
-        """Hand ``alert`` to the dispatcher (the alert_handler runs now, in this thread);
-        without one, log it. Never raises: callers have stored their record already."""
-        try:
-            dispatcher = self._dispatcher
-            if dispatcher is not None:
-                dispatcher.emit(alert)
-                return
-            if alert.dedup_key:
-                if alert.dedup_key in self._claimed:
-                    return
-                self._claimed.add(alert.dedup_key)
-            log.log(
-                logging.WARNING if alert.level.rank >= 1 else logging.INFO,
-                "costwarden alert (%s): %s",
-                alert.level.value,
-                alert.message,
-            )
-        except Exception:
-            log.exception("costwarden: could not emit an alert")
+        return self._alerts.dispatcher
 
     def flush_alerts(self, timeout: float = 5.0) -> bool:
         """Wait until queued alerts have been delivered (or tried); True if all were."""
-        dispatcher = self._dispatcher
-        return True if dispatcher is None else dispatcher.flush(timeout)
+        return self._alerts.flush(timeout)
 
     # -- history and forecasts ------------------------------------------------------------------
     def records(
@@ -916,13 +614,12 @@ class BudgetManager:
         at = datetime.fromtimestamp(self._clock(), UTC) if now is None else check_timestamp(now)
         result = forecast_scope(self.ledger, str(parsed), budget, at, timezone=self.budget.timezone)
         for alert in forecast_alerts(result, budget, str(parsed)):
-            self._emit(alert)
+            self._alerts.emit(alert)
         return result
 
     def close(self) -> None:
         """Deliver pending alerts and close the ledger."""
-        if self._dispatcher is not None:
-            self._dispatcher.close()
+        self._alerts.close()
         self.ledger.close()
 
     def __enter__(self) -> BudgetManager:
@@ -930,71 +627,3 @@ class BudgetManager:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _one_scope(
-    *,
-    user: str | None = None,
-    team: str | None = None,
-    key: str | None = None,
-    tag: str | None = None,
-    model: str | None = None,
-) -> Scope:
-    named = [
-        (k, v)
-        for k, v in (("user", user), ("team", team), ("key", key), ("tag", tag), ("model", model))
-        if v is not None
-    ]
-    if len(named) > 1:
-        raise InvalidInputError(f"name one scope at a time, got {dict(named)}")
-    if not named:
-        return GLOBAL
-    kind, name = named[0]
-    if not isinstance(name, str) or not name:
-        raise InvalidInputError(f"{kind} must be a non-empty string, got {name!r}")
-    return Scope(kind, check_name(name, kind))
-
-
-def _alert_settings(
-    handler: AlertHandler | None,
-    channels: Sequence[AlertChannel],
-    options: Mapping[str, Any] | None,
-) -> tuple[list[AlertChannel], dict[str, Any]] | None:
-    """A manager's alert channels (the handler first) and dispatcher options, validated when
-    the manager is built: a bad option or channel is a ConfigurationError now, not at the
-    first alert inside a commit. None without a handler or channel (alerts are then logged)."""
-    from costwarden.alerts.dispatcher import check_channels, check_options
-    from costwarden.errors import ConfigurationError
-
-    if isinstance(channels, (str, bytes)) or not isinstance(channels, Iterable):
-        raise ConfigurationError(
-            f"alert_channels must be a list of alert channels, got {type(channels).__name__}"
-        )
-    if options is not None and not isinstance(options, Mapping):
-        raise ConfigurationError(
-            f"alert_options must be a mapping of dispatcher settings, got {type(options).__name__}"
-        )
-    listed = check_channels(list(channels))
-    opts = check_options(options or {})
-    if handler is None and not listed:
-        return None
-    if handler is not None:
-        from costwarden.alerts import CallableChannel
-
-        listed = check_channels([CallableChannel(handler), *listed])
-    return listed, opts
-
-
-def _alert_dispatcher(
-    ledger: Ledger, settings: tuple[list[AlertChannel], dict[str, Any]] | None
-) -> AlertDispatcher | None:
-    if settings is None:
-        return None
-    from costwarden.alerts import AlertDispatcher
-
-    channels, options = settings
-    return AlertDispatcher(ledger, channels, **options)
-
-
-def _fmt_epoch(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")

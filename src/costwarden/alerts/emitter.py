@@ -1,0 +1,106 @@
+"""A budget manager's way out for alerts: its dispatcher (if any), or the log.
+
+``BudgetManager`` validates its alert settings before it opens a ledger (a bad option or
+channel is a ConfigurationError at construction, not at the first alert inside a commit),
+then emits every alert here. With a handler or channels, alerts go to an
+:class:`~costwarden.alerts.dispatcher.AlertDispatcher` (deduplicated in the ledger, delivered
+off the caller's path); without, each is logged once per dedup key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from costwarden.alerts.channel import AlertChannel, CallableChannel
+from costwarden.alerts.dispatcher import AlertDispatcher, check_channels, check_options
+from costwarden.errors import ConfigurationError
+from costwarden.ledger.base import AlertOutbox
+from costwarden.records import Alert, AlertLevel
+
+log = logging.getLogger("costwarden")
+
+AlertHandler = Callable[[AlertLevel, str], object]
+AlertSettings = tuple[list[AlertChannel], dict[str, Any]]
+_MAX_CLAIMED: Final = 100_000
+
+
+def alert_settings(
+    handler: AlertHandler | None,
+    channels: Sequence[AlertChannel],
+    options: Mapping[str, Any] | None,
+) -> AlertSettings | None:
+    """A manager's alert channels (the handler first) and dispatcher options, validated;
+    None without a handler or channel (alerts are then logged)."""
+    if isinstance(channels, (str, bytes)) or not isinstance(channels, Iterable):
+        raise ConfigurationError(
+            f"alert_channels must be a list of alert channels, got {type(channels).__name__}"
+        )
+    if options is not None and not isinstance(options, Mapping):
+        raise ConfigurationError(
+            f"alert_options must be a mapping of dispatcher settings, got {type(options).__name__}"
+        )
+    listed = check_channels(list(channels))
+    opts = check_options(options or {})
+    if handler is None and not listed:
+        return None
+    if handler is not None:
+        listed = check_channels([CallableChannel(handler), *listed])
+    return listed, opts
+
+
+class AlertEmitter:
+    """Where a manager's alerts go; ``emit`` never raises (the record is stored already)."""
+
+    def __init__(self, ledger: AlertOutbox, settings: AlertSettings | None) -> None:
+        self.dispatcher: AlertDispatcher | None = None
+        if settings is not None:
+            channels, options = settings
+            self.dispatcher = AlertDispatcher(ledger, channels, **options)
+        self._claimed: set[str] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, key: str) -> bool:
+        """True the first time this process claims ``key`` (a cheap, bounded in-process dedup
+        in front of the dispatcher's ledger claim)."""
+        with self._lock:
+            if key in self._claimed:
+                return False
+            if len(self._claimed) >= _MAX_CLAIMED:
+                self._claimed.clear()
+            self._claimed.add(key)
+            return True
+
+    def seen(self, key: str) -> bool:
+        """Whether ``key`` was claimed here already (no lock: a hint for skipping work)."""
+        return key in self._claimed
+
+    def emit(self, alert: Alert, *, claimed: bool = False) -> None:
+        """Hand ``alert`` to the dispatcher (the alert_handler runs now, in this thread);
+        without one, log it once per dedup key (``claimed``: the caller claimed it)."""
+        try:
+            dispatcher = self.dispatcher
+            if dispatcher is not None:
+                dispatcher.emit(alert)
+                return
+            if alert.dedup_key and not claimed and not self.claim(alert.dedup_key):
+                return
+            log.log(
+                logging.WARNING if alert.level.rank >= 1 else logging.INFO,
+                "costwarden alert (%s): %s",
+                alert.level.value,
+                alert.message,
+            )
+        except Exception:
+            log.exception("costwarden: could not emit an alert")
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until queued alerts have been delivered (or tried); True if all were."""
+        dispatcher = self.dispatcher
+        return True if dispatcher is None else dispatcher.flush(timeout)
+
+    def close(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.close()

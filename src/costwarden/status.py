@@ -1,0 +1,163 @@
+"""BudgetStatus: spend, limits and what is left for one scope, as typed fields.
+
+``BudgetManager.status()`` returns one; ``get_status()`` returns its :meth:`~BudgetStatus.as_dict`
+(the brief's ``daily_spent``, ``daily_remaining``, ``monthly_spent``, ``monthly_remaining``,
+``percent_used`` and the rest, in float USD). Figures are kept as exact nano-USD; the float
+properties are the public edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from costwarden.budget import Budget, WindowCache
+from costwarden.ledger.base import Bucket, BucketUsage
+from costwarden.money import Nanos, nanos_to_usd
+from costwarden.plans import CALENDAR_PERIODS
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodStatus:
+    """One period's (or rolling window's) figures for a scope.
+
+    ``requests`` and ``resets_at`` are None for a rolling window (it never resets: it rolls).
+    """
+
+    period: str  # "daily", "weekly", "monthly" or "rolling:<s>s"
+    spent_nanos: Nanos
+    reserved_nanos: Nanos
+    limit_nanos: Nanos | None
+    requests: int | None
+    resets_at: datetime | None
+
+    @property
+    def remaining_nanos(self) -> Nanos | None:
+        """``limit - spent`` floored at 0; None without a limit."""
+        return None if self.limit_nanos is None else max(0, self.limit_nanos - self.spent_nanos)
+
+    @property
+    def percent_used(self) -> float | None:
+        """Percent of the limit spent (spend on a zero limit is 100%); None without a limit."""
+        limit = self.limit_nanos
+        if limit is None:
+            return None
+        if limit == 0:
+            return 100.0 if self.spent_nanos > 0 else 0.0
+        return self.spent_nanos * 100 / limit
+
+    @property
+    def spent(self) -> float:
+        return nanos_to_usd(self.spent_nanos)
+
+    @property
+    def reserved(self) -> float:
+        return nanos_to_usd(self.reserved_nanos)
+
+    @property
+    def limit(self) -> float | None:
+        return None if self.limit_nanos is None else nanos_to_usd(self.limit_nanos)
+
+    @property
+    def remaining(self) -> float | None:
+        rest = self.remaining_nanos
+        return None if rest is None else nanos_to_usd(rest)
+
+    @property
+    def key(self) -> str:
+        """The name of this period in :meth:`BudgetStatus.as_dict` (``rolling_3600s``)."""
+        return self.period.replace(":", "_")
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    """Spend, limits and what is left for one scope (``get_status()``'s figures, typed)."""
+
+    scope: str
+    has_budget: bool
+    timezone: str
+    daily: PeriodStatus
+    weekly: PeriodStatus
+    monthly: PeriodStatus
+    rolling: tuple[PeriodStatus, ...]
+    per_request_limit_nanos: Nanos | None
+    per_request_limit: float | None  # as the budget was given
+
+    @property
+    def periods(self) -> tuple[PeriodStatus, ...]:
+        """Day, week, month, then each rolling window."""
+        return (self.daily, self.weekly, self.monthly, *self.rolling)
+
+    @property
+    def percent_used(self) -> float:
+        """Percent of the most-used limit (0 without limits)."""
+        return max((p.percent_used or 0.0 for p in self.periods), default=0.0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The brief's dict: ``<period>_spent``, ``_reserved``, ``_limit``, ``_remaining`` (and
+        ``_requests``, ``_resets_at`` for calendar periods), ``percent_used``, ``scope``,
+        ``has_budget``, ``per_request_limit``, ``timezone``; float USD, ISO times."""
+        out: dict[str, Any] = {"scope": self.scope, "has_budget": self.has_budget}
+        for p in self.periods:
+            name = p.key
+            out[f"{name}_spent"] = p.spent
+            out[f"{name}_reserved"] = p.reserved
+            out[f"{name}_limit"] = p.limit
+            out[f"{name}_remaining"] = p.remaining
+            if p.resets_at is not None:
+                out[f"{name}_requests"] = p.requests
+                out[f"{name}_resets_at"] = p.resets_at.isoformat()
+        out["percent_used"] = self.percent_used
+        out["per_request_limit"] = self.per_request_limit
+        out["timezone"] = self.timezone
+        return out
+
+
+def status_buckets(
+    scope: str, budget: Budget | None, zone: str, windows: WindowCache, now: float
+) -> list[Bucket]:
+    """The buckets a status reads: the scope's day, week and month in ``zone``, then the
+    current window of each rolling limit of ``budget``."""
+    rolling = [p for p in (budget.periods() if budget else ()) if p.startswith("rolling:")]
+    out = []
+    for period in (*CALENDAR_PERIODS, *rolling):
+        w = windows.window(period, zone, now)
+        out.append(Bucket(scope, period, w.start, w.end))
+    return out
+
+
+def build_status(
+    scope: str,
+    budget: Budget | None,
+    zone: str,
+    buckets: Sequence[Bucket],
+    usages: Sequence[BucketUsage],
+) -> BudgetStatus:
+    """The status of ``scope`` from the usage of its :func:`status_buckets`."""
+    periods = []
+    for b, u in zip(buckets, usages, strict=True):
+        calendar = not b.is_rolling
+        periods.append(
+            PeriodStatus(
+                period=b.period,
+                spent_nanos=u.spent,
+                reserved_nanos=u.reserved,
+                limit_nanos=budget.limit_nanos(b.period) if budget else None,
+                requests=u.count if calendar else None,
+                resets_at=datetime.fromtimestamp(b.end, UTC) if calendar else None,
+            )
+        )
+    daily, weekly, monthly, *rolling = periods
+    return BudgetStatus(
+        scope=scope,
+        has_budget=budget is not None,
+        timezone=zone,
+        daily=daily,
+        weekly=weekly,
+        monthly=monthly,
+        rolling=tuple(rolling),
+        per_request_limit_nanos=budget.per_request_nanos if budget else None,
+        per_request_limit=budget.per_request_limit if budget else None,
+    )
