@@ -21,7 +21,6 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from costwarden.budget import GLOBAL, Budget, Scope
@@ -34,11 +33,13 @@ from costwarden.errors import (
     NoTierPriceError,
     UnknownModelError,
 )
-from costwarden.ledger import Bucket, Ledger, NewRecord, open_ledger
-from costwarden.ledger.base import BucketUsage, Denial, missing_members
+from costwarden.hold import Hold
+from costwarden.ledger import Ledger, NewRecord, open_ledger
+from costwarden.ledger.base import Denial, missing_members
 from costwarden.money import Nanos, format_usd, nanos_to_usd, usd_to_nanos
-from costwarden.plans import CALENDAR_PERIODS, BudgetCheck, BudgetRegistry, Planner, one_scope
+from costwarden.plans import BudgetRegistry, Planner, one_scope
 from costwarden.records import AlertLevel, StoredRecord, UsageRecord, check_timestamp
+from costwarden.resets import reset_targets
 from costwarden.status import BudgetStatus, build_status, status_buckets
 
 if TYPE_CHECKING:
@@ -48,75 +49,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("costwarden")
 
+__all__ = ["AlertHandler", "BudgetManager", "Hold"]
+
 AlertHandler = Callable[[AlertLevel, str], object]
 _PURGE_EVERY_S = 30.0
-
-
-class Hold:
-    """A reservation of budget for one call; settle it with ``commit`` or ``release``.
-
-    Usable as a context manager: leaving the block without ``commit`` releases the hold.
-    Once committed, ``record`` is the stored record, and committing the same usage record
-    again returns it instead of storing the spend twice.
-    """
-
-    __slots__ = (
-        "_committed",
-        "_manager",
-        "amount_nanos",
-        "expires_at",
-        "id",
-        "record",
-        "scopes",
-        "settled",
-        "unchecked",
-    )
-
-    def __init__(
-        self,
-        manager: BudgetManager,
-        hold_id: str,
-        amount_nanos: Nanos,
-        expires_at: float,
-        scopes: tuple[Scope, ...],
-        *,
-        unchecked: bool = False,
-    ) -> None:
-        self._manager = manager
-        self.id = hold_id
-        self.amount_nanos = amount_nanos
-        self.expires_at = expires_at
-        self.scopes = scopes
-        self.settled = False
-        self.unchecked = unchecked
-        self.record: StoredRecord | None = None
-        self._committed: UsageRecord | None = None
-
-    @property
-    def amount_usd(self) -> float:
-        return nanos_to_usd(self.amount_nanos)
-
-    def commit(self, record: UsageRecord) -> StoredRecord:
-        return self._manager.commit(self, record)
-
-    def release(self) -> None:
-        self._manager.release(self)
-
-    def __enter__(self) -> Hold:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if not self.settled:
-            self._manager.release(self)
-
-    def __repr__(self) -> str:
-        state = "settled" if self.settled else "open"
-        return f"<Hold {self.id} {format_usd(self.amount_nanos)} {state}>"
 
 
 class BudgetManager:
@@ -309,59 +245,12 @@ class BudgetManager:
 
     def _reset(self, period: str, scope: str | None, named: dict[str, str]) -> dict[str, Nanos]:
         """Move the period's baseline forward (recorded as an event; history stays)."""
-        if period not in CALENDAR_PERIODS:
-            raise InvalidInputError(
-                f"period must be one of {', '.join(CALENDAR_PERIODS)}, got {period!r}"
-            )
-        if scope is not None and named:
-            raise InvalidInputError(f"name one scope at a time, got {scope!r} and {named}")
         now = self._clock()
-        if named:
-            scopes = [one_scope(**named)]
-        elif scope is None or scope == "all":
-            scopes = self._scopes_to_reset(period, now, every=scope == "all")
-        elif isinstance(scope, str):
-            parsed = Scope.parse(scope)
-            scopes = [one_scope(**{parsed.kind: parsed.name}) if parsed.name else parsed]
-        else:
-            raise InvalidInputError(f"scope must be a string such as 'user:alice', got {scope!r}")
         moved: dict[str, Nanos] = {}
-        for one in scopes:
-            moved[str(one)] = self.ledger.reset(
-                self._bucket(period, one, now), now, detail=f"reset_{period}()"
-            )
+        for one in reset_targets(self._planner, self.ledger, period, scope, named, now):
+            bucket = self._planner.bucket(period, one, now)
+            moved[str(one)] = self.ledger.reset(bucket, now, detail=f"reset_{period}()")
         return moved
-
-    def _bucket(self, period: str, scope: Scope, now: float) -> Bucket:
-        """The scope's current ``period`` bucket, in its budget's zone (else the global's)."""
-        w = self._planner.window(period, scope, now)
-        return Bucket(str(scope), period, w.start, w.end)
-
-    def _scopes_to_reset(self, period: str, now: float, *, every: bool) -> list[Scope]:
-        """The scopes with a budget of their own, then those with spend in their current
-        ``period`` that a default budget covers (``every``: any with spend).
-
-        Scopes with spend are found from the records since the earliest window start (which
-        scopes a record counted in follows from its attribution, as when it was written),
-        then kept only if the ledger's total for their window is above zero.
-        """
-        own, defaults = self.budgets.all(), self.budgets.defaults()
-        scopes = list(own)
-        if not every and not defaults:
-            return scopes
-        zones = {b.timezone for b in (*own.values(), *defaults.values())}
-        since = min(self._planner.windows.window(period, zone, now).start for zone in zones)
-        seen = set(scopes)
-        found: list[Scope] = []
-        for r in self.ledger.records(since * 1_000_000):
-            plan = self._planner.plan(r.user_id, r.team, r.key, r.tags, r.model, now, r.endpoint)
-            for one in plan.scopes:
-                if one not in seen and (every or one.kind in defaults):
-                    seen.add(one)
-                    found.append(one)
-        found.sort()
-        usages = self.ledger.usage([self._bucket(period, one, now) for one in found], now)
-        return scopes + [one for one, u in zip(found, usages, strict=True) if u.spent > 0]
 
     # -- reservations ---------------------------------------------------------------------------
     def reserve(
@@ -446,26 +335,16 @@ class BudgetManager:
         if not isinstance(hold, Hold) or hold._manager is not self:
             raise HoldError("commit() needs a Hold made by this BudgetManager's reserve()")
         if hold.settled:
-            if hold.record is None:
-                raise HoldError(
-                    f"hold {hold.id} was released; reserve() again to record another call"
-                )
-            if record is hold._committed or record == hold._committed:
-                return hold.record
-            raise HoldError(
-                f"hold {hold.id} was already committed (record #{hold.record.id}); a hold is "
-                "committed once, and this different record was not stored"
-            )
+            return hold.recommitted(record)
         stored = self._append(record, hold=hold)
         if stored.cost_nanos > hold.amount_nanos and hold.amount_nanos > 0:
             from costwarden.alerts import triggers
 
-            scope = str(hold.scopes[-1] if len(hold.scopes) > 1 else GLOBAL)
-            self._alerts.emit(
-                triggers.hold_exceeded(
-                    stored.cost_nanos, hold.amount_nanos, stored.model, scope, hold.id
-                )
+            scope = str(hold.scopes[-1])  # the narrowest: global is first
+            alert = triggers.hold_exceeded(
+                stored.cost_nanos, hold.amount_nanos, stored.model, scope, hold.id
             )
+            self._alerts.emit(alert)
         if self._clock() > hold.expires_at:
             log.warning("costwarden: hold %s was committed after its TTL expired", hold.id)
         return stored
@@ -553,34 +432,12 @@ class BudgetManager:
             hold.settled, hold.record, hold._committed = True, stored, record
         if cost and plan.checks:
             try:
-                self._check_thresholds(plan.checks, usages)
+                self._alerts.check_thresholds(plan.checks, usages)
             except Exception:  # the record is stored: an alert bug must not look like a failure
                 log.exception("costwarden: could not check alert thresholds")
         return stored
 
     # -- alerts ---------------------------------------------------------------------------------
-    def _check_thresholds(self, checks: Sequence[BudgetCheck], usages: list[BucketUsage]) -> None:
-        """Fire each threshold a bucket has reached, once per scope, window and baseline."""
-        for chk, u in zip(checks, usages, strict=True):
-            if not chk.may_alert(u.spent):
-                continue  # below the lowest threshold: most commits
-            from costwarden.alerts import triggers
-
-            budget = chk.budget
-            for t in triggers.reached(u.spent, chk.limit, budget.thresholds()):
-                key = triggers.threshold_key(chk.bucket, t, u.baseline)
-                if self._alerts.seen(key) or not self._alerts.claim(key):
-                    continue
-                alert = triggers.threshold(
-                    chk.bucket,
-                    chk.limit,
-                    u.spent,
-                    t,
-                    warning_at=budget.alert_threshold,
-                    dedup_key=key,
-                )
-                self._alerts.emit(alert, claimed=True)
-
     @property
     def alerts(self) -> AlertDispatcher | None:
         """The alert dispatcher (None when no handler or channel is configured)."""
@@ -594,13 +451,8 @@ class BudgetManager:
     def records(
         self, since: datetime | None = None, until: datetime | None = None
     ) -> list[StoredRecord]:
-        since_us = (
-            None if since is None else round(check_timestamp(since, "since").timestamp() * 1e6)
-        )
-        until_us = (
-            None if until is None else round(check_timestamp(until, "until").timestamp() * 1e6)
-        )
-        return self.ledger.records(since_us, until_us)
+        """Stored records with ``since <= timestamp < until`` (either open), oldest first."""
+        return self.ledger.records(_epoch_us(since, "since"), _epoch_us(until, "until"))
 
     def forecast(self, scope: str = "global", *, now: datetime | None = None) -> Forecast:
         """Projected spend to the end of the week and month, and when each limit runs out.
@@ -627,3 +479,7 @@ class BudgetManager:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _epoch_us(when: datetime | None, name: str) -> int | None:
+    return None if when is None else round(check_timestamp(when, name).timestamp() * 1e6)

@@ -32,7 +32,7 @@ from typing import Final
 
 from costwarden import forksafe
 from costwarden.bounds import check_name, check_names
-from costwarden.budget import GLOBAL, Budget, Scope, Window, WindowCache, scopes_for
+from costwarden.budget import GLOBAL, Budget, Scope, WindowCache, scopes_for
 from costwarden.errors import InvalidInputError
 from costwarden.ledger.base import MINUTE, Bucket, HashedTuple, LimitCheck
 from costwarden.money import Nanos
@@ -249,11 +249,12 @@ class Planner:
         plans[args] = plan  # hashable: scopes_for hashed every argument
         return plan
 
-    def window(self, period: str, scope: Scope, at: float) -> Window:
-        """The scope's ``period`` window at ``at``, in its budget's zone (else the global's)."""
+    def bucket(self, period: str, scope: Scope, at: float) -> Bucket:
+        """The scope's ``period`` bucket at ``at``, in its budget's zone (else the global's)."""
         registry = self.registry
         zone = (registry.budget_for(scope) or registry.global_budget).timezone
-        return self.windows.window(period, zone, at)
+        w = self.windows.window(period, zone, at)
+        return Bucket(str(scope), period, w.start, w.end)
 
     def _scopes(
         self,

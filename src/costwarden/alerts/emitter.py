@@ -14,21 +14,22 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from costwarden.alerts import triggers
 from costwarden.alerts.channel import AlertChannel, CallableChannel
 from costwarden.alerts.dispatcher import AlertDispatcher, check_channels, check_options
 from costwarden.errors import ConfigurationError
-from costwarden.ledger.base import AlertOutbox
+from costwarden.ledger.base import AlertOutbox, BucketUsage
+from costwarden.plans import BudgetCheck
 from costwarden.records import Alert, AlertLevel
 
 log = logging.getLogger("costwarden")
 
-AlertHandler = Callable[[AlertLevel, str], object]
 AlertSettings = tuple[list[AlertChannel], dict[str, Any]]
 _MAX_CLAIMED: Final = 100_000
 
 
 def alert_settings(
-    handler: AlertHandler | None,
+    handler: Callable[[AlertLevel, str], object] | None,
     channels: Sequence[AlertChannel],
     options: Mapping[str, Any] | None,
 ) -> AlertSettings | None:
@@ -73,10 +74,6 @@ class AlertEmitter:
             self._claimed.add(key)
             return True
 
-    def seen(self, key: str) -> bool:
-        """Whether ``key`` was claimed here already (no lock: a hint for skipping work)."""
-        return key in self._claimed
-
     def emit(self, alert: Alert, *, claimed: bool = False) -> None:
         """Hand ``alert`` to the dispatcher (the alert_handler runs now, in this thread);
         without one, log it once per dedup key (``claimed``: the caller claimed it)."""
@@ -95,6 +92,24 @@ class AlertEmitter:
             )
         except Exception:
             log.exception("costwarden: could not emit an alert")
+
+    def check_thresholds(
+        self, checks: Sequence[BudgetCheck], usages: Sequence[BucketUsage]
+    ) -> None:
+        """After a record: fire each threshold a watched bucket has reached, once per scope,
+        window, threshold and reset baseline (``usages``: the ledger's, one per check)."""
+        for chk, u in zip(checks, usages, strict=True):
+            if not chk.may_alert(u.spent):
+                continue  # below the lowest threshold: most commits
+            for t in triggers.reached(u.spent, chk.limit, chk.budget.thresholds()):
+                key = triggers.threshold_key(chk.bucket, t, u.baseline)
+                if key in self._claimed or not self.claim(key):
+                    continue
+                warning_at = chk.budget.alert_threshold
+                alert = triggers.threshold(
+                    chk.bucket, chk.limit, u.spent, t, warning_at=warning_at, dedup_key=key
+                )
+                self.emit(alert, claimed=True)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until queued alerts have been delivered (or tried); True if all were."""

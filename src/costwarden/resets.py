@@ -1,0 +1,67 @@
+"""Which scopes a reset moves: one named, every scope with spend, or every budgeted one.
+
+``BudgetManager.reset(period, scope)`` starts a period's count afresh by moving the ledger's
+baseline of each target scope's current window (an event is recorded; history stays). This
+module finds the targets; the manager moves them.
+"""
+
+from __future__ import annotations
+
+from costwarden.budget import Scope
+from costwarden.errors import InvalidInputError
+from costwarden.ledger.base import Ledger
+from costwarden.plans import CALENDAR_PERIODS, Planner, one_scope
+
+
+def reset_targets(
+    planner: Planner,
+    ledger: Ledger,
+    period: str,
+    scope: str | None,
+    named: dict[str, str],
+    now: float,
+) -> list[Scope]:
+    """The scopes ``reset(period, scope, **named)`` moves (see ``BudgetManager.reset``)."""
+    if period not in CALENDAR_PERIODS:
+        raise InvalidInputError(
+            f"period must be one of {', '.join(CALENDAR_PERIODS)}, got {period!r}"
+        )
+    if scope is not None and named:
+        raise InvalidInputError(f"name one scope at a time, got {scope!r} and {named}")
+    if named:
+        return [one_scope(**named)]
+    if scope is None or scope == "all":
+        return _covered(planner, ledger, period, now, every=scope == "all")
+    if isinstance(scope, str):
+        parsed = Scope.parse(scope)
+        return [one_scope(**{parsed.kind: parsed.name}) if parsed.name else parsed]
+    raise InvalidInputError(f"scope must be a string such as 'user:alice', got {scope!r}")
+
+
+def _covered(
+    planner: Planner, ledger: Ledger, period: str, now: float, *, every: bool
+) -> list[Scope]:
+    """The scopes with a budget of their own, then those with spend in their current
+    ``period`` that a default budget covers (``every``: any with spend).
+
+    Scopes with spend are found from the records since the earliest window start (which
+    scopes a record counted in follows from its attribution, as when it was written), then
+    kept only if the ledger's total for their window is above zero.
+    """
+    own, defaults = planner.registry.all(), planner.registry.defaults()
+    scopes = list(own)
+    if not every and not defaults:
+        return scopes
+    zones = {b.timezone for b in (*own.values(), *defaults.values())}
+    since = min(planner.windows.window(period, zone, now).start for zone in zones)
+    seen = set(scopes)
+    found: list[Scope] = []
+    for r in ledger.records(since * 1_000_000):
+        plan = planner.plan(r.user_id, r.team, r.key, r.tags, r.model, now, r.endpoint)
+        for one in plan.scopes:
+            if one not in seen and (every or one.kind in defaults):
+                seen.add(one)
+                found.append(one)
+    found.sort()
+    usages = ledger.usage([planner.bucket(period, one, now) for one in found], now)
+    return scopes + [one for one, u in zip(found, usages, strict=True) if u.spent > 0]
