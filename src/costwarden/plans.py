@@ -158,7 +158,8 @@ def one_scope(
 class BudgetCheck(LimitCheck):
     """A limit check that remembers the budget it came from (for its alert thresholds).
 
-    Equal, and hashing, as the plain :class:`LimitCheck` of the same bucket and limit."""
+    Compared and hashed by bucket and limit only (as ``LimitCheck``), never by budget: two
+    checks of one window and limit are equal whichever budget object they came from."""
 
     budget: Budget
     # Spend below the lowest alert threshold fires nothing (most commits): checked first.
@@ -170,8 +171,8 @@ class BudgetCheck(LimitCheck):
         object.__setattr__(self, "first_alert", first)
 
     def may_alert(self, spent: Nanos) -> bool:
-        """Whether ``spent`` reaches any alert threshold (spend on a zero limit does)."""
-        return spent >= self.first_alert or (self.limit == 0 and spent > 0)
+        """Whether ``spent`` reaches any alert threshold (see ``alerts.triggers.reached``)."""
+        return spent >= self.first_alert
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,10 +42,8 @@ def resets(bucket: Bucket) -> str:
 
 # -- thresholds -------------------------------------------------------------------------------
 def reached(spent: Nanos, limit: Nanos, thresholds: Sequence[float]) -> list[float]:
-    """The thresholds (fractions of ``limit``, ascending) that ``spent`` has reached; any
-    spend on a zero limit reaches them all."""
-    if limit == 0 and spent > 0:
-        return list(thresholds)
+    """The thresholds (fractions of ``limit``, ascending) that ``spent`` has reached
+    (``spent >= limit * t``: a zero limit has reached them all)."""
     return list(itertools.takewhile(lambda t: spent >= limit * t, thresholds))
 
 

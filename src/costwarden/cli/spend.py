@@ -34,7 +34,6 @@ from costwarden.cli.base import (
     print_table,
     state,
     to_us,
-    usd_nanos,
 )
 from costwarden.errors import InvalidInputError
 from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
@@ -54,39 +53,27 @@ def status(
     """Spend, limits, reserved, remaining and reset times of one scope (default: global)."""
     scope_kw, scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
     st = state(ctx)
-    info = st.manager().get_status(**scope_kw)
+    info = st.manager().status(**scope_kw)
     if as_json:
-        print_json(info)
+        print_json(info.as_dict())
         return
-    zone = info["timezone"]
+    zone = info.timezone
     table = Table(title=f"Budget status: {scope} ({zone})")
     for name in ("Period", "Spent", "Reserved", "Limit", "Remaining", "Used", "Calls", "Resets"):
         table.add_column(name, justify="left" if name in ("Period", "Resets") else "right")
-    rolling = sorted(
-        k[: -len("_spent")] for k in info if k.startswith("rolling_") and k.endswith("_spent")
-    )
-    periods = ["daily", "weekly", "monthly", *rolling]
-    for p in periods:
-        limit = info[f"{p}_limit"]
-        spent = info[f"{p}_spent"]
-        used = "-" if not limit else f"{spent * 100 / limit:.1f}%"
-        resets = info.get(f"{p}_resets_at")
+    for p in (info.daily, info.weekly, info.monthly, *sorted(info.rolling, key=lambda r: r.key)):
+        used = p.percent_used
         table.add_row(
-            p.replace("rolling_", "rolling "),
-            *money_row(
-                usd_nanos(spent),
-                usd_nanos(info[f"{p}_reserved"]),
-                usd_nanos(limit),
-                usd_nanos(info[f"{p}_remaining"]),
-            ),
-            used,
-            str(info.get(f"{p}_requests", "-")),
-            "-" if resets is None else local_time(datetime.fromisoformat(resets).timestamp(), zone),
+            p.key.replace("rolling_", "rolling "),
+            *money_row(p.spent_nanos, p.reserved_nanos, p.limit_nanos, p.remaining_nanos),
+            "-" if not p.limit_nanos or used is None else f"{used:.1f}%",
+            "-" if p.requests is None else str(p.requests),
+            "-" if p.resets_at is None else local_time(p.resets_at.timestamp(), zone),
         )
     print_table(table)
-    notes = [f"per-request limit {money_usd(info['per_request_limit'])}"]
-    notes.append(f"most-used limit at {info['percent_used']:.1f}%")
-    if not info["has_budget"]:
+    notes = [f"per-request limit {money(info.per_request_limit_nanos)}"]
+    notes.append(f"most-used limit at {info.percent_used:.1f}%")
+    if not info.has_budget:
         notes = [f"no budget applies to {scope}: spend is tracked, nothing is limited"]
     typer.echo("; ".join(notes))
 

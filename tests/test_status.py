@@ -1,0 +1,85 @@
+"""BudgetStatus: typed figures, and as_dict() giving exactly the brief's keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+from costwarden.budget import Budget
+from costwarden.manager import BudgetManager
+from costwarden.records import UsageRecord
+from costwarden.status import BudgetStatus
+from tests.helpers import FakeClock
+
+NOON = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+CALENDAR_KEYS = ("spent", "reserved", "limit", "remaining", "requests", "resets_at")
+
+
+def _manager(budget: Budget) -> BudgetManager:
+    return BudgetManager(budget, clock=FakeClock(NOON.timestamp()))
+
+
+def test_status_fields_and_the_brief_dict() -> None:
+    budget = Budget(
+        daily_limit=1.0, monthly_limit=None, per_request_limit=0.5, rolling_limits={3600: 0.5}
+    )
+    with _manager(budget) as m:
+        m.commit(m.reserve(0.3), UsageRecord("gpt-4o", 1, 1, cost_usd=0.25, timestamp=NOON))
+        hold = m.reserve(0.1)
+        st = m.status()
+        assert isinstance(st, BudgetStatus)
+        assert (st.scope, st.has_budget, st.timezone) == ("global", True, "UTC")
+        assert st.daily.spent_nanos == 250_000_000 and st.daily.spent == 0.25
+        assert st.daily.reserved == 0.1 and st.daily.limit == 1.0 and st.daily.remaining == 0.75
+        assert st.daily.requests == 1 and st.daily.resets_at == datetime(2026, 11, 29, tzinfo=UTC)
+        assert st.monthly.limit is None and st.monthly.remaining is None
+        [rolling] = st.rolling
+        assert rolling.period == "rolling:3600s" and rolling.resets_at is None
+        assert st.percent_used == 50.0  # the rolling limit is the most used
+        assert st.per_request_limit == 0.5
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            st.scope = "x"  # type: ignore[misc]
+        d = m.get_status()
+        assert d == st.as_dict()
+        expected = ["scope", "has_budget"]
+        for p in ("daily", "weekly", "monthly"):
+            expected += [f"{p}_{k}" for k in CALENDAR_KEYS]
+        expected += [f"rolling_3600s_{k}" for k in ("spent", "reserved", "limit", "remaining")]
+        expected += ["percent_used", "per_request_limit", "timezone"]
+        assert list(d) == expected
+        assert d["daily_spent"] == 0.25 and d["daily_remaining"] == 0.75
+        assert d["monthly_spent"] == 0.25 and d["monthly_remaining"] is None
+        assert d["daily_resets_at"] == "2026-11-29T00:00:00+00:00"
+        hold.release()
+
+
+def test_status_of_a_scope_without_a_budget() -> None:
+    with _manager(Budget(daily_limit=1.0, timezone="Asia/Tokyo")) as m:
+        st = m.status(user="ann")
+        assert (st.scope, st.has_budget, st.timezone) == ("user:ann", False, "Asia/Tokyo")
+        assert st.percent_used == 0.0 and st.rolling == () and st.per_request_limit is None
+        assert all(p.limit is None and p.percent_used is None for p in st.periods)
+
+
+def test_spend_on_a_zero_limit_is_fully_used() -> None:
+    with _manager(Budget(daily_limit=0.0, monthly_limit=None)) as m:
+        m.record_spend(UsageRecord("gpt-4o", 1, 1, cost_usd=0.01, timestamp=NOON))
+        assert m.status().daily.percent_used == 100.0 and m.status().percent_used == 100.0
+
+
+def test_threshold_alerts_are_logged_without_a_handler(caplog: pytest.LogCaptureFixture) -> None:
+    """Without a handler or channel every alert is logged once, thresholds included."""
+    with _manager(Budget(daily_limit=1.0, monthly_limit=None)) as m:
+        with caplog.at_level(logging.INFO, logger="costwarden"):
+            for _ in range(2):
+                m.record_spend(UsageRecord("gpt-4o", 1, 1, cost_usd=0.45, timestamp=NOON))
+        said = [r.getMessage() for r in caplog.records if "costwarden alert" in r.getMessage()]
+        assert said == [
+            "costwarden alert (info): Daily budget 50% used: $0.90 of $1.00 (global, 90% now); "
+            "it resets 2026-11-29 00:00 UTC.",
+            "costwarden alert (warning): Daily budget 80% used: $0.90 of $1.00 (global, 90% now); "
+            "it resets 2026-11-29 00:00 UTC.",
+        ]
