@@ -39,7 +39,7 @@ from costwarden.ledger.base import Denial, missing_members
 from costwarden.money import Nanos, format_usd, nanos_to_usd, usd_to_nanos
 from costwarden.plans import BudgetRegistry, Planner, one_scope
 from costwarden.records import AlertLevel, StoredRecord, UsageRecord, check_timestamp
-from costwarden.resets import reset_targets
+from costwarden.resets import reset_period
 from costwarden.status import BudgetStatus, build_status, status_buckets
 
 if TYPE_CHECKING:
@@ -244,13 +244,7 @@ class BudgetManager:
         return {k: nanos_to_usd(v) for k, v in self._reset(period, scope, named).items()}
 
     def _reset(self, period: str, scope: str | None, named: dict[str, str]) -> dict[str, Nanos]:
-        """Move the period's baseline forward (recorded as an event; history stays)."""
-        now = self._clock()
-        moved: dict[str, Nanos] = {}
-        for one in reset_targets(self._planner, self.ledger, period, scope, named, now):
-            bucket = self._planner.bucket(period, one, now)
-            moved[str(one)] = self.ledger.reset(bucket, now, detail=f"reset_{period}()")
-        return moved
+        return reset_period(self._planner, self.ledger, period, scope, named, self._clock())
 
     # -- reservations ---------------------------------------------------------------------------
     def reserve(
@@ -332,8 +326,7 @@ class BudgetManager:
         Idempotent: committing a committed hold again with the same record returns the stored
         record and stores nothing; a *different* record, or a released hold, is a HoldError.
         Once the record is stored the hold is settled, whatever an alert does afterwards."""
-        if not isinstance(hold, Hold) or hold._manager is not self:
-            raise HoldError("commit() needs a Hold made by this BudgetManager's reserve()")
+        self._check_own(hold, "commit")
         if hold.settled:
             return hold.recommitted(record)
         stored = self._append(record, hold=hold)
@@ -351,13 +344,16 @@ class BudgetManager:
 
     def release(self, hold: Hold) -> None:
         """Drop a hold (the call failed and nothing was billed). Idempotent."""
-        if not isinstance(hold, Hold) or hold._manager is not self:
-            raise HoldError("release() needs a Hold made by this BudgetManager's reserve()")
+        self._check_own(hold, "release")
         if hold.settled:
             return
         hold.settled = True
         if hold.amount_nanos and not hold.unchecked:
             self.ledger.release(hold.id)
+
+    def _check_own(self, hold: object, what: str) -> None:
+        if not isinstance(hold, Hold) or hold._manager is not self:
+            raise HoldError(f"{what}() needs a Hold made by this BudgetManager's reserve()")
 
     def _purge(self, now: float) -> None:
         """Drop expired holds (reserve calls it every _PURGE_EVERY_S seconds)."""

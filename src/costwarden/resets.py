@@ -2,7 +2,7 @@
 
 ``BudgetManager.reset(period, scope)`` starts a period's count afresh by moving the ledger's
 baseline of each target scope's current window (an event is recorded; history stays). This
-module finds the targets; the manager moves them.
+module finds the targets and moves them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,25 @@ from __future__ import annotations
 from costwarden.budget import Scope
 from costwarden.errors import InvalidInputError
 from costwarden.ledger.base import Ledger
+from costwarden.money import Nanos
 from costwarden.plans import CALENDAR_PERIODS, Planner, one_scope
+
+
+def reset_period(
+    planner: Planner,
+    ledger: Ledger,
+    period: str,
+    scope: str | None,
+    named: dict[str, str],
+    now: float,
+) -> dict[str, Nanos]:
+    """Move ``period``'s baseline of each target scope to its spent (an event per scope; the
+    history stays); ``{scope: nano-USD moved}``."""
+    moved: dict[str, Nanos] = {}
+    for one in reset_targets(planner, ledger, period, scope, named, now):
+        bucket = planner.bucket(period, one, now)
+        moved[str(one)] = ledger.reset(bucket, now, detail=f"reset_{period}()")
+    return moved
 
 
 def reset_targets(
