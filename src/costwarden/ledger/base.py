@@ -182,6 +182,9 @@ class Ledger(AlertOutbox, Protocol):
       ``Bucket`` and ``LimitCheck`` equality compares: scope, period, start, end and limit.
       Never by object identity (``id()``): equal values must get the same answer, and one
       object may stand for different arguments. A list is not hashable: worked out afresh.
+      (The manager's are a :class:`costwarden.plans.Plan`'s ``checks``, ``watch`` and
+      ``buckets``: the same values for every call in the plan's time range, rebuilt, equal
+      or not, at a period boundary or a budget change.)
     - Values fit the storage of every backend, checked at the public edge (see
       :mod:`costwarden.bounds`): scope names, models and the other names of a record are
       strings of at most ``MAX_NAME_LENGTH`` characters that encode to UTF-8 (no lone
