@@ -32,10 +32,10 @@ def test_status_fields_and_the_brief_dict() -> None:
         st = m.status()
         assert isinstance(st, BudgetStatus)
         assert (st.scope, st.has_budget, st.timezone) == ("global", True, "UTC")
-        assert st.daily.spent_nanos == 250_000_000 and st.daily.spent == 0.25
-        assert st.daily.reserved == 0.1 and st.daily.limit == 1.0 and st.daily.remaining == 0.75
+        assert st.daily.spent_nanos == 250_000_000 and st.daily.reserved_nanos == 100_000_000
+        assert st.daily.limit_nanos == 10**9 and st.daily.remaining_nanos == 750_000_000
         assert st.daily.requests == 1 and st.daily.resets_at == datetime(2026, 11, 29, tzinfo=UTC)
-        assert st.monthly.limit is None and st.monthly.remaining is None
+        assert st.monthly.limit_nanos is None and st.monthly.remaining_nanos is None
         [rolling] = st.rolling
         assert rolling.period == "rolling:3600s" and rolling.resets_at is None
         assert st.percent_used == 50.0  # the rolling limit is the most used
@@ -61,7 +61,7 @@ def test_status_of_a_scope_without_a_budget() -> None:
         st = m.status(user="ann")
         assert (st.scope, st.has_budget, st.timezone) == ("user:ann", False, "Asia/Tokyo")
         assert st.percent_used == 0.0 and st.rolling == () and st.per_request_limit is None
-        assert all(p.limit is None and p.percent_used is None for p in st.periods)
+        assert all(p.limit_nanos is None and p.percent_used is None for p in st.periods)
 
 
 def test_spend_on_a_zero_limit_is_fully_used() -> None:

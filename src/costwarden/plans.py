@@ -28,11 +28,12 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from costwarden import forksafe
 from costwarden.bounds import check_name, check_names
 from costwarden.budget import GLOBAL, Budget, Scope, WindowCache, scopes_for
+from costwarden.caching import BoundedCache
 from costwarden.errors import InvalidInputError
 from costwarden.ledger.base import MINUTE, Bucket, HashedTuple, LimitCheck
 from costwarden.money import Nanos
@@ -86,40 +87,41 @@ class BudgetRegistry:
 
     def set(self, scope: Scope, budget: Budget) -> None:
         """Give ``scope`` its own budget (``GLOBAL``: replace the global budget)."""
-        _check_budget(budget)
-        with self._lock:
-            self._budgets = {**self._budgets, scope: budget}
-            self.version += 1
+        self._change(scope, _check_budget(budget))
 
     def remove(self, scope: Scope) -> Budget | None:
         """Drop the budget of ``scope``; the one dropped, if any. The global budget stays
         (set an unlimited ``Budget()`` to lift it)."""
         if scope == GLOBAL:
             raise InvalidInputError("the global budget cannot be removed; set Budget() instead")
-        with self._lock:
-            budgets = dict(self._budgets)
-            gone = budgets.pop(scope, None)
-            self._budgets = budgets
-            self.version += 1
-        return gone
+        return self._change(scope, None)
 
     def set_default(self, kind: str, budget: Budget) -> None:
         """The budget of every scope of ``kind`` that has none of its own."""
-        _check_kind(kind)
-        _check_budget(budget)
-        with self._lock:
-            self._defaults = {**self._defaults, kind: budget}
-            self.version += 1
+        self._change(_check_kind(kind), _check_budget(budget))
 
     def remove_default(self, kind: str) -> Budget | None:
         """Drop the default budget of ``kind``; the one dropped, if any."""
-        _check_kind(kind)
+        return self._change(_check_kind(kind), None)
+
+    def _change(self, target: Scope | str, budget: Budget | None) -> Budget | None:
+        """Set (or, with None, drop) the budget of a scope or, for a kind, the default one:
+        a new mapping replaces the old whole, then the version moves."""
         with self._lock:
-            defaults = dict(self._defaults)
-            gone = defaults.pop(kind, None)
-            self._defaults = defaults
+            if isinstance(target, Scope):
+                budgets = dict(self._budgets)
+                old = budgets.pop(target, None)
+                if budget is not None:
+                    budgets[target] = budget
+                self._budgets = budgets
+            else:
+                defaults = dict(self._defaults)
+                old = defaults.pop(target, None)
+                if budget is not None:
+                    defaults[target] = budget
+                self._defaults = defaults
             self.version += 1
-        return gone
+        return old
 
     def defaults(self) -> Mapping[str, Budget]:
         """Default budgets by scope kind (a read-only view of this version)."""
@@ -130,25 +132,18 @@ class BudgetRegistry:
         return MappingProxyType(self._budgets)
 
 
-def one_scope(
-    *,
-    user: str | None = None,
-    team: str | None = None,
-    key: str | None = None,
-    tag: str | None = None,
-    model: str | None = None,
-) -> Scope:
-    """The one scope named (none: ``GLOBAL``); naming two is an error."""
-    named = [
-        (k, v)
-        for k, v in (("user", user), ("team", team), ("key", key), ("tag", tag), ("model", model))
-        if v is not None
-    ]
-    if len(named) > 1:
-        raise InvalidInputError(f"name one scope at a time, got {dict(named)}")
-    if not named:
+def one_scope(**named: str | None) -> Scope:
+    """The one scope named as ``kind=name`` (``user="alice"``; none: ``GLOBAL``); naming two,
+    or a kind that is not a scope's, is an error."""
+    given = {k: v for k, v in named.items() if v is not None}
+    unknown = sorted(set(named) - set(DEFAULT_KINDS))
+    if unknown:
+        raise InvalidInputError(f"a scope is a user, team, key, tag or model, not {unknown}")
+    if len(given) > 1:
+        raise InvalidInputError(f"name one scope at a time, got {given}")
+    if not given:
         return GLOBAL
-    kind, name = named[0]
+    [(kind, name)] = given.items()
     if not isinstance(name, str) or not name:
         raise InvalidInputError(f"{kind} must be a non-empty string, got {name!r}")
     return Scope(kind, check_name(name, kind))
@@ -213,7 +208,7 @@ class Planner:
         self.registry = registry
         self.windows = WindowCache()
         self._version = registry.version
-        self._plans: dict[tuple[object, ...], Plan] = {}
+        self._plans: BoundedCache[tuple[object, ...], Plan] = BoundedCache(_MAX_PLANS)
 
     def plan(
         self,
@@ -232,22 +227,23 @@ class Planner:
                 tags = (tags,) if isinstance(tags, str) else tuple(tags)
         version = self.registry.version
         if version != self._version:
-            self._plans = {}  # a new dict: a plan being built from the old budgets is dropped
+            # A new cache: a plan being built from the old budgets is dropped with the old one.
+            self._plans = BoundedCache(_MAX_PLANS)
             self._version = version
         plans = self._plans
         args = (user, team, key, tags, model, endpoint)
         try:
-            plan = plans[args]
-        except (KeyError, TypeError):  # new, or unhashable (scopes_for below raises)
-            scopes, caps = self._scopes(user, team, key, tags, model, endpoint)
+            plan = plans.get(args)
+        except TypeError:  # unhashable: _scopes below raises the typed error
+            plan = None
+        if plan is None:
+            scopes, caps = self._scopes(args)
+        elif plan.valid_from <= at < plan.valid_until:
+            return plan
         else:
-            if plan.valid_from <= at < plan.valid_until:
-                return plan
             scopes, caps = plan.scopes, plan.caps
         plan = self._build(scopes, caps, at)
-        if len(plans) > _MAX_PLANS:
-            plans.clear()
-        plans[args] = plan  # hashable: scopes_for hashed every argument
+        plans.put(args, plan)  # hashable: scopes_for hashed every argument
         return plan
 
     def bucket(self, period: str, scope: Scope, at: float) -> Bucket:
@@ -258,14 +254,10 @@ class Planner:
         return Bucket(str(scope), period, w.start, w.end)
 
     def _scopes(
-        self,
-        user: str | None,
-        team: str | None,
-        key: str | None,
-        tags: Iterable[str],
-        model: str | None,
-        endpoint: str | None,
+        self, args: tuple[Any, ...]
     ) -> tuple[tuple[Scope, ...], tuple[tuple[Scope, Nanos], ...]]:
+        """The scopes of ``(user, team, key, tags, model, endpoint)`` and their budgets' caps."""
+        user, team, key, tags, model, endpoint = args
         scopes = scopes_for(user=user, team=team, key=key, tags=tags, model=model)
         names = (user, team, key, model, endpoint, *tags)
         check_names(names, _NAME_FIELDS + ("tag",) * (len(names) - len(_NAME_FIELDS)))

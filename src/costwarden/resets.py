@@ -22,24 +22,8 @@ def reset_period(
     named: dict[str, str],
     now: float,
 ) -> dict[str, Nanos]:
-    """Move ``period``'s baseline of each target scope to its spent (an event per scope; the
-    history stays); ``{scope: nano-USD moved}``."""
-    moved: dict[str, Nanos] = {}
-    for one in reset_targets(planner, ledger, period, scope, named, now):
-        bucket = planner.bucket(period, one, now)
-        moved[str(one)] = ledger.reset(bucket, now, detail=f"reset_{period}()")
-    return moved
-
-
-def reset_targets(
-    planner: Planner,
-    ledger: Ledger,
-    period: str,
-    scope: str | None,
-    named: dict[str, str],
-    now: float,
-) -> list[Scope]:
-    """The scopes ``reset(period, scope, **named)`` moves (see ``BudgetManager.reset``)."""
+    """Move ``period``'s baseline of each target scope (see ``BudgetManager.reset``) to its
+    spent, recording an event per scope (the history stays); ``{scope: nano-USD moved}``."""
     if period not in CALENDAR_PERIODS:
         raise InvalidInputError(
             f"period must be one of {', '.join(CALENDAR_PERIODS)}, got {period!r}"
@@ -47,13 +31,19 @@ def reset_targets(
     if scope is not None and named:
         raise InvalidInputError(f"name one scope at a time, got {scope!r} and {named}")
     if named:
-        return [one_scope(**named)]
-    if scope is None or scope == "all":
-        return _covered(planner, ledger, period, now, every=scope == "all")
-    if isinstance(scope, str):
+        targets = [one_scope(**named)]
+    elif scope is None or scope == "all":
+        targets = _covered(planner, ledger, period, now, every=scope == "all")
+    elif isinstance(scope, str):
         parsed = Scope.parse(scope)
-        return [one_scope(**{parsed.kind: parsed.name}) if parsed.name else parsed]
-    raise InvalidInputError(f"scope must be a string such as 'user:alice', got {scope!r}")
+        targets = [one_scope(**{parsed.kind: parsed.name}) if parsed.name else parsed]
+    else:
+        raise InvalidInputError(f"scope must be a string such as 'user:alice', got {scope!r}")
+    moved: dict[str, Nanos] = {}
+    for one in targets:
+        bucket = planner.bucket(period, one, now)
+        moved[str(one)] = ledger.reset(bucket, now, detail=f"reset_{period}()")
+    return moved
 
 
 def _covered(

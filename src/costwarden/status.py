@@ -2,8 +2,8 @@
 
 ``BudgetManager.status()`` returns one; ``get_status()`` returns its :meth:`~BudgetStatus.as_dict`
 (the brief's ``daily_spent``, ``daily_remaining``, ``monthly_spent``, ``monthly_remaining``,
-``percent_used`` and the rest, in float USD). Figures are kept as exact nano-USD; the float
-properties are the public edge.
+``percent_used`` and the rest, in float USD). The fields are exact nano-USD; ``as_dict()`` is
+the float edge.
 """
 
 from __future__ import annotations
@@ -49,23 +49,6 @@ class PeriodStatus:
         return self.spent_nanos * 100 / limit
 
     @property
-    def spent(self) -> float:
-        return nanos_to_usd(self.spent_nanos)
-
-    @property
-    def reserved(self) -> float:
-        return nanos_to_usd(self.reserved_nanos)
-
-    @property
-    def limit(self) -> float | None:
-        return None if self.limit_nanos is None else nanos_to_usd(self.limit_nanos)
-
-    @property
-    def remaining(self) -> float | None:
-        rest = self.remaining_nanos
-        return None if rest is None else nanos_to_usd(rest)
-
-    @property
     def key(self) -> str:
         """The name of this period in :meth:`BudgetStatus.as_dict` (``rolling_3600s``)."""
         return self.period.replace(":", "_")
@@ -102,10 +85,10 @@ class BudgetStatus:
         out: dict[str, Any] = {"scope": self.scope, "has_budget": self.has_budget}
         for p in self.periods:
             name = p.key
-            out[f"{name}_spent"] = p.spent
-            out[f"{name}_reserved"] = p.reserved
-            out[f"{name}_limit"] = p.limit
-            out[f"{name}_remaining"] = p.remaining
+            out[f"{name}_spent"] = nanos_to_usd(p.spent_nanos)
+            out[f"{name}_reserved"] = nanos_to_usd(p.reserved_nanos)
+            out[f"{name}_limit"] = _usd(p.limit_nanos)
+            out[f"{name}_remaining"] = _usd(p.remaining_nanos)
             if p.resets_at is not None:
                 out[f"{name}_requests"] = p.requests
                 out[f"{name}_resets_at"] = p.resets_at.isoformat()
@@ -113,6 +96,10 @@ class BudgetStatus:
         out["per_request_limit"] = self.per_request_limit
         out["timezone"] = self.timezone
         return out
+
+
+def _usd(nanos: Nanos | None) -> float | None:
+    return None if nanos is None else nanos_to_usd(nanos)
 
 
 def status_buckets(

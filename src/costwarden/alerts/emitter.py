@@ -17,6 +17,7 @@ from typing import Any, Final
 from costwarden.alerts import triggers
 from costwarden.alerts.channel import AlertChannel, CallableChannel
 from costwarden.alerts.dispatcher import AlertDispatcher, check_channels, check_options
+from costwarden.caching import BoundedCache
 from costwarden.errors import ConfigurationError
 from costwarden.ledger.base import AlertOutbox, BucketUsage
 from costwarden.plans import BudgetCheck
@@ -60,7 +61,7 @@ class AlertEmitter:
         if settings is not None:
             channels, options = settings
             self.dispatcher = AlertDispatcher(ledger, channels, **options)
-        self._claimed: set[str] = set()
+        self._claimed: BoundedCache[str, bool] = BoundedCache(_MAX_CLAIMED)
         self._lock = threading.Lock()
 
     def claim(self, key: str) -> bool:
@@ -69,9 +70,7 @@ class AlertEmitter:
         with self._lock:
             if key in self._claimed:
                 return False
-            if len(self._claimed) >= _MAX_CLAIMED:
-                self._claimed.clear()
-            self._claimed.add(key)
+            self._claimed.put(key, True)
             return True
 
     def emit(self, alert: Alert, *, claimed: bool = False) -> None:
