@@ -41,6 +41,7 @@ from costwarden.money import Nanos
 CALENDAR_PERIODS: Final = ("daily", "weekly", "monthly")
 """The periods every scope keeps totals for (status and resets read them)."""
 DEFAULT_KINDS: Final = ("user", "team", "key", "tag", "model")
+_KINDS: Final = frozenset(DEFAULT_KINDS)
 _NAME_FIELDS: Final = ("user", "team", "key", "model", "endpoint")  # then tags
 _MAX_PLANS: Final = 10_000
 
@@ -136,7 +137,7 @@ def one_scope(**named: str | None) -> Scope:
     """The one scope named as ``kind=name`` (``user="alice"``; none: ``GLOBAL``); naming two,
     or a kind that is not a scope's, is an error."""
     given = {k: v for k, v in named.items() if v is not None}
-    unknown = sorted(set(named) - set(DEFAULT_KINDS))
+    unknown = sorted(named.keys() - _KINDS)
     if unknown:
         raise InvalidInputError(f"a scope is a user, team, key, tag or model, not {unknown}")
     if len(given) > 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from costwarden.budget import Budget, WindowCache
 from costwarden.ledger.base import Bucket, BucketUsage
@@ -19,11 +19,11 @@ from costwarden.money import Nanos, nanos_to_usd
 from costwarden.plans import CALENDAR_PERIODS
 
 
-@dataclass(frozen=True, slots=True)
-class PeriodStatus:
+class PeriodStatus(NamedTuple):
     """One period's (or rolling window's) figures for a scope.
 
     ``requests`` and ``resets_at`` are None for a rolling window (it never resets: it rolls).
+    A named tuple: immutable, and made several times per status read at tuple speed.
     """
 
     period: str  # "daily", "weekly", "monthly" or "rolling:<s>s"
@@ -61,22 +61,28 @@ class BudgetStatus:
     scope: str
     has_budget: bool
     timezone: str
-    daily: PeriodStatus
-    weekly: PeriodStatus
-    monthly: PeriodStatus
-    rolling: tuple[PeriodStatus, ...]
+    periods: tuple[PeriodStatus, ...]
+    """Day, week, month, then each rolling window."""
+    percent_used: float
+    """Percent of the most-used limit (0 without limits)."""
     per_request_limit_nanos: Nanos | None
     per_request_limit: float | None  # as the budget was given
 
     @property
-    def periods(self) -> tuple[PeriodStatus, ...]:
-        """Day, week, month, then each rolling window."""
-        return (self.daily, self.weekly, self.monthly, *self.rolling)
+    def daily(self) -> PeriodStatus:
+        return self.periods[0]
 
     @property
-    def percent_used(self) -> float:
-        """Percent of the most-used limit (0 without limits)."""
-        return max((p.percent_used or 0.0 for p in self.periods), default=0.0)
+    def weekly(self) -> PeriodStatus:
+        return self.periods[1]
+
+    @property
+    def monthly(self) -> PeriodStatus:
+        return self.periods[2]
+
+    @property
+    def rolling(self) -> tuple[PeriodStatus, ...]:
+        return self.periods[3:]
 
     def as_dict(self) -> dict[str, Any]:
         """The brief's dict: ``<period>_spent``, ``_reserved``, ``_limit``, ``_remaining`` (and
@@ -84,22 +90,21 @@ class BudgetStatus:
         ``has_budget``, ``per_request_limit``, ``timezone``; float USD, ISO times."""
         out: dict[str, Any] = {"scope": self.scope, "has_budget": self.has_budget}
         for p in self.periods:
-            name = p.key
-            out[f"{name}_spent"] = nanos_to_usd(p.spent_nanos)
-            out[f"{name}_reserved"] = nanos_to_usd(p.reserved_nanos)
-            out[f"{name}_limit"] = _usd(p.limit_nanos)
-            out[f"{name}_remaining"] = _usd(p.remaining_nanos)
-            if p.resets_at is not None:
-                out[f"{name}_requests"] = p.requests
-                out[f"{name}_resets_at"] = p.resets_at.isoformat()
+            limit, spent, resets = p.limit_nanos, p.spent_nanos, p.resets_at
+            name = p.period if resets is not None else p.period.replace(":", "_")
+            out[name + "_spent"] = nanos_to_usd(spent)
+            out[name + "_reserved"] = nanos_to_usd(p.reserved_nanos)
+            out[name + "_limit"] = None if limit is None else nanos_to_usd(limit)
+            out[name + "_remaining"] = (
+                None if limit is None else nanos_to_usd(max(0, limit - spent))
+            )
+            if resets is not None:
+                out[name + "_requests"] = p.requests
+                out[name + "_resets_at"] = resets.isoformat()
         out["percent_used"] = self.percent_used
         out["per_request_limit"] = self.per_request_limit
         out["timezone"] = self.timezone
         return out
-
-
-def _usd(nanos: Nanos | None) -> float | None:
-    return None if nanos is None else nanos_to_usd(nanos)
 
 
 def status_buckets(
@@ -124,27 +129,27 @@ def build_status(
 ) -> BudgetStatus:
     """The status of ``scope`` from the usage of its :func:`status_buckets`."""
     periods = []
+    percent = 0.0
     for b, u in zip(buckets, usages, strict=True):
         calendar = not b.is_rolling
-        periods.append(
-            PeriodStatus(
-                period=b.period,
-                spent_nanos=u.spent,
-                reserved_nanos=u.reserved,
-                limit_nanos=budget.limit_nanos(b.period) if budget else None,
-                requests=u.count if calendar else None,
-                resets_at=datetime.fromtimestamp(b.end, UTC) if calendar else None,
-            )
+        limit = budget.limit_nanos(b.period) if budget else None
+        period = PeriodStatus(
+            b.period,
+            u.spent,
+            u.reserved,
+            limit,
+            u.count if calendar else None,
+            datetime.fromtimestamp(b.end, UTC) if calendar else None,
         )
-    daily, weekly, monthly, *rolling = periods
+        periods.append(period)
+        if limit is not None:
+            percent = max(percent, period.percent_used or 0.0)
     return BudgetStatus(
         scope=scope,
         has_budget=budget is not None,
         timezone=zone,
-        daily=daily,
-        weekly=weekly,
-        monthly=monthly,
-        rolling=tuple(rolling),
+        periods=tuple(periods),
+        percent_used=percent,
         per_request_limit_nanos=budget.per_request_nanos if budget else None,
         per_request_limit=budget.per_request_limit if budget else None,
     )
