@@ -30,13 +30,11 @@ from costwarden.errors import (
     HoldError,
     InvalidInputError,
     LedgerUnavailableError,
-    NoTierPriceError,
-    UnknownModelError,
 )
 from costwarden.hold import Hold
 from costwarden.ledger import Ledger, NewRecord, open_ledger
 from costwarden.ledger.base import Denial, missing_members
-from costwarden.money import Nanos, format_usd, nanos_to_usd, usd_to_nanos
+from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
 from costwarden.plans import BudgetRegistry, Planner, one_scope
 from costwarden.records import AlertLevel, StoredRecord, UsageRecord, check_timestamp
 from costwarden.resets import reset_period
@@ -363,41 +361,19 @@ class BudgetManager:
 
     # -- recording ------------------------------------------------------------------------------
     def price(self, record: UsageRecord) -> tuple[Nanos, str]:
-        """The record's cost in nano-USD and where it came from."""
+        """The record's cost in nano-USD and where it came from (``caller``, ``catalogue``...,
+        or ``fallback:...`` with an ``unknown_price`` alert: see pricing/recording.py)."""
         cost = record.cost_nanos
         if cost is not None:
             return cost, "caller"
-        try:
-            return (
-                self.pricing.cost_nanos(
-                    record.model,
-                    record.usage,
-                    provider=record.provider,
-                    when=record.timestamp,
-                    service_tier=record.service_tier,
-                ),
-                "catalogue",
-            )
-        except NoTierPriceError as exc:
-            # The call happened and must be recorded: at the standard rates, said loudly.
-            log.warning("costwarden: %s; recorded at the standard rates", exc)
-            nanos = self.pricing.cost_nanos(
-                record.model, record.usage, provider=record.provider, when=record.timestamp
-            )
-            return nanos, f"catalogue:standard rates, no {exc.what} price"
-        except UnknownModelError as exc:
+        from costwarden.pricing.recording import price_record
+
+        cost, source, fallback = price_record(self.pricing, record)
+        if fallback is not None:
             from costwarden.alerts import triggers
 
-            nanos, desc = self.pricing.fallback_cost_nanos(record.usage)
-            log.warning(
-                "costwarden: no price for model %r; recorded at the fallback price (%s): %s. %s",
-                record.model,
-                desc,
-                format_usd(nanos),
-                exc,
-            )
-            self._alerts.emit(triggers.unknown_price(record.model, desc, nanos))
-            return nanos, f"fallback:{desc}"
+            self._alerts.emit(triggers.unknown_price(record.model, fallback, cost))
+        return cost, source
 
     def _append(self, record: UsageRecord, hold: Hold | None) -> StoredRecord:
         if not isinstance(record, UsageRecord):

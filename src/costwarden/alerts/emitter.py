@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from costwarden import forksafe
 from costwarden.alerts import triggers
 from costwarden.alerts.channel import AlertChannel, CallableChannel
 from costwarden.alerts.dispatcher import AlertDispatcher, check_channels, check_options
@@ -62,7 +63,7 @@ class AlertEmitter:
             channels, options = settings
             self.dispatcher = AlertDispatcher(ledger, channels, **options)
         self._claimed: BoundedCache[str, bool] = BoundedCache(_MAX_CLAIMED)
-        self._lock = threading.Lock()
+        self._lock = forksafe.fresh_after_fork(threading.Lock())
 
     def claim(self, key: str) -> bool:
         """True the first time this process claims ``key`` (a cheap, bounded in-process dedup
