@@ -384,15 +384,7 @@ class BudgetManager:
         new = NewRecord.from_usage(
             record, ts_us=round(ts_epoch * 1_000_000), cost_nanos=cost, price_source=source
         )
-        plan = self._planner.plan(
-            record.user_id,
-            record.team,
-            record.key,
-            record.tags,
-            record.model,
-            ts_epoch,
-            record.endpoint,
-        )
+        plan = self._planner.for_record(record, ts_epoch)
         settle = hold is not None and hold.amount_nanos > 0 and not hold.unchecked
         stored, usages = self.ledger.append(
             new,

@@ -37,6 +37,7 @@ from costwarden.caching import BoundedCache
 from costwarden.errors import InvalidInputError
 from costwarden.ledger.base import MINUTE, Bucket, HashedTuple, LimitCheck
 from costwarden.money import Nanos
+from costwarden.records import StoredRecord, UsageRecord
 
 CALENDAR_PERIODS: Final = ("daily", "weekly", "monthly")
 """The periods every scope keeps totals for (status and resets read them)."""
@@ -246,6 +247,11 @@ class Planner:
         plan = self._build(scopes, caps, at)
         plans.put(args, plan)  # hashable: scopes_for hashed every argument
         return plan
+
+    def for_record(self, record: UsageRecord | StoredRecord, at: float) -> Plan:
+        """The plan of a record's attribution (its endpoint counts as a tag) at ``at``."""
+        r = record
+        return self.plan(r.user_id, r.team, r.key, r.tags, r.model, at, r.endpoint)
 
     def bucket(self, period: str, scope: Scope, at: float) -> Bucket:
         """The scope's ``period`` bucket at ``at``, in its budget's zone (else the global's)."""

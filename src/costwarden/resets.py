@@ -65,7 +65,7 @@ def _covered(
     seen = set(scopes)
     found: list[Scope] = []
     for r in ledger.records(since * 1_000_000):
-        plan = planner.plan(r.user_id, r.team, r.key, r.tags, r.model, now, r.endpoint)
+        plan = planner.for_record(r, now)
         for one in plan.scopes:
             if one not in seen and (every or one.kind in defaults):
                 seen.add(one)
