@@ -8,15 +8,21 @@ settle it (``costwarden.manager.Hold`` is this class).
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from costwarden.budget import Scope
 from costwarden.errors import HoldError
 from costwarden.money import Nanos, format_usd, nanos_to_usd
 from costwarden.records import StoredRecord, UsageRecord
 
-if TYPE_CHECKING:
-    from costwarden.manager import BudgetManager
+
+class Settler(Protocol):
+    """What settles a hold: the ``BudgetManager`` that made it (named here by what it does,
+    so this module needs nothing from the manager's)."""
+
+    def commit(self, hold: Hold, record: UsageRecord) -> StoredRecord: ...
+
+    def release(self, hold: Hold) -> None: ...
 
 
 class Hold:
@@ -41,7 +47,7 @@ class Hold:
 
     def __init__(
         self,
-        manager: BudgetManager,
+        manager: Settler,
         hold_id: str,
         amount_nanos: Nanos,
         expires_at: float,
