@@ -113,3 +113,13 @@ def test_one_scope_names_at_most_one() -> None:
         one_scope(user="a", team="b")
     with pytest.raises(InvalidInputError, match="non-empty string"):
         one_scope(user="")
+
+
+def test_a_reset_naming_an_unknown_scope_kind_is_a_typed_error() -> None:
+    from costwarden.manager import BudgetManager
+
+    with BudgetManager(_budget()) as m:
+        with pytest.raises(InvalidInputError, match=r"not \['galaxy'\]"):
+            m.reset_daily(galaxy="andromeda")
+        with pytest.raises(InvalidInputError, match="one scope at a time"):
+            m.reset_daily(user="a", team="b")
