@@ -137,15 +137,15 @@ class BudgetRegistry:
 def one_scope(**named: str | None) -> Scope:
     """The one scope named as ``kind=name`` (``user="alice"``; none: ``GLOBAL``); naming two,
     or a kind that is not a scope's, is an error."""
-    given = {k: v for k, v in named.items() if v is not None}
-    unknown = sorted(named.keys() - _KINDS)
-    if unknown:
+    given = [(k, v) for k, v in named.items() if v is not None]
+    if not named.keys() <= _KINDS:
+        unknown = sorted(named.keys() - _KINDS)
         raise InvalidInputError(f"a scope is a user, team, key, tag or model, not {unknown}")
-    if len(given) > 1:
-        raise InvalidInputError(f"name one scope at a time, got {given}")
     if not given:
         return GLOBAL
-    [(kind, name)] = given.items()
+    if len(given) > 1:
+        raise InvalidInputError(f"name one scope at a time, got {dict(given)}")
+    kind, name = given[0]
     if not isinstance(name, str) or not name:
         raise InvalidInputError(f"{kind} must be a non-empty string, got {name!r}")
     return Scope(kind, check_name(name, kind))

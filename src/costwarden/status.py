@@ -112,9 +112,11 @@ def status_buckets(
 ) -> list[Bucket]:
     """The buckets a status reads: the scope's day, week and month in ``zone``, then the
     current window of each rolling limit of ``budget``."""
-    rolling = [p for p in (budget.periods() if budget else ()) if p.startswith("rolling:")]
+    periods: Sequence[str] = CALENDAR_PERIODS
+    if budget is not None and budget.rolling_limits:
+        periods = (*periods, *(p for p in budget.periods() if p.startswith("rolling:")))
     out = []
-    for period in (*CALENDAR_PERIODS, *rolling):
+    for period in periods:
         w = windows.window(period, zone, now)
         out.append(Bucket(scope, period, w.start, w.end))
     return out
@@ -142,8 +144,10 @@ def build_status(
             datetime.fromtimestamp(b.end, UTC) if calendar else None,
         )
         periods.append(period)
-        if limit is not None:
-            percent = max(percent, period.percent_used or 0.0)
+        if limit:
+            percent = max(percent, u.spent * 100 / limit)
+        elif limit == 0 and u.spent > 0:
+            percent = max(percent, 100.0)
     return BudgetStatus(
         scope=scope,
         has_budget=budget is not None,
