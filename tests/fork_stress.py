@@ -141,13 +141,15 @@ def _child_work(mgr: BudgetManager, index: int) -> None:
 
 
 def _locks_a_fork_may_catch(mgr: BudgetManager) -> list[Any]:
-    """The manager's, the dispatcher's condition, the token-encoding and price locks."""
+    """The manager's (its budget registry's and alert claims'), the dispatcher's condition,
+    the token-encoding and price locks."""
     from costwarden.pricing import defaults, genai
 
     dispatcher = mgr.alerts
     assert dispatcher is not None
     return [
-        mgr._lock,
+        mgr.budgets._lock,
+        mgr._alerts._lock,
         dispatcher._cond,
         tokens._encoding_lock,
         defaults._lock,
