@@ -11,7 +11,7 @@ from costwarden.budget import Scope
 from costwarden.errors import InvalidInputError
 from costwarden.ledger.base import Ledger
 from costwarden.money import Nanos
-from costwarden.plans import CALENDAR_PERIODS, Planner, one_scope
+from costwarden.plans import CALENDAR_PERIODS, DEFAULT_KINDS, Planner, one_scope
 
 
 def reset_period(
@@ -30,6 +30,11 @@ def reset_period(
         )
     if scope is not None and named:
         raise InvalidInputError(f"name one scope at a time, got {scope!r} and {named}")
+    unknown = sorted(set(named) - set(DEFAULT_KINDS))
+    if unknown:
+        raise InvalidInputError(
+            f"reset_{period}() takes one of {', '.join(DEFAULT_KINDS)}, not {', '.join(unknown)}"
+        )
     if named:
         targets = [one_scope(**named)]
     elif scope is None or scope == "all":
