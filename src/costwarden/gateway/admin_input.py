@@ -123,7 +123,12 @@ def _usd(value: object, field: str) -> float | None:
         raise InvalidInputError(
             f"{field} must be a USD amount (a number or a decimal string) or null, got {value!r}"
         )
-    nanos = usd_to_nanos(value, field=field)
+    try:
+        nanos = usd_to_nanos(value, field=field)
+    except InvalidInputError as exc:
+        if field in str(exc):
+            raise
+        raise InvalidInputError(f"{field}: {exc}") from None
     if nanos > INT64_MAX:
         raise InvalidInputError(f"{field} is above the largest limit a ledger stores ($9.2B)")
     return exact_usd(nanos)

@@ -9,7 +9,8 @@ without its hashes, always.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,9 +19,16 @@ from costwarden.control import AuditEvent, StoredBudget, VirtualKey
 from costwarden.keys import KeyUsage
 from costwarden.money import Nanos, nanos_to_decimal
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def iso(epoch: float | None, zone: str = "UTC") -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, get_zone(zone)).isoformat()
+    """ISO 8601 of ``epoch``, rounded *down* to the microsecond: a time read here and sent
+    back as ``since`` includes the thing it was read from (and as ``until`` excludes it)."""
+    if epoch is None:
+        return None
+    at = _EPOCH + timedelta(microseconds=math.floor(epoch * 1_000_000))
+    return at.astimezone(get_zone(zone)).isoformat()
 
 
 def usd_text(nanos: Nanos) -> str:
