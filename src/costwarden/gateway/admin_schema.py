@@ -168,7 +168,12 @@ _SCOPE_PATH: Final = {
     "name": "scope",
     "in": "path",
     "required": True,
-    "schema": {"type": "string"},
+    "schema": {
+        "type": "string",
+        "pattern": (
+            "^(global|default:(user|team|key|tag|model)|(user|team|key|tag|model):[^\\x00]{1,512})$"
+        ),
+    },
     "description": "global, user:alice, team:eng, key:<key_id>, tag:x, model:y, default:user",
 }
 _KEY_ID: Final = {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -419,7 +424,7 @@ def _schema() -> dict[str, Any]:
     for item in paths.values():  # a string schema must be storable text: no NUL
         for op in item.values():
             for param in op.get("parameters", []) if isinstance(op, dict) else []:
-                if param.get("schema", {}).get("type") == "string":
+                if param["schema"].get("type") == "string":
                     param["schema"].setdefault("pattern", "^[^\\x00]*$")
     return {
         "openapi": "3.1.0",
