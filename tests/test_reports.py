@@ -261,3 +261,13 @@ def test_record_to_dict_is_exact_and_local() -> None:
     assert d["cost_usd"] == "0.000001234" and d["cost_nanos"] == 1234
     assert d["timestamp"].startswith("2026-11-02T08:30:00") and d["timestamp"].endswith("+09:00")
     assert d["tags"] == ["t"] and d["endpoint"] == "/chat" and d["user"] == "alice"
+
+
+def test_zero_amounts_are_written_as_plain_decimals_not_exponents() -> None:
+    """An empty report (or a free record) says ``0.000000000``, never Decimal's ``0E-9``."""
+    empty = reports.build_report([], "model")
+    assert empty.to_dict()["total"]["cost_usd"] == "0.000000000"
+    out = io.StringIO()
+    reports.write_csv(empty, out)
+    assert "0E-9" not in out.getvalue() and "0.000000000" in out.getvalue()
+    assert reports.record_to_dict(rec(cost=0))["cost_usd"] == "0.000000000"

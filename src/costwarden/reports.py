@@ -67,7 +67,7 @@ class ReportRow:
             "group": self.group,
             "requests": self.requests,
             **{name: getattr(self, name) for name in TOKEN_FIELDS},
-            "cost_usd": str(self.cost_usd),
+            "cost_usd": f"{self.cost_usd:f}",
             "cost_nanos": self.cost_nanos,
         }
 
@@ -196,7 +196,7 @@ def _cells(row: ReportRow) -> list[str | int]:
         row.group,
         row.requests,
         *(getattr(row, name) for name in TOKEN_FIELDS),
-        str(row.cost_usd),
+        f"{row.cost_usd:f}",
         row.cost_nanos,
     ]
 
@@ -278,7 +278,7 @@ def record_to_dict(rec: StoredRecord, timezone: str = "UTC") -> dict[str, Any]:
         "request_id": rec.request_id,
         "tags": list(rec.tags),
         **{name: getattr(rec, name) for name in TOKEN_FIELDS},
-        "cost_usd": str(nanos_to_decimal(rec.cost_nanos).quantize(Decimal("1e-9"))),
+        "cost_usd": f"{nanos_to_decimal(rec.cost_nanos).quantize(Decimal('1e-9')):f}",
         "cost_nanos": rec.cost_nanos,
         "latency_ms": rec.latency_ms,
         "status": rec.status,

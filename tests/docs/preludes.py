@@ -140,7 +140,48 @@ def postgres(s: Session) -> None:
     s.monkeypatch.setenv("COSTWARDEN_LEDGER", s.stack.enter_context(temp_schema_url()))
 
 
+def admin_api(s: Session) -> None:
+    """A gateway's admin API on 127.0.0.1 (mounted at ``/admin`` as ``costwarden serve`` does)
+    over ``spend.db`` in the folder: ``$COSTWARDEN_ADMIN_URL`` and ``$COSTWARDEN_MASTER_KEY``
+    as an operator has them, and the variables a key holder has (``$COSTWARDEN_KEY``, a virtual
+    key with a little spend; ``$KEY_ID``, its id)."""
+    import secrets
+
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from costwarden.budget import Budget
+    from costwarden.gateway.admin import admin_app
+    from costwarden.keys import create_key
+    from costwarden.manager import BudgetManager
+    from costwarden.records import UsageRecord
+    from tests.asgi_server import LiveServer
+
+    manager = BudgetManager(
+        Budget(daily_limit=None, monthly_limit=None), ledger="sqlite:///spend.db"
+    )
+    s.stack.callback(manager.close)
+    master = secrets.token_urlsafe(32)
+    key, secret = create_key(
+        manager.ledger,  # type: ignore[arg-type]
+        user="alice",
+        team="eng",
+        budget=Budget(daily_limit=5.0, monthly_limit=None),
+        actor="docs",
+    )
+    manager.record_spend(
+        UsageRecord("gpt-4o-mini", 20_000, 1_000, key=key.key_id, user_id="alice", team="eng")
+    )
+    app = Starlette(routes=[Mount("/admin", admin_app(manager, master_key=master))])
+    server = s.stack.enter_context(LiveServer(app))
+    s.monkeypatch.setenv("COSTWARDEN_ADMIN_URL", f"{server.url}/admin")
+    s.monkeypatch.setenv("COSTWARDEN_MASTER_KEY", master)
+    s.monkeypatch.setenv("COSTWARDEN_KEY", secret)
+    s.monkeypatch.setenv("KEY_ID", key.key_id)
+
+
 PRELUDES: dict[str, Prelude] = {
+    "admin-api": admin_api,
     "upstream": upstream,
     "alert-endpoints": alert_endpoints,
     "your-code": your_code,

@@ -1,9 +1,10 @@
 """Every code block of README.md and docs/*.md runs here, so a doc cannot rot.
 
 One test per block, id ``file:line`` (the opening fence). Python blocks are executed as written;
-``console`` blocks run each ``$ costwarden ...`` line through the real CLI. Each block starts in
-a fresh temporary folder with a fresh namespace, unless a ``<!-- continue -->`` comment above it
-says the page reads as one session; hidden setups come from ``<!-- prelude: NAME -->``
+``console`` blocks run each ``$ costwarden ...`` line through the real CLI, and each ``$ curl ...``
+line through bash and the real curl (against servers a prelude started on 127.0.0.1). Each block
+starts in a fresh temporary folder with a fresh namespace, unless a ``<!-- continue -->`` comment
+above it says the page reads as one session; hidden setups come from ``<!-- prelude: NAME -->``
 (tests/docs/preludes.py). A block that cannot run offline by nature carries
 ``<!-- no-run: REASON -->``: it is reported as skipped with its reason (``-ra`` lists them), and
 ``test_no_run_blocks_are_few`` keeps their number down. See tests/docs/markdown_blocks.py.
@@ -111,8 +112,24 @@ def _run_shell(block: Block, session: Session) -> None:
             with _in(session.folder):
                 result = CliRunner().invoke(app, words[1:])
             assert result.exit_code == 0, f"{where}: {raw}\n{result.output}"
+        elif words[0] == "curl":
+            _run_curl(raw[2:], where, session)
         else:
-            pytest.fail(f"{where}: the docs tests only run `costwarden` and `export`: {raw}")
+            pytest.fail(
+                f"{where}: the docs tests only run `costwarden`, `curl` and `export`: {raw}"
+            )
+
+
+def _run_curl(line: str, where: str, session: Session) -> None:
+    """A ``curl`` line as a reader's shell runs it (variables expanded), against the servers a
+    prelude started on 127.0.0.1; it must succeed with a 2xx (``--fail-with-body``)."""
+    import subprocess
+
+    command = "curl -sS --fail-with-body --max-time 20 " + line.removeprefix("curl ")
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=session.folder, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, f"{where}: {line}\n{done.stdout}\n{done.stderr}"
 
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS + SHELL_BLOCKS, ids=lambda b: b.id)

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from costwarden.alerts.history import delivery_to_dict
 from costwarden.budget import Budget
 from costwarden.cli.base import (
     JsonOpt,
@@ -30,35 +29,6 @@ from costwarden.cli.base import (
     to_us,
 )
 from costwarden.errors import UnknownModelError
-from costwarden.ledger import Delivery
-
-
-def _delivery_dict(d: Delivery) -> dict[str, Any]:
-    try:
-        payload = json.loads(d.payload)
-    except ValueError:
-        payload = {"message": d.payload}
-    if not isinstance(payload, dict):
-        payload = {"message": str(payload)}
-    return {
-        "id": d.id,
-        "channel": d.channel,
-        "status": d.status,
-        "attempts": d.attempts,
-        "created_at": datetime.fromtimestamp(d.created_at, UTC).isoformat(),
-        "delivered_at": (
-            None
-            if d.delivered_at is None
-            else datetime.fromtimestamp(d.delivered_at, UTC).isoformat()
-        ),
-        "last_error": d.last_error,
-        "level": payload.get("level"),
-        "scope": payload.get("scope"),
-        "kind": payload.get("kind"),
-        "message": payload.get("message"),
-        "dedup_key": d.dedup_key,
-    }
-
 
 alerts_app = typer.Typer(
     name="alerts",
@@ -87,13 +57,13 @@ def alerts(
     start = parse_when(since, zone, option="--since")
     rows = st.ledger().deliveries(None if start is None else start.timestamp(), limit)
     if as_json:
-        print_json([_delivery_dict(d) for d in rows])
+        print_json([delivery_to_dict(d) for d in rows])
         return
     table = Table(title=f"Alert deliveries ({len(rows)}, times in {zone})")
     for name in ("Created", "Channel", "Status", "Tries", "Level", "Scope", "Message / error"):
         table.add_column(name, justify="right" if name == "Tries" else "left")
     for d in rows:
-        info = _delivery_dict(d)
+        info = delivery_to_dict(d)
         text = str(info["message"] or "")
         if d.last_error and d.status != "delivered":
             text += f" [error: {d.last_error}]"
