@@ -52,7 +52,8 @@ ROUTES.update({path[3:]: route for path, route in list(ROUTES.items())})
 
 
 class Gateway:
-    """The ASGI app. ``environ`` supplies the provider credentials and the master key."""
+    """The ASGI app. ``environ`` supplies the provider credentials and the master key;
+    ``close_manager``: the app owns the manager and closes it at shutdown (``serve`` does)."""
 
     def __init__(
         self,
@@ -61,6 +62,7 @@ class Gateway:
         *,
         environ: Mapping[str, str] | None = None,
         upstreams: Mapping[str, Upstream] | None = None,
+        close_manager: bool = False,
     ) -> None:
         env = os.environ if environ is None else environ
         self.settings = settings or GatewaySettings()
@@ -84,6 +86,7 @@ class Gateway:
         )
         self._mounts: dict[str, ASGIApp | None] = {}
         self.started_at = time.time()
+        self._close_manager = close_manager
 
     # -- mounts ---------------------------------------------------------------------------------
     def _mount(self, prefix: str) -> ASGIApp | None:
@@ -254,7 +257,8 @@ class Gateway:
                     log.exception("costwarden: could not settle a hold at shutdown")
             self.inflight.discard(account)
         await self.forwarder.close()
-        self.manager.close()
+        if self._close_manager:
+            self.manager.close()
 
 
 __all__ = ["ROUTES", "Gateway"]
