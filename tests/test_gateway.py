@@ -15,7 +15,7 @@ import pytest
 from costwarden import Budget, BudgetManager
 from costwarden.gateway import Gateway, parse_gateway
 from costwarden.keys import create_key, revoke_key
-from costwarden.testing.fake_upstream import FakeUpstream, Reply, openai_usage
+from costwarden.testing.fake_upstream import FakeUpstream, Reply
 from tests.gateway_server import RunningGateway, running_gateway
 
 NO_LIMITS = Budget(daily_limit=None, monthly_limit=None, per_request_limit=None)
@@ -101,7 +101,9 @@ def test_openai_stream_passes_chunks_and_strips_the_usage_it_asked_for(
 ) -> None:
     key, secret = create_key(manager.ledger)
     oai, _ = _clients(gateway, secret)
-    chunks = list(oai.chat.completions.create(model="gpt-4o", messages=MSG, max_tokens=8, stream=True))
+    chunks = list(
+        oai.chat.completions.create(model="gpt-4o", messages=MSG, max_tokens=8, stream=True)
+    )
     assert up.requests[-1].json()["stream_options"] == {"include_usage": True}
     assert all(c.usage is None for c in chunks)  # the client did not ask: the chunk is gone
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -110,7 +112,10 @@ def test_openai_stream_passes_chunks_and_strips_the_usage_it_asked_for(
     # asked for: passed through as the upstream sent it
     chunks = list(
         oai.chat.completions.create(
-            model="gpt-4o", messages=MSG, max_tokens=8, stream=True,
+            model="gpt-4o",
+            messages=MSG,
+            max_tokens=8,
+            stream=True,
             stream_options={"include_usage": True},
         )
     )
@@ -136,14 +141,14 @@ def test_anthropic_messages_stream_and_count_tokens(
     assert all(r.input_tokens == msg.usage.input_tokens for r in records)
 
 
-def test_responses_embeddings_and_models(
-    gateway: RunningGateway, manager: BudgetManager
-) -> None:
+def test_responses_embeddings_and_models(gateway: RunningGateway, manager: BudgetManager) -> None:
     key, secret = create_key(manager.ledger, models=["gpt-4o-mini", "text-embedding-3-small"])
     oai, _ = _clients(gateway, secret)
     resp = oai.responses.create(model="gpt-4o-mini", input="hello", max_output_tokens=12)
     assert resp.output_text and resp.usage.output_tokens == 12
-    events = list(oai.responses.create(model="gpt-4o-mini", input="hello", max_output_tokens=5, stream=True))
+    events = list(
+        oai.responses.create(model="gpt-4o-mini", input="hello", max_output_tokens=5, stream=True)
+    )
     assert events[-1].type == "response.completed"
     emb = oai.embeddings.create(model="text-embedding-3-small", input=["a b c", "d"])
     assert len(emb.data) == 2
@@ -157,7 +162,8 @@ def test_budget_denials_are_429_in_each_format_and_free_models_stay_usable(
     gateway: RunningGateway, manager: BudgetManager
 ) -> None:
     key, secret = create_key(
-        manager.ledger, budget=Budget(daily_limit=0.0001, monthly_limit=None, per_request_limit=None)
+        manager.ledger,
+        budget=Budget(daily_limit=0.0001, monthly_limit=None, per_request_limit=None),
     )
     oai, ant = _clients(gateway, secret)
     with pytest.raises(openai.RateLimitError) as err:
@@ -173,7 +179,10 @@ def test_budget_denials_are_429_in_each_format_and_free_models_stay_usable(
         ant.messages.create(model="claude-3-5-sonnet-latest", max_tokens=4000, messages=MSG)
     abody = aerr.value.body
     assert isinstance(abody, dict) and abody["type"] == "error"
-    assert abody["error"]["type"] == "rate_limit_error" and abody["error"]["budget"]["period"] == "daily"
+    assert (
+        abody["error"]["type"] == "rate_limit_error"
+        and abody["error"]["budget"]["period"] == "daily"
+    )
     # a free (local) model is admitted whatever the budget says
     free = oai.chat.completions.create(model="sim-llama", messages=MSG, max_tokens=5)
     assert free.choices[0].message.content
@@ -224,7 +233,7 @@ def test_health_ready_metrics(gateway: RunningGateway, manager: BudgetManager) -
     oai.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=3)
     with urllib.request.urlopen(gateway.url + "/metrics") as r:
         text = r.read().decode()
-    assert 'costwarden_gateway_requests_total{' in text and 'route="chat",status="200"' in text
+    assert "costwarden_gateway_requests_total{" in text and 'route="chat",status="200"' in text
     assert "costwarden_gateway_holds_in_flight" in text
     assert "costwarden_gateway_upstream_latency_seconds_bucket" in text
     assert "costwarden_gateway_spend_usd_total" in text
@@ -236,6 +245,10 @@ def test_request_size_limit_is_413(up: FakeUpstream, manager: BudgetManager) -> 
         key, secret = create_key(manager.ledger)
         oai, _ = _clients(gw, secret)
         with pytest.raises(openai.APIStatusError) as err:
-            oai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x" * 5000}], max_tokens=3)
+            oai.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "x" * 5000}],
+                max_tokens=3,
+            )
         assert err.value.status_code == 413
     assert manager.records() == []

@@ -103,7 +103,8 @@ def test_downgrade_past_the_fraction_switches_model_and_says_so(
 ) -> None:
     budget = Budget(daily_limit=0.001, monthly_limit=None, per_request_limit=None)
     key, secret = create_key(
-        manager.ledger, budget=budget,
+        manager.ledger,
+        budget=budget,
         metadata={"downgrade_at": 0.5, "downgrade_to": "gpt-4o-mini"},
     )
     client = _client(gateway, secret)
@@ -209,7 +210,8 @@ def test_secrets_and_prompts_never_reach_the_logs(
         key, secret = create_key(manager.ledger)
         client = _client(gateway, secret)
         client.chat.completions.with_raw_response.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "PROMPT-CANARY-42"}],
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "PROMPT-CANARY-42"}],
             max_tokens=5,
         )
         with pytest.raises(openai.AuthenticationError):

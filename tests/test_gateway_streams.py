@@ -15,7 +15,7 @@ from costwarden import BudgetManager
 from costwarden.gateway import Gateway
 from costwarden.keys import create_key
 from costwarden.testing.fake_upstream import FakeUpstream, Reply, openai_usage
-from tests.gateway_server import RunningGateway, running_gateway
+from tests.gateway_server import running_gateway
 from tests.test_gateway import ENV, MSG, NO_LIMITS, _settings
 
 
@@ -96,7 +96,11 @@ def test_stream_without_reported_usage_is_charged_from_the_bytes(
     with _gateway(up, manager) as gw:
         key, secret = create_key(manager.ledger)
         client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
-        list(client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=9, stream=True))
+        list(
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=MSG, max_tokens=9, stream=True
+            )
+        )
         (record,) = _wait_records(manager, 1)
     assert record.estimated and record.output_tokens == 3 and record.cost_usd > 0
 
@@ -134,7 +138,10 @@ def test_fallback_model_on_5xx(up: FakeUpstream, manager: BudgetManager) -> None
         assert raw.headers["x-costwarden-fallback"] == "gpt-4o -> gpt-4o-mini"
         assert [r.json()["model"] for r in up.requests] == ["gpt-4o", "gpt-4o-mini"]
     records = manager.records()
-    assert [(r.model, r.cost_usd > 0) for r in records] == [("gpt-4o", False), ("gpt-4o-mini", True)]
+    assert [(r.model, r.cost_usd > 0) for r in records] == [
+        ("gpt-4o", False),
+        ("gpt-4o-mini", True),
+    ]
 
 
 def test_upstream_unreachable_is_502(manager: BudgetManager) -> None:

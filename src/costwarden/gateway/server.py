@@ -22,8 +22,7 @@ from costwarden.gateway.settings import GatewaySettings, parse_gateway
 def load_settings(environ: Mapping[str, str] | None = None) -> tuple[Any, GatewaySettings]:
     """The configuration file (found as the CLI finds it) and its checked ``[gateway]``."""
     env = os.environ if environ is None else environ
-    path = env.get(CONFIG_ENV)
-    config = discover_config(path, environ=env)
+    config = discover_config(None, environ=env)
     return config, parse_gateway(config.sections.get("gateway"))
 
 
