@@ -99,7 +99,7 @@ def test_openai_chat_through_the_gateway_is_charged_to_the_key(
 def test_openai_stream_passes_chunks_and_strips_the_usage_it_asked_for(
     gateway: RunningGateway, manager: BudgetManager, up: FakeUpstream
 ) -> None:
-    key, secret = create_key(manager.ledger)
+    _, secret = create_key(manager.ledger)
     oai, _ = _clients(gateway, secret)
     chunks = list(
         oai.chat.completions.create(model="gpt-4o", messages=MSG, max_tokens=8, stream=True)
@@ -125,7 +125,7 @@ def test_openai_stream_passes_chunks_and_strips_the_usage_it_asked_for(
 def test_anthropic_messages_stream_and_count_tokens(
     gateway: RunningGateway, manager: BudgetManager, up: FakeUpstream
 ) -> None:
-    key, secret = create_key(manager.ledger)
+    _, secret = create_key(manager.ledger)
     _, ant = _clients(gateway, secret)
     msg = ant.messages.create(model="claude-3-5-haiku-latest", max_tokens=10, messages=MSG)
     assert up.requests[-1].headers["x-api-key"] == "sk-ant-upstream-SECRET"
@@ -142,7 +142,7 @@ def test_anthropic_messages_stream_and_count_tokens(
 
 
 def test_responses_embeddings_and_models(gateway: RunningGateway, manager: BudgetManager) -> None:
-    key, secret = create_key(manager.ledger, models=["gpt-4o-mini", "text-embedding-3-small"])
+    _, secret = create_key(manager.ledger, models=["gpt-4o-mini", "text-embedding-3-small"])
     oai, _ = _clients(gateway, secret)
     resp = oai.responses.create(model="gpt-4o-mini", input="hello", max_output_tokens=12)
     assert resp.output_text and resp.usage.output_tokens == 12
@@ -228,7 +228,7 @@ def test_health_ready_metrics(gateway: RunningGateway, manager: BudgetManager) -
     for path in ("/health", "/ready"):
         with urllib.request.urlopen(gateway.url + path) as r:
             assert r.status == 200
-    key, secret = create_key(manager.ledger)
+    _, secret = create_key(manager.ledger)
     oai, _ = _clients(gateway, secret)
     oai.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=3)
     with urllib.request.urlopen(gateway.url + "/metrics") as r:
@@ -242,7 +242,7 @@ def test_health_ready_metrics(gateway: RunningGateway, manager: BudgetManager) -
 def test_request_size_limit_is_413(up: FakeUpstream, manager: BudgetManager) -> None:
     settings = _settings(up, top={"max_body_bytes": 2048})
     with running_gateway(Gateway(manager, settings, environ=ENV)) as gw:
-        key, secret = create_key(manager.ledger)
+        _, secret = create_key(manager.ledger)
         oai, _ = _clients(gw, secret)
         with pytest.raises(openai.APIStatusError) as err:
             oai.chat.completions.create(

@@ -73,7 +73,7 @@ def test_end_user_budget_limits_only_that_end_user_of_that_key(
     gateway: RunningGateway, manager: BudgetManager
 ) -> None:
     key, secret = create_key(manager.ledger, metadata={"end_users": True})
-    other, other_secret = create_key(manager.ledger, metadata={"end_users": True})
+    _, other_secret = create_key(manager.ledger, metadata={"end_users": True})
     tiny = Budget(daily_limit=0.000001, monthly_limit=None, per_request_limit=None)
     manager.ledger.put_budget(f"tag:end_user:{key.key_id}:bob", tiny, actor="test", now=1.0)
     headers = {"x-costwarden-end-user": "bob"}
@@ -89,7 +89,7 @@ def test_end_user_budget_limits_only_that_end_user_of_that_key(
 def test_end_users_need_the_keys_permission(
     gateway: RunningGateway, manager: BudgetManager
 ) -> None:
-    key, secret = create_key(manager.ledger)
+    _, secret = create_key(manager.ledger)
     with pytest.raises(openai.PermissionDeniedError, match="end user"):
         _client(gateway, secret, **{"x-costwarden-end-user": "bob"}).chat.completions.create(
             model="gpt-4o-mini", messages=MSG, max_tokens=5
@@ -125,7 +125,7 @@ def test_downgrade_past_the_fraction_switches_model_and_says_so(
 def test_rpm_limit_is_shared_by_workers_on_one_ledger(
     up: FakeUpstream, manager: BudgetManager, tmp_path: Any
 ) -> None:
-    key, secret = create_key(manager.ledger, rpm=3)
+    _, secret = create_key(manager.ledger, rpm=3)
     second = BudgetManager(NO_LIMITS, ledger=f"sqlite:///{tmp_path}/gw.db")
     try:
         with (
@@ -148,7 +148,7 @@ def test_rpm_limit_is_shared_by_workers_on_one_ledger(
 def test_tpm_limit_counts_estimates_then_actuals(
     gateway: RunningGateway, manager: BudgetManager
 ) -> None:
-    key, secret = create_key(manager.ledger, tpm=200)
+    _, secret = create_key(manager.ledger, tpm=200)
     client = _client(gateway, secret)
     with pytest.raises(openai.RateLimitError, match="tpm"):
         _chat(client, max_tokens=500)  # the bound alone exceeds the limit

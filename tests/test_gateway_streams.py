@@ -53,14 +53,12 @@ def test_client_disconnect_mid_stream_charges_what_was_produced(
     words = [f" word{i}" for i in range(200)]
     up.enqueue(Reply.openai_chat_stream(words, usage=openai_usage(10, 200), chunk_delay=0.01))
     with _gateway(up, manager) as gw:
-        key, secret = create_key(manager.ledger)
+        _, secret = create_key(manager.ledger)
         client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
         stream = client.chat.completions.create(
             model="gpt-4o-mini", messages=MSG, max_tokens=400, stream=True
         )
-        seen = 0
-        for chunk in stream:
-            seen += 1
+        for seen, _chunk in enumerate(stream, start=1):
             if seen == 20:
                 break
         stream.close()  # the client leaves
@@ -76,7 +74,7 @@ def test_upstream_cut_stream_is_charged_and_reported_in_band(
     words = [f" w{i}" for i in range(30)]
     up.enqueue(Reply.openai_chat_stream(words, usage=openai_usage(10, 30), reset_after=12))
     with _gateway(up, manager) as gw:
-        key, secret = create_key(manager.ledger)
+        _, secret = create_key(manager.ledger)
         client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
         got = []
         with pytest.raises(openai.APIError, match="cut"):
@@ -94,7 +92,7 @@ def test_stream_without_reported_usage_is_charged_from_the_bytes(
 ) -> None:
     up.enqueue(Reply.openai_chat_stream([" a", " b", " c"], usage=None))  # ignores include_usage
     with _gateway(up, manager) as gw:
-        key, secret = create_key(manager.ledger)
+        _, secret = create_key(manager.ledger)
         client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
         list(
             client.chat.completions.create(
@@ -117,7 +115,7 @@ def test_upstream_timeout_is_504_and_releases_the_hold(
     slow["openai"] = replace(slow["openai"], timeout=0.3)
     settings = replace(settings, upstreams=slow)
     with running_gateway(Gateway(manager, settings, environ=ENV)) as gw:
-        key, secret = create_key(manager.ledger)
+        _, secret = create_key(manager.ledger)
         client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
         started = time.monotonic()
         with pytest.raises(openai.APIStatusError) as err:
@@ -130,7 +128,7 @@ def test_upstream_timeout_is_504_and_releases_the_hold(
 def test_fallback_model_on_5xx(up: FakeUpstream, manager: BudgetManager) -> None:
     up.enqueue(Reply.error(503, "overloaded"))
     with _gateway(up, manager, gpt={"fallback": "gpt-4o-mini"}) as gw:
-        key, secret = create_key(manager.ledger)
+        _, secret = create_key(manager.ledger)
         client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
         raw = client.chat.completions.with_raw_response.create(
             model="gpt-4o", messages=MSG, max_tokens=5
@@ -154,7 +152,7 @@ def test_upstream_unreachable_is_502(manager: BudgetManager) -> None:
         {"upstreams": {"openai": {"kind": "openai", "base_url": f"http://127.0.0.1:{port}/v1"}}}
     )
     with running_gateway(Gateway(manager, settings, environ=ENV)) as gw:
-        key, secret = create_key(manager.ledger)
+        _, secret = create_key(manager.ledger)
         client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
         with pytest.raises(openai.APIStatusError) as err:
             client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
@@ -171,7 +169,7 @@ def test_graceful_shutdown_settles_a_stream_in_flight(
     up.enqueue(Reply.openai_chat_stream(words, usage=openai_usage(10, 400), chunk_delay=0.02))
     seen: list[Any] = []
     with _gateway(up, manager) as gw:
-        key, secret = create_key(manager.ledger)
+        _, secret = create_key(manager.ledger)
         client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
 
         def read() -> None:
