@@ -1,7 +1,8 @@
 """Every code block of README.md and docs/*.md runs here, so a doc cannot rot.
 
 One test per block, id ``file:line`` (the opening fence). Python blocks are executed as written;
-``console`` blocks run each ``$ costwarden ...`` line through the real CLI. Each block starts in
+``console`` blocks run each ``$ costwarden ...`` line through the real CLI (and ``$ curl`` lines,
+against a server a prelude started on 127.0.0.1). Each block starts in
 a fresh temporary folder with a fresh namespace, unless a ``<!-- continue -->`` comment above it
 says the page reads as one session; hidden setups come from ``<!-- prelude: NAME -->``
 (tests/docs/preludes.py). A block that cannot run offline by nature carries
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,12 +109,19 @@ def _run_shell(block: Block, session: Session) -> None:
         if words[0] == "export" and len(words) == 2 and "=" in words[1]:
             name, value = words[1].split("=", 1)
             session.monkeypatch.setenv(name, value)
+        elif words[0] == "curl":  # a request to the server a prelude started (127.0.0.1)
+            argv = [os.path.expandvars(w) for w in words]
+            assert any(a.startswith("http://127.0.0.1:") for a in argv), f"{where}: loopback only"
+            done = subprocess.run(argv, capture_output=True, timeout=60, check=False)
+            assert done.returncode == 0, f"{where}: {raw}\n{done.stderr.decode()}"
         elif words[0] == "costwarden":
             with _in(session.folder):
                 result = CliRunner().invoke(app, words[1:])
             assert result.exit_code == 0, f"{where}: {raw}\n{result.output}"
         else:
-            pytest.fail(f"{where}: the docs tests only run `costwarden` and `export`: {raw}")
+            pytest.fail(
+                f"{where}: the docs tests only run `costwarden`, `curl` and `export`: {raw}"
+            )
 
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS + SHELL_BLOCKS, ids=lambda b: b.id)
@@ -141,6 +150,10 @@ def test_doc_file(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("COSTWARDEN_WEBHOOK_SECRET", "whsec_" + "A" * 32)
     if block.file == "costwarden.toml":
         config = load_config(path)
+        if "gateway" in config.sections:
+            from costwarden.gateway import parse_gateway
+
+            parse_gateway(config.sections["gateway"])
         if config.alerts:
             load_alert_config(path)  # builds the channels, as --check-alerts does
     elif block.file == "prices.toml":
