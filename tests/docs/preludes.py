@@ -180,8 +180,30 @@ def admin_api(s: Session) -> None:
     s.monkeypatch.setenv("KEY_ID", key.key_id)
 
 
+def gateway(s: Session) -> None:
+    """A gateway (``costwarden serve`` with no [gateway] table: the simulated provider) on
+    127.0.0.1, a virtual key for it in ``$COSTWARDEN_KEY`` and its URL in
+    ``$COSTWARDEN_GATEWAY_URL``, as a reader who ran ``costwarden serve`` and made a key has."""
+    from costwarden.budget import Budget
+    from costwarden.gateway import Gateway
+    from costwarden.keys import create_key
+    from costwarden.manager import BudgetManager
+    from tests.gateway_server import running_gateway
+
+    manager = BudgetManager(
+        Budget(daily_limit=None, monthly_limit=None, per_request_limit=None),
+        ledger=f"sqlite:///{s.folder}/gateway.db",
+    )
+    s.stack.callback(manager.close)
+    _, secret = create_key(manager.ledger, user="docs", budget=Budget(daily_limit=1.0))
+    server = s.stack.enter_context(running_gateway(Gateway(manager, environ={})))
+    s.monkeypatch.setenv("COSTWARDEN_GATEWAY_URL", server.url)
+    s.monkeypatch.setenv("COSTWARDEN_KEY", secret)
+
+
 PRELUDES: dict[str, Prelude] = {
     "admin-api": admin_api,
+    "gateway": gateway,
     "upstream": upstream,
     "alert-endpoints": alert_endpoints,
     "your-code": your_code,

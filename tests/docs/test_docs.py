@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,8 +124,9 @@ def _run_shell(block: Block, session: Session) -> None:
 def _run_curl(line: str, where: str, session: Session) -> None:
     """A ``curl`` line as a reader's shell runs it (variables expanded), against the servers a
     prelude started on 127.0.0.1; it must succeed with a 2xx (``--fail-with-body``)."""
-    import subprocess
 
+    urls = [os.path.expandvars(w) for w in shlex.split(line) if "://" in w]
+    assert urls and all(u.startswith("http://127.0.0.1:") for u in urls), f"{where}: loopback only"
     command = "curl -sS --fail-with-body --max-time 20 " + line.removeprefix("curl ")
     done = subprocess.run(
         ["bash", "-c", command], cwd=session.folder, capture_output=True, text=True, timeout=30
@@ -158,6 +160,10 @@ def test_doc_file(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("COSTWARDEN_WEBHOOK_SECRET", "whsec_" + "A" * 32)
     if block.file == "costwarden.toml":
         config = load_config(path)
+        if "gateway" in config.sections:
+            from costwarden.gateway import parse_gateway
+
+            parse_gateway(config.sections["gateway"])
         if config.alerts:
             load_alert_config(path)  # builds the channels, as --check-alerts does
     elif block.file == "prices.toml":

@@ -49,6 +49,11 @@ class SimulatedProvider:
             kw["stream"] = True
         return kw
 
+    def answer(self, kwargs: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        """The reply's text pieces and its Chat Completions usage for ``kwargs`` (the gateway's
+        simulated upstream reuses them for every wire format)."""
+        return self._answer(kwargs)
+
     def _answer(self, kwargs: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         from costwarden.tokens import count_message_tokens, count_tokens
 

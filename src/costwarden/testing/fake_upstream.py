@@ -146,6 +146,18 @@ def auto_reply(request: RecordedRequest, words: int = 12) -> Reply:
         if not stream:
             return Reply.responses(text, usage=responses_usage(prompt, n), model=model)
         return Reply.responses_stream(pieces, usage=responses_usage(prompt, n), model=model)
+    if path.endswith("/embeddings"):
+        raw = payload.get("input")
+        inputs = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
+        tokens = sum(max(1, len(str(i)) // 4) for i in inputs)
+        data = [
+            {"object": "embedding", "index": i, "embedding": [0.0, 0.5, 1.0]}
+            for i in range(len(inputs))
+        ]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return Reply.json({"object": "list", "data": data, "model": model, "usage": usage})
+    if path.endswith("/messages/count_tokens"):
+        return Reply.json({"input_tokens": prompt})
     if path.endswith("/messages"):
         if not stream:
             return Reply.anthropic_message(text, usage=anthropic_usage(prompt, n), model=model)

@@ -1,0 +1,139 @@
+"""Gateway processes started by ``costwarden serve`` sharing one PostgreSQL ledger: a storm
+of concurrent requests through both never spends past the key's budget, and a revocation is
+refused by both."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+
+from costwarden import Budget, BudgetManager
+from costwarden.keys import create_key, revoke_key
+from tests.pg import require_postgres, temp_schema_url
+from tests.procs import child_env
+
+pytestmark = pytest.mark.postgres
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _serve(url: str, folder: Path, *extra: str) -> Iterator[str]:
+    port = _free_port()
+    log = open(folder / f"gateway-{port}.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "costwarden.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--ledger",
+            url,
+            *extra,
+        ],
+        cwd=folder,
+        env={k: v for k, v in child_env().items() if k != "COSTWARDEN_CONFIG"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((folder / f"gateway-{port}.log").read_text()) from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+def _post(base: str, secret: str, max_tokens: int = 40) -> int:
+    body = json.dumps(
+        {
+            "model": "gpt-4o",
+            "messages": [{"role": "user", "content": "storm"}],
+            "max_tokens": max_tokens,
+        }
+    ).encode()
+    request = urllib.request.Request(
+        base + "/v1/chat/completions",
+        data=body,
+        headers={"authorization": f"Bearer {secret}", "content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            r.read()
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        exc.read()
+        return int(exc.code)
+
+
+def test_two_gateway_processes_on_one_postgres_ledger_never_overspend(tmp_path: Path) -> None:
+    require_postgres()
+    with temp_schema_url() as url, ExitStack() as stack:
+        manager = stack.enter_context(
+            BudgetManager(
+                Budget(daily_limit=None, monthly_limit=None, per_request_limit=None), ledger=url
+            )
+        )
+        limit = 0.004
+        key, secret = create_key(
+            manager.ledger,
+            budget=Budget(daily_limit=limit, monthly_limit=None, per_request_limit=None),
+        )
+        a = stack.enter_context(_serve(url, tmp_path))
+        b = stack.enter_context(_serve(url, tmp_path))
+        statuses: list[int] = []
+        lock = threading.Lock()
+
+        def worker(base: str) -> None:
+            for _ in range(15):
+                status = _post(base, secret)
+                with lock:
+                    statuses.append(status)
+
+        threads = [threading.Thread(target=worker, args=(base,)) for base in (a, b) * 6]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert set(statuses) <= {200, 429} and 200 in statuses and 429 in statuses
+        status = manager.get_status(key=key.key_id)
+        assert 0 < status["daily_spent"] <= limit  # zero overspend across both processes
+        assert status["daily_reserved"] == 0  # every hold settled
+        records = manager.records()
+        assert len(records) == statuses.count(200)
+        # revocation: both processes refuse within the bound (PostgreSQL poll + cache, < 2 s)
+        revoke_key(manager.ledger, key.key_id)
+        time.sleep(1.5)
+        assert _post(a, secret) == 401 and _post(b, secret) == 401
