@@ -118,7 +118,7 @@ def test_admin_app_is_mounted_at_admin(tmp_path: Any, monkeypatch: pytest.Monkey
         monkeypatch.setitem(sys.modules, "costwarden.gateway.admin", module)
     manager = BudgetManager(Budget(), ledger=f"sqlite:///{tmp_path}/a.db")
     try:
-        env = {"COSTWARDEN_MASTER_KEY": "master-secret"}
+        env = {"COSTWARDEN_MASTER_KEY": "master-secret-of-32-characters!!"}
         with running_gateway(Gateway(manager, environ=env)) as gw:
             with urllib.request.urlopen(gw.url + "/admin/openapi.json") as r:
                 doc = json.loads(r.read())
@@ -129,5 +129,8 @@ def test_admin_app_is_mounted_at_admin(tmp_path: Any, monkeypatch: pytest.Monkey
             assert err.value.code == 404
     finally:
         manager.close()
+    if not seen:  # the real admin module: a bad master key is refused when the gateway is made
+        with pytest.raises(ConfigurationError, match="master key"):
+            Gateway(manager, environ={"COSTWARDEN_MASTER_KEY": "short"})
     if seen:
-        assert seen["master_key"] == "master-secret"
+        assert seen["master_key"] == "master-secret-of-32-characters!!"

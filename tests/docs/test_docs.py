@@ -125,9 +125,11 @@ def _run_curl(line: str, where: str, session: Session) -> None:
     """A ``curl`` line as a reader's shell runs it (variables expanded), against the servers a
     prelude started on 127.0.0.1; it must succeed with a 2xx (``--fail-with-body``)."""
 
-    urls = [os.path.expandvars(w) for w in shlex.split(line) if "://" in w]
+    urls = [w for w in map(os.path.expandvars, shlex.split(line)) if "://" in w]
     assert urls and all(u.startswith("http://127.0.0.1:") for u in urls), f"{where}: loopback only"
-    command = "curl -sS --fail-with-body --max-time 20 " + line.removeprefix("curl ")
+    words = shlex.split(line)
+    fail = "" if {"--fail", "-f", "--fail-with-body"} & set(words) else "--fail-with-body "
+    command = f"curl -sS {fail}--max-time 20 " + line.removeprefix("curl ")
     done = subprocess.run(
         ["bash", "-c", command], cwd=session.folder, capture_output=True, text=True, timeout=30
     )

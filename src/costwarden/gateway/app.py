@@ -87,6 +87,8 @@ class Gateway:
         self._mounts: dict[str, ASGIApp | None] = {}
         self.started_at = time.time()
         self._close_manager = close_manager
+        if self._master_key:
+            self._mount("/admin")  # a bad master key is a ConfigurationError now, not a 500 later
 
     # -- mounts ---------------------------------------------------------------------------------
     def _mount(self, prefix: str) -> ASGIApp | None:
