@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from costwarden.budget import name_or_none
 from costwarden.errors import InvalidInputError
 from costwarden.records import (
     EXTRA_COUNTS,
@@ -23,6 +24,7 @@ from costwarden.records import (
     UsageRecord,
     check_count,
     check_metadata,
+    check_tags,
     check_timestamp,
 )
 
@@ -56,6 +58,8 @@ def _reference_record(**kw: Any) -> dict[str, Any]:
             "tags": (),
             "latency_ms": None,
             "metadata": None,
+            "status": "ok",
+            "estimated": False,
             **dict.fromkeys(_NAMES),
             **dict.fromkeys(_COUNTS[2:], 0),
             **kw,
@@ -67,14 +71,8 @@ def _reference_record(**kw: Any) -> dict[str, Any]:
     r.output_tokens = check_count(r.output_tokens, "output_tokens")
     r.timestamp = check_timestamp(r.timestamp)
     for name in _NAMES:
-        value = getattr(r, name)
-        if value is not None and not isinstance(value, str):
-            raise InvalidInputError(f"{name} must be a string or None, got {value!r}")
-    if isinstance(r.tags, str):
-        r.tags = (r.tags,)
-    r.tags = tuple(r.tags)
-    if not all(isinstance(t, str) and t for t in r.tags):
-        raise InvalidInputError(f"tags must be non-empty strings, got {r.tags!r}")
+        name_or_none(getattr(r, name), name)
+    r.tags = check_tags(r.tags)
     if r.latency_ms is not None and (
         isinstance(r.latency_ms, bool)
         or not isinstance(r.latency_ms, (int, float))
@@ -88,6 +86,12 @@ def _reference_record(**kw: Any) -> dict[str, Any]:
         check_metadata(r.metadata)
     if r.cache_read_tokens or r.cache_write_tokens or r.reasoning_tokens:
         _reference_usage(**{n: getattr(r, n) for n in _COUNTS})
+    if not isinstance(r.status, str) or not r.status:
+        raise InvalidInputError(
+            f"status must be a non-empty string such as 'ok' or 'error', got {r.status!r}"
+        )
+    if not isinstance(r.estimated, bool):
+        raise InvalidInputError(f"estimated must be True or False, got {r.estimated!r}")
     return {k: v for k, v in vars(r).items() if k != "cost_usd"}
 
 
@@ -129,13 +133,15 @@ _stamps = st.sampled_from(
         datetime(2026, 1, 1, tzinfo=UTC),
         datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=2))),
         datetime(2026, 1, 1),  # naive: local time
+        datetime(9999, 6, 1, tzinfo=UTC),  # out of range: period arithmetic would overflow
+        datetime(1969, 12, 31, 23, 59, tzinfo=UTC),
         "2026-01-01",
         None,
     ]
 )
 _names = st.sampled_from([None, "alice", "", 5, b"x"])
-_tags = st.sampled_from([(), ("a",), ["a", "b"], "solo", ("",), (1,), []])
-_latency = st.sampled_from([None, 0, 12.5, -1.0, math.nan, True, "5"])
+_tags = st.sampled_from([(), ("a",), ["a", "b"], "solo", ("",), (1,), [], 5, None])
+_latency = st.sampled_from([None, 0, 12.5, -1.0, math.nan, math.inf, True, "5"])
 
 
 @settings(max_examples=500)
@@ -146,6 +152,8 @@ _latency = st.sampled_from([None, 0, 12.5, -1.0, math.nan, True, "5"])
     tags=_tags,
     latency_ms=_latency,
     model=st.sampled_from(["gpt-4o-mini", " ", 3]),
+    status=st.sampled_from(["ok", "error", "", None, 5]),
+    estimated=st.sampled_from([False, True, 0, "yes", None]),
 )
 def test_record_fast_paths_match_full_checks(
     counts: dict[str, Any],
@@ -154,6 +162,8 @@ def test_record_fast_paths_match_full_checks(
     tags: Any,
     latency_ms: Any,
     model: Any,
+    status: Any,
+    estimated: Any,
 ) -> None:
     kw = {
         **counts,
@@ -162,8 +172,11 @@ def test_record_fast_paths_match_full_checks(
         "timestamp": timestamp,
         "tags": tags,
         "latency_ms": latency_ms,
+        "status": status,
+        "estimated": estimated,
     }
-    fields = (*_COUNTS, *_NAMES, "model", "timestamp", "tags", "latency_ms")
+    fields = (*_COUNTS, *_NAMES, "model", "timestamp", "tags", "latency_ms", "status")
+    fields += ("estimated",)
     assert _outcome(UsageRecord, fields, **kw) == _outcome(_reference_record, fields, **kw)
 
 

@@ -23,6 +23,40 @@ CALENDAR_PERIODS: Final[tuple[PeriodKind, ...]] = ("daily", "weekly", "monthly")
 SCOPE_KINDS: Final = ("global", "user", "team", "key", "tag", "model")
 ROLLING_SLOT_SECONDS: Final = 60
 """Rolling windows are summed from one-minute slots, so they are exact to the minute."""
+MAX_ROLLING_SECONDS: Final = 366 * 86400
+"""The longest rolling window (a leap year): longer ones are typos (milliseconds for seconds)
+and would put window starts outside what the ledgers' 64-bit columns hold."""
+
+
+def name_or_none(value: object, what: str) -> str | None:
+    """A scope name (``user``, ``team``, ``key``, ``tag``, ``model``) or record name: ``None``
+    means "no such scope"; a name is any non-empty string. ``""`` is an error, never a quiet
+    "no scope": it is nearly always a bug, such as an unset environment variable, and treating
+    it as None would let that caller skip its own budget."""
+    return None if value is None else require_name(value, what)
+
+
+def require_name(value: object, what: str) -> str:
+    """A non-empty string naming ``what`` (see :func:`name_or_none`). Only the type and
+    emptiness: the length and encoding bounds are :func:`costwarden.bounds.check_name`'s."""
+    if type(value) is str and value:
+        return value
+    if isinstance(value, str):
+        if value:
+            return value
+        raise InvalidInputError(
+            f"{what} must not be an empty string: pass a name, or None for no {what} "
+            "(an empty name is usually an unset environment variable)"
+        )
+    raise InvalidInputError(
+        f"{what} must be a non-empty string or None, got {type(value).__name__}: {value!r}"
+    )
+
+
+def _check_tag(value: object) -> str:
+    if isinstance(value, str) and value:
+        return value
+    raise InvalidInputError(f"tags must be non-empty strings, got {value!r}")
 
 
 @lru_cache(maxsize=64)
@@ -40,6 +74,30 @@ def _limit(value: object, name: str) -> Nanos | None:
     if value is None:
         return None
     return usd_to_nanos(value, field=name)
+
+
+def _window_seconds(window: object) -> int:
+    """A rolling window's length: whole minutes of seconds (an int or a timedelta), at most
+    :data:`MAX_ROLLING_SECONDS`."""
+    if isinstance(window, timedelta):
+        secs: object = window // timedelta(seconds=1)
+        if window % timedelta(seconds=1):
+            secs = None  # a fraction of a second: refused below
+    else:
+        secs = window
+    if isinstance(secs, bool) or not isinstance(secs, int) or secs <= 0:
+        raise InvalidInputError(
+            f"rolling window must be a positive whole number of seconds (or a timedelta), "
+            f"got {window!r}"
+        )
+    if secs % ROLLING_SLOT_SECONDS:
+        raise InvalidInputError(f"rolling window {secs}s must be a whole number of minutes")
+    if secs > MAX_ROLLING_SECONDS:
+        raise InvalidInputError(
+            f"rolling window {secs}s is longer than {MAX_ROLLING_SECONDS}s (366 days); "
+            "windows are in seconds, not milliseconds"
+        )
+    return secs
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +123,11 @@ class Budget:
     _thresholds: tuple[float, ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
+        if not isinstance(self.timezone, str):
+            raise InvalidInputError(
+                f"timezone must be an IANA name such as 'UTC' or 'Europe/Paris', got "
+                f"{type(self.timezone).__name__}: {self.timezone!r}"
+            )
         nanos: dict[str, Nanos | None] = {}
         for name in ("daily_limit", "monthly_limit", "per_request_limit", "weekly_limit"):
             nanos[name.removesuffix("_limit")] = _limit(getattr(self, name), name)
@@ -74,6 +137,13 @@ class Budget:
         if not 0 < t <= 1:
             raise InvalidInputError(f"alert_threshold must be in (0, 1], got {t}")
         if self.alert_thresholds is not None:
+            if isinstance(self.alert_thresholds, (str, bytes, Mapping)) or not isinstance(
+                self.alert_thresholds, Iterable
+            ):
+                raise InvalidInputError(
+                    "alert_thresholds must be a list of fractions such as (0.5, 0.8, 1.0), got "
+                    f"{self.alert_thresholds!r}"
+                )
             ts = tuple(self.alert_thresholds)
             for x in ts:
                 if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
@@ -82,17 +152,16 @@ class Budget:
                     raise InvalidInputError(f"alert thresholds must be in (0, 10], got {x}")
             object.__setattr__(self, "alert_thresholds", tuple(sorted(set(ts))))
         if self.rolling_limits is not None:
+            if not isinstance(self.rolling_limits, Mapping):
+                raise InvalidInputError(
+                    "rolling_limits must map window seconds to USD, such as {3600: 1.0}, got "
+                    f"{self.rolling_limits!r}"
+                )
             rolling: dict[int, float] = {}
             for seconds, limit in dict(self.rolling_limits).items():
-                secs = int(seconds.total_seconds()) if isinstance(seconds, timedelta) else seconds
-                if isinstance(secs, bool) or not isinstance(secs, int) or secs <= 0:
-                    raise InvalidInputError(
-                        f"rolling window must be positive seconds, got {seconds!r}"
-                    )
-                if secs % ROLLING_SLOT_SECONDS:
-                    raise InvalidInputError(
-                        f"rolling window {secs}s must be a whole number of minutes"
-                    )
+                secs = _window_seconds(seconds)
+                if secs in rolling:
+                    raise InvalidInputError(f"rolling window {secs}s is given twice")
                 nanos[f"rolling:{secs}s"] = _limit(limit, f"rolling_limits[{secs}]")
                 rolling[secs] = limit
             object.__setattr__(self, "rolling_limits", rolling)
@@ -142,14 +211,18 @@ class Scope:
         if self.kind == "global":
             if self.name:
                 raise InvalidInputError("the global scope has no name")
-        elif not isinstance(self.name, str) or not self.name:
-            raise InvalidInputError(f"a {self.kind} scope needs a non-empty name")
+        else:
+            require_name(self.name, self.kind)
 
     def __str__(self) -> str:
         return "global" if self.kind == "global" else f"{self.kind}:{self.name}"
 
     @classmethod
     def parse(cls, text: str) -> Scope:
+        if not isinstance(text, str):
+            raise InvalidInputError(
+                f"scope must be a string such as 'user:alice' or 'global', got {text!r}"
+            )
         if text == "global":
             return GLOBAL
         kind, sep, name = text.partition(":")
@@ -169,7 +242,9 @@ def scopes_for(
     tags: Iterable[str] = (),
     model: str | None = None,
 ) -> tuple[Scope, ...]:
-    """All scopes a request or record belongs to, global first (memoised: hot path)."""
+    """All scopes a request or record belongs to, global first (memoised: hot path). A name
+    of None means no such scope; anything else must be a non-empty string (:func:`name_or_none`).
+    """
     if isinstance(tags, str):
         tags = (tags,)
     try:
@@ -185,15 +260,16 @@ def scopes_for(
 def _scopes_for(
     user: str | None, team: str | None, key: str | None, tags: tuple[str, ...], model: str | None
 ) -> tuple[Scope, ...]:
+    # Scope() validates each name (require_name), behind the cache: repeats cost nothing.
     out = [GLOBAL]
-    if user:
+    if user is not None:
         out.append(Scope("user", user))
-    if team:
+    if team is not None:
         out.append(Scope("team", team))
-    if key:
+    if key is not None:
         out.append(Scope("key", key))
-    out.extend(Scope("tag", t) for t in dict.fromkeys(tags))
-    if model:
+    out.extend(Scope("tag", _check_tag(t)) for t in dict.fromkeys(tags))
+    if model is not None:
         out.append(Scope("model", model))
     return tuple(out)
 

@@ -102,6 +102,10 @@ _BUDGET_KEYS: Final = frozenset(
 _SCOPED_KINDS: Final = tuple(k for k in SCOPE_KINDS if k != "global")
 _DURATION: Final = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_SECONDS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DEPTH: Final = 32
+"""The deepest nesting of tables and arrays a file may have: real files need a handful of
+levels, and deeper values would make every reader of them (repr, JSON, the gateway's section)
+recurse without bound."""
 NO_LIMITS: Final = Budget(None, None, None)
 """The global budget of a file without ``[budget]``: spend is tracked, nothing is limited."""
 
@@ -225,12 +229,36 @@ def load_config(path: str | Path | None, *, environ: Mapping[str, str] | None = 
             raise ConfigurationError(f"cannot read config file {file}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"config file {file} is not valid TOML: {exc}") from None
+        except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+            raise ConfigurationError(
+                f"config file {file} nests arrays or tables too deeply to read "
+                f"(more than {MAX_DEPTH} levels are refused)"
+            ) from None
+        _check_depth(data, file)
     try:
         return _parse(data, file, env)
     except ConfigurationError as exc:
         if file is None:
             raise
         raise ConfigurationError(f"{file}: {exc}") from None
+
+
+def _check_depth(data: Mapping[str, Any], file: Path) -> None:
+    """Refuse a file nested deeper than :data:`MAX_DEPTH` (walked without recursion)."""
+    stack: list[tuple[object, int, str]] = [(data, 0, "")]
+    while stack:
+        value, depth, where = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ConfigurationError(
+                f"config file {file}: {where or 'the file'} nests tables or arrays more than "
+                f"{MAX_DEPTH} levels deep; flatten it"
+            )
+        if isinstance(value, dict):
+            stack.extend(
+                (v, depth + 1, f"{where}.{k}" if where else str(k)) for k, v in value.items()
+            )
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(value))
 
 
 def _parse(data: Mapping[str, Any], file: Path | None, env: Mapping[str, str]) -> Config:

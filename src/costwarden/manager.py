@@ -75,10 +75,9 @@ class BudgetManager:
             raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
         if alert_handler is not None and not callable(alert_handler):
             raise InvalidInputError("alert_handler must be callable as handler(level, message)")
-        if not (isinstance(hold_ttl, (int, float)) and math.isfinite(hold_ttl) and hold_ttl > 0):
-            raise InvalidInputError(
-                f"hold_ttl must be a positive number of seconds, got {hold_ttl!r}"
-            )
+        _check_ttl(hold_ttl, "hold_ttl")
+        if not isinstance(fail_open, bool):
+            raise InvalidInputError(f"fail_open must be True or False, got {fail_open!r}")
         if not isinstance(ledger, str) and (missing := missing_members(ledger)):
             raise ConfigurationError(
                 "ledger must be a ledger URL or a costwarden.ledger.Ledger; "
@@ -283,9 +282,7 @@ class BudgetManager:
             raise InvalidInputError(
                 f"estimate must be a non-negative int of nano-USD, got {nanos!r}"
             )
-        ttl = self.hold_ttl if ttl is None else ttl
-        if not (isinstance(ttl, (int, float)) and math.isfinite(ttl) and ttl > 0):
-            raise InvalidInputError(f"ttl must be a positive number of seconds, got {ttl!r}")
+        ttl = self.hold_ttl if ttl is None else _check_ttl(ttl, "ttl")
         now = self._clock()
         plan = self._planner.plan(user, team, key, tags, model, now)
         scopes = plan.scopes
@@ -447,3 +444,14 @@ class BudgetManager:
 
 def _epoch_us(when: datetime | None, name: str) -> int | None:
     return None if when is None else round(check_timestamp(when, name).timestamp() * 1e6)
+
+
+def _check_ttl(value: object, name: str) -> float:
+    """A hold TTL: a positive, finite number of seconds (a bool is not a number)."""
+    seconds = math.inf
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an int beyond any float
+            seconds = float(value)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise InvalidInputError(f"{name} must be a positive number of seconds, got {value!r}")
+    return seconds

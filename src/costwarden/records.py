@@ -10,14 +10,15 @@ from __future__ import annotations
 import enum
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import partial
 from operator import attrgetter
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from costwarden.bounds import MAX_INT64, MAX_NAME_LENGTH, check_int64, check_names
+from costwarden.budget import name_or_none
 from costwarden.errors import InvalidInputError
 from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
 
@@ -97,15 +98,35 @@ def check_metadata(value: object) -> dict[str, Any]:
     return value
 
 
+TIMESTAMP_MIN: Final = datetime(1970, 1, 1, tzinfo=UTC)
+TIMESTAMP_END: Final = datetime(9999, 1, 1, tzinfo=UTC)
+"""Timestamps lie in ``[1970-01-01, 9999-01-01)`` UTC: a day, week or month around any such
+instant exists in every time zone (later ones overflow ``datetime`` in period arithmetic);
+anything outside is a bug (seconds for milliseconds, ``datetime.max`` as "never")."""
+
+
 def check_timestamp(value: object, name: str = "timestamp") -> datetime:
-    """Validate a datetime; naive datetimes mean local time (as ``astimezone()`` reads them)."""
-    if type(value) is datetime and value.tzinfo is UTC:  # the usual case: already aware
-        return value
+    """Validate a datetime; naive datetimes mean local time (as ``astimezone()`` reads them).
+    It must lie between :data:`TIMESTAMP_MIN` and :data:`TIMESTAMP_END`."""
+    if type(value) is datetime and value.tzinfo is UTC and 1970 <= value.year < 9999:
+        return value  # the usual case: already aware, in UTC, in range
     if not isinstance(value, datetime):
         raise InvalidInputError(f"{name} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        return value.astimezone()
-    return value
+    try:
+        aware = value.astimezone() if value.tzinfo is None or value.utcoffset() is None else value
+        in_range = TIMESTAMP_MIN <= aware < TIMESTAMP_END
+    except (ArithmeticError, ValueError, TypeError):  # no local time or offset for it
+        in_range = False
+    if not in_range:
+        try:
+            text = value.isoformat()
+        except (ArithmeticError, ValueError, TypeError):
+            text = repr(value)
+        raise InvalidInputError(
+            f"{name} {text} is out of range: timestamps must lie between "
+            f"{TIMESTAMP_MIN:%Y-%m-%d} and {TIMESTAMP_END:%Y-%m-%d} UTC"
+        )
+    return aware
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -347,16 +368,10 @@ class UsageRecord:
         if self.cost_usd is not None:
             self._nanos = (self.cost_usd, usd_to_nanos(self.cost_usd, field="cost_usd"))
         self.timestamp = check_timestamp(self.timestamp)
-        for name in ("user_id", "endpoint", "request_id", "team", "key", "provider"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise InvalidInputError(f"{name} must be a string or None, got {value!r}")
+        for name in _NAME_FIELDS[1:-1]:  # user_id ... provider: None or a non-empty string
+            name_or_none(getattr(self, name), name)
         check_names(_names(self), _NAME_FIELDS)
-        if isinstance(self.tags, str):
-            self.tags = (self.tags,)
-        self.tags = tuple(self.tags)
-        if not all(isinstance(t, str) and t for t in self.tags):
-            raise InvalidInputError(f"tags must be non-empty strings, got {self.tags!r}")
+        self.tags = check_tags(self.tags)
         check_names(self.tags, ("tag",) * len(self.tags))
         if self.latency_ms is not None and (
             isinstance(self.latency_ms, bool)
@@ -376,19 +391,19 @@ class UsageRecord:
             raise InvalidInputError(
                 f"service_tier must be a string or None, got {self.service_tier!r}"
             )
-        if (
-            self.cache_write_1h_tokens
-            or self.input_audio_tokens
-            or self.cache_audio_read_tokens
-            or self.output_audio_tokens
-            or self.web_searches
-            or not _INT_ZEROS.issuperset(map(type, self._extra_counts()))
-        ):
+        extras = self._extra_counts()
+        if not _INT_ZEROS.issuperset(map(type, extras)) or any(extras):
             usage = self.usage  # validates the counts and their subset rules
             for name in EXTRA_COUNTS:
                 setattr(self, name, getattr(usage, name))
         elif self.cache_read_tokens or self.cache_write_tokens or self.reasoning_tokens:
             self.usage  # validates the cache/reasoning subsets  # noqa: B018
+        if not isinstance(self.status, str) or not self.status:
+            raise InvalidInputError(
+                f"status must be a non-empty string such as 'ok' or 'error', got {self.status!r}"
+            )
+        if not isinstance(self.estimated, bool):
+            raise InvalidInputError(f"estimated must be True or False, got {self.estimated!r}")
 
     def _extra_counts(self) -> tuple[object, ...]:
         return (
@@ -425,6 +440,22 @@ class UsageRecord:
         return usd_to_nanos(self.cost_usd, field="cost_usd")
 
 
+def check_tags(value: object) -> tuple[str, ...]:
+    """Tags: one string or an iterable of non-empty strings, kept as a tuple."""
+    if isinstance(value, str):
+        value = (value,)
+    try:
+        tags = tuple(cast("Iterable[object]", value))
+    except TypeError:
+        raise InvalidInputError(
+            f"tags must be a string or an iterable of strings, got {type(value).__name__}: "
+            f"{value!r}"
+        ) from None
+    if not all(isinstance(t, str) and t for t in tags):
+        raise InvalidInputError(f"tags must be non-empty strings, got {tags!r}")
+    return tags  # type: ignore[return-value]  # checked: all non-empty strings
+
+
 def _names(r: UsageRecord) -> tuple[object, ...]:
     """A record's names, in :data:`_NAME_FIELDS` order."""
     return (r.model, r.user_id, r.endpoint, r.request_id, r.team, r.key, r.provider, r.status)
@@ -433,8 +464,9 @@ def _names(r: UsageRecord) -> tuple[object, ...]:
 def _plain_record(r: UsageRecord) -> bool:
     """Whether ``r`` has the usual shape, which every check of :meth:`UsageRecord._validate`
     would pass and leave unchanged: plain int counts within the subset rules and no extra
-    counts (audio, 1-hour cache writes, web searches: all int 0), a UTC-aware timestamp,
-    string-or-None names and service tier (status a string), the names short ASCII together,
+    counts (audio, 1-hour cache writes, web searches: all int 0), a UTC-aware timestamp in
+    range, non-empty string-or-None names and service tier (status a non-empty string), a
+    bool ``estimated``, the names short ASCII together,
     no tags, no metadata, and no latency or a plain finite float one.
 
     Why: every tracked call makes a record, and this one test costs a fraction of the full
@@ -452,8 +484,11 @@ def _plain_record(r: UsageRecord) -> bool:
         )
         and type(r.timestamp) is datetime
         and r.timestamp.tzinfo is UTC
+        and 1970 <= r.timestamp.year < 9999  # TIMESTAMP_MIN, TIMESTAMP_END
         and _STR_OR_NONE.issuperset(map(type, names))
+        and "" not in names  # an empty name is refused, and status must be non-empty
         and type(r.status) is str
+        and type(r.estimated) is bool
         and type(r.tags) is tuple
         and not r.tags
         and r.metadata is None
