@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from costwarden.budget import Scope
 from costwarden.config import (
     DEFAULT_LEDGER,
+    MAX_DEPTH,
     NO_LIMITS,
     Config,
     discover_config,
@@ -171,6 +172,8 @@ BAD = [
     ("[budget]\nrolling = { '90s' = 1 }", "budget: rolling window 90s must be a whole number"),
     ("[budget]\nrolling = { '1h' = 1, '60m' = 2 }", "window '60m' is given twice"),
     ("[budget]\nrolling = 5", "budget.rolling must be a table"),
+    ("[budget]\nrolling = { '367d' = 1 }", "budget: rolling window 31708800s is longer than"),
+    ("[budget]\nrolling = { '99999999999999999999m' = 1 }", "is longer than 31622400s"),
     ("budget = 5", "budget must be a table"),
     ("[budgets.planet.mars]\ndaily_limit = 1", "budgets.planet: scope kind must be one of"),
     ("[budgets.user]\nalice = 5", "budgets.user.alice must be a table"),
@@ -191,6 +194,11 @@ BAD = [
     ("hold_ttl = 0", "hold_ttl must be a positive number"),
     ("hold_ttl = 'long'", "hold_ttl must be a positive number"),
     ("hold_ttl = inf", "hold_ttl must be finite"),
+    ("hold_ttl = true", "hold_ttl must be a positive number"),
+    ("x = " + "[" * 5000 + "]" * 5000, "nests arrays or tables too deeply to read"),
+    ("[gateway]\nx = " + "{a=" * 5000 + "1" + "}" * 5000, "nests arrays or tables too deeply"),
+    ("[gateway]\nx = " + "[" * 40 + "]" * 40, "gateway.x[0][0]"),
+    ("gateway." + ".".join(["a"] * 5000) + " = 1", "levels deep; flatten it"),
     ("fail_open = 'yes'", "fail_open must be true or false"),
     ("[alerts]\nretries = 3", "alerts: unknown keys ['retries']"),
     ("[alerts]\nmax_attempts = 'x'", "alerts.max_attempts must be a positive integer"),
@@ -207,6 +215,13 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, message: str) -> Non
         load_config(path, environ={})
     assert message in str(info.value)
     assert str(path) in str(info.value)  # which file, too
+
+
+def test_nesting_up_to_the_bound_is_read(tmp_path: Path) -> None:
+    """MAX_DEPTH levels of tables are fine (the [gateway] table is kept as it is)."""
+    keys = ".".join(["a"] * (MAX_DEPTH - 1))
+    config = load_config(write(tmp_path, f"gateway.{keys} = 1"), environ={})
+    assert "gateway" in config.sections
 
 
 def test_secrets_only_from_the_environment(tmp_path: Path) -> None:
