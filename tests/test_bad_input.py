@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from costwarden.budget import GLOBAL, Budget, Scope
 from costwarden.clients import OpenAIProvider, TrackedLLMClient
-from costwarden.errors import CostwardenError, InvalidInputError
+from costwarden.errors import ConfigurationError, CostwardenError, InvalidInputError
 from costwarden.manager import BudgetManager, Hold
 from costwarden.records import Usage, UsageRecord
 from costwarden.testing.fake_upstream import FakeUpstream
@@ -144,7 +144,6 @@ CASES: list[Any] = [
     pytest.param(lambda m, h: m.record_spend(rec(latency_ms=True)), id="latency-bool"),
     # ... other constructor arguments found by fuzzing
     pytest.param(lambda m, h: BudgetManager(fail_open="no"), id="fail_open-str"),  # type: ignore[arg-type]
-    pytest.param(lambda m, h: BudgetManager(ledger=5), id="ledger-int"),  # type: ignore[arg-type]
 ]
 
 
@@ -205,6 +204,12 @@ def test_bad_input_is_a_typed_error_and_changes_nothing(manager: BudgetManager, 
         assert not hold.settled
     finally:
         manager.release(hold)
+
+
+def test_a_ledger_that_is_not_one_is_a_configuration_error() -> None:
+    for bad in (5, None, b"memory://"):
+        with pytest.raises(ConfigurationError, match="ledger must be a ledger URL"):
+            BudgetManager(ledger=bad)  # type: ignore[arg-type]
 
 
 def test_an_empty_user_is_not_a_way_around_the_user_budget(make_manager: Any) -> None:
