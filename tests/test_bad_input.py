@@ -217,9 +217,9 @@ def test_an_empty_user_is_not_a_way_around_the_user_budget(make_manager: Any) ->
     m = make_manager(Budget(10.0, None, None))
     m.set_default_budget("user", Budget(0.0, None, None))
     assert not m.can_spend(0.01, user="alice")
-    with pytest.raises(InvalidInputError, match="user must not be an empty string"):
+    with pytest.raises(InvalidInputError, match="user must be a non-empty string, got ''"):
         m.can_spend(0.01, user="")
-    with pytest.raises(InvalidInputError, match="user must not be an empty string"):
+    with pytest.raises(InvalidInputError, match="user must be a non-empty string, got ''"):
         m.reserve(0.01, user="")
     assert m.get_status()["daily_reserved"] == 0
     # None is the way to say "no user": only the global budget applies.

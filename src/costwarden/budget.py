@@ -45,7 +45,7 @@ def require_name(value: object, what: str) -> str:
         if value:
             return value
         raise InvalidInputError(
-            f"{what} must not be an empty string: pass a name, or None for no {what} "
+            f"{what} must be a non-empty string, got '': pass a name, or None for no {what} "
             "(an empty name is usually an unset environment variable)"
         )
     raise InvalidInputError(
