@@ -178,6 +178,19 @@ class Config:
         return manager
 
     @property
+    def budget_source(self) -> str:
+        """How ``costwarden budgets list`` and ``status`` name this file's budgets."""
+        return f"config:{self.path}" if self.path is not None else "config"
+
+    def budget_table(self) -> dict[str, Budget]:
+        """This file's budgets by scope string (``global`` only if ``[budget]`` is written):
+        what applies where the ledger has no budget of the same scope (docs/budgets.md)."""
+        from costwarden.budget_sources import local_table
+
+        given = None if self.budget is NO_LIMITS else self.budget
+        return local_table(given, self.budgets, self.default_budgets)
+
+    @property
     def timezone(self) -> str:
         """The global budget's time zone: what reports use to cut days."""
         return self.budget.timezone
