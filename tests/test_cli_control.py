@@ -339,3 +339,29 @@ def test_real_process_prints_the_secret_on_stdout_and_the_warning_on_stderr(
     assert json.loads(listed.stdout)[0]["key_id"] == out["key"]["key_id"]
     bad = _run([*base, "budgets", "set", "--daily", "lots"], tmp_path)
     assert bad.returncode == 2 and "--daily" in bad.stderr
+
+
+def test_status_after_the_demo_shows_the_budgets_it_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COSTWARDEN_CONFIG", raising=False)
+    monkeypatch.delenv("COSTWARDEN_LEDGER", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    assert CliRunner().invoke(app, ["demo", "--path", "demo.db"]).exit_code == 0
+    url = "sqlite:///demo.db"
+    alice = ok_json(cli(url, "status", "--user", "alice", "--json"))
+    assert alice["has_budget"] and alice["daily_limit"] == 0.5
+    assert (alice["budget_scope"], alice["budget_source"]) == ("default:user", "ledger")
+    text = cli(url, "status", "--user", "alice")
+    assert "no budget applies" not in text.stdout
+    assert "budget default:user from ledger" in text.stdout
+    glob = ok_json(cli(url, "status", "--json"))
+    assert glob["daily_limit"] == 1.5 and glob["budget_source"] == "ledger"
+    team = ok_json(cli(url, "status", "--team", "research", "--json"))
+    assert team["daily_limit"] == 1.0
+    listed = {b["scope"]: b for b in ok_json(cli(url, "budgets", "list", "--json"))}
+    assert set(listed) == {"global", "team:research", "default:user"}
+    assert {b["actor"] for b in listed.values()} == {"demo"}
+    nobody = ok_json(cli(url, "status", "--tag", "nothing", "--json"))
+    assert nobody["budget_source"] is None and not nobody["has_budget"]

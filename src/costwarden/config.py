@@ -156,26 +156,25 @@ class Config:
     ) -> BudgetManager:
         """A BudgetManager with this file's ledger, budgets, prices and alert channels.
 
+        The file's budgets are local to the manager: they apply where the ledger has no
+        budget of the same scope, and are never written to the ledger (docs/budgets.md).
+
         ``alerts=False`` builds no channel (alerts are logged): for read-only tools, which
         should neither need the alert secrets nor send anything.
         """
         from costwarden.manager import BudgetManager
 
         channels = self.alert_channels(environ) if alerts else []
-        manager = BudgetManager(
-            self.budget,
+        return BudgetManager(
             ledger=self.ledger,
             pricing=self.build_catalog() if (self.prices or self.prices_file) else None,
             alert_channels=channels,
             alert_options=dict(self.alert_options) if alerts else None,
             hold_ttl=self.hold_ttl,
             fail_open=self.fail_open,
+            local_budgets=self.budget_table(),
+            budget_source=self.budget_source,
         )
-        for scope, budget in self.budgets.items():
-            manager.set_budget(budget, **{scope.kind: scope.name})
-        for kind, budget in self.default_budgets.items():
-            manager.set_default_budget(kind, budget)
-        return manager
 
     @property
     def budget_source(self) -> str:
