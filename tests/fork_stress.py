@@ -148,7 +148,7 @@ def _locks_a_fork_may_catch(mgr: BudgetManager) -> list[Any]:
     dispatcher = mgr.alerts
     assert dispatcher is not None
     return [
-        mgr.budgets._lock,
+        mgr.registry._lock,
         mgr._alerts._lock,
         dispatcher._cond,
         tokens._encoding_lock,

@@ -160,26 +160,38 @@ class Config:
     ) -> BudgetManager:
         """A BudgetManager with this file's ledger, budgets, prices and alert channels.
 
+        The file's budgets are local to the manager: they apply where the ledger has no
+        budget of the same scope, and are never written to the ledger (docs/budgets.md).
+
         ``alerts=False`` builds no channel (alerts are logged): for read-only tools, which
         should neither need the alert secrets nor send anything.
         """
         from costwarden.manager import BudgetManager
 
         channels = self.alert_channels(environ) if alerts else []
-        manager = BudgetManager(
-            self.budget,
+        return BudgetManager(
             ledger=self.ledger,
             pricing=self.build_catalog() if (self.prices or self.prices_file) else None,
             alert_channels=channels,
             alert_options=dict(self.alert_options) if alerts else None,
             hold_ttl=self.hold_ttl,
             fail_open=self.fail_open,
+            local_budgets=self.budget_table(),
+            budget_source=self.budget_source,
         )
-        for scope, budget in self.budgets.items():
-            manager.set_budget(budget, **{scope.kind: scope.name})
-        for kind, budget in self.default_budgets.items():
-            manager.set_default_budget(kind, budget)
-        return manager
+
+    @property
+    def budget_source(self) -> str:
+        """How ``costwarden budgets list`` and ``status`` name this file's budgets."""
+        return f"config:{self.path}" if self.path is not None else "config"
+
+    def budget_table(self) -> dict[str, Budget]:
+        """This file's budgets by scope string (``global`` only if ``[budget]`` is written):
+        what applies where the ledger has no budget of the same scope (docs/budgets.md)."""
+        from costwarden.budget_sources import local_table
+
+        given = None if self.budget is NO_LIMITS else self.budget
+        return local_table(given, self.budgets, self.default_budgets)
 
     @property
     def timezone(self) -> str:

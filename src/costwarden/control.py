@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, cast
 
+from costwarden.bounds import check_name
 from costwarden.budget import SCOPE_KINDS, Budget, Scope
 from costwarden.errors import InvalidInputError
 from costwarden.money import nanos_to_usd
@@ -54,6 +55,8 @@ def budget_scope(text: object) -> str:
     scope = Scope.parse(text)
     if str(scope) != text:
         raise InvalidInputError(f"scope {text!r} is not canonical; write it as {str(scope)!r}")
+    if scope.name:  # a name no request can carry would be a budget nothing ever meets
+        check_name(scope.name, scope.kind)
     return text
 
 

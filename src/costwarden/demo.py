@@ -140,18 +140,23 @@ def run(
 
     catalog = default_catalog()
     manager = BudgetManager(
-        Budget(daily_limit=1.50, monthly_limit=30.00, per_request_limit=0.10),
         alert_handler=on_alert,
         ledger=f"sqlite:///{ledger_path}",
         pricing=catalog,
         alert_options={"digest_window": 0.0},  # print each alert at once, beside its call
         clock=day,
     )
+    # Stored in the ledger, so `costwarden status --user alice` (any process) shows them.
     manager.set_budget(
-        Budget(daily_limit=1.00, monthly_limit=20.0, per_request_limit=None), team="research"
+        Budget(daily_limit=1.50, monthly_limit=30.00, per_request_limit=0.10), actor="demo"
+    )
+    manager.set_budget(
+        Budget(daily_limit=1.00, monthly_limit=20.0, per_request_limit=None),
+        team="research",
+        actor="demo",
     )
     manager.set_default_budget(
-        "user", Budget(daily_limit=0.50, monthly_limit=None, per_request_limit=None)
+        "user", Budget(daily_limit=0.50, monthly_limit=None, per_request_limit=None), actor="demo"
     )
     out(
         f"costwarden demo: a simulated working day, {start:%Y-%m-%d} {start:%H:%M}-{end:%H:%M} "

@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from costwarden.budget import GLOBAL, Budget, Scope
+from costwarden.budget_sources import SourcedBudget, local_table
+from costwarden.control import DEFAULT_KINDS, DEFAULT_PREFIX, check_actor
 from costwarden.errors import (
     BudgetExceededError,
     ConfigurationError,
@@ -34,10 +36,12 @@ from costwarden.errors import (
 from costwarden.hold import Hold
 from costwarden.ledger import Ledger, NewRecord, open_ledger
 from costwarden.ledger.base import Denial, missing_members
+from costwarden.ledger.control import ControlPlane
 from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
-from costwarden.plans import BudgetRegistry, Planner, one_scope
+from costwarden.plans import NO_LIMITS, BudgetRegistry, Planner, one_scope
 from costwarden.records import AlertLevel, StoredRecord, UsageRecord, check_timestamp
 from costwarden.resets import reset_period
+from costwarden.shared_budgets import SharedBudgets, default_actor
 from costwarden.status import BudgetStatus, build_status, status_buckets
 
 if TYPE_CHECKING:
@@ -46,6 +50,25 @@ if TYPE_CHECKING:
     from costwarden.pricing import PriceCatalog
 
 log = logging.getLogger("costwarden")
+
+
+def _shared_budgets(ledger: Ledger, local: dict[str, Budget], source: str) -> SharedBudgets | None:
+    """The ledger's budgets over ``local`` when the ledger has a control plane (every
+    costwarden ledger has; a third-party Ledger without one keeps budgets per manager)."""
+    if not isinstance(ledger, ControlPlane):
+        return None
+    return SharedBudgets(ledger, local, source)
+
+
+def _default_scope(kind: object) -> str:
+    if kind not in DEFAULT_KINDS:
+        raise InvalidInputError(f"default budgets are per user/team/key/tag/model, not {kind!r}")
+    return f"{DEFAULT_PREFIX}{kind}"
+
+
+def _actor(actor: str | None) -> str:
+    return check_actor(default_actor() if actor is None else actor)
+
 
 __all__ = ["AlertHandler", "BudgetManager", "Hold"]
 
@@ -68,7 +91,13 @@ class BudgetManager:
         hold_ttl: float = 600.0,
         fail_open: bool = False,
         clock: Callable[[], float] = time.time,
+        local_budgets: Mapping[str, Budget] | None = None,
+        budget_source: str = "code",
     ) -> None:
+        """``budget`` is the global budget, ``local_budgets`` more by scope string
+        (``user:alice``, ``default:user``: a config file's); both are local to this manager and
+        apply where the ledger has no budget of the same scope (docs/budgets.md). Without
+        either, the global budget is ``Budget()``, the brief's defaults."""
         from costwarden.alerts.emitter import AlertEmitter, alert_settings
 
         if budget is not None and not isinstance(budget, Budget):
@@ -84,9 +113,15 @@ class BudgetManager:
                 f"{type(ledger).__name__} lacks {', '.join(missing)}"
             )
         alerts = alert_settings(alert_handler, alert_channels, alert_options)  # before opening
-        self.budgets = BudgetRegistry(budget if budget is not None else Budget())
-        self._planner = Planner(self.budgets)
+        local = dict(local_budgets or {})
+        if budget is not None or local_budgets is None:
+            local[str(GLOBAL)] = budget if budget is not None else Budget()
+        self.registry = BudgetRegistry(local.get(str(GLOBAL), NO_LIMITS))
+        self._planner = Planner(self.registry)
         self.ledger: Ledger = open_ledger(ledger) if isinstance(ledger, str) else ledger
+        self._shared = _shared_budgets(self.ledger, local, budget_source)
+        self._shared_generation = -1
+        self._sync_budgets()
         if isinstance(ledger, str) and ledger.startswith("memory://"):
             log.info(
                 "costwarden: using an in-memory ledger; spend is not kept after this process "
@@ -102,12 +137,12 @@ class BudgetManager:
     # -- configuration --------------------------------------------------------------------------
     @property
     def budget(self) -> Budget:
-        """The global budget (set it with ``set_budget(budget)``)."""
-        return self.budgets.global_budget
+        """The global budget in force (set it with ``set_budget(budget)``)."""
+        return self.registry.global_budget
 
     @budget.setter
     def budget(self, budget: Budget) -> None:
-        self.budgets.set(GLOBAL, budget)
+        self.set_budget(budget)
 
     @property
     def pricing(self) -> PriceCatalog:
@@ -116,6 +151,23 @@ class BudgetManager:
 
             self._pricing = default_catalog()
         return self._pricing
+
+    # -- budgets as ledger data (costwarden.shared_budgets; docs/budgets.md) ---------------------
+    def _sync_budgets(self) -> None:
+        """Take the ledger's budgets if its control version moved (every admission asks:
+        one ``control_version()`` call when nothing changed); the registry's version then
+        moves, which drops every plan built from the old budgets. An unreachable ledger keeps
+        the budgets last read; the admission itself then fails closed (or open) as set."""
+        shared = self._shared
+        if shared is None:
+            return
+        try:
+            generation = shared.refresh()
+        except LedgerUnavailableError:
+            return
+        if generation != self._shared_generation:
+            self._shared_generation = generation
+            self.registry.load(shared.own(), shared.defaults())
 
     def set_budget(
         self,
@@ -126,19 +178,76 @@ class BudgetManager:
         key: str | None = None,
         tag: str | None = None,
         model: str | None = None,
+        actor: str | None = None,
     ) -> None:
-        """Give one scope its own budget (none named: replace the global budget)."""
+        """Give one scope its own budget (none named: replace the global budget).
+
+        Stored in the ledger (with ``actor``, default ``library:<user>@<host>:<pid>``, in its
+        audit log), so every manager on the ledger enforces it from its next admission on."""
         if not isinstance(budget, Budget):
             raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
-        self.budgets.set(one_scope(user=user, team=team, key=key, tag=tag, model=model), budget)
+        scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
+        if self._shared is None:  # a ledger without a control plane: this manager's own
+            self.registry.set(scope, budget)
+            return
+        self._shared.put(str(scope), budget, _actor(actor))
+        self._sync_budgets()
 
-    def set_default_budget(self, kind: str, budget: Budget) -> None:
+    def set_default_budget(self, kind: str, budget: Budget, *, actor: str | None = None) -> None:
         """The budget for every ``user`` (or team, key, ...) that has none of its own."""
-        self.budgets.set_default(kind, budget)
+        if not isinstance(budget, Budget):
+            raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
+        if self._shared is None:
+            self.registry.set_default(kind, budget)
+            return
+        self._shared.put(_default_scope(kind), budget, _actor(actor))
+        self._sync_budgets()
+
+    def remove_budget(
+        self,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        key: str | None = None,
+        tag: str | None = None,
+        model: str | None = None,
+        actor: str | None = None,
+    ) -> Budget | None:
+        """Remove the ledger's budget of one scope (none named: the global one); the budget
+        removed, or None if the ledger had none (nothing changes). A local budget of the
+        scope (the constructor's, a config file's) applies again."""
+        scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
+        if self._shared is None:
+            if scope == GLOBAL:
+                old = self.registry.global_budget
+                self.registry.set(GLOBAL, NO_LIMITS)
+                return old
+            return self.registry.remove(scope)
+        removed = self._shared.remove(str(scope), _actor(actor))
+        self._sync_budgets()
+        return None if removed is None else removed.budget
+
+    def remove_default_budget(self, kind: str, *, actor: str | None = None) -> Budget | None:
+        """Remove the ledger's default budget for ``kind``; the one removed, or None."""
+        if self._shared is None:
+            return self.registry.remove_default(kind)
+        removed = self._shared.remove(_default_scope(kind), _actor(actor))
+        self._sync_budgets()
+        return None if removed is None else removed.budget
+
+    def budgets(self) -> list[SourcedBudget]:
+        """Every budget in force, by scope string (``global``, ``team:x``, ``default:user``),
+        each with its source: ``ledger``, or the local one (``code``, ``config:<path>``)."""
+        self._sync_budgets()
+        if self._shared is not None:
+            return list(self._shared.table().values())
+        local = local_table(None, self.registry.all(), self.registry.defaults())
+        return [SourcedBudget(s, b, "code") for s, b in sorted(local.items())]
 
     def budget_for(self, scope: Scope) -> Budget | None:
-        """The budget that applies to ``scope``: its own, else its kind's default."""
-        return self.budgets.budget_for(scope)
+        """The budget in force for ``scope``: its own, else its kind's default."""
+        self._sync_budgets()
+        return self.registry.budget_for(scope)
 
     # -- the brief's API ------------------------------------------------------------------------
     def can_spend(
@@ -162,6 +271,7 @@ class BudgetManager:
         if nanos == 0:
             return True
         now = self._clock()
+        self._sync_budgets()  # the ledger's budgets, from the next admission on
         plan = self._planner.plan(user, team, key, tags, model, now)
         if plan.over_cap(nanos) is not None:
             return False
@@ -193,7 +303,7 @@ class BudgetManager:
     ) -> BudgetStatus:
         """Spend, limits and what is left for one scope (default: global), as typed fields."""
         scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
-        budget = self.budgets.budget_for(scope)
+        budget = self.budget_for(scope)
         zone = (budget or self.budget).timezone
         now = self._clock()
         buckets = status_buckets(str(scope), budget, zone, self._planner.windows, now)
@@ -241,6 +351,7 @@ class BudgetManager:
         return {k: nanos_to_usd(v) for k, v in self._reset(period, scope, named).items()}
 
     def _reset(self, period: str, scope: str | None, named: dict[str, str]) -> dict[str, Nanos]:
+        self._sync_budgets()
         return reset_period(self._planner, self.ledger, period, scope, named, self._clock())
 
     # -- reservations ---------------------------------------------------------------------------
@@ -284,6 +395,7 @@ class BudgetManager:
             )
         ttl = self.hold_ttl if ttl is None else _check_ttl(ttl, "ttl")
         now = self._clock()
+        self._sync_budgets()  # the ledger's budgets, from the next admission on
         plan = self._planner.plan(user, team, key, tags, model, now)
         scopes = plan.scopes
         hold_id = os.urandom(16).hex()
@@ -381,6 +493,7 @@ class BudgetManager:
         new = NewRecord.from_usage(
             record, ts_us=round(ts_epoch * 1_000_000), cost_nanos=cost, price_source=source
         )
+        self._sync_budgets()
         plan = self._planner.for_record(record, ts_epoch)
         settle = hold is not None and hold.amount_nanos > 0 and not hold.unchecked
         stored, usages = self.ledger.append(

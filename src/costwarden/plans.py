@@ -60,6 +60,10 @@ def _check_kind(kind: object) -> str:
     return kind
 
 
+NO_LIMITS: Final = Budget(None, None, None)
+"""The global budget when neither the ledger nor the process has one: nothing is limited."""
+
+
 class BudgetRegistry:
     """The budgets of one manager: global, per scope, and defaults per scope kind.
 
@@ -124,6 +128,14 @@ class BudgetRegistry:
                 self._defaults = defaults
             self.version += 1
         return old
+
+    def load(self, budgets: Mapping[Scope, Budget], defaults: Mapping[str, Budget]) -> None:
+        """Replace every budget at once (the ledger's, read by costwarden.shared_budgets):
+        both mappings are swapped, then the version moves."""
+        own = {GLOBAL: NO_LIMITS, **budgets}
+        with self._lock:
+            self._budgets, self._defaults = own, dict(defaults)
+            self.version += 1
 
     def defaults(self) -> Mapping[str, Budget]:
         """Default budgets by scope kind (a read-only view of this version)."""

@@ -95,10 +95,19 @@ class State:
                     "or set ledger in costwarden.toml"
                 )
 
-    def ledger(self) -> Ledger:
+    def ledger(self, *, create: bool = False) -> Ledger:
+        """The ledger; ``create`` (commands that write budgets or keys) makes a new SQLite
+        file where there is none, and says so on stderr."""
         from costwarden.ledger import open_ledger
 
-        self._require_ledger()
+        if not create:
+            self._require_ledger()
+        elif self.config.ledger.startswith("sqlite://"):
+            from costwarden.ledger.sqlite import path_from_url
+
+            path = Path(path_from_url(self.config.ledger))
+            if not path.is_file():
+                typer.echo(f"note: created a new ledger at {path}", err=True)
         ledger = open_ledger(self.config.ledger)
         self._opened.append(ledger.close)
         return ledger

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from costwarden import reports
 from costwarden.budget import Scope
+from costwarden.budget_sources import in_force
 from costwarden.cli.base import (
     JsonOpt,
     KeyOpt,
@@ -53,9 +54,14 @@ def status(
     """Spend, limits, reserved, remaining and reset times of one scope (default: global)."""
     scope_kw, scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
     st = state(ctx)
-    info = st.manager().status(**scope_kw)
+    manager = st.manager()
+    info = manager.status(**scope_kw)
+    source = in_force({b.scope: b for b in manager.budgets()}, Scope.parse(scope))
     if as_json:
-        print_json(info.as_dict())
+        doc = info.as_dict()
+        doc["budget_source"] = None if source is None else source.source
+        doc["budget_scope"] = None if source is None else source.scope
+        print_json(doc)
         return
     zone = info.timezone
     table = Table(title=f"Budget status: {scope} ({zone})")
@@ -73,6 +79,8 @@ def status(
     print_table(table)
     notes = [f"per-request limit {money(info.per_request_limit_nanos)}"]
     notes.append(f"most-used limit at {info.percent_used:.1f}%")
+    if source is not None:
+        notes.append(f"budget {source.scope} from {source.source}")
     if not info.has_budget:
         notes = [f"no budget applies to {scope}: spend is tracked, nothing is limited"]
     typer.echo("; ".join(notes))
