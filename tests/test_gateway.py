@@ -4,6 +4,7 @@ SDKs as clients, the fake upstream (a real HTTP server) or the simulated provide
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -69,6 +70,14 @@ def _clients(gw: RunningGateway, secret: str) -> tuple[openai.OpenAI, anthropic.
     )
 
 
+def _wait_records(manager: BudgetManager, n: int, timeout: float = 5.0) -> list[Any]:
+    """The records once there are ``n`` (a stream settles after its last byte is sent)."""
+    deadline = time.monotonic() + timeout
+    while len(records := manager.records()) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return records
+
+
 def _spent(manager: BudgetManager, key_id: str) -> float:
     return float(manager.get_status(key=key_id)["daily_spent"])
 
@@ -107,7 +116,7 @@ def test_openai_stream_passes_chunks_and_strips_the_usage_it_asked_for(
     assert up.requests[-1].json()["stream_options"] == {"include_usage": True}
     assert all(c.usage is None for c in chunks)  # the client did not ask: the chunk is gone
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    (record,) = manager.records()
+    (record,) = _wait_records(manager, 1)  # a stream's hold settles just after its last byte
     assert record.output_tokens == 8 and not record.estimated and record.status == "ok"
     # asked for: passed through as the upstream sent it
     chunks = list(
@@ -135,7 +144,7 @@ def test_anthropic_messages_stream_and_count_tokens(
     assert text and msg.content[0].text
     counted = ant.messages.count_tokens(model="claude-3-5-haiku-latest", messages=MSG)
     assert counted.input_tokens > 0
-    records = manager.records()
+    records = _wait_records(manager, 2)
     assert len(records) == 2  # count_tokens is exempt: no record, no hold
     assert {r.status for r in records} == {"ok"}
     assert all(r.input_tokens == msg.usage.input_tokens for r in records)
