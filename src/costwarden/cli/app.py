@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from costwarden.cli import serve, spend, tools
+from costwarden.cli import billing, serve, spend, tools
 from costwarden.cli.base import app
 
-__all__ = ["app", "serve", "spend", "tools"]
+__all__ = ["app", "billing", "serve", "spend", "tools"]
