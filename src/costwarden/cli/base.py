@@ -233,7 +233,10 @@ def print_table(table: Table) -> None:
     for column in table.columns:
         column.overflow = "fold"
     if not con.is_terminal and "COLUMNS" not in os.environ:
-        con.width = max(con.width, con.measure(table).maximum)
+        from rich.measure import Measurement
+
+        wide = Measurement.get(con, con.options.update_width(100_000), table).maximum
+        con.width = max(con.width, wide)
     con.print(table)
 
 

@@ -52,12 +52,14 @@ def import_file(
     as bill lines for ``report --vs-billed``; importing a bill again replaces its lines. Every
     file is read and checked before anything is stored.
     """
+    if fmt not in billing.FORMATS:
+        raise typer.BadParameter(
+            f"{fmt!r} is not one of {', '.join(billing.FORMATS)}", param_hint="--format"
+        )
     st = state(ctx)
     catalog = st.config.build_catalog()
     now = time.time()
-    parsed = [
-        (p, billing.read_import(p, str(fmt), catalog=catalog, imported_at=now)) for p in files
-    ]
+    parsed = [(p, billing.read_import(p, fmt, catalog=catalog, imported_at=now)) for p in files]
     summary: list[dict[str, Any]] = []
     manager = None
     for path, got in parsed:
