@@ -238,16 +238,23 @@ def _report(
     )
 
 
-# The fine key of a Cube cell: local day and every name a grouping can use.
-_DIMENSIONS: Final = ("day", "user", "team", "key", "model", "endpoint", "provider", "tag")
+_FIELDS: Final = (
+    ("user", "user_id"),
+    ("team", "team"),
+    ("key", "key"),
+    ("model", "model"),
+    ("endpoint", "endpoint"),
+    ("provider", "provider"),
+)
 
 
 class Cube:
     """Every grouping of one pass over the records.
 
-    ``add`` costs one dictionary update per record (the day label is cached), whatever the
-    number of groupings later asked for; ``report(by)`` rolls the cells up and gives the same
-    rows as :func:`build_report` on the same records.
+    ``add`` updates one running sum per grouping (the day label is cached), so memory grows
+    with the number of distinct users, models, days... and never with the number of records
+    or of their combinations; weeks and months are rolled up from the days at the end.
+    ``report(by)`` gives the same rows as :func:`build_report` on the same records.
     """
 
     def __init__(
@@ -259,7 +266,9 @@ class Cube:
     ) -> None:
         self._day = _DayLabel(timezone)  # a misspelt zone fails here, before any work
         self.since, self.until, self.timezone = since, until, timezone
-        self.cells: dict[tuple[Any, ...], list[int]] = {}
+        self.sums: dict[str, dict[str, list[int]]] = {
+            name: {} for name in ("day", "tag", *(n for n, _ in _FIELDS))
+        }
         self.total = [0] * 7
 
     def add(self, rec: StoredRecord) -> None:
@@ -275,22 +284,20 @@ class Cube:
         total = self.total
         for i, v in enumerate(values):
             total[i] += v
-        key = (
-            self._day(rec)[0],
-            rec.user_id,
-            rec.team,
-            rec.key,
-            rec.model,
-            rec.endpoint,
-            rec.provider,
-            rec.tags,
-        )
-        acc = self.cells.get(key)
-        if acc is None:
-            self.cells[key] = list(values)
-        else:
-            for i, v in enumerate(values):
-                acc[i] += v
+        sums = self.sums
+        names = [
+            ("day", self._day(rec)[0]),
+            *((kind, getattr(rec, attr) or NONE_LABEL) for kind, attr in _FIELDS),
+            *(("tag", t) for t in (rec.tags or (NONE_LABEL,))),
+        ]
+        for kind, name in names:
+            group = sums[kind]
+            acc = group.get(name)
+            if acc is None:
+                group[name] = list(values)
+            else:
+                for i, v in enumerate(values):
+                    acc[i] += v
 
     def feed(self, records: Iterable[StoredRecord]) -> Cube:
         for rec in records:
@@ -308,24 +315,15 @@ class Cube:
     def report(self, by: str) -> Report:
         if by not in GROUP_BY:
             raise InvalidInputError(f"a report groups by one of {', '.join(GROUP_BY)}, not {by!r}")
-        sums: dict[str, list[int]] = {}
-        position = _DIMENSIONS.index("day" if by in PERIODS else by)
-        labels: dict[str, str] = {}
-        for key, values in self.cells.items():
-            raw = key[position]
-            if by == "tag":
-                names: Sequence[str] = raw or (NONE_LABEL,)
-            elif by in PERIODS:
-                label = labels.get(raw)
-                if label is None:
-                    label = labels[raw] = period_label(raw, by)
-                names = (label,)
-            else:
-                names = (raw or NONE_LABEL,)
-            for name in names:
-                acc = sums.get(name)
+        if by not in PERIODS or by == "day":
+            sums = {k: list(v) for k, v in self.sums[by].items()}
+        else:
+            sums = {}
+            for day, values in self.sums["day"].items():
+                label = period_label(day, by)
+                acc = sums.get(label)
                 if acc is None:
-                    sums[name] = list(values)
+                    sums[label] = list(values)
                 else:
                     for i, v in enumerate(values):
                         acc[i] += v
