@@ -40,6 +40,7 @@ from costwarden.cli.base import (
     zone_option,
 )
 from costwarden.errors import InvalidInputError
+from costwarden.ledger import InspectableLedger
 from costwarden.ledger.billing import stream_records
 from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
 
@@ -96,6 +97,11 @@ def _filter(**named: str | None) -> reports.RecordFilter:
     return reports.RecordFilter(**named)
 
 
+def _count(ledger: Any) -> int | None:
+    """How many records the ledger holds (a progress bar's total), where it can say."""
+    return ledger.count_records() if isinstance(ledger, InspectableLedger) else None
+
+
 def _range(st: Any, since: str | None, until: str | None, zone: str) -> tuple[Any, Any]:
     start = parse_when(since, zone, option="--since")
     end = parse_when(until, zone, option="--until", end=True)
@@ -135,7 +141,7 @@ def records(
     ledger = st.ledger()
     if fmt is RecordsFormat.csv and limit is None:
         stream = wanted.apply(stream_records(ledger, to_us(start), to_us(end)))
-        total = None if start or end or not wanted.empty else ledger.count_records()
+        total = None if start or end or not wanted.empty else _count(ledger)
         if output is None:
             reports.write_records_csv(stream, sys.stdout, timezone=zone)
             return
@@ -255,7 +261,7 @@ def report(
     stream = wanted.apply(stream_records(ledger, to_us(start), to_us(end)))
     if fmt is ReportFormat.xlsx:
         assert output is not None
-        total = None if start or end or not wanted.empty else ledger.count_records()
+        total = None if start or end or not wanted.empty else _count(ledger)
         order = [str(by), *(g for g in reports.WORKBOOK_GROUPS if g != str(by))]
         with progress_bar("Writing workbook", total) as advance:
             cube = reports.write_workbook(
