@@ -1,8 +1,14 @@
-"""Reports and CLI: grouping speed, writer speed, and the CLI end to end on a SQLite ledger.
+"""Reports and CLI: grouping speed, writer speed, the CLI end to end on a SQLite ledger, and
+the export of a large ledger (records CSV, the XLSX workbook) with each one's peak memory.
 
-``python -m benchmarks reports`` (add ``--quick`` for smaller sizes). Figures: records grouped
-per second by each key; CSV/JSON/XLSX writing of a 1,000-row report; ``costwarden --version``
-start-up; ``costwarden report`` as a real process on a SQLite ledger (fetch + group + write).
+``python -m benchmarks reports`` (add ``--quick`` for smaller sizes; ``--exports-only`` for the
+export figures alone). Figures: records grouped per second by each key; CSV/JSON/XLSX writing
+of a 1,000-row report; ``costwarden --version`` start-up; ``costwarden report`` as a real
+process on a SQLite ledger (fetch + group + write); then, each in a fresh child process reading
+the ledger through ``iter_records``: ``write_records_csv``, ``write_workbook`` (summary, charts,
+every grouping, the records sheet) and, for comparison, XlsxWriter's own ``constant_memory``
+mode writing the same records sheet, with the child's peak RSS (``VmHWM``) beside that
+of a child that only imports and opens the ledger.
 """
 
 from __future__ import annotations
@@ -134,11 +140,142 @@ def _cli(n: int) -> None:
         print(f"| {name} | {statistics.median(times) * 1000:.0f} ms | {min(times) * 1000:.0f} ms |")
 
 
+_EXPORT_CHILD = r"""
+import resource, sys, time
+from costwarden import reports
+from costwarden.ledger import open_ledger
+url, what, out = sys.argv[1:4]
+ledger = open_ledger(url)
+t0 = time.perf_counter()
+if what == "csv":
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        n = reports.write_records_csv(ledger.iter_records(), fh, timezone="Europe/Paris")
+elif what == "xlsx":
+    n = reports.write_workbook(out, ledger.iter_records(), timezone="Europe/Paris").requests
+elif what == "xlsxwriter":
+    import xlsxwriter
+    from costwarden.reports.records import LocalClock
+    clock = LocalClock("Europe/Paris")
+    wb = xlsxwriter.Workbook(out, {"constant_memory": True})
+    ws = wb.add_worksheet("Records")
+    stamp = wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    n = 0
+    for n, r in enumerate(ledger.iter_records(), start=1):
+        row = (r.id, None, r.model, r.provider, r.user_id, r.team, r.key, r.endpoint,
+               "|".join(r.tags), r.request_id, r.input_tokens, r.output_tokens,
+               r.cache_read_tokens, r.cache_write_tokens, r.reasoning_tokens,
+               r.cost_nanos / 1e9, r.cost_nanos, r.latency_ms, r.status, r.estimated,
+               r.price_source)
+        ws.write_row(n, 0, row)
+        ws.write_number(n, 1, clock.excel(r.ts_us), stamp)
+    wb.close()
+else:
+    n = 0
+took = time.perf_counter() - t0
+# VmHWM: this process image's own peak (ru_maxrss keeps the forking parent's peak across exec)
+try:
+    with open("/proc/self/status") as fh:
+        peak = next(int(x.split()[1]) for x in fh if x.startswith("VmHWM:"))
+except OSError:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(n, took, peak)
+"""
+
+
+def _fill_fast(url: str, n: int) -> None:
+    """Bulk-insert ``n`` benchmark records in one transaction (setup only: the ledger's own
+    append is one transaction per record, measured elsewhere)."""
+    import json
+    import sqlite3
+
+    from costwarden.ledger.sqlite import path_from_url
+
+    SQLiteLedger(url).close()  # the schema
+    conn = sqlite3.connect(path_from_url(url))
+    rows = []
+    for i in range(n):
+        r = _new(i, 2_000)
+        rows.append(
+            (
+                r.ts_us,
+                r.model,
+                r.provider,
+                r.input_tokens,
+                r.output_tokens,
+                r.cost_nanos,
+                r.user_id,
+                r.team,
+                r.endpoint,
+                json.dumps(list(r.tags)),
+                r.status,
+                r.price_source,
+            )
+        )
+    conn.executemany(
+        "INSERT INTO records (ts_us, model, provider, input_tokens, output_tokens, cost_nanos, "
+        "user_id, team, endpoint, tags, status, price_source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+    conn.commit()
+    conn.close()
+
+
+def _exports(n: int, baseline_n: int) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/big.db"
+        t0 = time.perf_counter()
+        _fill_fast(url, n)
+        small = f"sqlite:///{tmp}/small.db"
+        _fill_fast(small, baseline_n)
+        print(
+            f"\nexports of a SQLite ledger, each in a fresh process (filled in "
+            f"{time.perf_counter() - t0:.0f} s):"
+        )
+        print("| export | records | time | records/s | file | peak RSS | over idle |")
+        print("|---|---|---|---|---|---|---|")
+
+        def child(what: str, ledger: str, out: str) -> tuple[int, float, int]:
+            done = subprocess.run(
+                [sys.executable, "-c", _EXPORT_CHILD, ledger, what, out],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            count, took, rss = done.stdout.split()
+            return int(count), float(took), int(rss)
+
+        _, _, idle = child("idle", url, "")
+        for what, ledger, count in (
+            ("csv", url, n),
+            ("xlsx", url, n),
+            ("xlsxwriter", small, baseline_n),
+            ("xlsx", small, baseline_n),
+        ):
+            out = f"{tmp}/out.{'csv' if what == 'csv' else 'xlsx'}"
+            got, took, rss = child(what, ledger, out)
+            assert got == count
+            size = os.path.getsize(out) / 1e6
+            label = {
+                "csv": "records CSV (write_records_csv)",
+                "xlsx": "workbook (write_workbook: summary, charts, groupings, records)",
+                "xlsxwriter": "XlsxWriter constant_memory, the records sheet alone",
+            }[what]
+            print(
+                f"| {label} | {got:,} | {took:.1f} s | {got / took:,.0f} | {size:.0f} MB | "
+                f"{rss / 1024:.0f} MB | {(rss - idle) / 1024:.0f} MB |"
+            )
+            os.unlink(out)
+
+
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
-    _grouping([10_000] if quick else [10_000, 100_000, 1_000_000])
-    _writers()
-    _cli(20_000 if quick else 200_000)
+    if "--exports-only" not in argv:
+        _grouping([10_000] if quick else [10_000, 100_000, 1_000_000])
+        _writers()
+        _cli(20_000 if quick else 200_000)
+    _exports(50_000 if quick else 1_000_000, 10_000 if quick else 100_000)
 
 
 if __name__ == "__main__":

@@ -142,9 +142,11 @@ def test_report_files(workdir: Path) -> None:
     xlsx = workdir / "r.xlsx"
     assert cli("report", "--format", "xlsx", "-o", str(xlsx)).exit_code == 0
     openpyxl = pytest.importorskip("openpyxl")
-    sheet = openpyxl.load_workbook(xlsx).worksheets[0]
-    last = list(sheet.iter_rows(values_only=True))[-1]
-    assert last[0] == "TOTAL" and last[-1] == 1_950_000_000
+    book = openpyxl.load_workbook(xlsx)
+    assert book.sheetnames[:2] == ["Summary", "By model"]  # the --by grouping first
+    rows = list(book["By model"].iter_rows(values_only=True))
+    total = next(r for r in rows if r[0] == "TOTAL")
+    assert total[9] == 1_950_000_000  # Cost (nano-USD), exact
     assert cli("report", "--format", "xlsx").exit_code == 2  # needs --output
     assert cli("report", "--output", str(workdir / "t.txt")).exit_code == 2  # table to a file
 

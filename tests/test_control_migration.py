@@ -54,8 +54,10 @@ def test_sqlite_ledger_of_the_previous_release_upgrades_keeping_every_record(
     conn.close()
     ledger = SQLiteLedger(f"sqlite:///{path}")
     try:
-        assert ledger.schema_version == 4
-        assert len(ledger.records()) == 12
+        from costwarden.ledger.schema_sqlite import MIGRATIONS
+
+        assert ledger.schema_version == len(MIGRATIONS)  # every later migration applied
+        assert len(ledger.records()) == 12 and ledger.bill_lines() == []
         assert ledger.budgets() == [] and ledger.list_keys() == [] and ledger.audit() == []
         ledger.put_budget("team:research", Budget(daily_limit=1.0), actor="t", now=1.0)
         _key, secret = create_key(ledger, team="research", now=1.0)
@@ -114,8 +116,11 @@ def test_postgres_schema_of_the_previous_release_upgrades_keeping_every_record()
             assert len(before["records"]) == 10 and before["totals"]
         ledger = open_ledger(pg.with_schema(server, schema))
         try:
-            assert ledger.schema_version == 4  # type: ignore[attr-defined]
+            from costwarden.ledger.schema_postgres import MIGRATIONS
+
+            assert ledger.schema_version == len(MIGRATIONS)  # type: ignore[attr-defined]
             assert len(ledger.records()) == 10
+            assert ledger.bill_lines() == []  # type: ignore[attr-defined]
             ledger.put_budget("global", Budget(daily_limit=1.0), actor="t", now=1.0)  # type: ignore[attr-defined]
         finally:
             ledger.close()

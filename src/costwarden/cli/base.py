@@ -234,7 +234,56 @@ def print_json(value: Any) -> None:
 
 
 def print_table(table: Table) -> None:
-    console().print(table)
+    """Print a table whole: a cell that does not fit wraps (``fold``) instead of being cut
+    with an ellipsis, and on a non-terminal stdout (a pipe, a file) the table gets the width
+    it needs instead of rich's 80 columns. Colour follows rich: off for a non-terminal and
+    when ``NO_COLOR`` is set."""
+    con = console()
+    for column in table.columns:
+        column.overflow = "fold"
+    if not con.is_terminal and "COLUMNS" not in os.environ:
+        from rich.measure import Measurement
+
+        wide = Measurement.get(con, con.options.update_width(100_000), table).maximum
+        con.width = max(con.width, wide)
+    con.print(table)
+
+
+class progress_bar:
+    """A rich progress bar on stderr while long work runs, only when stderr is a terminal
+    (a pipe or a log gets nothing). ``with progress_bar("Exporting", total) as advance:``
+    then ``advance(n)`` after each n items; ``total`` None shows a counter."""
+
+    def __init__(self, what: str, total: int | None = None) -> None:
+        self.what, self.total = what, total
+        self._progress: Any = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not sys.stderr.isatty():
+            return lambda n: None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(file=sys.stderr),
+            transient=True,
+        )
+        self._progress.start()
+        task = self._progress.add_task(self.what, total=self.total)
+        return lambda n: self._progress.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
 
 
 def money(nanos: Nanos | None) -> str:
@@ -270,9 +319,11 @@ def parse_when(
     text: str | None, zone: str, *, option: str, end: bool = False, now: datetime | None = None
 ) -> datetime | None:
     """``--since``/``--until`` values: ``2026-11-01``, ``2026-11-01T09:30`` (local to the
-    config's time zone unless it has an offset), ``today``, ``yesterday``, ``now`` or an
-    age such as ``7d``, ``12h``, ``30m``, ``2w``. A bare date given to ``--until`` means the
-    end of that day, so ``--since 2026-11-01 --until 2026-11-30`` covers both whole days."""
+    config's time zone unless it has an offset), ``today``, ``yesterday``, ``this-month``,
+    ``last-month``, ``now`` or an age such as ``7d``, ``12h``, ``30m``, ``2w``. A bare date,
+    ``today``, ``yesterday`` or a month given to ``--until`` means the end of that day or
+    month, so ``--since 2026-11-01 --until 2026-11-30`` covers both whole days and
+    ``--since last-month --until last-month`` covers last month."""
     if text is None:
         return None
     tz = get_zone(zone)
@@ -281,6 +332,16 @@ def parse_when(
     day: datetime | None = None
     if value == "now":
         return at
+    if value in ("this-month", "last-month"):
+        first = at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        if value == "last-month":
+            prev = (first.date() - timedelta(days=1)).replace(day=1)
+            start = datetime(prev.year, prev.month, 1, tzinfo=tz)
+            return first if end else start
+        if end:
+            nxt = (first.date() + timedelta(days=32)).replace(day=1)
+            return datetime(nxt.year, nxt.month, 1, tzinfo=tz)
+        return datetime(first.year, first.month, 1, tzinfo=tz)
     if value in ("today", "yesterday"):
         day = at.replace(hour=0, minute=0, second=0, microsecond=0)
         if value == "yesterday":
@@ -293,7 +354,7 @@ def parse_when(
         except ValueError:
             raise typer.BadParameter(
                 f"{text!r} is not a date: use 2026-11-01, 2026-11-01T09:30, today, "
-                "yesterday, now or an age such as 7d, 12h, 30m",
+                "yesterday, this-month, last-month, now or an age such as 7d, 12h, 30m",
                 param_hint=option,
             ) from None
         if len(text.strip()) == 10:  # a bare date
@@ -331,8 +392,28 @@ TagOpt = Annotated[str | None, typer.Option("--tag", "-g", help="A tag or endpoi
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="A model.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 SinceOpt = Annotated[
-    str | None, typer.Option("--since", help="Start: 2026-11-01, today, 7d, 2026-11-01T09:30...")
+    str | None,
+    typer.Option(
+        "--since", help="Start: 2026-11-01, today, yesterday, this-month, last-month, 7d..."
+    ),
 ]
+TzOpt = Annotated[
+    str | None,
+    typer.Option("--tz", help="IANA time zone for dates and days (default: the config's)."),
+]
+
+
+def zone_option(tz: str | None, default: str) -> str:
+    """``--tz`` checked now (a misspelt zone is a usage error, exit 2), else the default."""
+    if tz is None:
+        return default
+    try:
+        get_zone(tz)
+    except CostwardenError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--tz") from None
+    return tz
+
+
 UntilOpt = Annotated[
     str | None, typer.Option("--until", help="End (exclusive; a bare date: that whole day).")
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from costwarden.cli.base import (
     SinceOpt,
     TagOpt,
     TeamOpt,
+    TzOpt,
     UntilOpt,
     UserOpt,
     app,
@@ -33,10 +35,14 @@ from costwarden.cli.base import (
     parse_when,
     print_json,
     print_table,
+    progress_bar,
     state,
     to_us,
+    zone_option,
 )
 from costwarden.errors import InvalidInputError
+from costwarden.ledger import InspectableLedger
+from costwarden.ledger.billing import stream_records
 from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
 
 
@@ -86,6 +92,30 @@ def status(
     typer.echo("; ".join(notes))
 
 
+class RecordsFormat(enum.StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _filter(**named: str | None) -> reports.RecordFilter:
+    for kind, name in named.items():
+        if name is not None and not name:
+            raise typer.BadParameter(f"--{kind} needs a non-empty name")
+    return reports.RecordFilter(**named)
+
+
+def _count(ledger: Any) -> int | None:
+    """How many records the ledger holds (a progress bar's total), where it can say."""
+    return ledger.count_records() if isinstance(ledger, InspectableLedger) else None
+
+
+def _range(st: Any, since: str | None, until: str | None, zone: str) -> tuple[Any, Any]:
+    start = parse_when(since, zone, option="--since")
+    end = parse_when(until, zone, option="--until", end=True)
+    return start, end
+
+
 @app.command()
 @handles_errors
 def records(
@@ -97,28 +127,58 @@ def records(
     key: KeyOpt = None,
     tag: TagOpt = None,
     model: ModelOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show the latest N.")] = 50,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-n", min=1, help="Show the latest N (table default 50)."),
+    ] = None,
+    fmt: Annotated[
+        RecordsFormat, typer.Option("--format", "-f", help="table, csv (every match) or json.")
+    ] = RecordsFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+    tz: TzOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Usage records, latest last (filters combine)."""
-    st = state(ctx)
-    zone = st.config.timezone
-    start = parse_when(since, zone, option="--since")
-    end = parse_when(until, zone, option="--until", end=True)
-    rows = st.ledger().records(to_us(start), to_us(end))
-    rows = [
-        r
-        for r in rows
-        if (user is None or r.user_id == user)
-        and (team is None or r.team == team)
-        and (key is None or r.key == key)
-        and (tag is None or tag in r.tags or r.endpoint == tag)
-        and (model is None or r.model == model)
-    ]
-    matched = len(rows)
-    rows = rows[-limit:]
+    """Usage records, latest last (filters combine). ``--format csv`` streams every matching
+    record (or the latest ``--limit``) in constant memory."""
     if as_json:
-        print_json([reports.record_to_dict(r, zone) for r in rows])
+        fmt = RecordsFormat.json
+    st = state(ctx)
+    zone = zone_option(tz, st.config.timezone)
+    start, end = _range(st, since, until, zone)
+    wanted = _filter(user=user, team=team, key=key, model=model, tag=tag)
+    ledger = st.ledger()
+    if fmt is RecordsFormat.csv and limit is None:
+        stream = wanted.apply(stream_records(ledger, to_us(start), to_us(end)))
+        total = None if start or end or not wanted.empty else _count(ledger)
+        if output is None:
+            reports.write_records_csv(stream, sys.stdout, timezone=zone)
+            return
+        with (
+            output.open("w", encoding="utf-8", newline="") as fh,
+            progress_bar("Exporting records", total) as advance,
+        ):
+            n = reports.write_records_csv(stream, fh, timezone=zone, progress=advance)
+        typer.echo(f"wrote {output} ({n:,} records)")
+        return
+    if output is not None and fmt is RecordsFormat.table:
+        raise typer.BadParameter("--output needs --format csv or json", param_hint="--output")
+    rows = list(wanted.apply(stream_records(ledger, to_us(start), to_us(end))))
+    matched = len(rows)
+    rows = rows[-(limit or 50) :] if fmt is RecordsFormat.table or limit else rows
+    if fmt is RecordsFormat.csv:
+        out = sys.stdout if output is None else output.open("w", encoding="utf-8", newline="")
+        try:
+            reports.write_records_csv(rows, out, timezone=zone)
+        finally:
+            if output is not None:
+                out.close()
+        return
+    if fmt is RecordsFormat.json:
+        doc = [reports.record_to_dict(r, zone) for r in rows]
+        if output is None:
+            print_json(doc)
+        else:
+            output.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         return
     table = Table(title=f"Records ({len(rows)} of {matched} matching, times in {zone})")
     for name in ("Time", "Model", "User", "Team", "Endpoint/tags", "In", "Out", "Cost"):
@@ -148,6 +208,8 @@ class GroupBy(enum.StrEnum):
     key = "key"
     tag = "tag"
     day = "day"
+    week = "week"
+    month = "month"
     endpoint = "endpoint"
     provider = "provider"
 
@@ -168,35 +230,64 @@ def report(
     by: Annotated[GroupBy, typer.Option("--by", "-b", help="Group spend by.")] = GroupBy.model,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+    user: UserOpt = None,
+    team: TeamOpt = None,
+    key: KeyOpt = None,
+    tag: TagOpt = None,
+    model: ModelOpt = None,
+    tz: TzOpt = None,
+    vs_billed: Annotated[
+        bool,
+        typer.Option(
+            "--vs-billed", help="Tracked spend against imported provider bills, per day and model."
+        ),
+    ] = False,
+    no_records: Annotated[
+        bool, typer.Option("--no-records", help="XLSX: leave out the raw records sheet.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Spend grouped by user, team, model, key, tag, day, endpoint or provider (exact totals)."""
+    """Spend grouped by user, team, model, key, tag, day, week, month, endpoint or provider
+    (exact totals), over any period and scope; ``--format xlsx`` writes the whole workbook
+    (summary and charts, a sheet per grouping, the records)."""
     if as_json:
         fmt = ReportFormat.json
     if fmt is ReportFormat.xlsx and output is None:
         raise typer.BadParameter("an XLSX report needs --output PATH", param_hint="--format")
+    if fmt is ReportFormat.table and output is not None:
+        raise typer.BadParameter("--output needs --format csv, json or xlsx")
     st = state(ctx)
-    zone = st.config.timezone
-    start = parse_when(since, zone, option="--since")
-    end = parse_when(until, zone, option="--until", end=True)
-    result = reports.build_report(
-        st.ledger().records(to_us(start), to_us(end)),
-        by.value,
-        since=start,
-        until=end,
-        timezone=zone,
-    )
+    zone = zone_option(tz, st.config.timezone)
+    start, end = _range(st, since, until, zone)
+    wanted = _filter(user=user, team=team, key=key, model=model, tag=tag)
+    ledger = st.ledger()
+    if vs_billed:
+        from costwarden.cli.billing import vs_billed_report
+
+        vs_billed_report(ledger, start, end, wanted, fmt.value, output)
+        return
+    stream = wanted.apply(stream_records(ledger, to_us(start), to_us(end)))
     if fmt is ReportFormat.xlsx:
         assert output is not None
-        reports.write_xlsx(result, output)
-        typer.echo(
-            f"wrote {output} ({len(result.rows)} rows, total {money(result.total.cost_nanos)})"
-        )
+        total = None if start or end or not wanted.empty else _count(ledger)
+        order = [str(by), *(g for g in reports.WORKBOOK_GROUPS if g != str(by))]
+        with progress_bar("Writing workbook", total) as advance:
+            cube = reports.write_workbook(
+                output,
+                stream,
+                timezone=zone,
+                since=start,
+                until=end,
+                scope=wanted.describe(),
+                groupings=order,
+                include_records=not no_records,
+                progress=advance,
+            )
+        typer.echo(f"wrote {output} ({cube.requests:,} records, total {money(cube.cost_nanos)})")
         return
+    result = reports.build_report(stream, str(by), since=start, until=end, timezone=zone)
     if fmt is ReportFormat.table:
-        if output is not None:
-            raise typer.BadParameter("--output needs --format csv, json or xlsx")
-        _report_table(result)
+        _report_table(result, wanted)
         return
     writer = reports.write_csv if fmt is ReportFormat.csv else reports.write_json
     if output is None:
@@ -207,7 +298,7 @@ def report(
     typer.echo(f"wrote {output} ({len(result.rows)} rows, total {money(result.total.cost_nanos)})")
 
 
-def _report_table(result: reports.Report) -> None:
+def _report_table(result: reports.Report, wanted: reports.RecordFilter) -> None:
     span = (
         "all time"
         if result.since is None and result.until is None
@@ -216,7 +307,10 @@ def _report_table(result: reports.Report) -> None:
             for t in (result.since, result.until)
         )
     )
-    table = Table(title=f"Spend by {result.by} ({span}, {result.timezone})", show_footer=True)
+    scope = "" if wanted.empty else f", {wanted.describe()}"
+    table = Table(
+        title=f"Spend by {result.by} ({span}, {result.timezone}{scope})", show_footer=True
+    )
     total = result.total
     table.add_column(result.by, footer=reports.TOTAL_LABEL)
     table.add_column("Calls", justify="right", footer=f"{total.requests:,}")

@@ -17,6 +17,7 @@ from costwarden.ledger.base import (
     LedgerEvent,
     LimitCheck,
 )
+from costwarden.ledger.billing import BillingLedger, BillLine, StreamingLedger, stream_records
 from costwarden.ledger.inspect import InspectableLedger
 from costwarden.ledger.memory import MemoryLedger
 from costwarden.ledger.sqlite import SQLiteLedger
@@ -47,6 +48,8 @@ def open_ledger(url: str) -> Ledger:
 
 
 __all__ = [
+    "BillLine",
+    "BillingLedger",
     "Bucket",
     "BucketUsage",
     "Delivery",
@@ -58,5 +61,7 @@ __all__ = [
     "MemoryLedger",
     "NewRecord",
     "SQLiteLedger",
+    "StreamingLedger",
     "open_ledger",
+    "stream_records",
 ]

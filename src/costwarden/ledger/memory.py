@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Final
 
@@ -23,6 +23,7 @@ from costwarden.ledger.base import (
     LedgerEvent,
     LimitCheck,
 )
+from costwarden.ledger.billing import BATCH, HIGH_US, LOW_US, BillLine, check_batch
 from costwarden.ledger.memory_control import MemoryControl, MemoryControlState
 from costwarden.money import Nanos
 from costwarden.records import NewRecord, StoredRecord
@@ -317,3 +318,34 @@ class MemoryLedger(MemoryControl):
 
     def close(self) -> None:
         self._closed = True
+
+    # -- streaming reads and imported bills (see ledger/billing.py) ----------------------------
+    def iter_records(
+        self, since_us: int | None = None, until_us: int | None = None, batch: int = BATCH
+    ) -> Iterator[StoredRecord]:
+        check_batch(batch)
+        return iter(self.records(since_us, until_us))
+
+    def put_bill_lines(self, lines: Sequence[BillLine]) -> int:
+        with self._lock:
+            self._alive()
+            bills = self.__dict__.setdefault("_bills", {})
+            for line in lines:
+                bills[line.key] = line
+        return len(lines)
+
+    def bill_lines(
+        self, since_us: int | None = None, until_us: int | None = None, provider: str | None = None
+    ) -> list[BillLine]:
+        with self._lock:
+            lines = list(self.__dict__.get("_bills", {}).values())
+        low = LOW_US if since_us is None else since_us
+        high = HIGH_US if until_us is None else until_us
+        found = [
+            x
+            for x in lines
+            if low <= x.start_us < high and (provider is None or x.provider == provider)
+        ]
+        return sorted(
+            found, key=lambda x: (x.start_us, x.provider, x.account, x.model or "", x.item)
+        )

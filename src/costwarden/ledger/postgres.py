@@ -58,6 +58,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout, TooManyRequest
 
 from costwarden import forksafe
 from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
+from costwarden.ledger import billing_sql
 from costwarden.ledger.base import (
     Bucket,
     BucketUsage,
@@ -66,6 +67,7 @@ from costwarden.ledger.base import (
     LedgerEvent,
     LimitCheck,
 )
+from costwarden.ledger.billing import BATCH, BillLine, after_key, check_batch
 from costwarden.ledger.control import Execute, SQLControl
 from costwarden.ledger.migrations import apply_migrations
 from costwarden.ledger.rows import APPEND_COLUMNS, POSTGRES_RECORDS, SELECT_COLUMNS
@@ -758,6 +760,48 @@ class PostgresLedger(SQLControl):
         version = int(row[0]) if row else 0
         self._note_control_version(version)
         return version
+
+    # -- streaming reads and imported bills (see ledger/billing.py) ----------------------------
+    def iter_records(
+        self, since_us: int | None = None, until_us: int | None = None, batch: int = BATCH
+    ) -> Iterator[StoredRecord]:
+        query = billing_sql.batch_sql(SELECT_COLUMNS, "%s")
+        after = billing_sql.first_after(since_us)
+        check_batch(batch)
+        while True:
+            params = billing_sql.batch_params(after, until_us, batch)
+
+            def read(c: _Conn, p: tuple[int, ...] = params) -> list[tuple[Any, ...]]:
+                return c.execute(query, p).fetchall()
+
+            rows = self._run("iter_records", read)
+            if not rows:
+                return
+            records = [POSTGRES_RECORDS.decode(row) for row in rows]
+            yield from records
+            if len(rows) < batch:
+                return
+            after = after_key(records)
+
+    def put_bill_lines(self, lines: Sequence[BillLine]) -> int:
+        query = billing_sql.upsert_sql("%s")
+        params = [billing_sql.line_params(line) for line in lines]
+
+        def write(c: _Conn) -> None:
+            with c.cursor() as cur:
+                cur.executemany(query, params)
+
+        if params:
+            self._run("put_bill_lines", write)
+        return len(params)
+
+    def bill_lines(
+        self, since_us: int | None = None, until_us: int | None = None, provider: str | None = None
+    ) -> list[BillLine]:
+        query = billing_sql.select_sql("%s", provider)
+        params = billing_sql.select_params(since_us, until_us, provider)
+        rows = self._run("bill_lines", lambda c: c.execute(query, params).fetchall())
+        return [billing_sql.line_from_row(row) for row in rows]
 
 
 def _remembered(

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from costwarden.ledger import schema_control
+from costwarden.ledger import billing_sql, schema_control
 
 _V1_TABLES: Final[list[str]] = [
     """CREATE TABLE records (
@@ -277,5 +277,7 @@ MIGRATIONS: Final[list[list[str]]] = [
     ],
     # 4: the control plane: budgets, virtual keys (hashes only), audit log, control version
     schema_control.POSTGRES,
+    # 5: imported provider bill lines (costwarden import, report --vs-billed, the dashboard)
+    billing_sql.POSTGRES_TABLE,
 ]
 """Each migration is a list of statements run in order in the migrating transaction."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from costwarden.ledger import schema_control
+from costwarden.ledger import billing_sql, schema_control
 
 MIGRATIONS: Final[list[list[str]]] = [
     # 1: records, totals, holds, events, alert outbox
@@ -74,4 +74,6 @@ MIGRATIONS: Final[list[list[str]]] = [
     ],
     # 4: the control plane: budgets, virtual keys (hashes only), audit log, control version
     schema_control.SQLITE,
+    # 5: imported provider bill lines (costwarden import, report --vs-billed, the dashboard)
+    billing_sql.SQLITE_TABLE,
 ]

@@ -45,6 +45,7 @@ from typing import Any, Final
 
 from costwarden import forksafe
 from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
+from costwarden.ledger import billing_sql
 from costwarden.ledger.base import (
     MINUTE,
     Bucket,
@@ -54,6 +55,7 @@ from costwarden.ledger.base import (
     LedgerEvent,
     LimitCheck,
 )
+from costwarden.ledger.billing import BATCH, BillLine, after_key, check_batch
 from costwarden.ledger.control import Execute, SQLControl
 from costwarden.ledger.migrations import apply_migrations
 from costwarden.ledger.rows import APPEND_COLUMNS, SELECT_COLUMNS, SQLITE_RECORDS
@@ -765,6 +767,43 @@ class SQLiteLedger(SQLControl):
 
     def _snapshot_version(self, execute: Execute) -> int:
         return self._board.control_generation
+
+    # -- streaming reads and imported bills (see ledger/billing.py) ----------------------------
+    def iter_records(
+        self, since_us: int | None = None, until_us: int | None = None, batch: int = BATCH
+    ) -> Iterator[StoredRecord]:
+        sql = billing_sql.batch_sql(SELECT_COLUMNS, "?")
+        after = billing_sql.first_after(since_us)
+        check_batch(batch)
+        while True:
+            with self._read() as conn:
+                rows = conn.execute(
+                    sql, billing_sql.batch_params(after, until_us, batch)
+                ).fetchall()
+            if not rows:
+                return
+            records = [SQLITE_RECORDS.decode(row) for row in rows]
+            yield from records
+            if len(rows) < batch:
+                return
+            after = after_key(records)
+
+    def put_bill_lines(self, lines: Sequence[BillLine]) -> int:
+        sql = billing_sql.upsert_sql("?")
+        params = [billing_sql.line_params(line) for line in lines]
+        with self._write() as conn:
+            conn.executemany(sql, params)
+        return len(params)
+
+    def bill_lines(
+        self, since_us: int | None = None, until_us: int | None = None, provider: str | None = None
+    ) -> list[BillLine]:
+        with self._read() as conn:
+            rows = conn.execute(
+                billing_sql.select_sql("?", provider),
+                billing_sql.select_params(since_us, until_us, provider),
+            ).fetchall()
+        return [billing_sql.line_from_row(row) for row in rows]
 
 
 class _WriteTransaction:

@@ -1,4 +1,4 @@
-"""Spend reports: ledger records grouped into rows, written as CSV, JSON or XLSX.
+"""Spend summaries: ledger records grouped into rows (the writers are reports/csv.py, xlsx.py).
 
 Why the care with sums: a report total is what someone reconciles against an invoice. Every
 amount is summed as integer nano-USD and written as an exact decimal (``1.000000000``), never
@@ -8,28 +8,39 @@ spreadsheets can chart them) and carry the exact integer nano-USD in a column be
 Grouping by ``tag`` puts a record with several tags in several rows, so the rows may add up to
 more than the total; the total always counts each record once (``Report.rows_overlap`` says so).
 Records without the grouped field land in the ``(none)`` row. ``day`` is the local calendar
-date in the report's time zone.
+date in the report's time zone, ``week`` its ISO week (``2026-W45``, weeks start on Monday) and
+``month`` its month (``2026-11``).
 
-XLSX needs the optional ``xlsxwriter`` package (``pip install 'costwarden[excel]'``).
+:class:`Cube` sums records once at the finest grain (local day x every name of a record) and
+rolls that up into any grouping: one pass over a ledger gives every sheet of a workbook.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
 from costwarden.budget import calendar_window, get_zone
-from costwarden.errors import ConfigurationError, InvalidInputError
+from costwarden.errors import InvalidInputError
 from costwarden.money import Nanos, nanos_to_decimal
 from costwarden.records import StoredRecord
 
-GROUP_BY: Final = ("user", "team", "model", "key", "tag", "day", "endpoint", "provider")
+GROUP_BY: Final = (
+    "user",
+    "team",
+    "model",
+    "key",
+    "tag",
+    "day",
+    "week",
+    "month",
+    "endpoint",
+    "provider",
+)
+PERIODS: Final = ("day", "week", "month")
 NONE_LABEL: Final = "(none)"
 TOTAL_LABEL: Final = "TOTAL"
 JSON_SCHEMA: Final = "costwarden.report/1"
@@ -118,6 +129,30 @@ class _DayLabel:
         return self.label
 
 
+def period_label(day: str, period: str) -> str:
+    """The ``week`` (``2026-W45``) or ``month`` (``2026-11``) of a local ``day`` label."""
+    if period == "day":
+        return day
+    if period == "month":
+        return day[:7]
+    year, week, _ = date.fromisoformat(day).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+class _PeriodLabel:
+    def __init__(self, zone_name: str, period: str) -> None:
+        self.day = _DayLabel(zone_name)
+        self.period = period
+        self.last_day = ""
+        self.label: tuple[str] = ("",)
+
+    def __call__(self, rec: StoredRecord) -> Sequence[str]:
+        (day,) = self.day(rec)
+        if day != self.last_day:
+            self.last_day, self.label = day, (period_label(day, self.period),)
+        return self.label
+
+
 def _field(name: str) -> Callable[[StoredRecord], Sequence[str]]:
     def key(rec: StoredRecord) -> Sequence[str]:
         return (getattr(rec, name) or NONE_LABEL,)
@@ -133,6 +168,8 @@ def _key_function(by: str, zone_name: str) -> Callable[[StoredRecord], Sequence[
     """The group label(s) of a record: one, except for ``tag`` (each of its tags)."""
     if by == "day":
         return _DayLabel(zone_name)
+    if by in PERIODS:
+        return _PeriodLabel(zone_name, by)
     if by == "tag":
         return _tags
     return _field("user_id" if by == "user" else by)
@@ -173,8 +210,19 @@ def build_report(
                 acc = sums[key] = [0] * 7
             for i, v in enumerate(values):
                 acc[i] += v
+    return _report(by, sums, total, since, until, timezone)
+
+
+def _report(
+    by: str,
+    sums: dict[str, list[int]],
+    total: list[int],
+    since: datetime | None,
+    until: datetime | None,
+    timezone: str,
+) -> Report:
     rows = [ReportRow(key, *acc) for key, acc in sums.items()]
-    if by == "day":
+    if by in PERIODS:
         rows.sort(key=lambda r: r.group)
     else:
         rows.sort(key=lambda r: (-r.cost_nanos, r.group))
@@ -190,98 +238,93 @@ def build_report(
     )
 
 
-# -- writers -------------------------------------------------------------------------------------
-def _cells(row: ReportRow) -> list[str | int]:
-    return [
-        row.group,
-        row.requests,
-        *(getattr(row, name) for name in TOKEN_FIELDS),
-        f"{row.cost_usd:f}",
-        row.cost_nanos,
-    ]
+_FIELDS: Final = (
+    ("user", "user_id"),
+    ("team", "team"),
+    ("key", "key"),
+    ("model", "model"),
+    ("endpoint", "endpoint"),
+    ("provider", "provider"),
+)
 
 
-def write_csv(report: Report, out: IO[str]) -> None:
-    """Header, one line per group, then the ``TOTAL`` line (stdlib csv, RFC 4180 quoting)."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([report.by, *COLUMNS])
-    for row in report.rows:
-        writer.writerow(_cells(row))
-    writer.writerow(_cells(report.total))
+class Cube:
+    """Every grouping of one pass over the records.
 
+    ``add`` updates one running sum per grouping (the day label is cached), so memory grows
+    with the number of distinct users, models, days... and never with the number of records
+    or of their combinations; weeks and months are rolled up from the days at the end.
+    ``report(by)`` gives the same rows as :func:`build_report` on the same records.
+    """
 
-def write_json(report: Report, out: IO[str]) -> None:
-    """The :meth:`Report.to_dict` document (schema ``costwarden.report/1``), indented."""
-    json.dump(report.to_dict(), out, indent=2)
-    out.write("\n")
+    def __init__(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        timezone: str = "UTC",
+    ) -> None:
+        self._day = _DayLabel(timezone)  # a misspelt zone fails here, before any work
+        self.since, self.until, self.timezone = since, until, timezone
+        self.sums: dict[str, dict[str, list[int]]] = {
+            name: {} for name in ("day", "tag", *(n for n, _ in _FIELDS))
+        }
+        self.total = [0] * 7
 
-
-def write_xlsx(report: Report, path: str | Path) -> None:
-    """An Excel workbook: the grouped table (numbers, money formatted) and a sheet about it."""
-    try:
-        import xlsxwriter
-    except ImportError:
-        raise ConfigurationError(
-            "XLSX reports need the xlsxwriter package: pip install 'costwarden[excel]' "
-            "(or choose --format csv)"
-        ) from None
-    workbook = xlsxwriter.Workbook(str(path))
-    try:
-        bold = workbook.add_format({"bold": True})
-        money = workbook.add_format({"num_format": "$#,##0.000000"})
-        bold_money = workbook.add_format({"bold": True, "num_format": "$#,##0.000000"})
-        sheet = workbook.add_worksheet(f"Spend by {report.by}")
-        sheet.write_row(0, 0, [report.by, *COLUMNS], bold)
-        lines = [*report.rows, report.total]
-        for r, row in enumerate(lines, start=1):
-            is_total = row is report.total
-            sheet.write_string(r, 0, row.group, bold if is_total else None)
-            sheet.write_row(r, 1, [row.requests, *(getattr(row, n) for n in TOKEN_FIELDS)])
-            sheet.write_number(
-                r, 2 + len(TOKEN_FIELDS), float(row.cost_usd), bold_money if is_total else money
-            )
-            sheet.write_number(r, 3 + len(TOKEN_FIELDS), row.cost_nanos)
-        sheet.set_column(0, 0, max([len(report.by), *(len(x.group) for x in lines)]) + 2)
-        sheet.set_column(1, len(COLUMNS), 14)
-        sheet.freeze_panes(1, 0)
-        about = workbook.add_worksheet("About")
-        facts = report.to_dict()
-        for r, key in enumerate(
-            ("schema", "by", "since", "until", "timezone", "currency", "generated_at")
-        ):
-            about.write_string(r, 0, key, bold)
-            about.write_string(r, 1, str(facts[key] if facts[key] is not None else "(open)"))
-        about.write_string(7, 0, "note", bold)
-        about.write_string(
-            7,
+    def add(self, rec: StoredRecord) -> None:
+        values = (
             1,
-            "cost_nanos is exact (1e-9 USD); rows by tag may overlap, the total counts each "
-            "record once",
+            rec.input_tokens,
+            rec.output_tokens,
+            rec.cache_read_tokens,
+            rec.cache_write_tokens,
+            rec.reasoning_tokens,
+            rec.cost_nanos,
         )
-        about.set_column(0, 1, 24)
-    finally:
-        workbook.close()
+        total = self.total
+        for i, v in enumerate(values):
+            total[i] += v
+        sums = self.sums
+        names = [
+            ("day", self._day(rec)[0]),
+            *((kind, getattr(rec, attr) or NONE_LABEL) for kind, attr in _FIELDS),
+            *(("tag", t) for t in (rec.tags or (NONE_LABEL,))),
+        ]
+        for kind, name in names:
+            group = sums[kind]
+            acc = group.get(name)
+            if acc is None:
+                group[name] = list(values)
+            else:
+                for i, v in enumerate(values):
+                    acc[i] += v
 
+    def feed(self, records: Iterable[StoredRecord]) -> Cube:
+        for rec in records:
+            self.add(rec)
+        return self
 
-# -- records -------------------------------------------------------------------------------------
-def record_to_dict(rec: StoredRecord, timezone: str = "UTC") -> dict[str, Any]:
-    """One ledger record for JSON output: exact cost as a decimal string and nano-USD."""
-    return {
-        "id": rec.id,
-        "timestamp": datetime.fromtimestamp(rec.ts_us / 1_000_000, get_zone(timezone)).isoformat(),
-        "model": rec.model,
-        "provider": rec.provider,
-        "user": rec.user_id,
-        "team": rec.team,
-        "key": rec.key,
-        "endpoint": rec.endpoint,
-        "request_id": rec.request_id,
-        "tags": list(rec.tags),
-        **{name: getattr(rec, name) for name in TOKEN_FIELDS},
-        "cost_usd": f"{nanos_to_decimal(rec.cost_nanos).quantize(Decimal('1e-9')):f}",
-        "cost_nanos": rec.cost_nanos,
-        "latency_ms": rec.latency_ms,
-        "status": rec.status,
-        "estimated": rec.estimated,
-        "price_source": rec.price_source,
-    }
+    @property
+    def requests(self) -> int:
+        return self.total[0]
+
+    @property
+    def cost_nanos(self) -> Nanos:
+        return self.total[6]
+
+    def report(self, by: str) -> Report:
+        if by not in GROUP_BY:
+            raise InvalidInputError(f"a report groups by one of {', '.join(GROUP_BY)}, not {by!r}")
+        if by not in PERIODS or by == "day":
+            sums = {k: list(v) for k, v in self.sums[by].items()}
+        else:
+            sums = {}
+            for day, values in self.sums["day"].items():
+                label = period_label(day, by)
+                acc = sums.get(label)
+                if acc is None:
+                    sums[label] = list(values)
+                else:
+                    for i, v in enumerate(values):
+                        acc[i] += v
+        return _report(by, sums, list(self.total), self.since, self.until, self.timezone)

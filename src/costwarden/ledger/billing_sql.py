@@ -1,0 +1,131 @@
+"""The SQL of imported bill lines and of batched record reads, shared by SQLite and PostgreSQL.
+
+The ledgers call these with their own ``execute`` (and placeholder style) inside their own
+transactions; see :mod:`costwarden.ledger.billing` for what the lines mean. The table is
+``bill_lines``, keyed by ``(provider, start_us, account, model, item)`` so an import replaces
+the lines it has already stored (a model-less line keeps ``model = ''``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from costwarden.ledger.billing import HIGH_US, LOW_US, BillLine
+
+_COLUMNS: Final = (
+    "provider, start_us, end_us, account, model, item, cost_nanos, input_tokens, "
+    "output_tokens, requests, source, imported_at"
+)
+
+SQLITE_TABLE: Final = [
+    """CREATE TABLE bill_lines (
+        provider TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,
+        account TEXT NOT NULL DEFAULT '', model TEXT NOT NULL DEFAULT '',
+        item TEXT NOT NULL DEFAULT '', cost_nanos INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+        requests INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT '',
+        imported_at REAL NOT NULL,
+        PRIMARY KEY (provider, start_us, account, model, item)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX bill_lines_start ON bill_lines (start_us)",
+]
+
+POSTGRES_TABLE: Final = [
+    """CREATE TABLE bill_lines (
+        provider TEXT NOT NULL, start_us BIGINT NOT NULL, end_us BIGINT NOT NULL,
+        account TEXT NOT NULL DEFAULT '', model TEXT NOT NULL DEFAULT '',
+        item TEXT NOT NULL DEFAULT '', cost_nanos BIGINT NOT NULL,
+        input_tokens BIGINT NOT NULL DEFAULT 0, output_tokens BIGINT NOT NULL DEFAULT 0,
+        requests BIGINT NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT '',
+        imported_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (provider, start_us, account, model, item)
+    )""",
+    "CREATE INDEX bill_lines_start ON bill_lines (start_us)",
+]
+
+
+def upsert_sql(placeholder: str) -> str:
+    marks = ", ".join([placeholder] * 12)
+    return (
+        f"INSERT INTO bill_lines ({_COLUMNS}) VALUES ({marks}) "
+        "ON CONFLICT (provider, start_us, account, model, item) DO UPDATE SET "
+        "end_us = excluded.end_us, cost_nanos = excluded.cost_nanos, "
+        "input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, "
+        "requests = excluded.requests, source = excluded.source, "
+        "imported_at = excluded.imported_at"
+    )
+
+
+def line_params(line: BillLine) -> tuple[Any, ...]:
+    return (
+        line.provider,
+        line.start_us,
+        line.end_us,
+        line.account,
+        line.model or "",
+        line.item,
+        line.cost_nanos,
+        line.input_tokens,
+        line.output_tokens,
+        line.requests,
+        line.source,
+        line.imported_at,
+    )
+
+
+def select_sql(placeholder: str, provider: str | None) -> str:
+    p = placeholder
+    where = f"start_us >= {p} AND start_us < {p}" + (f" AND provider = {p}" if provider else "")
+    return (
+        f"SELECT {_COLUMNS} FROM bill_lines WHERE {where} "
+        "ORDER BY start_us, provider, account, model, item"
+    )
+
+
+def select_params(
+    since_us: int | None, until_us: int | None, provider: str | None
+) -> tuple[Any, ...]:
+    bounds = (LOW_US if since_us is None else since_us, HIGH_US if until_us is None else until_us)
+    return (*bounds, provider) if provider else bounds
+
+
+def line_from_row(row: Sequence[Any]) -> BillLine:
+    provider, start, end, account, model, item, cost, n_in, n_out, calls, source, at = row
+    return BillLine(
+        provider=provider,
+        start_us=int(start),
+        end_us=int(end),
+        model=model or None,
+        item=item,
+        cost_nanos=int(cost),
+        account=account,
+        input_tokens=int(n_in),
+        output_tokens=int(n_out),
+        requests=int(calls),
+        source=source,
+        imported_at=float(at),
+    )
+
+
+def batch_sql(columns: str, placeholder: str) -> str:
+    """The next batch of records after ``(ts_us, id)``: ``ts_us >= ?`` lets the planner use the
+    ``ts_us`` index, the row comparison skips what the previous batch already returned."""
+    p = placeholder
+    return (
+        f"SELECT {columns} FROM records WHERE ts_us >= {p} AND (ts_us, id) > ({p}, {p}) "
+        f"AND ts_us < {p} ORDER BY ts_us, id LIMIT {p}"
+    )
+
+
+def batch_params(after: tuple[int, int], until_us: int | None, batch: int) -> tuple[int, ...]:
+    ts, rid = after
+    return (ts, ts, rid, HIGH_US if until_us is None else until_us, batch)
+
+
+def first_after(since_us: int | None) -> tuple[int, int]:
+    """The ``(ts_us, id)`` before the first record of the range."""
+    return (LOW_US if since_us is None else since_us, -(2**62))
+
+
+Execute = Callable[..., Any]
