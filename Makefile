@@ -1,4 +1,5 @@
-# Two commands on a fresh machine: `make run` (offline demo) and `make test` (whole suite).
+# Two commands on a fresh machine: `make run` (the whole product, offline) and `make test`
+# (whole suite); `make demo` is the terminal demo alone.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # with a reason, except under CI=true where they fail).
 export COSTWARDEN_TEST_POSTGRES_URL ?= postgresql://root@127.0.0.1:5432/test
 
-.PHONY: run test lint typecheck bench clean install
+.PHONY: run demo test lint typecheck bench clean install
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +21,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
+	$(PY) -m costwarden.showcase
+
+demo: $(STAMP)
 	$(PY) -m costwarden.demo
 
 lint: $(STAMP)
