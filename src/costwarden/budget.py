@@ -177,6 +177,9 @@ class Budget:
     # -- derived, exact figures -------------------------------------------------------------
     @property
     def zone(self) -> ZoneInfo:
+        """The ZoneInfo for ``timezone``, in which daily and monthly periods start at local
+        midnight.
+        """
         return get_zone(self.timezone)
 
     def limit_nanos(self, period: str) -> Nanos | None:
@@ -185,6 +188,9 @@ class Budget:
 
     @property
     def per_request_nanos(self) -> Nanos | None:
+        """The per-request limit in nano-USD (None = no per-request limit), as the admission check
+        compares it.
+        """
         return self._nanos["per_request"]
 
     def periods(self) -> tuple[str, ...]:
@@ -283,14 +289,17 @@ class Window:
     end: int
 
     def contains(self, ts: float) -> bool:
+        """Whether epoch second ``ts`` falls in this window (start included, end excluded)."""
         return self.start <= ts < self.end
 
     @property
     def start_dt(self) -> datetime:
+        """The window's start as an aware UTC datetime."""
         return datetime.fromtimestamp(self.start, UTC)
 
     @property
     def end_dt(self) -> datetime:
+        """The window's end as an aware UTC datetime (exclusive)."""
         return datetime.fromtimestamp(self.end, UTC)
 
 
@@ -347,6 +356,9 @@ class WindowCache:
         self._cache: dict[tuple[str, str], Window] = {}
 
     def window(self, period: str, zone_name: str, at_epoch: float) -> Window:
+        """The window of ``period`` in zone ``zone_name`` containing ``at_epoch``; calendar windows
+        are cached until time leaves them, rolling ones are computed each time.
+        """
         if period.startswith("rolling:"):
             return rolling_window(period, at_epoch)
         key = (period, zone_name)

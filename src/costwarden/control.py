@@ -120,10 +120,12 @@ def budget_from_dict(data: Mapping[str, Any]) -> Budget:
 
 
 def budget_to_json(budget: Budget) -> str:
+    """The budget as compact, key-sorted JSON, the form the control plane stores."""
     return json.dumps(budget_to_dict(budget), sort_keys=True, separators=(",", ":"))
 
 
 def budget_from_json(text: str) -> Budget:
+    """Rebuild a Budget from ``budget_to_json``'s text."""
     return budget_from_dict(json.loads(text))
 
 
@@ -142,9 +144,11 @@ class StoredBudget:
 
     @property
     def is_default(self) -> bool:
+        """Whether this is a default budget (for every scope of a kind) rather than one scope's."""
         return self.scope.startswith(DEFAULT_PREFIX)
 
     def as_dict(self) -> dict[str, Any]:
+        """The stored budget as JSON-ready values (the admin API and the CLI show this shape)."""
         return {
             "scope": self.scope,
             "budget": budget_to_dict(self.budget),
@@ -186,6 +190,7 @@ class VirtualKey:
 
     @property
     def scope(self) -> str:
+        """The scope the key's spend is recorded under (``key:<id>``)."""
         return f"key:{self.key_id}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -231,6 +236,7 @@ class ControlSnapshot:
     budgets: tuple[StoredBudget, ...]
 
     def get(self, scope: str) -> StoredBudget | None:
+        """The stored budget of ``scope`` in this snapshot, or None."""
         for stored in self.budgets:
             if stored.scope == scope:
                 return stored
@@ -239,12 +245,14 @@ class ControlSnapshot:
 
 # -- validation shared by every ledger ---------------------------------------------------------
 def check_actor(actor: object) -> str:
+    """Check the actor named in the audit log is a non-empty string of at most 200 characters."""
     if not isinstance(actor, str) or not actor or len(actor) > 200:
         raise InvalidInputError(f"actor must be a non-empty string (<= 200 chars), got {actor!r}")
     return actor
 
 
 def check_time(value: object, name: str) -> float:
+    """Check ``value`` is finite epoch seconds (not a bool); the error names the argument ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InvalidInputError(f"{name} must be epoch seconds, got {value!r}")
     return float(value)
@@ -256,6 +264,7 @@ def dumps(value: Any) -> str:
 
 
 def loads_or_none(text: str | None) -> Any:
+    """Parse a nullable JSON column: None stays None."""
     return None if text is None else json.loads(text)
 
 

@@ -37,6 +37,10 @@ from costwarden.tokens import count_message_tokens
 
 @dataclass(frozen=True)
 class Persona:
+    """A simulated user of the demo: who they are, which model they call, for which feature, with
+    which prompts.
+    """
+
     user: str
     team: str
     model: str
@@ -273,6 +277,9 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the offline demo from the command line (``python -m costwarden.demo``); returns the exit
+    code.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--ledger", type=Path, default=Path("demo-output/spend.db"))
     parser.add_argument("--seed", type=int, default=7)

@@ -128,6 +128,9 @@ class BudgetExceededError(CostwardenError):
         self.reserved = reserved
 
     def to_dict(self) -> dict[str, Any]:
+        """The refusal as JSON-ready values (scope, period, limit, spent, reserved and attempted
+        dollars), for an HTTP error body or a log line.
+        """
         return {
             "error": "budget_exceeded",
             "message": str(self),

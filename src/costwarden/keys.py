@@ -74,6 +74,9 @@ def hash_secret(secret: str) -> str:
 
 
 def display_prefix(secret: str) -> str:
+    """The non-secret start of a key (its fixed prefix plus a few characters), safe to show and log
+    to tell keys apart.
+    """
     return secret[: len(SECRET_PREFIX) + PREFIX_CHARS]
 
 
@@ -327,6 +330,10 @@ def authenticate(ledger: ControlPlane, secret: str, *, now: float | None = None)
 # -- a key's own figures ---------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class KeyPeriodUsage:
+    """One period's spend, reservations and limit for a virtual key, in nano-USD (what ``/key/info``
+    reports).
+    """
+
     period: str
     spent: Nanos
     reserved: Nanos

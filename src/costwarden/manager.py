@@ -146,6 +146,9 @@ class BudgetManager:
 
     @property
     def pricing(self) -> PriceCatalog:
+        """The price catalogue used to cost records without a cost; the default one is loaded on
+        first use.
+        """
         if self._pricing is None:
             from costwarden.pricing import default_catalog
 

@@ -37,6 +37,7 @@ class AlertLevel(enum.StrEnum):
 
     @property
     def rank(self) -> int:
+        """The level's severity as a number (info < warning < critical), for comparing levels."""
         return _LEVEL_RANK[self]
 
 
@@ -212,6 +213,7 @@ class Usage:
 
     @property
     def total_tokens(self) -> int:
+        """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
 
 
@@ -432,6 +434,9 @@ class UsageRecord:
 
     @property
     def cost_nanos(self) -> Nanos | None:
+        """The cost in nano-USD (exact, from the float cost_usd by the one rounding rule), or None
+        if the record is to be priced.
+        """
         if self.cost_usd is None:
             return None
         source, nanos = self._nanos
@@ -591,10 +596,12 @@ class StoredRecord(NewRecord):
 
     @property
     def cost_usd(self) -> float:
+        """The record's cost in US dollars."""
         return nanos_to_usd(self.cost_nanos)
 
     @property
     def timestamp(self) -> datetime:
+        """When the usage happened, as an aware UTC datetime."""
         return datetime.fromtimestamp(self.ts_us / 1_000_000, UTC)
 
 
@@ -652,8 +659,10 @@ class Alert:
 
     @property
     def spent_usd(self) -> float:
+        """The spend when the alert fired, in US dollars."""
         return nanos_to_usd(self.spent_nanos)
 
     @property
     def limit_usd(self) -> float | None:
+        """The limit the alert is about, in US dollars (None for alerts without one)."""
         return None if self.limit_nanos is None else nanos_to_usd(self.limit_nanos)

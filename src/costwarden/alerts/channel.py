@@ -28,6 +28,10 @@ from costwarden.records import Alert, AlertLevel
 
 @runtime_checkable
 class AlertChannel(Protocol):
+    """Where alerts go: a named destination with a minimum level and the scopes it wants (see the
+    module docstring for the optional attributes).
+    """
+
     name: str
     min_level: AlertLevel
     scopes: frozenset[str] | None
@@ -38,6 +42,9 @@ class AlertChannel(Protocol):
 
 
 def parse_level(value: AlertLevel | str) -> AlertLevel:
+    """Accept an AlertLevel or its name in any case; anything else is a ConfigurationError naming
+    the three levels.
+    """
     if isinstance(value, AlertLevel):
         return value
     try:
@@ -49,6 +56,9 @@ def parse_level(value: AlertLevel | str) -> AlertLevel:
 
 
 def parse_scopes(scopes: Iterable[str] | str | None) -> frozenset[str] | None:
+    """Normalise the scopes a channel wants to a frozenset (None = every scope), refusing strings
+    that are neither 'global' nor 'kind:value'.
+    """
     if scopes is None:
         return None
     if isinstance(scopes, str):
@@ -63,6 +73,7 @@ def parse_scopes(scopes: Iterable[str] | str | None) -> frozenset[str] | None:
 
 
 def parse_name(name: object) -> str:
+    """Check a channel name is a non-empty string, since delivery history is keyed by it."""
     if not isinstance(name, str) or not name.strip():
         raise ConfigurationError(f"an alert channel needs a non-empty name, got {name!r}")
     return name
@@ -79,6 +90,7 @@ def accepts(channel: AlertChannel, alert: Alert) -> bool:
 
 
 def highest_level(alerts: Sequence[Alert]) -> AlertLevel:
+    """The most severe level among ``alerts``: a digest is filed under its worst alert."""
     return max((a.level for a in alerts), key=lambda lv: lv.rank)
 
 
@@ -115,6 +127,9 @@ class CallableChannel:
         self.scopes = parse_scopes(scopes)
 
     def send(self, alerts: Sequence[Alert]) -> None:
+        """Call the handler once per alert with (level, message), the brief's alert_handler shape; a
+        handler's exception becomes an AlertDeliveryError.
+        """
         for alert in alerts:
             try:
                 self.handler(alert.level, alert.message)
@@ -153,6 +168,9 @@ class LoggingChannel:
         self.scopes = parse_scopes(scopes)
 
     def send(self, alerts: Sequence[Alert]) -> None:
+        """Log each alert at the matching logging level, with the alert as a dict in the record's
+        ``costwarden_alert`` extra for structured handlers.
+        """
         from costwarden.alerts.payload import alert_to_dict
 
         for alert in alerts:

@@ -107,6 +107,9 @@ def check_channels(channels: Sequence[object]) -> list[AlertChannel]:
 
 
 def is_synchronous(channel: AlertChannel) -> bool:
+    """Whether the channel asked to run in the caller's thread (``synchronous = True`` exactly),
+    bypassing the outbox.
+    """
     return getattr(channel, "synchronous", False) is True
 
 

@@ -112,6 +112,9 @@ class EmailChannel:
         self.subject_prefix = subject_prefix
 
     def message(self, alerts: Sequence[Alert]) -> EmailMessage:
+        """Build the MIME message for one alert or a digest: subject with the worst level,
+        plain-text and HTML bodies.
+        """
         msg = EmailMessage()
         title = alerts[0].message if len(alerts) == 1 else digest_title(alerts)
         level = max((a.level for a in alerts), key=lambda lv: lv.rank)
@@ -126,6 +129,10 @@ class EmailChannel:
         return msg
 
     def send(self, alerts: Sequence[Alert]) -> None:
+        """Deliver ``alerts`` as one email over SMTP (plain, STARTTLS or SSL, with login if
+        configured); any SMTP or socket failure raises AlertDeliveryError so the dispatcher
+        retries.
+        """
         msg = self.message(alerts)
         context = self.ssl_context or ssl.create_default_context()
         where = f"SMTP {self.host}:{self.port}"

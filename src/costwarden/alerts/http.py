@@ -61,6 +61,9 @@ def check_url(url: object, what: str) -> str:
 
 
 def host_of(url: str) -> str:
+    """The scheme, host and port of ``url`` without path or query, for messages that must not leak a
+    secret URL.
+    """
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
 

@@ -16,6 +16,9 @@ from costwarden.records import Alert, AlertLevel
 
 
 def alert_to_dict(alert: Alert) -> dict[str, Any]:
+    """The alert as JSON-ready plain values (the outbox, webhook bodies and log extras all use this
+    one shape).
+    """
     return {
         "level": alert.level.value,
         "message": alert.message,
@@ -34,10 +37,14 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
 
 
 def alert_to_json(alert: Alert) -> str:
+    """The alert as compact JSON with sorted keys, so equal alerts give equal bytes."""
     return json.dumps(alert_to_dict(alert), sort_keys=True, separators=(",", ":"))
 
 
 def alert_from_dict(data: dict[str, Any]) -> Alert:
+    """Rebuild an Alert from ``alert_to_dict``'s shape; a missing or mistyped field is an
+    InvalidInputError.
+    """
     try:
         start = data.get("period_start")
         return Alert(
@@ -58,6 +65,9 @@ def alert_from_dict(data: dict[str, Any]) -> Alert:
 
 
 def alert_from_json(text: str) -> Alert:
+    """Parse an alert stored or sent as JSON; text that is not a JSON object is an
+    InvalidInputError.
+    """
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -28,6 +28,7 @@ class ProbeResult:
 
     @property
     def ok(self) -> bool:
+        """True when the test alert was delivered without an error."""
         return self.error is None
 
 

@@ -111,6 +111,9 @@ class SlackChannel:
         self.timeout = float(timeout)
 
     def send(self, alerts: Sequence[Alert]) -> None:
+        """Post ``alerts`` as one Slack message to the incoming webhook; an HTTP failure raises
+        AlertDeliveryError.
+        """
         body = json.dumps(slack_message(alerts)).encode()
         post(self._url, body, {"Content-Type": "application/json; charset=utf-8"}, self.timeout)
 

@@ -54,10 +54,16 @@ def secret_key(secret: str | bytes) -> bytes:
 
 
 def generate_secret() -> str:
+    """A fresh random signing secret in the Standard Webhooks form (``whsec_`` + base64 of 32
+    bytes).
+    """
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def sign(secret: str | bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The Standard Webhooks ``v1,`` HMAC-SHA256 signature over id, timestamp and body, which a
+    receiver recomputes to trust the body.
+    """
     mac = hmac.new(secret_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
     return "v1," + base64.b64encode(mac.digest()).decode()
 
@@ -93,6 +99,7 @@ def verify_signature(
 
 
 def webhook_body(alerts: Sequence[Alert]) -> bytes:
+    """The JSON bytes a webhook receives for ``alerts``: event type, count and each alert's dict."""
     return json.dumps(
         {"type": EVENT_TYPE, "count": len(alerts), "alerts": [alert_to_dict(a) for a in alerts]},
         sort_keys=True,
@@ -129,6 +136,9 @@ class WebhookChannel:
         self.headers = dict(headers or {})
 
     def send(self, alerts: Sequence[Alert]) -> None:
+        """POST ``alerts`` as one signed JSON body (Standard Webhooks headers: id, timestamp,
+        signature); an HTTP failure raises AlertDeliveryError.
+        """
         body = webhook_body(alerts)
         msg_id = message_id(alerts)
         stamp = int(time.time())

@@ -73,6 +73,9 @@ class State:
 
     @property
     def config(self) -> Config:
+        """The configuration: the file found (or named by --config), with --ledger overriding its
+        ledger; read once per command.
+        """
         if self._config is None:
             cfg = discover_config(self.config_path)
             if self.ledger_url is not None:
@@ -121,11 +124,13 @@ class State:
         return manager
 
     def close(self) -> None:
+        """Close everything the command opened (ledgers, managers), last opened first."""
         while self._opened:
             self._opened.pop()()
 
 
 def state(ctx: typer.Context) -> State:
+    """The command's shared State, kept on the root click context."""
     obj = ctx.find_root().obj
     if not isinstance(obj, State):  # pragma: no cover - the callback always sets it
         obj = ctx.find_root().obj = State()
@@ -170,6 +175,7 @@ def _main(
 
 # -- errors --------------------------------------------------------------------------------------
 def fail(message: str) -> typer.Exit:
+    """Print ``message`` as an error on stderr and return the exit (code 1) for the caller to raise."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
 
@@ -230,6 +236,7 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 # -- output --------------------------------------------------------------------------------------
 def print_json(value: Any) -> None:
+    """Print ``value`` as indented JSON (values JSON cannot hold, such as datetimes, as strings)."""
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
@@ -287,6 +294,7 @@ class progress_bar:
 
 
 def money(nanos: Nanos | None) -> str:
+    """Format nano-USD for a table cell; None (no limit) shows as '-'."""
     return "-" if nanos is None else format_usd(nanos)
 
 
@@ -303,10 +311,14 @@ def money_row(*amounts: Nanos | None) -> list[str]:
 
 
 def usd_nanos(value: float | None) -> Nanos | None:
+    """Dollars given on the command line as nano-USD (negative allowed, for refunds and
+    adjustments), or None.
+    """
     return None if value is None else usd_to_nanos(value, allow_negative=True)
 
 
 def local_time(epoch: float, zone: str) -> str:
+    """Format epoch seconds as a wall-clock time in ``zone`` for tables."""
     return datetime.fromtimestamp(epoch, get_zone(zone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -368,6 +380,7 @@ def parse_when(
 
 
 def to_us(when: datetime | None) -> int | None:
+    """A datetime as epoch microseconds (the ledger's time unit), or None."""
     return None if when is None else round(when.timestamp() * 1_000_000)
 
 

@@ -202,6 +202,8 @@ def records(
 
 
 class GroupBy(enum.StrEnum):
+    """What ``costwarden spend`` groups its totals by."""
+
     user = "user"
     team = "team"
     model = "model"
@@ -215,6 +217,8 @@ class GroupBy(enum.StrEnum):
 
 
 class ReportFormat(enum.StrEnum):
+    """The output formats ``costwarden report`` can write."""
+
     table = "table"
     csv = "csv"
     json = "json"
@@ -374,6 +378,8 @@ def forecast(
 
 
 class Period(enum.StrEnum):
+    """The calendar period a command reports on."""
+
     daily = "daily"
     weekly = "weekly"
     monthly = "monthly"

@@ -51,6 +51,9 @@ class AnthropicProvider:
 
     @property
     def client(self) -> Any:
+        """The ``anthropic.Anthropic`` client, created on first use so the SDK is imported only when
+        needed.
+        """
         if self._client is None:
             import anthropic
 
@@ -59,6 +62,9 @@ class AnthropicProvider:
 
     @property
     def async_client(self) -> Any:
+        """The ``anthropic.AsyncAnthropic`` client, created on first use so the SDK is imported only
+        when needed.
+        """
         if self._async_client is None:
             import anthropic
 
@@ -66,6 +72,9 @@ class AnthropicProvider:
         return self._async_client
 
     def build(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        """Turn a ChatRequest into Messages API keyword arguments: system and developer messages
+        become the ``system`` field, the rest stay messages.
+        """
         kw: dict[str, Any] = dict(request.options)
         system = [m for m in request.messages if m.get("role") in ("system", "developer")]
         if system:
@@ -78,7 +87,9 @@ class AnthropicProvider:
         return kw
 
     def call(self, kwargs: dict[str, Any]) -> Any:
+        """Send the prepared Messages request through the sync Anthropic client."""
         return self.client.messages.create(**kwargs)
 
     async def acall(self, kwargs: dict[str, Any]) -> Any:
+        """Send the prepared Messages request through the async Anthropic client."""
         return await self.async_client.messages.create(**kwargs)

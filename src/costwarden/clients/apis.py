@@ -155,11 +155,17 @@ def response_service_tier(api: Api, response: Any) -> str | None:
 
 
 def response_model(response: Any, default: str) -> str:
+    """The model the provider says answered, or ``default`` (the requested model) when it does not
+    say.
+    """
     model = field(response, "model")
     return model if isinstance(model, str) and model else default
 
 
 def response_id(response: Any) -> str | None:
+    """The provider's response id, if the response has a non-empty one (it becomes the record's
+    request id).
+    """
     rid = field(response, "id")
     return rid if isinstance(rid, str) and rid else None
 
@@ -188,6 +194,7 @@ class StreamDecoder:
 
     @property
     def usage(self) -> Usage | None:
+        """The usage seen in the stream so far, or None if the provider has reported none yet."""
         return self._usage.usage
 
     @property

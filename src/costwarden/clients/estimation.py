@@ -39,6 +39,7 @@ class Estimate:
 
     @property
     def cost_usd(self) -> float:
+        """The estimated worst-case cost in US dollars (float, for display and the brief's API)."""
         return nanos_to_usd(self.cost_nanos)
 
 

@@ -100,6 +100,9 @@ class OpenAIProvider:
 
     @property
     def client(self) -> Any:
+        """The ``openai.OpenAI`` client, created on first use so the SDK is imported only when
+        needed.
+        """
         if self._client is None:
             import openai
 
@@ -111,6 +114,9 @@ class OpenAIProvider:
 
     @property
     def async_client(self) -> Any:
+        """The ``openai.AsyncOpenAI`` client, created on first use so the SDK is imported only when
+        needed.
+        """
         if self._async_client is None:
             import openai
 
@@ -121,6 +127,9 @@ class OpenAIProvider:
         return self._async_client
 
     def build(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        """Turn a ChatRequest into keyword arguments for this API (Chat Completions or Responses),
+        asking for usage in streams.
+        """
         kw: dict[str, Any] = dict(request.options)
         kw["model"] = request.model
         if self.api == "chat":
@@ -143,7 +152,13 @@ class OpenAIProvider:
         return client.chat.completions.create if self.api == "chat" else client.responses.create
 
     def call(self, kwargs: dict[str, Any]) -> Any:
+        """Send the prepared request through the sync OpenAI client's method for this API (chat or
+        responses).
+        """
         return self._method(self.client)(**kwargs)
 
     async def acall(self, kwargs: dict[str, Any]) -> Any:
+        """Send the prepared request through the async OpenAI client's method for this API (chat or
+        responses).
+        """
         return await self._method(self.async_client)(**kwargs)

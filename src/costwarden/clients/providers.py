@@ -60,6 +60,9 @@ class ProviderRegistry:
         self._pricing = pricing
 
     def add(self, provider: Provider) -> None:
+        """Register ``provider`` under its name (replacing one of the same name); an object that is
+        not a Provider is an InvalidInputError.
+        """
         if not isinstance(provider, Provider):
             raise InvalidInputError(
                 f"{provider!r} is not a provider (needs name, api, free, build, call, acall)"
@@ -67,6 +70,9 @@ class ProviderRegistry:
         self._providers[provider.name] = provider
 
     def get(self, name: str, *, create: bool = True) -> Provider:
+        """The provider named ``name``; a built-in one is created on first ask unless ``create`` is
+        false, and an unknown name is a ConfigurationError.
+        """
         found = self._providers.get(name)
         if found is None:
             if not create:
@@ -77,6 +83,7 @@ class ProviderRegistry:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The names of the providers registered so far, in registration order."""
         return tuple(self._providers)
 
     def can_serve(self, model: str) -> bool:

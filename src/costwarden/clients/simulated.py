@@ -43,6 +43,9 @@ class SimulatedProvider:
         self.latency = latency
 
     def build(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        """Turn a ChatRequest into the keyword arguments the simulated API takes (OpenAI chat
+        shape).
+        """
         kw: dict[str, Any] = dict(request.options)
         kw.update(model=request.model, messages=request.messages, max_tokens=request.max_tokens)
         if stream:
@@ -113,6 +116,9 @@ class SimulatedProvider:
         return chunks
 
     def call(self, kwargs: dict[str, Any]) -> Any:
+        """Answer the request offline after the configured latency, as a response or a stream of
+        chunks.
+        """
         if self.latency:
             time.sleep(self.latency)
         if kwargs.get("stream"):
@@ -120,6 +126,9 @@ class SimulatedProvider:
         return self._response(kwargs)
 
     async def acall(self, kwargs: dict[str, Any]) -> Any:
+        """Answer the request offline after the configured latency (awaited), as a response or an
+        async stream of chunks.
+        """
         if self.latency:
             await asyncio.sleep(self.latency)
         if kwargs.get("stream"):

@@ -96,6 +96,7 @@ class TrackedStream(Generic[T]):
 
     @property
     def decoder(self) -> StreamDecoder:
+        """The decoder collecting the stream's text and usage."""
         return self._books.decoder
 
     def __iter__(self) -> TrackedStream[T]:
@@ -164,10 +165,12 @@ class AsyncTrackedStream(Generic[T]):
 
     @property
     def record(self) -> StoredRecord | None:
+        """The stored usage record once the stream has settled, else None."""
         return self._books.account.record
 
     @property
     def decoder(self) -> StreamDecoder:
+        """The decoder collecting the stream's text and usage."""
         return self._books.decoder
 
     def __aiter__(self) -> AsyncTrackedStream[T]:
@@ -194,6 +197,9 @@ class AsyncTrackedStream(Generic[T]):
                 return out
 
     async def close(self) -> None:
+        """Stop reading: settle the call as aborted (billing what was reported or estimated) and
+        close the provider's stream.
+        """
         try:
             await self._books.settle_async("aborted")
         finally:  # even if cancelled meanwhile (the settlement itself runs to the end)

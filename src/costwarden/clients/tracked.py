@@ -76,6 +76,9 @@ class RetryPolicy:
 
     @staticmethod
     def retryable(error: BaseException) -> bool:
+        """Whether ``error`` is worth retrying: a retryable HTTP status (rate limit, overload,
+        server error), or else a timeout or connection failure judged by the exception's name.
+        """
         code = getattr(error, "status_code", None)
         if isinstance(code, int):
             return code in RETRYABLE_STATUS
@@ -97,6 +100,7 @@ class ChatResult:
 
     @property
     def cost_usd(self) -> float:
+        """What the call cost in US dollars, as recorded in the ledger."""
         return self.record.cost_usd
 
 
@@ -454,11 +458,15 @@ class AsyncTrackedLLMClient(_TrackedBase):
     async def chat(
         self, messages: object, model: str | None = None, max_cost: float | None = None, **kw: Any
     ) -> str:
+        """Like ``complete`` but return only the reply text (the brief's ``chat``)."""
         return (await self.complete(messages, model, max_cost, **kw)).text
 
     async def complete(
         self, messages: object, model: str | None = None, max_cost: float | None = None, **kw: Any
     ) -> ChatResult:
+        """Admit the call against the budgets, send it, and settle its real cost; return the reply
+        with its stored record.
+        """
         plan = self._plan(messages, model, max_cost, kw, stream=False)
         account = await self._open_async(plan)
         response = await self._send(plan, account)

@@ -214,6 +214,9 @@ class OpenAIChatStreamUsage:
         self._merge = _FieldMerge()
 
     def feed(self, chunk: Any) -> None:
+        """Take the usage from a Chat Completions chunk (only the final one carries it, with
+        stream_options include_usage).
+        """
         usage = field(chunk, "usage")
         if usage is None:
             return
@@ -230,6 +233,7 @@ class OpenAIChatStreamUsage:
 
     @property
     def usage(self) -> Usage | None:
+        """The usage the stream reported, or None if it reported none."""
         m = self._merge
         if not m.seen:
             return None
@@ -263,6 +267,9 @@ class OpenAIResponsesStreamUsage:
         self.terminal: str | None = None
 
     def feed(self, event: Any) -> None:
+        """Take the usage from a Responses stream event; only terminal events (completed,
+        incomplete, failed) carry it.
+        """
         kind = field(event, "type")
         if kind in self.TERMINAL:
             self.terminal = kind
@@ -272,10 +279,12 @@ class OpenAIResponsesStreamUsage:
 
     @property
     def usage(self) -> Usage | None:
+        """The usage from the terminal event, or None if the stream ended without one."""
         return self._usage
 
     @property
     def has_output_count(self) -> bool:
+        """Whether a terminal event reported usage, so output tokens need not be estimated."""
         return self._usage is not None
 
 
@@ -306,6 +315,9 @@ class AnthropicStreamUsage:
         m.put("service_tier", field(usage, "service_tier"))
 
     def feed(self, event: Any) -> None:
+        """Take the usage from a Messages stream event (``message_start`` and ``message_delta``
+        carry it).
+        """
         kind = field(event, "type")
         if kind == "message_start":
             usage = field(field(event, "message"), "usage")
@@ -320,6 +332,7 @@ class AnthropicStreamUsage:
 
     @property
     def usage(self) -> Usage | None:
+        """The usage merged from the events seen so far, or None if none carried any."""
         m = self._merge
         if not m.seen:
             return None

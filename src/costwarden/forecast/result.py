@@ -27,21 +27,26 @@ class PeriodForecast:
 
     @property
     def projected_usd(self) -> float:
+        """The spend projected for the whole period in US dollars."""
         return nanos_to_usd(self.projected_nanos)
 
     @property
     def interval_usd(self) -> tuple[float, float]:
+        """The projection's uncertainty interval (low, high) in US dollars."""
         return nanos_to_usd(self.low_nanos), nanos_to_usd(self.high_nanos)
 
     @property
     def spent_usd(self) -> float:
+        """What was spent so far in the period, in US dollars."""
         return nanos_to_usd(self.spent_nanos)
 
     @property
     def limit_usd(self) -> float | None:
+        """The period's budget limit in US dollars, or None if it has none."""
         return None if self.limit_nanos is None else nanos_to_usd(self.limit_nanos)
 
     def to_dict(self) -> dict[str, Any]:
+        """The period's forecast as JSON-ready values."""
         return {
             "period": self.period,
             "start": self.start.isoformat(),
@@ -77,9 +82,13 @@ class Forecast:
 
     @property
     def daily_rate_usd(self) -> float:
+        """The projected daily spend rate in US dollars."""
         return nanos_to_usd(self.daily_rate_nanos)
 
     def to_dict(self) -> dict[str, Any]:
+        """The forecast as JSON-ready values (the CLI's ``--json`` and the dashboard use this
+        shape).
+        """
         return {
             "scope": self.scope,
             "has_budget": self.has_budget,

@@ -38,11 +38,15 @@ _WEEKDAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 class SpendSource(Protocol):
     """What forecasting reads from a ledger (every :class:`~costwarden.ledger.Ledger` has it)."""
 
-    def series(self, scope: str, period: str, since: int, until: int) -> list[tuple[int, int]]: ...
+    def series(self, scope: str, period: str, since: int, until: int) -> list[tuple[int, int]]:
+        """``[(window_start, spent)]`` of a scope's ``period`` buckets in ``[since, until)``."""
+        ...
 
     def records(
         self, since_us: int | None = None, until_us: int | None = None, limit: int | None = None
-    ) -> list[StoredRecord]: ...
+    ) -> list[StoredRecord]:
+        """Stored records between two epoch-microsecond times, for scopes the series lacks."""
+        ...
 
 
 def _scope_matches(scope: Scope, rec: StoredRecord) -> bool:

@@ -253,14 +253,19 @@ class ModelCatalogue:
     # -- levels --------------------------------------------------------------------------------
     @property
     def levels(self) -> Mapping[str, int]:
+        """The named quality levels ('high', 'medium', ...) and the minimum score each stands for."""
         return dict(self._rules.levels)
 
     @property
     def best_tolerance(self) -> int:
+        """How many quality points below the best model a model may score and still count as 'best'
+        for a task.
+        """
         return self._rules.best_tolerance
 
     @property
     def sources(self) -> Mapping[str, Source]:
+        """Where each model's quality scores came from (benchmark and date), by model name."""
         return dict(self._rules.sources)
 
     def threshold(self, quality: object) -> int | None:

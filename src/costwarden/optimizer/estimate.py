@@ -54,10 +54,12 @@ class CostEstimate:
 
     @property
     def cost_usd(self) -> float:
+        """The estimated cost in US dollars."""
         return nanos_to_usd(self.cost_nanos)
 
     @property
     def usage(self) -> Usage:
+        """The token counts of the estimate as a Usage, to price or record them."""
         return Usage(
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
@@ -165,6 +167,9 @@ class FastPath:
 
     @classmethod
     def compile(cls, catalog: PriceCatalog, model: str) -> FastPath | None:
+        """Precompute integer per-token rates for ``model`` if its price is a flat linear one; None
+        (use the full pricing path) otherwise.
+        """
         try:
             price = catalog.resolve(model)
         except (UnknownModelError, InvalidInputError):
@@ -197,5 +202,8 @@ class FastPath:
         return fast
 
     def cost(self, n_in: int, n_out: int, cached: int) -> Nanos:
+        """The cost in nano-USD of a call with these token counts, from the precomputed rates with
+        the one rounding rule.
+        """
         total = (n_in - cached) * self.input + cached * self.cache_read + n_out * self.output
         return round_half_even(total, _MILLION)

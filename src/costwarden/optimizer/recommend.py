@@ -54,6 +54,7 @@ class Recommendation:
 
     @property
     def monthly_saving_usd(self) -> float:
+        """The estimated saving per month in US dollars."""
         return nanos_to_usd(self.monthly_saving_nanos)
 
     def __str__(self) -> str:
@@ -106,6 +107,9 @@ class Advisor:
 
     # -- input -----------------------------------------------------------------------------
     def load(self, records: Iterable[Any]) -> None:
+        """Read usage records into the advisor's rows, pricing each, and set the span that scales
+        savings to a month.
+        """
         for rec in records:
             meta = getattr(rec, "metadata", None) or {}
             usage = Usage(
@@ -153,15 +157,20 @@ class Advisor:
             return None
 
     def monthly(self, nanos: Nanos) -> Nanos:
+        """Scale an amount spent over the loaded history's span to one month (integer nano-USD)."""
         num, den = self.factor
         return nanos * num // den
 
     @property
     def span_days(self) -> float:
+        """How many days of history the loaded records cover."""
         return self.factor[1] / 86_400
 
     # -- rules -------------------------------------------------------------------------------
     def run(self) -> list[Recommendation]:
+        """Run every rule and return the recommendations, largest monthly saving first; all but the
+        max_tokens advice must be worth the minimum monthly saving.
+        """
         recs: list[Recommendation] = []
         for rule in (
             self.switch_model,
@@ -184,6 +193,7 @@ class Advisor:
         return groups
 
     def switch_model(self) -> list[Recommendation]:
+        """Recommend a cheaper candidate model of comparable quality for a task's calls."""
         out: list[Recommendation] = []
         high = self.catalogue.levels.get("high", 80)
         for (model, label), rows in self._groups(
@@ -254,6 +264,7 @@ class Advisor:
         return out
 
     def prompt_caching(self) -> list[Recommendation]:
+        """Recommend prompt caching where many calls share a long prompt prefix."""
         by_prefix: dict[tuple[str, str], list[_Row]] = defaultdict(list)
         for r in self.rows:
             h, n = r.meta.get("prefix_hash"), r.meta.get("prefix_tokens")
@@ -327,6 +338,7 @@ class Advisor:
         return out
 
     def cap_max_tokens(self) -> list[Recommendation]:
+        """Recommend a max_tokens cap where calls ask for far more output than they use."""
         out: list[Recommendation] = []
         for (model, label), rows in self._groups(self.rows).items():
             limits = [r.meta.get("max_tokens") for r in rows]
@@ -384,6 +396,9 @@ class Advisor:
         return any(w in text for text in words for w in _BATCH_WORDS)
 
     def batch_api(self) -> list[Recommendation]:
+        """Recommend the Batch API for calls that need no immediate answer (flagged in metadata, or
+        tagged or named like batch work).
+        """
         out: list[Recommendation] = []
         by_model: dict[tuple[str, str | None], list[_Row]] = defaultdict(list)
         for r in self.rows:
@@ -417,6 +432,7 @@ class Advisor:
         return out
 
     def trim_prompt(self) -> list[Recommendation]:
+        """Recommend trimming prompts where a task's input tokens dominate its cost."""
         out: list[Recommendation] = []
         for (model, label), rows in self._groups(self.rows).items():
             if len(rows) < self.min_calls:
@@ -467,6 +483,9 @@ class Advisor:
         return out
 
     def duplicates(self) -> list[Recommendation]:
+        """Find calls repeated with the same request id or the same prompt hash, which a cache or a
+        retry fix would save.
+        """
         out: list[Recommendation] = []
         by_id: dict[str, list[_Row]] = defaultdict(list)
         by_prompt: dict[tuple[str, str], list[_Row]] = defaultdict(list)

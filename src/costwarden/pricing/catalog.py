@@ -167,6 +167,7 @@ class ResolvedPrice:
         batch: bool = False,
         service_tier: str | None = None,
     ) -> float:
+        """The cost of ``usage`` in US dollars (``cost_nanos`` converted at the public edge)."""
         return nanos_to_usd(
             self.cost_nanos(usage, when=when, batch=batch, service_tier=service_tier)
         )

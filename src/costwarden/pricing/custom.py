@@ -94,6 +94,9 @@ class PriceTable:
     long_context: tuple[tuple[int, Mapping[str, Decimal]], ...] = ()
 
     def price_keys(self) -> dict[str, PriceValue]:
+        """The table in genai-prices' price-key form: flat rates, and tiered ones where long-context
+        rates apply above a threshold.
+        """
         keys: dict[str, PriceValue] = dict(self.rates)
         for key in {k for _, rates in self.long_context for k in rates}:
             tiers = tuple(

@@ -141,6 +141,9 @@ class GenaiPricer:
         return self._merged(self._standard_index(_aware(when)), ())
 
     def schedule(self, when: datetime | None, context: Context = STANDARD) -> Schedule:
+        """The price schedule in force at ``when`` for ``context`` (batch, service tier); a model
+        with one unchanging price returns it without a lookup.
+        """
         if self.static is not None and (context == STANDARD or not self.matching(context)):
             return self.static
         ts = _aware(when)

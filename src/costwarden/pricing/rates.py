@@ -125,10 +125,14 @@ class Tiered(Protocol):
     """Structural type of genai-prices' ``TieredPrices`` (``base`` plus ``tiers``)."""
 
     @property
-    def base(self) -> Decimal: ...
+    def base(self) -> Decimal:
+        """The rate below the first tier's threshold."""
+        ...
 
     @property
-    def tiers(self) -> Sequence[_TierLike]: ...
+    def tiers(self) -> Sequence[_TierLike]:
+        """The higher rates, each with the input-token count above which it applies."""
+        ...
 
 
 class _TierLike(Protocol):
@@ -155,6 +159,9 @@ class Linear:
         object.__setattr__(self, "_integer", _IntegerForm.of(self))
 
     def total_per_million(self, usage: Usage) -> Decimal:
+        """The exact cost of ``usage`` in dollars per million tokens (before the one rounding to
+        nanos).
+        """
         total = self.fixed
         for name, coefficient in self.terms:
             count = getattr(usage, name)
@@ -172,6 +179,7 @@ class Linear:
         return decimal_to_nanos(self.total_per_million(usage).scaleb(-6))
 
     def coefficient(self, name: str) -> Decimal:
+        """The per-million rate of the usage field ``name`` (zero if it is not priced)."""
         for field_name, coefficient in self.terms:
             if field_name == name:
                 return coefficient
@@ -250,6 +258,9 @@ class Schedule:
     bands: tuple[tuple[int, Linear], ...]
 
     def linear_for(self, input_tokens: int) -> Linear:
+        """The linear prices for a call of ``input_tokens``: the band of the highest threshold it
+        exceeds.
+        """
         bands = self.bands
         chosen = bands[0][1]
         for start, linear in bands[1:]:
@@ -267,6 +278,7 @@ class Schedule:
 
     @property
     def thresholds(self) -> tuple[int, ...]:
+        """The input-token counts above which a higher price band applies."""
         return tuple(start for start, _ in self.bands[1:])
 
 

@@ -64,6 +64,9 @@ class SnapshotInfo:
         return None
 
     def describe(self) -> str:
+        """One line saying where the prices come from (bundled or downloaded) and how old they are,
+        for ``costwarden prices``.
+        """
         age = self.age_days()
         aged = "" if age is None else f", {age} days old"
         if self.source == "downloaded":

@@ -74,6 +74,7 @@ class RecordedRequest:
     received_at: float
 
     def json(self) -> Any:
+        """The request body parsed as JSON (None when it was empty)."""
         return json.loads(self.body or b"null")
 
 
@@ -199,6 +200,7 @@ class FakeUpstream:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> FakeUpstream:
+        """Start serving on a free loopback port in a background thread (no-op if already running)."""
         if self._thread is not None:
             return self
         self._thread = threading.Thread(target=self._run, name="fake-upstream", daemon=True)
@@ -208,6 +210,7 @@ class FakeUpstream:
         return self
 
     def close(self) -> None:
+        """Stop the server and its event-loop thread; safe to call twice."""
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
@@ -251,6 +254,7 @@ class FakeUpstream:
     # -- addresses -------------------------------------------------------------------------
     @property
     def port(self) -> int:
+        """The TCP port the server listens on; a RuntimeError if it has not been started."""
         if self._server is None:
             raise RuntimeError("fake upstream is not running; call start() first")
         sock: socket.socket = self._server.sockets[0]
@@ -258,6 +262,7 @@ class FakeUpstream:
 
     @property
     def base_url(self) -> str:
+        """The server's root URL on loopback, to hand to an SDK client as base_url."""
         return f"http://127.0.0.1:{self.port}"
 
     @property
@@ -284,11 +289,13 @@ class FakeUpstream:
 
     @property
     def requests(self) -> list[RecordedRequest]:
+        """A copy of the requests received so far, oldest first."""
         with self._lock:
             return list(self._requests)
 
     @property
     def pending(self) -> int:
+        """How many queued replies have not been served yet (a test can assert all were used)."""
         with self._lock:
             return sum(len(q) for q in self._queues.values())
 

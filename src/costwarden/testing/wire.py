@@ -127,6 +127,7 @@ class Reply:
     # -- generic ---------------------------------------------------------------------------
     @classmethod
     def json(cls, payload: Any, status: int = 200, **kw: Any) -> Reply:
+        """A reply whose body is ``payload`` as JSON."""
         body = json.dumps(payload).encode()
         headers = {"content-type": "application/json", **kw.pop("headers", {})}
         return cls(status=status, body=body, headers=headers, **kw)
@@ -143,6 +144,7 @@ class Reply:
 
     @classmethod
     def malformed_json(cls, status: int = 200) -> Reply:
+        """A reply that claims JSON but is cut off, to test how a client handles a broken body."""
         return cls(status=status, body=b'{"id": "broken", "choices": [', headers=_JSON_HEADERS)
 
     @classmethod
@@ -152,6 +154,7 @@ class Reply:
 
     @classmethod
     def stream(cls, frames: Sequence[bytes], **kw: Any) -> Reply:
+        """A server-sent-events reply made of the given raw frames."""
         headers = {"content-type": "text/event-stream", **kw.pop("headers", {})}
         return cls(chunks=list(frames), headers=headers, **kw)
 
@@ -166,6 +169,7 @@ class Reply:
         service_tier: str = "default",
         **kw: Any,
     ) -> Reply:
+        """A Chat Completions reply with ``text`` and the given usage."""
         payload: JSON = {
             "id": "chatcmpl-fake0001",
             "object": "chat.completion",
@@ -272,6 +276,7 @@ class Reply:
         service_tier: str | None = None,
         **kw: Any,
     ) -> Reply:
+        """A Responses API reply with ``text`` and the given usage."""
         return cls.json(_response_object(text, usage, model, "completed", service_tier), **kw)
 
     @classmethod
@@ -285,6 +290,9 @@ class Reply:
         service_tier: str | None = None,
         **kw: Any,
     ) -> Reply:
+        """A streamed Responses API reply: text deltas for ``pieces`` and a terminal event with the
+        usage.
+        """
         texts = list(pieces)
         item = "msg_fake0001"
         frames = [
@@ -320,6 +328,7 @@ class Reply:
     def anthropic_message(
         cls, text: str, *, usage: JSON | None, model: str = "claude-3-haiku-20240307", **kw: Any
     ) -> Reply:
+        """A Messages API reply with ``text`` and the given usage block (None = no usage reported)."""
         payload: JSON = {
             "id": "msg_fake0001",
             "type": "message",
