@@ -8,6 +8,8 @@ import importlib
 import inspect
 import pkgutil
 import types
+import typing
+from collections.abc import Sequence
 
 import costwarden
 
@@ -96,18 +98,67 @@ def _own_doc(obj: object) -> str | None:
     return doc if isinstance(doc, str) else None
 
 
-def _method_doc(cls: type, name: str, attr: object) -> str | None:
-    """A method's docstring, its own or else the one of the base class method it overrides."""
+def _members(cls: type) -> dict[str, object]:
+    """The public methods and properties ``cls`` defines or inherits (not object's)."""
+    found: dict[str, object] = {}
+    for base in reversed(cls.__mro__):
+        if base in (object, typing.Protocol, typing.Generic):
+            continue
+        for name, attr in vars(base).items():
+            if not name.startswith("_") and (
+                inspect.isfunction(attr) or isinstance(attr, _DOCUMENTABLE)
+            ):
+                found[name] = attr
+    return found
+
+
+def _protocols(modules: list[types.ModuleType]) -> list[type]:
+    """The Protocol classes defined in ``modules`` (the documented contracts)."""
+    return [
+        obj
+        for m in modules
+        for obj in vars(m).values()
+        if inspect.isclass(obj) and obj.__module__ == m.__name__ and _is_protocol(obj)
+    ]
+
+
+def _is_protocol(cls: type) -> bool:
+    return bool(getattr(cls, "_is_protocol", False)) and typing.Protocol in cls.__mro__
+
+
+def _method_doc(cls: type, name: str, attr: object, protocols: Sequence[type] = ()) -> str | None:
+    """A method's docstring: its own, else that of the method it overrides in a base class,
+    else that of the same method of a Protocol in costwarden that ``cls`` (or, for a mixin,
+    a subclass of it) implements, having every member of it: the Protocol's docstring is the
+    contract the method fulfils."""
     func = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
     if _own_doc(func):
         return _own_doc(func)
     for base in cls.__mro__[1:]:
         if name in base.__dict__ and (doc := _own_doc(base.__dict__[name])):
             return doc
+    if _is_protocol(cls):
+        return None
+    # A mixin (SQLControl) implements the Protocol through its subclasses.
+    implementers = [cls, *_subclasses(cls)]
+    for proto in protocols:
+        theirs = _members(proto)
+        if (
+            name in theirs
+            and (doc := _own_doc(theirs[name]))
+            and any(theirs.keys() <= set(dir(c)) for c in implementers)
+        ):
+            return doc
     return None
 
 
-def _undocumented(module: types.ModuleType) -> list[str]:
+def _subclasses(cls: type) -> list[type]:
+    """Every class that inherits from ``cls``, however indirectly."""
+    direct = cls.__subclasses__()
+    return [c for sub in direct for c in (sub, *_subclasses(sub))]
+
+
+def _undocumented(module: types.ModuleType, protocols: Sequence[type] = ()) -> list[str]:
     """The public names defined in ``module`` that have no docstring."""
     missing = [] if (module.__doc__ or "").strip() else [module.__name__]
     for name, obj in sorted(vars(module).items()):
@@ -123,7 +174,7 @@ def _undocumented(module: types.ModuleType) -> list[str]:
             if attr_name.startswith("_"):
                 continue
             if (inspect.isfunction(attr) or isinstance(attr, _DOCUMENTABLE)) and not (
-                _method_doc(obj, attr_name, attr) or ""
+                _method_doc(obj, attr_name, attr, protocols) or ""
             ).strip():
                 missing.append(f"{module.__name__}.{name}.{attr_name}")
     return missing
@@ -131,7 +182,8 @@ def _undocumented(module: types.ModuleType) -> list[str]:
 
 def test_every_public_name_has_a_docstring() -> None:
     modules, _skipped = _public_modules()
-    missing = [entry for module in modules for entry in _undocumented(module)]
+    protocols = _protocols(modules)
+    missing = [entry for module in modules for entry in _undocumented(module, protocols)]
     assert not missing, f"{len(missing)} public names without a docstring:\n" + "\n".join(missing)
 
 

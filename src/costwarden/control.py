@@ -252,7 +252,7 @@ def check_actor(actor: object) -> str:
 
 
 def check_time(value: object, name: str) -> float:
-    """Check ``value`` is finite epoch seconds (not a bool); the error names the argument ``name``."""
+    """Check ``value`` is finite epoch seconds (not a bool); the error names it ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InvalidInputError(f"{name} must be epoch seconds, got {value!r}")
     return float(value)

@@ -175,7 +175,7 @@ def _main(
 
 # -- errors --------------------------------------------------------------------------------------
 def fail(message: str) -> typer.Exit:
-    """Print ``message`` as an error on stderr and return the exit (code 1) for the caller to raise."""
+    """Print ``message`` as an error on stderr and return the exit (code 1) to raise."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
 

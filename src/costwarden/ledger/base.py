@@ -91,6 +91,10 @@ class Denial:
 
 @dataclass(frozen=True, slots=True, init=False)
 class BucketUsage:
+    """One bucket's totals as read in one transaction: spent (net of the reset baseline), reserved
+    by live holds, record count, and the baseline itself.
+    """
+
     spent: Nanos
     reserved: Nanos
     count: int
@@ -147,9 +151,15 @@ class AlertOutbox(Protocol):
 
     def claim_alert(
         self, dedup_key: str, payload: str, channels: Sequence[str], now: float
-    ) -> bool: ...
+    ) -> bool:
+        """Claim the alert ``dedup_key`` once: the first caller (in any process sharing the
+        ledger) gets True and a pending delivery per channel; every later claim gets False."""
+        ...
 
-    def lease_deliveries(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]: ...
+    def lease_deliveries(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]:
+        """Take up to ``limit`` pending deliveries that are due, hiding them from other
+        dispatchers for ``lease_seconds`` (a crashed dispatcher's lease simply runs out)."""
+        ...
 
     def finish_delivery(
         self,
@@ -159,7 +169,10 @@ class AlertOutbox(Protocol):
         error: str | None,
         next_attempt_at: float | None,
         now: float,
-    ) -> None: ...
+    ) -> None:
+        """Record a delivery attempt's outcome: delivered, or failed with ``error`` and either a
+        retry time or None (given up); an unknown id is a LedgerError."""
+        ...
 
 
 @runtime_checkable
@@ -249,19 +262,28 @@ class Ledger(AlertOutbox, Protocol):
         """Move a bucket's baseline to its current spent; record the event; return it."""
         ...
 
-    def purge_expired_holds(self, now: float) -> int: ...
+    def purge_expired_holds(self, now: float) -> int:
+        """Drop the holds whose expiry has passed (their calls never settled); return how many."""
+        ...
 
     def records(
         self, since_us: int | None = None, until_us: int | None = None, limit: int | None = None
-    ) -> list[StoredRecord]: ...
+    ) -> list[StoredRecord]:
+        """Stored records with ``since_us <= ts_us < until_us`` (None = unbounded), oldest first,
+        at most ``limit``."""
+        ...
 
     def series(self, scope: str, period: str, since: int, until: int) -> list[tuple[int, int]]:
         """``[(window_start, spent)]`` of a scope's ``period`` buckets in ``[since, until)``."""
         ...
 
-    def deliveries(self, since: float | None = None, limit: int = 100) -> list[Delivery]: ...
+    def deliveries(self, since: float | None = None, limit: int = 100) -> list[Delivery]:
+        """Alert delivery history created since ``since``, newest first, at most ``limit``."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the ledger's connections, files and threads; then do not use it."""
+        ...
 
 
 def missing_members(ledger: object) -> list[str]:

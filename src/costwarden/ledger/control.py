@@ -76,7 +76,9 @@ class ControlPlane(Protocol):
         """The key whose current or previous (rotated) hash is ``key_hash``."""
         ...
 
-    def key_by_id(self, key_id: str) -> VirtualKey | None: ...
+    def key_by_id(self, key_id: str) -> VirtualKey | None:
+        """The key with id ``key_id`` (revoked or not), or None."""
+        ...
 
     def list_keys(self) -> list[VirtualKey]:
         """Every key, revoked ones included, oldest first."""
@@ -114,6 +116,9 @@ def check_key(key: object) -> VirtualKey:
 
 
 def check_audit_query(since: object, until: object, target: object, limit: object) -> None:
+    """Check an audit query's arguments (epoch times, a string target, a positive limit) before any
+    SQL runs, so bad input is an InvalidInputError.
+    """
     for name, value in (("since", since), ("until", until)):
         if value is not None:
             check_time(value, name)
@@ -138,6 +143,9 @@ _BUDGET_COLUMNS: Final = "scope, budget, version, updated_at, actor"
 
 
 def key_from_row(row: Sequence[Any]) -> VirtualKey:
+    """Build a VirtualKey from a row of the shared key query (``_KEY_COLUMNS``, its budget joined
+    in).
+    """
     models = loads_or_none(row[7])
     return VirtualKey(
         key_id=row[0],

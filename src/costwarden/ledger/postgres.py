@@ -429,6 +429,7 @@ class PostgresLedger(SQLControl):
 
     @property
     def schema_version(self) -> int:
+        """The schema version stored in the database (what migrations have brought it to)."""
         row = self._run(
             "schema_version",
             lambda c: c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone(),

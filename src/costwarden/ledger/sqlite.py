@@ -338,11 +338,15 @@ class SQLiteLedger(SQLControl):
 
     @property
     def schema_version(self) -> int:
+        """The schema version stored in the file (what migrations have brought it to)."""
         with self._read() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         return int(row[0])
 
     def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` result: 'ok', or a description of the damage (for
+        ``costwarden ledger check``).
+        """
         with self._read() as conn:
             return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
 

@@ -108,6 +108,9 @@ class BackgroundCheckpointer:
                     self._conn = None
 
     def close(self, timeout: float = 5.0) -> None:
+        """Stop the checkpoint thread and wait up to ``timeout`` seconds for it (not when called
+        from that thread itself).
+        """
         self._stop.set()
         self._wake.set()
         thread = self._thread

@@ -155,11 +155,15 @@ class HoldBoard:
                 delay = min(delay * 2, 0.002)
 
     def unlock(self) -> None:
+        """Release the ledger lock taken by ``lock``."""
         fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     # -- generation -----------------------------------------------------------------------------
     @property
     def generation(self) -> int:
+        """The totals generation: bumped by every change to totals, so an unchanged number means
+        cached totals are still current.
+        """
         return int(TAG.unpack_from(self._map, _GEN_AT)[0])
 
     def bump(self) -> int:
@@ -177,6 +181,7 @@ class HoldBoard:
         return int(TAG.unpack_from(self._map, _CONTROL_AT)[0])
 
     def bump_control(self) -> int:
+        """Announce a budget or key change (before its COMMIT); returns the new generation."""
         gen = (TAG.unpack_from(self._map, _CONTROL_AT)[0] + 1) & 0xFFFF_FFFF_FFFF_FFFF
         TAG.pack_into(self._map, _CONTROL_AT, gen)
         return int(gen)
@@ -262,6 +267,7 @@ class HoldBoard:
         return found
 
     def exists(self, tag: int, now: float) -> bool:
+        """Whether a live (unexpired) hold with ``tag`` is on the board."""
         return any(t == tag and exp > now for t, _b, _a, exp in self._entries())
 
     def purge(self, now: float) -> int:
@@ -277,6 +283,7 @@ class HoldBoard:
         return len(dropped)
 
     def live_holds(self, now: float) -> int:
+        """How many distinct holds on the board have not expired."""
         return len({t for t, _b, _a, exp in self._entries() if t and exp > now})
 
     def _shrink(self) -> None:

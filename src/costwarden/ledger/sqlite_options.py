@@ -33,6 +33,10 @@ OPTIONS: Final = {
 
 @dataclass(frozen=True, slots=True)
 class SQLiteOptions:
+    """The options a SQLite ledger URL's query may set: busy timeout, PRAGMA synchronous, background
+    checkpoints, and the hold board's capacity.
+    """
+
     timeout: float = DEFAULT_TIMEOUT
     synchronous: str = "NORMAL"
     background_checkpoints: bool = True

@@ -253,7 +253,7 @@ class ModelCatalogue:
     # -- levels --------------------------------------------------------------------------------
     @property
     def levels(self) -> Mapping[str, int]:
-        """The named quality levels ('high', 'medium', ...) and the minimum score each stands for."""
+        """The named quality levels ('high', 'medium', ...) and the least score of each."""
         return dict(self._rules.levels)
 
     @property

@@ -200,7 +200,7 @@ class FakeUpstream:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> FakeUpstream:
-        """Start serving on a free loopback port in a background thread (no-op if already running)."""
+        """Start serving on a free loopback port in a background thread (no-op if running)."""
         if self._thread is not None:
             return self
         self._thread = threading.Thread(target=self._run, name="fake-upstream", daemon=True)

@@ -328,7 +328,7 @@ class Reply:
     def anthropic_message(
         cls, text: str, *, usage: JSON | None, model: str = "claude-3-haiku-20240307", **kw: Any
     ) -> Reply:
-        """A Messages API reply with ``text`` and the given usage block (None = no usage reported)."""
+        """A Messages API reply with ``text`` and the given usage (None = no usage reported)."""
         payload: JSON = {
             "id": "msg_fake0001",
             "type": "message",
