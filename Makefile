@@ -36,10 +36,13 @@ typecheck: $(STAMP)
 test: $(STAMP)
 	bash scripts/test-services.sh
 	$(MAKE) --no-print-directory lint typecheck
-	$(VENV)/bin/python -m pytest
+	rm -f .coverage .coverage.*
+	$(VENV)/bin/coverage run -m pytest
+	$(VENV)/bin/coverage combine --quiet
+	$(VENV)/bin/coverage report
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

@@ -15,6 +15,8 @@ from costwarden.manager import BudgetManager
 from costwarden.pricing import PriceCatalog
 from costwarden.testing.fake_upstream import FakeUpstream, anthropic_usage, openai_usage
 
+# The anthropic SDK warns when a request names a model it lists as deprecated; these tests
+# use such models on purpose (their prices are what is under test), so its warning is ignored.
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 
 

@@ -25,6 +25,8 @@ MSGS = [{"role": "user", "content": "What is a budget?"}]
 PIECES = ["A plan", " for", " money."]
 
 
+# The anthropic SDK warns when a request names a model it lists as deprecated; these tests
+# use such models on purpose (their prices are what is under test), so its warning is ignored.
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 
 

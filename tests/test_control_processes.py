@@ -71,6 +71,7 @@ def _run(url: str, bound: float) -> dict[str, float]:
         finally:
             child.kill()
             child.wait()
+            child.stdout.close()  # a pipe left to the garbage collector is a ResourceWarning
     finally:
         ledger.close()
     lag = {"revoked": seen["revoked"] - done_revoke, "budget": seen["budget"] - done_budget}
