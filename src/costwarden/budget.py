@@ -225,6 +225,9 @@ class Scope:
 
     @classmethod
     def parse(cls, text: str) -> Scope:
+        """Read a scope from its text form ('global' or 'kind:name'), the inverse of ``str(scope)``;
+        anything else is an InvalidInputError.
+        """
         if not isinstance(text, str):
             raise InvalidInputError(
                 f"scope must be a string such as 'user:alice' or 'global', got {text!r}"

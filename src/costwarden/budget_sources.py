@@ -41,6 +41,7 @@ class SourcedBudget:
     hides: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The budget and where it came from (config file, ledger, code) as JSON-ready values."""
         out: dict[str, Any] = {
             "scope": self.scope,
             "source": self.source,

@@ -20,9 +20,13 @@ class Settler(Protocol):
     """What settles a hold: the ``BudgetManager`` that made it (named here by what it does,
     so this module needs nothing from the manager's)."""
 
-    def commit(self, hold: Hold, record: UsageRecord) -> StoredRecord: ...
+    def commit(self, hold: Hold, record: UsageRecord) -> StoredRecord:
+        """Store ``record`` as the settlement of ``hold`` and drop its reservation."""
+        ...
 
-    def release(self, hold: Hold) -> None: ...
+    def release(self, hold: Hold) -> None:
+        """Drop ``hold``'s reservation without recording any spend."""
+        ...
 
 
 class Hold:
@@ -67,6 +71,7 @@ class Hold:
 
     @property
     def amount_usd(self) -> float:
+        """The amount held, in US dollars."""
         return nanos_to_usd(self.amount_nanos)
 
     def recommitted(self, record: UsageRecord) -> StoredRecord:
@@ -82,9 +87,15 @@ class Hold:
         )
 
     def commit(self, record: UsageRecord) -> StoredRecord:
+        """Settle the hold with the call's real usage: store ``record`` and release the reservation
+        (see BudgetManager.commit).
+        """
         return self._manager.commit(self, record)
 
     def release(self) -> None:
+        """Give the reservation back unspent (the call was not made or failed before any usage); see
+        BudgetManager.release.
+        """
         self._manager.release(self)
 
     def __enter__(self) -> Hold:

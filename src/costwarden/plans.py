@@ -81,6 +81,7 @@ class BudgetRegistry:
 
     @property
     def global_budget(self) -> Budget:
+        """The budget of the global scope (always present)."""
         return self._budgets[GLOBAL]
 
     def get(self, scope: Scope) -> Budget | None:
@@ -203,6 +204,7 @@ class Plan:
     valid_until: float
 
     def covers(self, at: float) -> bool:
+        """Whether the plan is still valid at ``at`` (its windows have not rolled over)."""
         return self.valid_from <= at < self.valid_until
 
     def over_cap(self, amount: Nanos) -> tuple[Scope, Nanos] | None:

@@ -70,18 +70,22 @@ class BudgetStatus:
 
     @property
     def daily(self) -> PeriodStatus:
+        """The status of the daily period."""
         return self.periods[0]
 
     @property
     def weekly(self) -> PeriodStatus:
+        """The status of the weekly period."""
         return self.periods[1]
 
     @property
     def monthly(self) -> PeriodStatus:
+        """The status of the monthly period."""
         return self.periods[2]
 
     @property
     def rolling(self) -> tuple[PeriodStatus, ...]:
+        """The statuses of the rolling windows, after the three calendar periods."""
         return self.periods[3:]
 
     def as_dict(self) -> dict[str, Any]:

@@ -117,5 +117,8 @@ class AlertEmitter:
         return True if dispatcher is None else dispatcher.flush(timeout)
 
     def close(self) -> None:
+        """Stop the alert dispatcher (if one was started), flushing what it can before the manager
+        closes.
+        """
         if self.dispatcher is not None:
             self.dispatcher.close()

@@ -36,6 +36,10 @@ def canonical_model(model: str | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BilledRow:
+    """One day and model of the comparison: what the provider billed beside what the ledger
+    recorded.
+    """
+
     day: str
     model: str
     tracked_nanos: Nanos
@@ -48,6 +52,7 @@ class BilledRow:
         return self.billed_nanos - self.tracked_nanos
 
     def to_dict(self) -> dict[str, Any]:
+        """The row as JSON-ready values (``costwarden billing compare --format json``)."""
         return {
             "day": self.day,
             "model": self.model,

@@ -156,6 +156,9 @@ def _window(bucket: Mapping[str, Any], start: str, end: str, where: str) -> tupl
 
 
 def openai_costs(text: str, where: str, **_: Any) -> list[BillLine]:
+    """Read an OpenAI costs report (Admin API JSON pages) into bill lines; malformed input is an
+    InvalidInputError naming ``where``.
+    """
     lines = []
     for bucket, at in _buckets(_pages(text, where), where):
         lo, hi = _window(bucket, "start_time", "end_time", at)
@@ -198,6 +201,9 @@ def _count(result: Mapping[str, Any], name: str, where: str) -> int:
 
 
 def openai_usage(text: str, where: str, *, catalog: PriceCatalog, **_: Any) -> list[BillLine]:
+    """Read an OpenAI usage report into bill lines, pricing its token counts with ``catalog`` (the
+    report has no cost).
+    """
     lines = []
     for bucket, at in _buckets(_pages(text, where), where):
         lo, hi = _window(bucket, "start_time", "end_time", at)
@@ -241,6 +247,7 @@ def _csv_value(row: Mapping[str, str], *names: str) -> str | None:
 
 
 def openai_costs_csv(text: str, where: str, **_: Any) -> list[BillLine]:
+    """Read an OpenAI costs CSV export (from the billing page) into bill lines."""
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None:
         raise InvalidInputError(f"{where}: empty CSV")
@@ -276,6 +283,9 @@ def openai_costs_csv(text: str, where: str, **_: Any) -> list[BillLine]:
 
 
 def anthropic_cost(text: str, where: str, **_: Any) -> list[BillLine]:
+    """Read an Anthropic cost report (Admin API JSON pages) into bill lines; malformed input is an
+    InvalidInputError naming ``where``.
+    """
     lines = []
     for bucket, at in _buckets(_pages(text, where), where):
         lo, hi = _window(bucket, "starting_at", "ending_at", at)
@@ -312,6 +322,9 @@ def anthropic_cost(text: str, where: str, **_: Any) -> list[BillLine]:
 
 
 def anthropic_usage(text: str, where: str, *, catalog: PriceCatalog, **_: Any) -> list[BillLine]:
+    """Read an Anthropic usage report into bill lines, pricing its token counts with ``catalog``
+    (the report has no cost).
+    """
     lines = []
     for bucket, at in _buckets(_pages(text, where), where):
         lo, hi = _window(bucket, "starting_at", "ending_at", at)

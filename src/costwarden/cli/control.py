@@ -439,6 +439,8 @@ def _models(values: list[str] | None) -> list[str] | None:
 
 
 def key_status(key: VirtualKey, now: float) -> str:
+    """A key's state at ``now`` for the key listing: revoked, expired, active, or active with its
+    old secret still in grace."""
     if key.revoked_at is not None and key.revoked_at <= now:
         return "revoked"
     if key.expires_at is not None and now >= key.expires_at:

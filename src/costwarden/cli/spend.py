@@ -93,6 +93,8 @@ def status(
 
 
 class RecordsFormat(enum.StrEnum):
+    """The output formats ``costwarden records`` can write."""
+
     table = "table"
     csv = "csv"
     json = "json"

@@ -70,6 +70,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 def error(
     status: int, kind: str, message: str, headers: Mapping[str, str] | None = None
 ) -> Response:
+    """An admin API error response: ``{"error": {"type", "message"}}`` with the given status."""
     return JSONResponse({"error": {"type": kind, "message": message}}, status, headers=headers)
 
 

@@ -238,6 +238,9 @@ class NewKey:
 
 
 def parse_new_key(data: Mapping[str, Any], now: float) -> NewKey:
+    """Check a create-key request body (models, limits, expiry, metadata, budget) before any write;
+    bad input is an InvalidInputError.
+    """
     models = data.get("models")
     if models is not None:
         if not isinstance(models, list) or not models or len(models) > 1000:
@@ -315,6 +318,9 @@ class Span:
 
 
 def parse_span(query: Mapping[str, str], *, default_zone: str = "UTC") -> Span:
+    """Read the ``since``/``until``/``timezone`` query parameters into a time span, checking the
+    zone exists.
+    """
     zone = query.get("timezone", default_zone)
     check_text(zone, "timezone")
     get_zone(zone)
@@ -328,6 +334,7 @@ def parse_span(query: Mapping[str, str], *, default_zone: str = "UTC") -> Span:
 
 
 def parse_limit(query: Mapping[str, str], default: int = 100) -> int:
+    """Read the ``limit`` query parameter as a positive whole number within the API's cap."""
     text = query.get("limit")
     if text is None:
         return default
@@ -339,6 +346,9 @@ def parse_limit(query: Mapping[str, str], default: int = 100) -> int:
 def parse_choice(
     query: Mapping[str, str], name: str, choices: tuple[str, ...], default: str
 ) -> str:
+    """Read the query parameter ``name``, which must be one of ``choices`` (else a 400
+    InvalidInputError).
+    """
     value = query.get(name, default)
     if value not in choices:
         raise InvalidInputError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
@@ -346,6 +356,8 @@ def parse_choice(
 
 
 def parse_flag(query: Mapping[str, str], name: str, default: bool) -> bool:
+    """Read a true/false query parameter (true/1/yes, false/0/no); absent gives ``default``,
+    anything else is an InvalidInputError."""
     value = query.get(name)
     if value is None:
         return default

@@ -43,6 +43,7 @@ def _limit(value: float | None) -> float | str | None:
 
 
 def budget_json(budget: Budget) -> dict[str, Any]:
+    """A budget as the admin API shows it (limits in dollars, None where unset)."""
     return {
         "daily_limit": _limit(budget.daily_limit),
         "weekly_limit": _limit(budget.weekly_limit),
@@ -62,6 +63,7 @@ def budget_json(budget: Budget) -> dict[str, Any]:
 
 
 def stored_budget_json(stored: StoredBudget) -> dict[str, Any]:
+    """A stored budget (scope, budget, version, who changed it when) as the admin API shows it."""
     return {
         "scope": stored.scope,
         "budget": budget_json(stored.budget),
@@ -93,6 +95,7 @@ def key_json(key: VirtualKey) -> dict[str, Any]:
 
 
 def audit_json(event: AuditEvent) -> dict[str, Any]:
+    """An audit event as the admin API shows it (times as ISO strings)."""
     return {
         "id": event.id,
         "at": iso(event.at),

@@ -244,6 +244,7 @@ class Gateway:
                 return
 
     async def startup(self) -> None:
+        """Open the upstream connection pool (the ASGI lifespan, before any request)."""
         await self.forwarder.start()
 
     async def shutdown(self) -> None:

@@ -17,6 +17,8 @@ JSON_TYPE = (b"content-type", b"application/json")
 
 
 class BodyTooLarge(Exception):
+    """A request body passed the gateway's size limit; answered with 413 before it is read whole."""
+
     def __init__(self, limit: int) -> None:
         super().__init__(f"request body is larger than the gateway's limit of {limit} bytes")
         self.limit = limit
@@ -59,6 +61,7 @@ async def read_body(receive: Receive, limit: int, declared: bytes | None) -> byt
 async def send_bytes(
     send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = (JSON_TYPE,)
 ) -> None:
+    """Send a complete ASGI response with ``body`` and its content length."""
     hdrs = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": hdrs})
     await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -67,6 +70,7 @@ async def send_bytes(
 async def send_json(
     send: Send, status: int, payload: Any, headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> None:
+    """Send ``payload`` as a compact JSON response."""
     body = json.dumps(payload, separators=(",", ":")).encode()
     await send_bytes(send, status, body, [JSON_TYPE, *headers])
 

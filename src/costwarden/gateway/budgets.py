@@ -27,6 +27,10 @@ _PROBE = "\x00costwarden-probe"
 
 
 class BudgetSync:
+    """Keeps the gateway's manager's budgets in step with the ledger's control plane, reloading only
+    when the control version changes.
+    """
+
     def __init__(self, manager: BudgetManager) -> None:
         self.manager = manager
         self._version: int | None = None
@@ -69,6 +73,8 @@ class KeyFraction:
         self._cache: dict[str, tuple[float, float]] = {}
 
     def fraction(self, key: VirtualKey, now: float | None = None) -> float:
+        """How much of its most-used budget period a key has spent or reserved (0..1), cached
+        briefly per key, for the downgrade policy."""
         at = time.time() if now is None else now
         hit = self._cache.get(key.key_id)
         if hit is not None and at < hit[0]:

@@ -37,15 +37,25 @@ class UpstreamUnreachable(Exception):
 
 
 class Response(Protocol):
+    """An upstream's reply as the proxy reads it: status, content type, headers to pass on, and the
+    body whole or in chunks.
+    """
+
     status: int
     content_type: bytes
     passed_headers: list[tuple[bytes, bytes]]
 
-    async def read(self) -> bytes: ...
+    async def read(self) -> bytes:
+        """The whole body (a non-streamed reply)."""
+        ...
 
-    def chunks(self) -> AsyncIterator[bytes]: ...
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (a streamed reply), for passing on chunk by chunk."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Give the connection back to the pool (or drop it if the body was not read to the end)."""
+        ...
 
 
 class _HttpResponse:
@@ -103,6 +113,9 @@ class _SimulatedResponse:
 
 
 def upstream_headers(upstream: Upstream, client: dict[bytes, bytes]) -> dict[str, str]:
+    """The headers sent upstream: JSON content type, the upstream's own auth, and the client headers
+    the gateway passes on.
+    """
     headers = {"content-type": "application/json", "accept": "application/json"}
     for name in PASS_ON:
         value = client.get(name)
@@ -122,6 +135,7 @@ class Forwarder:
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
+        """Open the shared aiohttp connection pool to the upstreams (idempotent)."""
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=0, limit_per_host=256, keepalive_timeout=30, enable_cleanup_closed=True
@@ -131,6 +145,7 @@ class Forwarder:
             )
 
     async def close(self) -> None:
+        """Close the upstream connection pool (the ASGI lifespan's shutdown)."""
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -177,6 +192,7 @@ class Forwarder:
 
 
 def loads_object(body: bytes) -> dict[str, Any] | None:
+    """Parse ``body`` as a JSON object; None if it is not JSON or not an object."""
     try:
         value = json.loads(body)
     except ValueError:

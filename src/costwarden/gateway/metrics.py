@@ -38,16 +38,20 @@ class Metrics:
         self._latency: dict[str, list[float]] = {}
 
     def request(self, route: str, status: int) -> None:
+        """Count a finished request by route and status."""
         self.requests[(("route", route), ("status", str(status)))] += 1
 
     def denial(self, reason: str) -> None:
+        """Count a request refused with 429 (budget or rate limit) by its reason."""
         self.denials[(("reason", reason),)] += 1
 
     def spend(self, model: str, nanos: int) -> None:
+        """Add a settled call's cost (nano-USD) to its model's spend counter."""
         if nanos:
             self.spend_nanos[(("model", model),)] += nanos
 
     def upstream_latency(self, upstream: str, seconds: float) -> None:
+        """Add one upstream call's latency to that upstream's histogram."""
         row = self._latency.get(upstream)
         if row is None:
             row = self._latency[upstream] = [0.0] * (len(LATENCY_BUCKETS) + 2)
@@ -60,6 +64,7 @@ class Metrics:
         row[-1] += seconds
 
     def render(self) -> bytes:
+        """The counters in Prometheus text exposition format, labelled with this worker's pid."""
         pid = (("pid", self.pid),)
         out: list[str] = []
 

@@ -33,6 +33,10 @@ MAX_END_USER: Final = 256
 
 @dataclass(frozen=True, slots=True)
 class KeyPolicy:
+    """What a key's metadata asks of the gateway: per-end-user budgets, and the spent fraction at
+    which to downgrade the model.
+    """
+
     end_users: bool = False
     downgrade_at: float | None = None
     downgrade_to: str | None = None

@@ -112,6 +112,9 @@ class Proxy:
 
     # -- the entry point ------------------------------------------------------------------------
     async def handle(self, route: Route, scope: Any, receive: Receive, send: Send) -> None:
+        """Serve one proxied API call: authenticate, admit against budgets and rate limits, forward,
+        settle the real cost, and reply in the client's dialect.
+        """
         dialect: Dialect = "anthropic" if route in ("messages", "count_tokens") else "openai"
         call = Call(route, dialect)
         try:

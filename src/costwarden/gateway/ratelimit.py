@@ -32,6 +32,10 @@ _CREATE: Final = (
 
 @dataclass(frozen=True, slots=True)
 class RateDenial:
+    """A refusal by a key's requests- or tokens-per-minute limit, with what was used and when to
+    retry.
+    """
+
     limit: str  # "rpm" or "tpm"
     used: int
     allowed: int
@@ -39,6 +43,7 @@ class RateDenial:
 
     @property
     def message(self) -> str:
+        """The refusal in words for the error body (which limit, how much used, when to retry)."""
         what = "requests" if self.limit == "rpm" else "tokens"
         return (
             f"this key's {self.limit} limit is {self.allowed} {what} per minute and "
@@ -81,6 +86,7 @@ class RateLimiter:
 
     @property
     def remote(self) -> bool:
+        """Whether the limiter's counters live in PostgreSQL (calls may wait on the network)."""
         return self._backend == "postgres"
 
     # -- the SQL side ---------------------------------------------------------------------------

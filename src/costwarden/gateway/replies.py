@@ -55,6 +55,7 @@ class ErrorReply:
     extra: dict[str, Any] | None = None
 
     def body(self, dialect: Dialect) -> bytes:
+        """The error as the client's dialect expects it (OpenAI's or Anthropic's error JSON)."""
         if dialect == "anthropic":
             inner: dict[str, Any] = {
                 "type": _ANTHROPIC_TYPES.get(self.status, "api_error"),

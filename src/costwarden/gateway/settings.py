@@ -123,6 +123,7 @@ class ModelRoute:
 
     @property
     def is_glob(self) -> bool:
+        """Whether the route's pattern has glob characters (``*``, ``?``, ``[``)."""
         return any(c in self.pattern for c in "*?[")
 
 
@@ -154,6 +155,7 @@ class GatewaySettings:
         return None
 
     def exact_models(self) -> list[str]:
+        """The model names routed by an exact (non-glob) pattern."""
         return [r.pattern for r in self.routes if not r.is_glob]
 
 

@@ -32,12 +32,17 @@ _DIMENSIONS = 16
 
 @dataclass(frozen=True, slots=True)
 class SimulatedReply:
+    """A canned upstream reply for the offline simulated upstream: status, content type, body or
+    chunks.
+    """
+
     status: int
     content_type: bytes
     body: bytes | None = None
     chunks: tuple[bytes, ...] | None = None
 
     async def iter_chunks(self, delay: float) -> AsyncIterator[bytes]:
+        """Yield the reply's chunks, waiting ``delay`` seconds before each (a slow stream)."""
         for chunk in self.chunks or ():
             if delay:
                 await asyncio.sleep(delay)

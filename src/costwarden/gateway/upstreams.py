@@ -51,10 +51,12 @@ class Upstream:
 
     @property
     def name(self) -> str:
+        """The upstream's configured name."""
         return self.settings.name
 
     @property
     def kind(self) -> str:
+        """The upstream's API kind ('openai', 'anthropic', ...): it decides the routes served."""
         return self.settings.kind
 
     @property
@@ -68,6 +70,7 @@ class Upstream:
         return None
 
     def speaks(self, route: Route) -> bool:
+        """Whether this upstream's API kind serves ``route``."""
         return route in SPEAKS[self.settings.kind]
 
     def target(self, route: Route, model: str) -> str:

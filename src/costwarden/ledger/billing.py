@@ -133,6 +133,7 @@ def stream_records(
 
 
 def check_batch(batch: int) -> int:
+    """Check a batch size is a positive int (not a bool) before it reaches SQL."""
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise InvalidInputError(f"batch must be a positive int, got {batch!r}")
     return batch

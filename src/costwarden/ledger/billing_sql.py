@@ -46,6 +46,9 @@ POSTGRES_TABLE: Final = [
 
 
 def upsert_sql(placeholder: str) -> str:
+    """The insert-or-replace of one bill line, written with the backend's ``placeholder``, so
+    re-importing a bill does not double it.
+    """
     marks = ", ".join([placeholder] * 12)
     return (
         f"INSERT INTO bill_lines ({_COLUMNS}) VALUES ({marks}) "
@@ -58,6 +61,7 @@ def upsert_sql(placeholder: str) -> str:
 
 
 def line_params(line: BillLine) -> tuple[Any, ...]:
+    """A BillLine's values in ``_COLUMNS`` order, for the upsert."""
     return (
         line.provider,
         line.start_us,
@@ -75,6 +79,9 @@ def line_params(line: BillLine) -> tuple[Any, ...]:
 
 
 def select_sql(placeholder: str, provider: str | None) -> str:
+    """The query for bill lines starting in a range (and of one provider), written with the
+    backend's ``placeholder``.
+    """
     p = placeholder
     where = f"start_us >= {p} AND start_us < {p}" + (f" AND provider = {p}" if provider else "")
     return (
@@ -86,11 +93,15 @@ def select_sql(placeholder: str, provider: str | None) -> str:
 def select_params(
     since_us: int | None, until_us: int | None, provider: str | None
 ) -> tuple[Any, ...]:
+    """The parameters of ``select_sql``: the start bounds (open ends as the extreme values) and the
+    provider if given.
+    """
     bounds = (LOW_US if since_us is None else since_us, HIGH_US if until_us is None else until_us)
     return (*bounds, provider) if provider else bounds
 
 
 def line_from_row(row: Sequence[Any]) -> BillLine:
+    """A BillLine from a ``bill_lines`` row (columns in ``_COLUMNS`` order)."""
     provider, start, end, account, model, item, cost, n_in, n_out, calls, source, at = row
     return BillLine(
         provider=provider,
@@ -119,6 +130,7 @@ def batch_sql(columns: str, placeholder: str) -> str:
 
 
 def batch_params(after: tuple[int, int], until_us: int | None, batch: int) -> tuple[int, ...]:
+    """The parameters of one keyset-paged batch after (ts_us, id) ``after``, up to ``until_us``."""
     ts, rid = after
     return (ts, ts, rid, HIGH_US if until_us is None else until_us, batch)
 

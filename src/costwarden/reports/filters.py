@@ -14,6 +14,10 @@ from costwarden.records import StoredRecord
 
 @dataclass(frozen=True, slots=True)
 class RecordFilter:
+    """Which records a report or export includes (user, team, model, ...); None fields match
+    everything.
+    """
+
     user: str | None = None
     team: str | None = None
     key: str | None = None
@@ -22,9 +26,11 @@ class RecordFilter:
 
     @property
     def empty(self) -> bool:
+        """Whether no field is set, so every record matches."""
         return all(getattr(self, f.name) is None for f in fields(self))
 
     def matches(self, r: StoredRecord) -> bool:
+        """Whether record ``r`` passes every field that is set."""
         return (
             (self.user is None or r.user_id == self.user)
             and (self.team is None or r.team == self.team)
@@ -34,6 +40,7 @@ class RecordFilter:
         )
 
     def apply(self, records: Iterable[StoredRecord]) -> Iterator[StoredRecord]:
+        """The records that match, all of them when the filter is empty."""
         if self.empty:
             yield from records
             return

@@ -97,6 +97,7 @@ class Report:
     rows_overlap: bool
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready values, with its schema name so readers can check the shape."""
         return {
             "schema": JSON_SCHEMA,
             "by": self.by,
@@ -272,6 +273,7 @@ class Cube:
         self.total = [0] * 7
 
     def add(self, rec: StoredRecord) -> None:
+        """Add one record's counts and cost to every grouping it belongs to."""
         values = (
             1,
             rec.input_tokens,
@@ -300,19 +302,25 @@ class Cube:
                     acc[i] += v
 
     def feed(self, records: Iterable[StoredRecord]) -> Cube:
+        """Add every record and return the cube, for chaining."""
         for rec in records:
             self.add(rec)
         return self
 
     @property
     def requests(self) -> int:
+        """How many records were added."""
         return self.total[0]
 
     @property
     def cost_nanos(self) -> Nanos:
+        """The total cost of the records added, in nano-USD."""
         return self.total[6]
 
     def report(self, by: str) -> Report:
+        """The totals grouped ``by`` one of GROUP_BY, as a Report; an unknown grouping is an
+        InvalidInputError.
+        """
         if by not in GROUP_BY:
             raise InvalidInputError(f"a report groups by one of {', '.join(GROUP_BY)}, not {by!r}")
         if by not in PERIODS or by == "day":

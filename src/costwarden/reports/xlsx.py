@@ -470,6 +470,9 @@ def write_xlsx(report: Report, path: str | Path) -> None:
 
 
 def check_groupings(groupings: Iterable[str]) -> list[str]:
+    """Check each requested workbook sheet grouping is one the workbook can write; an unknown one is
+    an InvalidInputError.
+    """
     out = list(groupings)
     for by in out:
         if by not in WORKBOOK_GROUPS:
