@@ -80,6 +80,9 @@ costwarden is running on {base_url} (simulated provider: offline, no API key).
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the offline showcase (``make run``): prepare the demo ledger and a key, print how to call
+    it, then serve the gateway and dashboard on loopback until stopped.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
