@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -28,7 +28,11 @@ from costwarden.cli.base import (
     state,
     to_us,
 )
+from costwarden.cli.price_list import list_prices, price_dict
 from costwarden.errors import UnknownModelError
+
+if TYPE_CHECKING:
+    from costwarden.pricing import PriceCatalog
 
 alerts_app = typer.Typer(
     name="alerts",
@@ -174,7 +178,17 @@ def prices(
             "genai-prices snapshot."
         ),
     ] = None,
-    provider: Annotated[str | None, typer.Option("--provider", "-p")] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option("--provider", "-p", help="The provider to price at, or to list."),
+    ] = None,
+    search: Annotated[
+        str | None,
+        typer.Option("--search", "-s", help="List models whose id contains this (or is near it)."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="List at most N models (default 50).")
+    ] = 50,
     source: Annotated[
         bool, typer.Option("--source", help="Say which price snapshot is in force, and its age.")
     ] = False,
@@ -189,8 +203,10 @@ def prices(
 ) -> None:
     """Resolved price per 1M tokens of each model and where it comes from.
 
-    ``prices update`` fetches genai-prices' published data (only when asked) and keeps it as
-    the snapshot in force; ``prices --source`` says which snapshot that is and how old.
+    Without model names, lists the catalogue (custom prices and genai-prices'), filtered by
+    ``--search`` and ``--provider``, at most ``--limit`` rows. ``prices update`` fetches
+    genai-prices' published data (only when asked) and keeps it as the snapshot in force;
+    ``prices --source`` says which snapshot that is and how old.
     """
     from costwarden.pricing import snapshot
 
@@ -202,8 +218,14 @@ def prices(
         else:
             typer.echo(f"prices now from the {updated.describe()}")
         return
-    if not models and not source:
-        raise typer.BadParameter("name one or more models, or give --source, or 'update'")
+    listing = search is not None or not (models or source)
+    if models and search is not None:
+        raise typer.BadParameter("--search lists models: give it without model names")
+    if listing:
+        if source and not as_json:
+            typer.echo(f"Prices from the {snapshot.info().describe()}.")
+        _list(state(ctx).config.build_catalog(), search, provider, limit, as_json, source)
+        return
     if source:
         current = snapshot.info()
         if as_json and not models:
@@ -222,19 +244,7 @@ def prices(
         except UnknownModelError as exc:
             errors.append(str(exc))
             continue
-        found.append(
-            {
-                "model": name,
-                "resolved_as": p.model,
-                "provider": p.provider,
-                "source": p.source,
-                "input_per_1m": str(p.input),
-                "output_per_1m": str(p.output),
-                "cache_read_per_1m": None if p.cache_read is None else str(p.cache_read),
-                "cache_write_per_1m": None if p.cache_write is None else str(p.cache_write),
-                "long_context_threshold": p.long_context_threshold,
-            }
-        )
+        found.append(price_dict(name, p))
     if as_json:
         extra = {"source": _snapshot_dict(snapshot.info())} if source else {}
         print_json({"prices": found, "errors": errors, **extra})
@@ -274,6 +284,72 @@ def prices(
         for message in errors[:-1]:
             typer.echo(f"error: {message}", err=True)
         raise fail(errors[-1])
+
+
+def _list(
+    catalog: PriceCatalog,
+    search: str | None,
+    provider: str | None,
+    limit: int,
+    as_json: bool,
+    source: bool,
+) -> None:
+    """``prices [--search TEXT] [--provider P] [--limit N]``: see ``cli.price_list``."""
+    from costwarden.pricing import snapshot
+
+    found = list_prices(catalog, search=search, provider=provider, limit=limit)
+    rows = [price_dict(p.model, p) for p in found.prices]
+    if as_json:
+        extra = {"source": _snapshot_dict(snapshot.info())} if source else {}
+        print_json(
+            {
+                "search": search,
+                "provider": provider,
+                "matched": found.matched,
+                "near_names": found.fuzzy,
+                "unpriced_skipped": found.unpriced,
+                "prices": rows,
+                **extra,
+            }
+        )
+        return
+    where = f" at {provider}" if provider else ""
+    if not rows:
+        what = f"matching {search!r}" if search else "listed"
+        raise fail(
+            f"no priced model {what}{where}; try a shorter --search, another --provider, "
+            "or `costwarden prices MODEL` for one model"
+        )
+    if found.fuzzy:
+        typer.echo(f"No model id contains {search!r}{where}; the nearest names:")
+    more = found.matched - len(rows) - found.unpriced  # matched, neither shown nor tried
+    count = f"{len(rows)} of {found.matched}" if more > 0 else f"{len(rows)}"
+    title = f"Prices (USD per 1M tokens): {count}"
+    if search and not found.fuzzy:
+        title += f" matching {search!r}"
+    table = Table(title=title + where)
+    for name in ("Model", "Provider", "Source", "Input", "Output", "Cache rd", "Cache wr"):
+        table.add_column(
+            name, justify="right" if name.startswith(("In", "Out", "Cache")) else "left"
+        )
+    for row in rows:
+        table.add_row(
+            row["resolved_as"],
+            row["provider"] or "-",
+            row["source"],
+            *(
+                _rate(None if row[k] is None else Decimal(row[k]))
+                for k in (
+                    "input_per_1m",
+                    "output_per_1m",
+                    "cache_read_per_1m",
+                    "cache_write_per_1m",
+                )
+            ),
+        )
+    print_table(table)
+    if more > 0:
+        typer.echo(f"{more} more: raise --limit, or narrow with --search or --provider.")
 
 
 def _snapshot_dict(info: Any) -> dict[str, Any]:

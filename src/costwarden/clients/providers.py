@@ -11,6 +11,7 @@ model, then the registry's default.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -131,6 +132,28 @@ class ProviderRegistry:
 
 
 BUILTIN = ("openai", "anthropic", "simulated")
+
+
+def credentialed_providers(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Built-in providers whose credentials are set, each with the variable that holds them.
+
+    What a caller with no registered provider can reach: the tracked clients choose models
+    among these, and so does ``costwarden select``. A local preset without a key (ollama)
+    is never listed: nothing says a server is running.
+    """
+    env = os.environ if environ is None else environ
+    found = {
+        name: var
+        for name, var in (
+            ("openai", "OPENAI_API_KEY"),
+            ("anthropic", "ANTHROPIC_API_KEY"),
+            *((name, preset[1]) for name, preset in COMPATIBLE.items()),
+        )
+        if var is not None and env.get(var)
+    }
+    if "anthropic" not in found and env.get("ANTHROPIC_AUTH_TOKEN"):
+        found["anthropic"] = "ANTHROPIC_AUTH_TOKEN"
+    return found
 
 
 def builtin_provider(name: str) -> Provider:

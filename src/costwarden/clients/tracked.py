@@ -21,7 +21,6 @@ database never blocks the event loop (see :mod:`costwarden.clients.offload`).
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import Iterable, Mapping
@@ -33,7 +32,7 @@ from costwarden.clients.attribution import Attribution
 from costwarden.clients.estimation import Estimate, estimate_call
 from costwarden.clients.failures import readable_error
 from costwarden.clients.offload import is_remote
-from costwarden.clients.providers import ProviderRegistry
+from costwarden.clients.providers import ProviderRegistry, credentialed_providers
 from costwarden.clients.requests import ChatRequest, Provider, normalise_messages
 from costwarden.clients.settlement import CallAccount
 from costwarden.clients.streams import AsyncTrackedStream, TrackedStream
@@ -234,20 +233,7 @@ class _TrackedBase:
             return None
         if self._configured:
             return self._configured
-        from costwarden.clients.openai_provider import COMPATIBLE
-
-        found = {
-            name: env
-            for name, env in (
-                ("openai", "OPENAI_API_KEY"),
-                ("anthropic", "ANTHROPIC_API_KEY"),
-                *((name, preset[1]) for name, preset in COMPATIBLE.items()),
-            )
-            if env is not None and os.environ.get(env)
-        }
-        if os.environ.get("ANTHROPIC_AUTH_TOKEN"):
-            found["anthropic"] = "ANTHROPIC_AUTH_TOKEN"
-        return frozenset(found)
+        return frozenset(credentialed_providers())
 
     def _estimate(
         self,

@@ -427,6 +427,17 @@ class PriceCatalog:
             names += list(classic_pricing()) + list(popular_pricing())
         return list(dict.fromkeys(names))
 
+    def entries(self) -> list[tuple[str, str | None]]:
+        """Every (model, provider) this catalogue lists: the custom entries (provider None
+        unless the entry names one), then each model of each genai-prices provider. A listed
+        entry may still fail to :meth:`resolve` (a genai-prices model with no price in force)."""
+        listed: list[tuple[str, str | None]] = [(n, e.provider) for n, e in self._custom.items()]
+        if self.include_defaults:
+            from costwarden.pricing.genai import provider_models
+
+            listed += [(model, provider) for provider, model in provider_models()]
+        return listed
+
     def __repr__(self) -> str:
         return (
             f"PriceCatalog({len(self._custom)} custom models, "

@@ -216,6 +216,13 @@ def all_model_ids() -> tuple[str, ...]:
         return tuple(sorted({m.id for p in _snapshot().providers for m in p.models}))
 
 
+def provider_models() -> list[tuple[str, str]]:
+    """Every (provider id, model id) of the snapshot in force, in the snapshot's order (for
+    listing prices: ``costwarden prices --search``)."""
+    with _lock:
+        return [(p.id, m.id) for p in _snapshot().providers for m in p.models]
+
+
 def suggestions(model: str, extra: Mapping[str, object] | None = None, n: int = 3) -> list[str]:
     """Close model names, custom ones included."""
     candidates = list(all_model_ids()) + list(extra or ())
