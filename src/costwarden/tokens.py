@@ -34,6 +34,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
 from costwarden import forksafe
+from costwarden.caching import BoundedCache
 from costwarden.errors import TokenCountError
 
 if TYPE_CHECKING:
@@ -257,7 +258,7 @@ class _TextCounter:
         return _TextCounter(encode, rule.factor, sample.exact, sample.method)
 
 
-_text_counters: dict[str, _TextCounter] = {}
+_text_counters: BoundedCache[str, _TextCounter] = BoundedCache(4096)  # names from callers
 
 
 def count_tokens(text: str, model: str) -> TokenCount:
@@ -271,9 +272,7 @@ def count_tokens(text: str, model: str) -> TokenCount:
     counter = _text_counters.get(model) if type(model) is str else None
     if counter is None:
         counter = _TextCounter.of(_rule_for(model))
-        if len(_text_counters) >= 4096:  # model names come from callers: stay bounded
-            _text_counters.clear()
-        _text_counters[model] = counter
+        _text_counters.put(model, counter)
     tokens = len(counter.encode(text))
     if counter.factor is not None:
         tokens = math.ceil(tokens * counter.factor)
