@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 from costwarden.clients.apis import StreamDecoder
-from costwarden.clients.failures import readable_error
+from costwarden.clients.failures import raise_readable
 from costwarden.clients.offload import detach
 from costwarden.clients.settlement import CallAccount
 from costwarden.records import StoredRecord
@@ -133,10 +133,7 @@ class TrackedStream(_PassThrough[T]):
                 raise
             except BaseException as exc:
                 self._books.settle("error")
-                err = readable_error(exc)
-                if err is exc:
-                    raise
-                raise err from exc
+                raise_readable(exc)
             out = self._project(event, decoder.feed(event))
             if out is not None:
                 return out
@@ -183,10 +180,7 @@ class AsyncTrackedStream(_PassThrough[T]):
                 raise
             except BaseException as exc:
                 await self._books.settle_async("error")
-                err = readable_error(exc)
-                if err is exc:
-                    raise
-                raise err from exc
+                raise_readable(exc)
             out = self._project(event, decoder.feed(event))
             if out is not None:
                 return out

@@ -26,12 +26,12 @@ import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from costwarden.clients.apis import StreamDecoder, response_model, response_text
 from costwarden.clients.attribution import Attribution
 from costwarden.clients.estimation import Estimate, estimate_call
-from costwarden.clients.failures import readable_error
+from costwarden.clients.failures import raise_readable
 from costwarden.clients.offload import is_remote
 from costwarden.clients.providers import ProviderRegistry
 from costwarden.clients.requests import ChatRequest, Provider, normalise_messages
@@ -387,13 +387,6 @@ def _text_only(event: Any, text: str) -> str | None:
     return text or None
 
 
-def _reraise(exc: BaseException) -> NoReturn:
-    err = readable_error(exc)
-    if err is exc:
-        raise exc
-    raise err from exc
-
-
 class TrackedLLMClient(_TrackedBase):
     """Budget-enforced chat over OpenAI, Anthropic, compatible services or the simulator.
 
@@ -447,7 +440,7 @@ class TrackedLLMClient(_TrackedBase):
                 wait = self._can_retry(exc, attempt, account)
                 if wait is None:
                     account.fail(exc)
-                    _reraise(exc)
+                    raise_readable(exc)
             time.sleep(wait)
             account.restart_clock()
 
@@ -494,6 +487,6 @@ class AsyncTrackedLLMClient(_TrackedBase):
                     # A cancellation of the call lands here too: the settlement runs to the
                     # end even if the task is cancelled again meanwhile (see CallAccount).
                     await account.fail_async(exc)
-                    _reraise(exc)
+                    raise_readable(exc)
             await asyncio.sleep(wait)
             account.restart_clock()

@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 from costwarden.clients.apis import Api, StreamDecoder
 from costwarden.clients.attribution import Attribution
 from costwarden.clients.estimation import DEFAULT_OUTPUT_TOKENS, Estimate, estimate_call
-from costwarden.clients.failures import readable_error
+from costwarden.clients.failures import raise_readable
 from costwarden.clients.offload import is_remote
 from costwarden.clients.settlement import CallAccount
 from costwarden.clients.streams import AsyncTrackedStream, TrackedStream
@@ -130,10 +130,7 @@ class _Call:
             result = self._create(**kwargs)
         except BaseException as exc:
             account.fail(exc)
-            err = readable_error(exc)
-            if err is exc:
-                raise
-            raise err from exc
+            raise_readable(exc)
         if kwargs.get("stream"):
             project = _hide_usage_chunk if hide else _pass
             return TrackedStream(result, account, StreamDecoder(self._api), project)
@@ -158,10 +155,7 @@ class _Call:
             result = await self._create(**kwargs)
         except BaseException as exc:
             await account.fail_async(exc)  # runs to the end even if cancelled again
-            err = readable_error(exc)
-            if err is exc:
-                raise
-            raise err from exc
+            raise_readable(exc)
         if kwargs.get("stream"):
             project = _hide_usage_chunk if hide else _pass
             return AsyncTrackedStream(result, account, StreamDecoder(self._api), project)
