@@ -87,18 +87,22 @@ class OpenAIProvider(SDKConnection):
             key = "unused"  # local servers ignore it, the SDK insists on one
         return self.client_kwargs(key)
 
+    def _sdk_client(self, kind: str) -> Any:
+        """A new ``openai.OpenAI`` or ``openai.AsyncOpenAI`` (imported only when needed)."""
+        import openai
+
+        try:
+            return getattr(openai, kind)(**self._client_kwargs())
+        except openai.OpenAIError as exc:
+            raise ConfigurationError(f"cannot create the OpenAI client: {exc}") from exc
+
     @property
     def client(self) -> Any:
         """The ``openai.OpenAI`` client, created on first use so the SDK is imported only when
         needed.
         """
         if self._client is None:
-            import openai
-
-            try:
-                self._client = openai.OpenAI(**self._client_kwargs())
-            except openai.OpenAIError as exc:
-                raise ConfigurationError(f"cannot create the OpenAI client: {exc}") from exc
+            self._client = self._sdk_client("OpenAI")
         return self._client
 
     @property
@@ -107,12 +111,7 @@ class OpenAIProvider(SDKConnection):
         needed.
         """
         if self._async_client is None:
-            import openai
-
-            try:
-                self._async_client = openai.AsyncOpenAI(**self._client_kwargs())
-            except openai.OpenAIError as exc:
-                raise ConfigurationError(f"cannot create the OpenAI client: {exc}") from exc
+            self._async_client = self._sdk_client("AsyncOpenAI")
         return self._async_client
 
     def build(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:

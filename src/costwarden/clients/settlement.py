@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Required, TypedDict
 
 from costwarden.clients.apis import (
     Api,
@@ -81,6 +81,17 @@ def _reserve(
         model=estimate.model,
         ttl=ttl,
     )
+
+
+class AccountTerms(TypedDict, total=False):
+    """The keyword terms of a :class:`CallAccount` as one value (``**terms``, still checked by
+    the type checker), for callers that open accounts both ways (sync and async)."""
+
+    api: Required[Api]
+    provider: Required[str | None]
+    free: bool
+    ttl: float | None
+    offload: bool | None
 
 
 _STREAM_STATUS: Final = {"complete": "ok", "error": "partial", "aborted": "aborted"}

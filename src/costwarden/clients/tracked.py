@@ -35,7 +35,7 @@ from costwarden.clients.failures import raise_readable
 from costwarden.clients.offload import is_remote
 from costwarden.clients.providers import ProviderRegistry
 from costwarden.clients.requests import ChatRequest, Provider, normalise_messages
-from costwarden.clients.settlement import CallAccount
+from costwarden.clients.settlement import AccountTerms, CallAccount
 from costwarden.clients.streams import AsyncTrackedStream, TrackedStream
 from costwarden.errors import (
     BudgetExceededError,
@@ -331,27 +331,17 @@ class _TrackedBase:
         return _Plan(prov, kwargs, est, who)
 
     def _open(self, plan: _Plan) -> CallAccount:
-        return CallAccount(
-            self.manager,
-            plan.estimate,
-            plan.attribution,
-            api=plan.provider.api,
-            provider=plan.provider.name,
-            free=plan.provider.free,
-            ttl=self.hold_ttl,
-            offload=self._offload,
-        )
+        return CallAccount(self.manager, plan.estimate, plan.attribution, **self._terms(plan))
 
     async def _open_async(self, plan: _Plan) -> CallAccount:
         return await CallAccount.open_async(
-            self.manager,
-            plan.estimate,
-            plan.attribution,
-            api=plan.provider.api,
-            provider=plan.provider.name,
-            free=plan.provider.free,
-            ttl=self.hold_ttl,
-            offload=self._offload,
+            self.manager, plan.estimate, plan.attribution, **self._terms(plan)
+        )
+
+    def _terms(self, plan: _Plan) -> AccountTerms:
+        p = plan.provider
+        return AccountTerms(
+            api=p.api, provider=p.name, free=p.free, ttl=self.hold_ttl, offload=self._offload
         )
 
     def _can_retry(self, error: BaseException, attempt: int, account: CallAccount) -> float | None:
