@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from costwarden.caching import BoundedCache
+from costwarden.caching import BoundedCache, remember
 from costwarden.clients import fingerprints
 from costwarden.clients.fingerprints import call_metadata
 from costwarden.errors import InvalidInputError
@@ -39,6 +39,27 @@ def test_the_weight_bound_empties_the_cache_and_refuses_a_too_heavy_entry() -> N
     assert cache.get("huge") is None and cache.get("c") == "z"
     cache.clear()
     assert len(cache) == 0 and cache.weight == 0
+
+
+def test_remember_builds_once_per_key_and_every_time_for_an_unhashable_one() -> None:
+    built: list[object] = []
+
+    def build(items: object) -> int:
+        built.append(items)
+        return len(built)
+
+    cache: BoundedCache[object, int] = BoundedCache(8)
+    assert remember(cache, (1, 2), build) == 1
+    assert remember(cache, (1, 2), build) == 1  # a hit: not built again
+    assert remember(cache, [1, 2], build) == 2  # a list has nothing to be remembered by
+    assert remember(cache, [1, 2], build) == 3
+    assert built == [(1, 2), [1, 2], [1, 2]] and len(cache) == 1
+
+
+def test_pop_removes_and_returns_an_entry() -> None:
+    cache: BoundedCache[str, int] = BoundedCache(4)
+    cache.put("a", 1)
+    assert cache.pop("a") == 1 and cache.pop("a") is None and "a" not in cache
 
 
 @pytest.mark.parametrize("bound", [0, -1, 1.5, True, "3", None])

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from costwarden.caching import BoundedCache
 from costwarden.errors import InvalidInputError
 from costwarden.money import Nanos, usd_to_nanos
 
@@ -356,7 +357,7 @@ class WindowCache:
     __slots__ = ("_cache",)
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], Window] = {}
+        self._cache: BoundedCache[tuple[str, str], Window] = BoundedCache(256)
 
     def window(self, period: str, zone_name: str, at_epoch: float) -> Window:
         """The window of ``period`` in zone ``zone_name`` containing ``at_epoch``; calendar windows
@@ -369,7 +370,5 @@ class WindowCache:
         if w is not None and w.start <= at_epoch < w.end:
             return w
         w = calendar_window(period, datetime.fromtimestamp(at_epoch, UTC), get_zone(zone_name))
-        if len(self._cache) > 256:
-            self._cache.clear()
-        self._cache[key] = w
+        self._cache.put(key, w)
         return w

@@ -19,7 +19,7 @@ forget early, never answer wrongly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from costwarden.errors import InvalidInputError
@@ -68,6 +68,10 @@ class BoundedCache(Generic[K, V]):
         self._data[key] = value
         self._weight += weight
 
+    def pop(self, key: K) -> V | None:
+        """Remove and return ``key``'s value (None if absent); its weight stays counted."""
+        return self._data.pop(key, None)
+
     def clear(self) -> None:
         """Forget everything."""
         self._data.clear()
@@ -81,6 +85,10 @@ class BoundedCache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._data)
 
+    def __iter__(self) -> Iterator[K]:
+        """The keys stored now (a copy: another thread's ``put`` cannot break the loop)."""
+        return iter(list(self._data))
+
     def __contains__(self, key: object) -> bool:
         return key in self._data
 
@@ -89,6 +97,23 @@ class BoundedCache(Generic[K, V]):
             f"<BoundedCache {len(self._data)}/{self.max_entries} entries, "
             f"weight {self._weight}/{self.max_weight}>"
         )
+
+
+def remember(cache: BoundedCache[K, V], key: K, build: Callable[[K], V]) -> V:
+    """``cache``'s value for ``key``, else ``build(key)``, kept in ``cache``.
+
+    For memos keyed by what a caller hands in (the manager's HashedTuples of checks and
+    buckets): an unhashable key (a list) has nothing to be remembered by, so it is built every
+    time rather than refused. Two threads may both build a missing value; the later one wins.
+    """
+    try:
+        hit = cache.get(key)
+    except TypeError:
+        return build(key)
+    if hit is None:
+        hit = build(key)
+        cache.put(key, hit)
+    return hit
 
 
 def _check_bound(name: str, bound: object) -> None:

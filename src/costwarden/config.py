@@ -390,14 +390,20 @@ def _prices(
     return None, None
 
 
-def _scoped_budgets(value: object, zone: str) -> dict[Scope, Budget]:
-    section = _table(value, "budgets")
-    out: dict[Scope, Budget] = {}
-    for kind, names in section.items():
+def _by_kind(value: object, key: str) -> Mapping[str, Any]:
+    """The table ``key`` whose keys are scope kinds (``user``, ``team``...), checked."""
+    section = _table(value, key)
+    for kind in section:
         if kind not in _SCOPED_KINDS:
             raise ConfigurationError(
-                f"budgets.{kind}: scope kind must be one of {', '.join(_SCOPED_KINDS)}"
+                f"{key}.{kind}: scope kind must be one of {', '.join(_SCOPED_KINDS)}"
             )
+    return section
+
+
+def _scoped_budgets(value: object, zone: str) -> dict[Scope, Budget]:
+    out: dict[Scope, Budget] = {}
+    for kind, names in _by_kind(value, "budgets").items():
         for name, spec in _table(names, f"budgets.{kind}").items():
             if not str(name).strip():
                 raise ConfigurationError(f"budgets.{kind}: a {kind} name must not be empty")
@@ -406,15 +412,10 @@ def _scoped_budgets(value: object, zone: str) -> dict[Scope, Budget]:
 
 
 def _default_budgets(value: object, zone: str) -> dict[str, Budget]:
-    section = _table(value, "default_budgets")
-    out: dict[str, Budget] = {}
-    for kind, spec in section.items():
-        if kind not in _SCOPED_KINDS:
-            raise ConfigurationError(
-                f"default_budgets.{kind}: scope kind must be one of {', '.join(_SCOPED_KINDS)}"
-            )
-        out[kind] = _budget(spec, f"default_budgets.{kind}", zone)
-    return out
+    return {
+        kind: _budget(spec, f"default_budgets.{kind}", zone)
+        for kind, spec in _by_kind(value, "default_budgets").items()
+    }
 
 
 def _budget(value: object, key: str, zone: str = "UTC") -> Budget:

@@ -7,7 +7,6 @@ settle it (``costwarden.manager.Hold`` is this class).
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Protocol
 
 from costwarden.budget import Scope
@@ -101,12 +100,7 @@ class Hold:
     def __enter__(self) -> Hold:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if not self.settled:
             self._manager.release(self)
 

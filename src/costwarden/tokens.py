@@ -34,6 +34,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
 from costwarden import forksafe
+from costwarden.caching import BoundedCache
 from costwarden.errors import TokenCountError
 
 if TYPE_CHECKING:
@@ -257,7 +258,7 @@ class _TextCounter:
         return _TextCounter(encode, rule.factor, sample.exact, sample.method)
 
 
-_text_counters: dict[str, _TextCounter] = {}
+_text_counters: BoundedCache[str, _TextCounter] = BoundedCache(4096)  # names from callers
 
 
 def count_tokens(text: str, model: str) -> TokenCount:
@@ -271,9 +272,7 @@ def count_tokens(text: str, model: str) -> TokenCount:
     counter = _text_counters.get(model) if type(model) is str else None
     if counter is None:
         counter = _TextCounter.of(_rule_for(model))
-        if len(_text_counters) >= 4096:  # model names come from callers: stay bounded
-            _text_counters.clear()
-        _text_counters[model] = counter
+        _text_counters.put(model, counter)
     tokens = len(counter.encode(text))
     if counter.factor is not None:
         tokens = math.ceil(tokens * counter.factor)
@@ -300,6 +299,19 @@ _TEXT_PART_KEYS: Final = {
 }
 _IMAGE_PARTS: Final = frozenset({"image_url", "image", "input_image"})
 _BINARY_KEYS: Final = frozenset({"data", "file_data", "image_url", "url", "source", "signature"})
+
+
+def _tagged(
+    value: object, where: str, like: str, key: str, hint: str
+) -> tuple[Mapping[str, Any], str]:
+    """``value`` as a mapping with its non-empty string ``key`` (a part's type, a message's
+    role), else a typed error naming ``where`` and what was expected."""
+    if not isinstance(value, Mapping):
+        raise TokenCountError(f"{where} must be {like}, got {type(value).__name__}")
+    tag = value.get(key)
+    if not isinstance(tag, str) or not tag:
+        raise TokenCountError(f"{where} has no {key!r} ({hint})")
+    return value, tag
 
 
 class _Counter:
@@ -351,14 +363,13 @@ class _Counter:
         if isinstance(part, str):  # some SDKs accept bare strings in content lists
             self.add_text(part)
             return
-        if not isinstance(part, Mapping):
-            raise TokenCountError(
-                f"{where} must be a content part like {{'type': 'text', 'text': ...}}, "
-                f"got {type(part).__name__}"
-            )
-        kind = part.get("type")
-        if not isinstance(kind, str) or not kind:
-            raise TokenCountError(f"{where} has no 'type' (e.g. 'text' or 'image_url')")
+        part, kind = _tagged(
+            part,
+            where,
+            "a content part like {'type': 'text', 'text': ...}",
+            "type",
+            "e.g. 'text' or 'image_url'",
+        )
         if kind in _TEXT_PART_KEYS:
             key = _TEXT_PART_KEYS[kind]
             value = part.get(key)
@@ -413,14 +424,13 @@ class _Counter:
                 self.add_json(arguments, f"{where}.tool_calls[{index}].arguments")
 
     def message(self, message: object, where: str) -> None:
-        if not isinstance(message, Mapping):
-            raise TokenCountError(
-                f"{where} must be a mapping like {{'role': 'user', 'content': '...'}}, "
-                f"got {type(message).__name__}"
-            )
-        role = message.get("role")
-        if not isinstance(role, str) or not role:
-            raise TokenCountError(f"{where} has no 'role' (a non-empty string is required)")
+        message, _role = _tagged(
+            message,
+            where,
+            "a mapping like {'role': 'user', 'content': '...'}",
+            "role",
+            "a non-empty string is required",
+        )
         self.extra += TOKENS_PER_MESSAGE
         for key, value in message.items():
             if key == "content":

@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from costwarden.budget import get_zone
+from costwarden.budget import Budget, get_zone
 from costwarden.config import Config, discover_config
 from costwarden.errors import ConfigurationError, CostwardenError
 from costwarden.money import Nanos, format_compared, format_usd, usd_to_nanos
@@ -41,6 +41,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def command_group(name: str, help: str, *, no_args_is_help: bool = True) -> typer.Typer:
+    """A group of sub-commands (``costwarden <name> ...``), added to :data:`app`, with its
+    settings (no shell completion, plain help text). A group that runs on its own
+    (``no_args_is_help=False``) runs its callback when no sub-command is given."""
+    group = typer.Typer(
+        name=name,
+        help=help,
+        invoke_without_command=not no_args_is_help,
+        no_args_is_help=no_args_is_help,
+        add_completion=False,
+        rich_markup_mode=None,
+    )
+    app.add_typer(group)
+    return group
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -296,6 +313,20 @@ class progress_bar:
 def money(nanos: Nanos | None) -> str:
     """Format nano-USD for a table cell; None (no limit) shows as '-'."""
     return "-" if nanos is None else format_usd(nanos)
+
+
+def budget_cells(b: Budget) -> list[str]:
+    """A budget's limits as table cells: daily, weekly, monthly, per request, rolling, zone."""
+    rolling = ", ".join(
+        f"{s // 60}m: {money(b.limit_nanos(f'rolling:{s}s'))}"
+        for s in sorted(b.rolling_limits or {})
+    )
+    return [
+        *(money(b.limit_nanos(p)) for p in ("daily", "weekly", "monthly")),
+        money(b.per_request_nanos),
+        rolling or "-",
+        b.timezone,
+    ]
 
 
 def money_usd(value: float | None) -> str:

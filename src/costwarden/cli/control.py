@@ -33,6 +33,8 @@ from costwarden.cli.base import (
     UntilOpt,
     UserOpt,
     app,
+    budget_cells,
+    command_group,
     fail,
     handles_errors,
     local_time,
@@ -213,14 +215,9 @@ def sourced_budgets(st: State, ledger: ControlLedger) -> dict[str, SourcedBudget
     return merge(ledger.budgets(), cfg.budget_table(), cfg.budget_source)
 
 
-budgets_app = typer.Typer(
-    name="budgets",
-    help="Budgets stored in the ledger (enforced by every process on it).",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
+budgets_app = command_group(
+    "budgets", "Budgets stored in the ledger (enforced by every process on it)."
 )
-app.add_typer(budgets_app)
 
 
 @budgets_app.command("set")
@@ -312,14 +309,7 @@ def budgets_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         )
         table.add_row(
             sb.scope,
-            *(money(b.limit_nanos(p)) for p in ("daily", "weekly", "monthly")),
-            money(b.per_request_nanos),
-            ", ".join(
-                f"{s // 60}m: {money(b.limit_nanos(f'rolling:{s}s'))}"
-                for s in sorted(b.rolling_limits or {})
-            )
-            or "-",
-            b.timezone,
+            *budget_cells(b),
             source,
             updated,
         )
@@ -372,14 +362,9 @@ def budgets_rm(
 
 
 # -- keys ----------------------------------------------------------------------------------------
-keys_app = typer.Typer(
-    name="keys",
-    help="Virtual keys in the ledger: secrets shown once, stored as hashes.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
+keys_app = command_group(
+    "keys", "Virtual keys in the ledger: secrets shown once, stored as hashes."
 )
-app.add_typer(keys_app)
 
 _AGE = re.compile(r"^(\d+)\s*([mhdw])$")
 _AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

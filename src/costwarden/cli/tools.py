@@ -18,6 +18,8 @@ from costwarden.cli.base import (
     JsonOpt,
     SinceOpt,
     app,
+    budget_cells,
+    command_group,
     fail,
     handles_errors,
     local_time,
@@ -34,15 +36,11 @@ from costwarden.errors import UnknownModelError
 if TYPE_CHECKING:
     from costwarden.pricing import PriceCatalog
 
-alerts_app = typer.Typer(
-    name="alerts",
-    help="Alert delivery history (newest first); 'alerts test' sends a test alert.",
-    invoke_without_command=True,
+alerts_app = command_group(
+    "alerts",
+    "Alert delivery history (newest first); 'alerts test' sends a test alert.",
     no_args_is_help=False,
-    add_completion=False,
-    rich_markup_mode=None,
 )
-app.add_typer(alerts_app)
 
 
 @alerts_app.callback(invoke_without_command=True)
@@ -484,14 +482,7 @@ def show_config(
     for name, b in budgets.items():
         table.add_row(
             name,
-            *(money(b.limit_nanos(p)) for p in ("daily", "weekly", "monthly")),
-            money(b.per_request_nanos),
-            ", ".join(
-                f"{s // 60}m: {money(b.limit_nanos(f'rolling:{s}s'))}"
-                for s in sorted(b.rolling_limits or {})
-            )
-            or "-",
-            b.timezone,
+            *budget_cells(b),
         )
     print_table(table)
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from costwarden.clients.apis import Api
-from costwarden.clients.requests import ChatRequest
+from costwarden.clients.requests import ChatRequest, split_system
+from costwarden.clients.sdk_connection import SDKConnection
 
 
-class AnthropicProvider:
+class AnthropicProvider(SDKConnection):
     """Calls ``messages.create``."""
 
     api: Api = "messages"
@@ -30,24 +31,12 @@ class AnthropicProvider:
         async_client: Any = None,
         client_options: dict[str, Any] | None = None,
     ) -> None:
+        super().__init__(base_url, api_key, timeout, (client, async_client), client_options)
         self.name = name
         self.free = False
-        self.base_url = base_url
-        self._api_key = api_key
-        self._timeout = timeout
-        self._client = client
-        self._async_client = async_client
-        self._options = dict(client_options or {})
 
     def _client_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"max_retries": 0, **self._options}
-        if self.base_url is not None:
-            kw["base_url"] = self.base_url
-        if self._api_key is not None:
-            kw["api_key"] = self._api_key
-        if self._timeout is not None:
-            kw["timeout"] = self._timeout
-        return kw
+        return self.client_kwargs(self._api_key)
 
     @property
     def client(self) -> Any:
@@ -76,10 +65,9 @@ class AnthropicProvider:
         become the ``system`` field, the rest stay messages.
         """
         kw: dict[str, Any] = dict(request.options)
-        system = [m for m in request.messages if m.get("role") in ("system", "developer")]
-        if system:
-            kw["system"] = "\n\n".join(str(m.get("content") or "") for m in system)
-        kw["messages"] = [m for m in request.messages if m not in system]
+        system, kw["messages"] = split_system(request.messages)
+        if system is not None:
+            kw["system"] = system
         kw["model"] = request.model
         kw["max_tokens"] = request.max_tokens
         if stream:

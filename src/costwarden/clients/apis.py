@@ -218,14 +218,18 @@ class StreamDecoder:
             return self._responses(event)
         return self._messages(event)
 
+    def _named_by(self, response: Any) -> None:
+        """The response's id and model, from the first event that carries them."""
+        self.id = response_id(response)
+        model = field(response, "model")
+        self.model = model if isinstance(model, str) else None
+
     def _chat(self, chunk: Any) -> str:
         tier = field(chunk, "service_tier")
         if isinstance(tier, str) and tier:
             self._tier = tier
         if self.id is None:
-            self.id = response_id(chunk)
-            model = field(chunk, "model")
-            self.model = model if isinstance(model, str) else None
+            self._named_by(chunk)
         text = ""
         for choice in field(chunk, "choices") or ():
             delta = field(choice, "delta")
@@ -245,10 +249,7 @@ class StreamDecoder:
     def _responses(self, event: Any) -> str:
         kind = field(event, "type")
         if kind == "response.created":
-            response = field(event, "response")
-            self.id = response_id(response)
-            model = field(response, "model")
-            self.model = model if isinstance(model, str) else None
+            self._named_by(field(event, "response"))
         elif kind == "response.output_text.delta":
             delta = field(event, "delta")
             if isinstance(delta, str):
@@ -268,10 +269,7 @@ class StreamDecoder:
     def _messages(self, event: Any) -> str:
         kind = field(event, "type")
         if kind == "message_start":
-            message = field(event, "message")
-            self.id = response_id(message)
-            model = field(message, "model")
-            self.model = model if isinstance(model, str) else None
+            self._named_by(field(event, "message"))
         elif kind == "content_block_delta":
             delta = field(event, "delta")
             dtype = field(delta, "type")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import NoReturn
 
 from costwarden.errors import ProviderResponseError
 
@@ -36,3 +37,11 @@ def readable_error(error: BaseException) -> BaseException:
         converted.__cause__ = error
         return converted
     return error
+
+
+def raise_readable(error: BaseException) -> NoReturn:
+    """Raise :func:`readable_error` of ``error``: ``error`` itself, or the typed one from it."""
+    err = readable_error(error)
+    if err is error:
+        raise error
+    raise err from error

@@ -15,7 +15,8 @@ import os
 from typing import Any, Final
 
 from costwarden.clients.apis import Api
-from costwarden.clients.requests import ChatRequest
+from costwarden.clients.requests import ChatRequest, split_system
+from costwarden.clients.sdk_connection import SDKConnection
 from costwarden.errors import ConfigurationError, InvalidInputError
 
 COMPATIBLE: Final[dict[str, tuple[str, str | None, bool]]] = {
@@ -29,7 +30,7 @@ COMPATIBLE: Final[dict[str, tuple[str, str | None, bool]]] = {
 """OpenAI-compatible presets. Local servers are ``free``: admitted at $0, never budget-blocked."""
 
 
-class OpenAIProvider:
+class OpenAIProvider(SDKConnection):
     """Calls ``chat.completions.create`` (``api="chat"``) or ``responses.create``."""
 
     def __init__(
@@ -52,16 +53,11 @@ class OpenAIProvider:
             )
         if not isinstance(name, str) or not name:
             raise InvalidInputError(f"provider name must be a non-empty string, got {name!r}")
+        super().__init__(base_url, api_key, timeout, (client, async_client), client_options)
         self.name = name
         self.api: Api = api
         self.free = free
-        self.base_url = base_url
-        self._api_key = api_key
         self._api_key_env = api_key_env
-        self._timeout = timeout
-        self._client = client
-        self._async_client = async_client
-        self._options = dict(client_options or {})
 
     @classmethod
     def compatible(cls, service: str, **kw: Any) -> OpenAIProvider:
@@ -80,9 +76,6 @@ class OpenAIProvider:
         return cls(**kw)
 
     def _client_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"max_retries": 0, **self._options}
-        if self.base_url is not None:
-            kw["base_url"] = self.base_url
         key = self._api_key
         if key is None and self._api_key_env is not None:
             key = os.environ.get(self._api_key_env)
@@ -92,11 +85,16 @@ class OpenAIProvider:
                 )
         if key is None and self.free:
             key = "unused"  # local servers ignore it, the SDK insists on one
-        if key is not None:
-            kw["api_key"] = key
-        if self._timeout is not None:
-            kw["timeout"] = self._timeout
-        return kw
+        return self.client_kwargs(key)
+
+    def _sdk_client(self, kind: str) -> Any:
+        """A new ``openai.OpenAI`` or ``openai.AsyncOpenAI`` (imported only when needed)."""
+        import openai
+
+        try:
+            return getattr(openai, kind)(**self._client_kwargs())
+        except openai.OpenAIError as exc:
+            raise ConfigurationError(f"cannot create the OpenAI client: {exc}") from exc
 
     @property
     def client(self) -> Any:
@@ -104,12 +102,7 @@ class OpenAIProvider:
         needed.
         """
         if self._client is None:
-            import openai
-
-            try:
-                self._client = openai.OpenAI(**self._client_kwargs())
-            except openai.OpenAIError as exc:
-                raise ConfigurationError(f"cannot create the OpenAI client: {exc}") from exc
+            self._client = self._sdk_client("OpenAI")
         return self._client
 
     @property
@@ -118,12 +111,7 @@ class OpenAIProvider:
         needed.
         """
         if self._async_client is None:
-            import openai
-
-            try:
-                self._async_client = openai.AsyncOpenAI(**self._client_kwargs())
-            except openai.OpenAIError as exc:
-                raise ConfigurationError(f"cannot create the OpenAI client: {exc}") from exc
+            self._async_client = self._sdk_client("AsyncOpenAI")
         return self._async_client
 
     def build(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
@@ -139,10 +127,9 @@ class OpenAIProvider:
                 kw["stream"] = True
                 kw["stream_options"] = {**kw.get("stream_options", {}), "include_usage": True}
             return kw
-        system = [m for m in request.messages if m.get("role") in ("system", "developer")]
-        if system:
-            kw["instructions"] = "\n\n".join(str(m.get("content") or "") for m in system)
-        kw["input"] = [m for m in request.messages if m not in system]
+        system, kw["input"] = split_system(request.messages)
+        if system is not None:
+            kw["instructions"] = system
         kw["max_output_tokens"] = request.max_tokens
         if stream:
             kw["stream"] = True

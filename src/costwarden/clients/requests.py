@@ -58,6 +58,17 @@ def normalise_messages(messages: object) -> Messages:
     return out
 
 
+def split_system(messages: Messages) -> tuple[str | None, Messages]:
+    """The system (and developer) messages joined into one instruction text, and the rest:
+    for APIs that take the instructions beside the messages (Anthropic's ``system``, the
+    Responses API's ``instructions``)."""
+    system = [m for m in messages if m.get("role") in ("system", "developer")]
+    rest = [m for m in messages if m not in system]
+    if not system:
+        return None, rest
+    return "\n\n".join(str(m.get("content") or "") for m in system), rest
+
+
 @runtime_checkable
 class Provider(Protocol):
     """What the tracked client needs from a provider adapter (see module doc)."""

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Required, TypedDict, Unpack
 
 from costwarden.clients.apis import (
     Api,
@@ -81,6 +81,17 @@ def _reserve(
         model=estimate.model,
         ttl=ttl,
     )
+
+
+class AccountTerms(TypedDict, total=False):
+    """The keyword terms of a :class:`CallAccount` as one value (``**terms``, still checked by
+    the type checker), for callers that open accounts both ways (sync and async)."""
+
+    api: Required[Api]
+    provider: Required[str | None]
+    free: bool
+    ttl: float | None
+    offload: bool | None
 
 
 _STREAM_STATUS: Final = {"complete": "ok", "error": "partial", "aborted": "aborted"}
@@ -149,36 +160,22 @@ class CallAccount:
         manager: BudgetManager,
         estimate: Estimate,
         attribution: Attribution,
-        *,
-        api: Api,
-        provider: str | None,
-        free: bool = False,
-        ttl: float | None = None,
-        offload: bool | None = None,
+        **terms: Unpack[AccountTerms],
     ) -> CallAccount:
         """The constructor for async callers: the same checks and errors, raised before any
         provider call. If the caller is cancelled while a remote reservation runs, the hold it
         then obtains is released on the worker thread (it never leaks)."""
+        offload = terms.get("offload")
         if offload is None:
-            offload = is_remote(manager)
+            offload = terms["offload"] = is_remote(manager)
         hold = None
         if offload:
             hold = await run_offloaded(
-                partial(_reserve, manager, estimate, attribution, ttl),
+                partial(_reserve, manager, estimate, attribution, terms.get("ttl")),
                 undo=manager.release,
                 what="reservation",
             )
-        return cls(
-            manager,
-            estimate,
-            attribution,
-            api=api,
-            provider=provider,
-            free=free,
-            ttl=ttl,
-            hold=hold,
-            offload=offload,
-        )
+        return cls(manager, estimate, attribution, hold=hold, **terms)
 
     @property
     def settled(self) -> bool:

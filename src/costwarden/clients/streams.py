@@ -20,11 +20,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from costwarden.clients.apis import StreamDecoder
-from costwarden.clients.failures import readable_error
+from costwarden.clients.failures import raise_readable
 from costwarden.clients.offload import detach
 from costwarden.clients.settlement import CallAccount
 from costwarden.records import StoredRecord
@@ -78,14 +77,19 @@ class _Books:
         log.exception("costwarden: could not settle a %s stream's hold", outcome)
 
 
-class TrackedStream(Generic[T]):
-    """A synchronous tracked stream (iterator and context manager, like the SDK's ``Stream``)."""
+class _PassThrough(Generic[T]):
+    """What the sync and async streams share: the source, its books, the projection."""
 
     def __init__(
-        self, source: Any, account: CallAccount, decoder: StreamDecoder, project: Projection[T]
+        self,
+        source: Any,
+        it: Any,
+        account: CallAccount,
+        decoder: StreamDecoder,
+        project: Projection[T],
     ) -> None:
         self._source = source
-        self._it = iter(source)
+        self._it = it
         self._books = _Books(account, decoder)
         self._project = project
 
@@ -98,6 +102,21 @@ class TrackedStream(Generic[T]):
     def decoder(self) -> StreamDecoder:
         """The decoder collecting the stream's text and usage."""
         return self._books.decoder
+
+    def __getattr__(self, name: str) -> Any:
+        # SDK stream attributes (``response``, ``_request_id``...) stay reachable.
+        if name.startswith("__") or name in ("_source", "_books", "_it", "_project"):
+            raise AttributeError(name)
+        return getattr(self._source, name)
+
+
+class TrackedStream(_PassThrough[T]):
+    """A synchronous tracked stream (iterator and context manager, like the SDK's ``Stream``)."""
+
+    def __init__(
+        self, source: Any, account: CallAccount, decoder: StreamDecoder, project: Projection[T]
+    ) -> None:
+        super().__init__(source, iter(source), account, decoder, project)
 
     def __iter__(self) -> TrackedStream[T]:
         return self
@@ -114,10 +133,7 @@ class TrackedStream(Generic[T]):
                 raise
             except BaseException as exc:
                 self._books.settle("error")
-                err = readable_error(exc)
-                if err is exc:
-                    raise
-                raise err from exc
+                raise_readable(exc)
             out = self._project(event, decoder.feed(event))
             if out is not None:
                 return out
@@ -132,12 +148,7 @@ class TrackedStream(Generic[T]):
     def __enter__(self) -> TrackedStream[T]:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __del__(self) -> None:
@@ -145,33 +156,14 @@ class TrackedStream(Generic[T]):
         if books is not None and not books.account.settled:
             books.settle("aborted")
 
-    def __getattr__(self, name: str) -> Any:
-        # SDK stream attributes (``response``, ``_request_id``...) stay reachable.
-        if name.startswith("__") or name in ("_source", "_books", "_it", "_project"):
-            raise AttributeError(name)
-        return getattr(self._source, name)
 
-
-class AsyncTrackedStream(Generic[T]):
+class AsyncTrackedStream(_PassThrough[T]):
     """The asynchronous twin (async iterator and async context manager)."""
 
     def __init__(
         self, source: Any, account: CallAccount, decoder: StreamDecoder, project: Projection[T]
     ) -> None:
-        self._source = source
-        self._it = source.__aiter__()
-        self._books = _Books(account, decoder)
-        self._project = project
-
-    @property
-    def record(self) -> StoredRecord | None:
-        """The stored usage record once the stream has settled, else None."""
-        return self._books.account.record
-
-    @property
-    def decoder(self) -> StreamDecoder:
-        """The decoder collecting the stream's text and usage."""
-        return self._books.decoder
+        super().__init__(source, source.__aiter__(), account, decoder, project)
 
     def __aiter__(self) -> AsyncTrackedStream[T]:
         return self
@@ -188,10 +180,7 @@ class AsyncTrackedStream(Generic[T]):
                 raise
             except BaseException as exc:
                 await self._books.settle_async("error")
-                err = readable_error(exc)
-                if err is exc:
-                    raise
-                raise err from exc
+                raise_readable(exc)
             out = self._project(event, decoder.feed(event))
             if out is not None:
                 return out
@@ -212,12 +201,7 @@ class AsyncTrackedStream(Generic[T]):
     async def __aenter__(self) -> AsyncTrackedStream[T]:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     def __del__(self) -> None:
@@ -225,8 +209,3 @@ class AsyncTrackedStream(Generic[T]):
         books = getattr(self, "_books", None)
         if books is not None and not books.account.settled:
             books.settle_detached("aborted")
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_source", "_books", "_it", "_project"):
-            raise AttributeError(name)
-        return getattr(self._source, name)

@@ -25,16 +25,16 @@ import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from costwarden.clients.apis import StreamDecoder, response_model, response_text
 from costwarden.clients.attribution import Attribution
 from costwarden.clients.estimation import Estimate, estimate_call
-from costwarden.clients.failures import readable_error
+from costwarden.clients.failures import raise_readable
 from costwarden.clients.offload import is_remote
 from costwarden.clients.providers import ProviderRegistry, credentialed_providers
 from costwarden.clients.requests import ChatRequest, Provider, normalise_messages
-from costwarden.clients.settlement import CallAccount
+from costwarden.clients.settlement import AccountTerms, CallAccount
 from costwarden.clients.streams import AsyncTrackedStream, TrackedStream
 from costwarden.errors import (
     BudgetExceededError,
@@ -317,27 +317,17 @@ class _TrackedBase:
         return _Plan(prov, kwargs, est, who)
 
     def _open(self, plan: _Plan) -> CallAccount:
-        return CallAccount(
-            self.manager,
-            plan.estimate,
-            plan.attribution,
-            api=plan.provider.api,
-            provider=plan.provider.name,
-            free=plan.provider.free,
-            ttl=self.hold_ttl,
-            offload=self._offload,
-        )
+        return CallAccount(self.manager, plan.estimate, plan.attribution, **self._terms(plan))
 
     async def _open_async(self, plan: _Plan) -> CallAccount:
         return await CallAccount.open_async(
-            self.manager,
-            plan.estimate,
-            plan.attribution,
-            api=plan.provider.api,
-            provider=plan.provider.name,
-            free=plan.provider.free,
-            ttl=self.hold_ttl,
-            offload=self._offload,
+            self.manager, plan.estimate, plan.attribution, **self._terms(plan)
+        )
+
+    def _terms(self, plan: _Plan) -> AccountTerms:
+        p = plan.provider
+        return AccountTerms(
+            api=p.api, provider=p.name, free=p.free, ttl=self.hold_ttl, offload=self._offload
         )
 
     def _can_retry(self, error: BaseException, attempt: int, account: CallAccount) -> float | None:
@@ -371,13 +361,6 @@ class _TrackedBase:
 
 def _text_only(event: Any, text: str) -> str | None:
     return text or None
-
-
-def _reraise(exc: BaseException) -> NoReturn:
-    err = readable_error(exc)
-    if err is exc:
-        raise exc
-    raise err from exc
 
 
 class TrackedLLMClient(_TrackedBase):
@@ -433,7 +416,7 @@ class TrackedLLMClient(_TrackedBase):
                 wait = self._can_retry(exc, attempt, account)
                 if wait is None:
                     account.fail(exc)
-                    _reraise(exc)
+                    raise_readable(exc)
             time.sleep(wait)
             account.restart_clock()
 
@@ -480,6 +463,6 @@ class AsyncTrackedLLMClient(_TrackedBase):
                     # A cancellation of the call lands here too: the settlement runs to the
                     # end even if the task is cancelled again meanwhile (see CallAccount).
                     await account.fail_async(exc)
-                    _reraise(exc)
+                    raise_readable(exc)
             await asyncio.sleep(wait)
             account.restart_clock()

@@ -108,21 +108,18 @@ def _openai_usage(usage: Any, input_name: str, output_name: str) -> Usage:
         details_out = field(usage, "output_token_details")
     input_audio = field(details_in, "audio_tokens")
     output_audio = field(details_out, "audio_tokens")
-    if input_audio is None and output_audio is None:  # the usual text-only call
-        return _usage(
-            _count(field(usage, input_name), input_name),
-            _count(field(usage, output_name), output_name),
-            _count(field(details_in, "cached_tokens"), "cached_tokens"),
-            _count(field(details_in, "cache_write_tokens"), "cache_write_tokens"),
-            _count(field(details_out, "reasoning_tokens"), "reasoning_tokens"),
-        )
-    cached_audio = field(field(details_in, "cached_tokens_details"), "audio_tokens")
-    return _usage(
+    text = (
         _count(field(usage, input_name), input_name),
         _count(field(usage, output_name), output_name),
         _count(field(details_in, "cached_tokens"), "cached_tokens"),
         _count(field(details_in, "cache_write_tokens"), "cache_write_tokens"),
         _count(field(details_out, "reasoning_tokens"), "reasoning_tokens"),
+    )
+    if input_audio is None and output_audio is None:  # the usual text-only call
+        return _usage(*text)
+    cached_audio = field(field(details_in, "cached_tokens_details"), "audio_tokens")
+    return _usage(
+        *text,
         input_audio=_count(input_audio, "audio_tokens"),
         cache_audio_read=_count(cached_audio, "cached_tokens_details.audio_tokens"),
         output_audio=_count(output_audio, "audio_tokens"),

@@ -31,9 +31,9 @@ from urllib.parse import urlparse
 from costwarden.clients.apis import Api, StreamDecoder
 from costwarden.clients.attribution import Attribution
 from costwarden.clients.estimation import DEFAULT_OUTPUT_TOKENS, Estimate, estimate_call
-from costwarden.clients.failures import readable_error
+from costwarden.clients.failures import raise_readable
 from costwarden.clients.offload import is_remote
-from costwarden.clients.settlement import CallAccount
+from costwarden.clients.settlement import AccountTerms, CallAccount
 from costwarden.clients.streams import AsyncTrackedStream, TrackedStream
 from costwarden.clients.usage import field
 from costwarden.errors import InvalidInputError
@@ -88,6 +88,10 @@ class _Call:
         self._api = api
         self._create = create
 
+    def _terms(self) -> AccountTerms:
+        s = self._s
+        return AccountTerms(api=self._api, provider=s.provider, free=s.free, offload=s.offload)
+
     def _begin(self, kwargs: dict[str, Any]) -> tuple[Estimate, dict[str, Any], bool]:
         """The estimate, the request to send and whether to hide the usage chunk."""
         s = self._s
@@ -117,23 +121,12 @@ class _Call:
             raise InvalidInputError("SDK create() takes keyword arguments only")
         s = self._s
         estimate, kwargs, hide = self._begin(kwargs)
-        account = CallAccount(
-            s.manager,
-            estimate,
-            s.attribution,
-            api=self._api,
-            provider=s.provider,
-            free=s.free,
-            offload=s.offload,
-        )
+        account = CallAccount(s.manager, estimate, s.attribution, **self._terms())
         try:
             result = self._create(**kwargs)
         except BaseException as exc:
             account.fail(exc)
-            err = readable_error(exc)
-            if err is exc:
-                raise
-            raise err from exc
+            raise_readable(exc)
         if kwargs.get("stream"):
             project = _hide_usage_chunk if hide else _pass
             return TrackedStream(result, account, StreamDecoder(self._api), project)
@@ -145,23 +138,12 @@ class _Call:
             raise InvalidInputError("SDK create() takes keyword arguments only")
         s = self._s
         estimate, kwargs, hide = self._begin(kwargs)
-        account = await CallAccount.open_async(
-            s.manager,
-            estimate,
-            s.attribution,
-            api=self._api,
-            provider=s.provider,
-            free=s.free,
-            offload=s.offload,
-        )
+        account = await CallAccount.open_async(s.manager, estimate, s.attribution, **self._terms())
         try:
             result = await self._create(**kwargs)
         except BaseException as exc:
             await account.fail_async(exc)  # runs to the end even if cancelled again
-            err = readable_error(exc)
-            if err is exc:
-                raise
-            raise err from exc
+            raise_readable(exc)
         if kwargs.get("stream"):
             project = _hide_usage_chunk if hide else _pass
             return AsyncTrackedStream(result, account, StreamDecoder(self._api), project)

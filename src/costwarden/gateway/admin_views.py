@@ -74,24 +74,14 @@ def stored_budget_json(stored: StoredBudget) -> dict[str, Any]:
 
 
 def key_json(key: VirtualKey) -> dict[str, Any]:
-    """Everything about a key but its secret and hashes."""
-    return {
-        "key_id": key.key_id,
-        "scope": key.scope,
-        "prefix": key.prefix,
-        "user": key.user,
-        "team": key.team,
-        "budget": None if key.budget is None else budget_json(key.budget),
-        "models": None if key.models is None else list(key.models),
-        "rpm": key.rpm,
-        "tpm": key.tpm,
-        "expires_at": iso(key.expires_at),
-        "metadata": dict(key.metadata),
-        "created_at": iso(key.created_at),
-        "revoked_at": iso(key.revoked_at),
-        "previous_prefix": key.previous_prefix,
-        "grace_until": iso(key.grace_until),
-    }
+    """Everything about a key but its secret and hashes: :meth:`VirtualKey.as_dict` with the
+    key's scope, the API's budget form and ISO times."""
+    doc = key.as_dict()
+    doc["scope"] = key.scope
+    doc["budget"] = None if key.budget is None else budget_json(key.budget)
+    for name in ("expires_at", "created_at", "revoked_at", "grace_until"):
+        doc[name] = iso(doc[name])
+    return doc
 
 
 def audit_json(event: AuditEvent) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
+from costwarden.caching import BoundedCache
 from costwarden.control import VirtualKey
 from costwarden.errors import ExpiredKeyError, KeyAuthError, UnknownKeyError
 from costwarden.keys import ControlLedger, authenticate, hash_secret
@@ -52,13 +53,13 @@ class KeyCache:
     def __init__(self, ledger: ControlLedger, ttl: float) -> None:
         self.ledger = ledger
         self.ttl = ttl
-        self._entries: dict[str, _Entry] = {}
+        self._entries: BoundedCache[str, _Entry] = BoundedCache(MAX_ENTRIES)
         self._version: int | None = None
 
     def _sync_version(self) -> None:
         version = self.ledger.control_version()
         if version != self._version:
-            self._entries = {}
+            self._entries.clear()
             self._version = version
 
     def cached(self, secret: str, now: float) -> _Entry | None:
@@ -101,9 +102,7 @@ class KeyCache:
         except KeyAuthError as exc:
             entry = _Entry(now + self.ttl, None, exc)
         if self.ttl > 0:
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries = {}
-            self._entries[hash_secret(secret)] = entry
+            self._entries.put(hash_secret(secret), entry)
         return entry
 
 

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from costwarden.budget import Budget, Scope
+from costwarden.caching import BoundedCache
 from costwarden.control import DEFAULT_PREFIX, VirtualKey
 from costwarden.keys import key_usage
 from costwarden.manager import BudgetManager
@@ -70,7 +71,7 @@ class KeyFraction:
     def __init__(self, manager: BudgetManager, ttl: float = 1.0) -> None:
         self.manager = manager
         self.ttl = ttl
-        self._cache: dict[str, tuple[float, float]] = {}
+        self._cache: BoundedCache[str, tuple[float, float]] = BoundedCache(10_000)
 
     def fraction(self, key: VirtualKey, now: float | None = None) -> float:
         """How much of its most-used budget period a key has spent or reserved (0..1), cached
@@ -86,9 +87,7 @@ class KeyFraction:
                 used = max(used, (p.spent + p.reserved) / p.limit)
             elif p.limit == 0 and p.spent:
                 used = 1.0
-        if len(self._cache) > 10_000:
-            self._cache = {}
-        self._cache[key.key_id] = (at + self.ttl, used)
+        self._cache.put(key.key_id, (at + self.ttl, used))
         return used
 
 

@@ -128,6 +128,36 @@ def check_audit_query(since: object, until: object, target: object, limit: objec
         raise InvalidInputError(f"limit must be a positive whole number, got {limit!r}")
 
 
+def check_change(actor: object, now: object) -> float:
+    """The checks every control change makes before it writes: who did it, and when."""
+    check_actor(actor)
+    return check_time(now, "now")
+
+
+def check_key_update(new: VirtualKey, expected: VirtualKey, actor: object, now: object) -> float:
+    """The checks of :meth:`ControlPlane.update_key` before it reads anything; ``now``."""
+    check_key(new)
+    check_key(expected)
+    at = check_change(actor, now)
+    if new.key_id != expected.key_id or new.created_at != expected.created_at:
+        raise InvalidInputError("a key's id and creation time never change")
+    return at
+
+
+def audit_texts(
+    old: dict[str, Any] | None, new: dict[str, Any] | None
+) -> tuple[str | None, str | None]:
+    """An audit event's old and new values as the JSON the ledgers store."""
+    return (None if old is None else dumps(old)), (None if new is None else dumps(new))
+
+
+def audit_from_row(r: Sequence[Any]) -> AuditEvent:
+    """An :class:`AuditEvent` from ``(id, at, actor, action, target, old, new)``."""
+    return AuditEvent(
+        int(r[0]), float(r[1]), r[2], r[3], r[4], loads_or_none(r[5]), loads_or_none(r[6])
+    )
+
+
 # -- the SQL implementation ---------------------------------------------------------------------
 _KEY_COLUMNS: Final = (
     "k.key_id, k.hash, k.prefix, k.created_at, k.user_id, k.team, b.budget, k.models, k.rpm, "
@@ -226,14 +256,7 @@ class SQLControl:
     ) -> None:
         execute(
             "INSERT INTO audit_log (at, actor, action, target, old, new) VALUES (?,?,?,?,?,?)",
-            (
-                now,
-                actor,
-                action,
-                target,
-                None if old is None else dumps(old),
-                None if new is None else dumps(new),
-            ),
+            (now, actor, action, target, *audit_texts(old, new)),
         )
 
     @staticmethod
@@ -268,8 +291,7 @@ class SQLControl:
     def put_budget(self, scope: str, budget: Budget, *, actor: str, now: float) -> StoredBudget:
         scope = budget_scope(scope)
         text = budget_to_json(budget)  # a typed error for a non-Budget, before any write
-        check_actor(actor)
-        now = check_time(now, "now")
+        now = check_change(actor, now)
         with self._control_write() as execute:
             old = self._budget_row(execute, scope)
             version = self._bump(execute)
@@ -288,8 +310,7 @@ class SQLControl:
 
     def remove_budget(self, scope: str, *, actor: str, now: float) -> StoredBudget | None:
         scope = budget_scope(scope)
-        check_actor(actor)
-        now = check_time(now, "now")
+        now = check_change(actor, now)
         with self._control_write() as execute:
             old = self._budget_row(execute, scope)
             if old is None:
@@ -301,8 +322,7 @@ class SQLControl:
 
     def put_key(self, key: VirtualKey, *, actor: str, now: float) -> VirtualKey:
         check_key(key)
-        check_actor(actor)
-        now = check_time(now, "now")
+        now = check_change(actor, now)
         params = key_params(key)
         with self._control_write() as execute:
             taken = execute(
@@ -353,12 +373,7 @@ class SQLControl:
         return [key_from_row(r) for r in rows]
 
     def update_key(self, new: VirtualKey, *, expected: VirtualKey, actor: str, now: float) -> bool:
-        check_key(new)
-        check_key(expected)
-        check_actor(actor)
-        now = check_time(now, "now")
-        if new.key_id != expected.key_id or new.created_at != expected.created_at:
-            raise InvalidInputError("a key's id and creation time never change")
+        now = check_key_update(new, expected, actor, now)
         params = key_params(new)
         with self._control_write() as execute:
             rows = self._key_where(execute, "k.key_id = ?", (new.key_id,))
@@ -410,12 +425,17 @@ class SQLControl:
         params.append(limit)
         with self._control_read(snapshot=False) as execute:
             rows = execute(sql, tuple(params)).fetchall()
-        return [
-            AuditEvent(
-                int(r[0]), float(r[1]), r[2], r[3], r[4], loads_or_none(r[5]), loads_or_none(r[6])
-            )
-            for r in rows
-        ]
+        return [audit_from_row(r) for r in rows]
 
 
-__all__ = ["ControlPlane", "Execute", "SQLControl", "check_audit_query", "check_key"]
+__all__ = [
+    "ControlPlane",
+    "Execute",
+    "SQLControl",
+    "audit_from_row",
+    "audit_texts",
+    "check_audit_query",
+    "check_change",
+    "check_key",
+    "check_key_update",
+]

@@ -77,16 +77,9 @@ class MemoryLedger(MemoryControl):
     def _first_denial(
         self, amount: Nanos, checks: Sequence[LimitCheck], now: float
     ) -> Denial | None:
-        spent_by_key, baseline, reserved_by_key = self._spent, self._baseline, self._reserved
         for chk in checks:
-            b = chk.bucket
-            # _spent_net and _reserved_live inlined for calendar buckets (every reserve).
-            if b.is_rolling:
-                spent = self._spent_net(b)
-            else:
-                spent = spent_by_key.get(b.key, 0) - baseline.get(b.key, 0)
-            holds = reserved_by_key.get(b.hold_key)
-            reserved = sum(a for a, expires in holds.values() if expires > now) if holds else 0
+            spent = self._spent_net(chk.bucket)
+            reserved = self._reserved_live(chk.bucket, now)
             if spent + reserved + amount > chk.limit:
                 return Denial(chk, spent, reserved, amount)
         return None

@@ -20,13 +20,18 @@ from costwarden.control import (
     budget_from_json,
     budget_scope,
     budget_to_json,
-    check_actor,
-    check_time,
-    dumps,
-    loads_or_none,
 )
 from costwarden.errors import InvalidInputError
-from costwarden.ledger.control import check_audit_query, check_key, key_from_row, key_params
+from costwarden.ledger.control import (
+    audit_from_row,
+    audit_texts,
+    check_audit_query,
+    check_change,
+    check_key,
+    check_key_update,
+    key_from_row,
+    key_params,
+)
 
 
 class MemoryControlState:
@@ -64,17 +69,7 @@ class MemoryControl:
         new: dict[str, Any] | None,
     ) -> None:
         c = self._control
-        c.audit.append(
-            (
-                len(c.audit) + 1,
-                now,
-                actor,
-                action,
-                target,
-                None if old is None else dumps(old),
-                None if new is None else dumps(new),
-            )
-        )
+        c.audit.append((len(c.audit) + 1, now, actor, action, target, *audit_texts(old, new)))
 
     def _set_budget(
         self, scope: str, budget: Budget | None, version: int, now: float, actor: str
@@ -95,8 +90,7 @@ class MemoryControl:
     def put_budget(self, scope: str, budget: Budget, *, actor: str, now: float) -> StoredBudget:
         scope = budget_scope(scope)
         text = budget_to_json(budget)
-        check_actor(actor)
-        now = check_time(now, "now")
+        now = check_change(actor, now)
         with self._lock:
             old = self._stored(scope)
             self._control.version += 1
@@ -114,8 +108,7 @@ class MemoryControl:
 
     def remove_budget(self, scope: str, *, actor: str, now: float) -> StoredBudget | None:
         scope = budget_scope(scope)
-        check_actor(actor)
-        now = check_time(now, "now")
+        now = check_change(actor, now)
         with self._lock:
             old = self._stored(scope)
             if old is None:
@@ -140,8 +133,7 @@ class MemoryControl:
 
     def put_key(self, key: VirtualKey, *, actor: str, now: float) -> VirtualKey:
         check_key(key)
-        check_actor(actor)
-        now = check_time(now, "now")
+        now = check_change(actor, now)
         row = key_params(key)
         with self._lock:
             if key.key_id in self._control.keys or self._secret_taken(key.hash):
@@ -177,12 +169,7 @@ class MemoryControl:
         return [k for k in keys if k is not None]
 
     def update_key(self, new: VirtualKey, *, expected: VirtualKey, actor: str, now: float) -> bool:
-        check_key(new)
-        check_key(expected)
-        check_actor(actor)
-        now = check_time(now, "now")
-        if new.key_id != expected.key_id or new.created_at != expected.created_at:
-            raise InvalidInputError("a key's id and creation time never change")
+        now = check_key_update(new, expected, actor, now)
         row = key_params(new)
         with self._lock:
             if self._key(new.key_id) != expected:
@@ -211,11 +198,7 @@ class MemoryControl:
         with self._lock:
             for r in reversed(self._control.audit):
                 if lo <= r[1] < hi and (target is None or r[4] == target):
-                    out.append(
-                        AuditEvent(
-                            r[0], r[1], r[2], r[3], r[4], loads_or_none(r[5]), loads_or_none(r[6])
-                        )
-                    )
+                    out.append(audit_from_row(r))
                     if len(out) >= limit:
                         break
         return out

@@ -57,6 +57,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout, TooManyRequests
 
 from costwarden import forksafe
+from costwarden.caching import BoundedCache, remember
 from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
 from costwarden.ledger import billing_sql
 from costwarden.ledger.base import (
@@ -76,7 +77,6 @@ from costwarden.money import Nanos
 from costwarden.records import NewRecord, StoredRecord
 
 _T = TypeVar("_T")
-_I = TypeVar("_I")
 _Conn = psycopg.Connection[tuple[Any, ...]]
 
 DEFAULT_SCHEMA: Final = "costwarden"
@@ -281,9 +281,11 @@ class PostgresLedger(SQLControl):
         self._max_waiting = max_waiting
         self._lock = threading.Lock()
         # Array literals of the checks and bucket lists last handed in, by value, one memo per
-        # kind (an empty checks tuple equals an empty bucket tuple; see _remembered).
-        self._check_literals: dict[Sequence[LimitCheck], tuple[str, ...]] = {}
-        self._bucket_literals: dict[Sequence[Bucket], tuple[str, ...]] = {}
+        # kind (an empty checks tuple equals an empty bucket tuple; see _check_arrays).
+        self._check_literals: BoundedCache[Sequence[LimitCheck], tuple[str, ...]]
+        self._check_literals = BoundedCache(1_000)
+        self._bucket_literals: BoundedCache[Sequence[Bucket], tuple[str, ...]]
+        self._bucket_literals = BoundedCache(1_000)
         self._closed = False
         self._pool: ConnectionPool[_Conn] | None = self._open_pool()
         try:
@@ -440,12 +442,17 @@ class PostgresLedger(SQLControl):
 
     # -- admission ------------------------------------------------------------------------------
     def _check_arrays(self, checks: Sequence[LimitCheck]) -> tuple[str, ...]:
-        """The checks as five array literals: scopes, periods, starts, ends, limits."""
-        return _remembered(self._check_literals, checks, _check_literals)
+        """The checks as five array literals: scopes, periods, starts, ends, limits.
+
+        Remembered by the value of ``checks`` (the manager hands the same HashedTuple for
+        every call of a plan and window), since psycopg would otherwise adapt each list element
+        by element on every call, where a ready literal is one string for the server to parse.
+        """
+        return remember(self._check_literals, checks, _check_literals)
 
     def _bucket_arrays(self, buckets: Sequence[Bucket]) -> tuple[str, ...]:
         """The buckets as four array literals: scopes, periods, starts, ends."""
-        return _remembered(self._bucket_literals, buckets, _bucket_literals)
+        return remember(self._bucket_literals, buckets, _bucket_literals)
 
     @staticmethod
     def _denial(
@@ -803,32 +810,6 @@ class PostgresLedger(SQLControl):
         params = billing_sql.select_params(since_us, until_us, provider)
         rows = self._run("bill_lines", lambda c: c.execute(query, params).fetchall())
         return [billing_sql.line_from_row(row) for row in rows]
-
-
-def _remembered(
-    memo: dict[Sequence[_I], tuple[str, ...]],
-    items: Sequence[_I],
-    build: Callable[[Sequence[_I]], tuple[str, ...]],
-) -> tuple[str, ...]:
-    """``build(items)``, remembered in ``memo`` by the value of ``items``.
-
-    The manager hands the same checks and buckets for every call of a plan and window (as a
-    HashedTuple, so a lookup is one dict hit), and psycopg would otherwise adapt each Python
-    list element by element on every call, where a ready literal is one string for the server
-    to parse. By value, never by ``id()``: one object (the empty tuple, say) may be handed as
-    checks and as buckets, which is why each kind has its own memo. A list is unhashable and
-    built afresh. A lost race between threads only builds the same literals twice.
-    """
-    try:
-        hit = memo.get(items)
-    except TypeError:  # a list (or an unhashable item): nothing to remember it by
-        return build(items)
-    if hit is None:
-        hit = build(items)
-        if len(memo) > 1_000:
-            memo.clear()
-        memo[items] = hit
-    return hit
 
 
 def _text_array(values: Iterable[str]) -> str:

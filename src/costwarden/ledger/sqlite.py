@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from costwarden import forksafe
+from costwarden.caching import BoundedCache, remember
 from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
 from costwarden.ledger import billing_sql
 from costwarden.ledger.base import (
@@ -93,6 +94,17 @@ def _upsert_totals_sql(rows: int) -> str:
         "ON CONFLICT (scope, period, start) DO UPDATE SET "
         "spent = spent + excluded.spent, count = count + 1"
     )
+
+
+_UpsertPlan = tuple[str, tuple[object, ...], frozenset[tuple[str, str, int]]]
+"""A totals upsert: its SQL, its parameters after the cost, and the bucket keys it writes."""
+
+
+def _new_upsert_plan(buckets: Sequence[Bucket]) -> _UpsertPlan:
+    keys: list[object] = []
+    for bk in buckets:
+        keys += (bk.scope, bk.period, bk.start, bk.end)
+    return _upsert_totals_sql(len(buckets)), tuple(keys), frozenset(b.key for b in buckets)
 
 
 def path_from_url(url: str) -> str:
@@ -154,15 +166,14 @@ class SQLiteLedger(SQLControl):
         forksafe.register(self)
         # (spent net of baseline, count, baseline) of calendar buckets, valid while the
         # board's generation is ``_cache_gen``; digests of buckets, which never change.
-        self._totals_cache: dict[tuple[str, str, int], tuple[int, int, int]] = {}
+        self._totals_cache: BoundedCache[tuple[str, str, int], tuple[int, int, int]]
+        self._totals_cache = BoundedCache(_CACHE_LIMIT)
         self._cache_gen = -1
-        self._digests: dict[tuple[str, str, int], int] = {}
+        self._digests: BoundedCache[tuple[str, str, int], int] = BoundedCache(_CACHE_LIMIT)
         # Work derived from the checks and record buckets handed in, remembered by their value
         # (one memo per kind: an empty checks tuple equals an empty bucket tuple).
-        self._check_plans: dict[Sequence[LimitCheck], list[int]] = {}
-        self._plans: dict[
-            Sequence[Bucket], tuple[str, tuple[object, ...], frozenset[tuple[str, str, int]]]
-        ] = {}
+        self._check_plans: BoundedCache[Sequence[LimitCheck], list[int]] = BoundedCache(1_000)
+        self._plans: BoundedCache[Sequence[Bucket], _UpsertPlan] = BoundedCache(1_000)
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self, deadline: float | None = None) -> sqlite3.Connection:
@@ -272,10 +283,9 @@ class SQLiteLedger(SQLControl):
         """The board digest of a bucket's holds key ``(scope, period, hold_start)``."""
         d = self._digests.get(hold_key)
         if d is None:
-            if len(self._digests) > _CACHE_LIMIT:
-                self._digests.clear()
             scope, period, start = hold_key
-            d = self._digests[hold_key] = digest64(f"{scope}\x1f{period}\x1f{start}")
+            d = digest64(f"{scope}\x1f{period}\x1f{start}")
+            self._digests.put(hold_key, d)
         return d
 
     def _lock_board(self) -> float:
@@ -366,11 +376,9 @@ class SQLiteLedger(SQLControl):
         ledger lock), else read and kept."""
         usage = self._totals_cache.get(key)
         if usage is None:
-            if len(self._totals_cache) > _CACHE_LIMIT:
-                self._totals_cache.clear()
             row = conn.execute(_TOTAL, key).fetchone()
             usage = (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
-            self._totals_cache[key] = usage
+            self._totals_cache.put(key, usage)
         return usage
 
     def _first_denial(
@@ -398,21 +406,11 @@ class SQLiteLedger(SQLControl):
         """The board digests of the checked buckets, remembered by the value of ``checks``
         (the manager hands the same HashedTuple for every call of one plan and window, so this
         is one dict hit); a list is unhashable and digested every time."""
-        try:
-            hit = self._check_plans.get(checks)
-        except TypeError:
-            hit, memo = None, False
-        else:
-            memo = True
-        if hit is not None:
-            return hit
+        return remember(self._check_plans, checks, self._digests_of)
+
+    def _digests_of(self, checks: Sequence[LimitCheck]) -> list[int]:
         digest = self._digest
-        digests = [digest(c.bucket.hold_key) for c in checks]
-        if memo:
-            if len(self._check_plans) > 1_000:
-                self._check_plans.clear()
-            self._check_plans[checks] = digests
-        return digests
+        return [digest(c.bucket.hold_key) for c in checks]
 
     def reserve(
         self,
@@ -467,7 +465,7 @@ class SQLiteLedger(SQLControl):
                 for key in written:
                     u = cache.get(key)
                     if u is not None:
-                        cache[key] = (u[0] + cost, u[1] + 1, u[2])
+                        cache.put(key, (u[0] + cost, u[1] + 1, u[2]))
             watched = []
             for bk, u in zip(watch, before, strict=True):
                 if u is None:
@@ -479,30 +477,12 @@ class SQLiteLedger(SQLControl):
         assert record_id is not None
         return record.stored(record_id), watched
 
-    def _upsert_plan(
-        self, buckets: Sequence[Bucket]
-    ) -> tuple[str, tuple[object, ...], frozenset[tuple[str, str, int]]]:
+    def _upsert_plan(self, buckets: Sequence[Bucket]) -> _UpsertPlan:
         """The totals upsert for ``buckets``: its SQL, its parameters after the cost, and the
         keys it writes. The manager hands the same bucket HashedTuple for every call of the
         same scopes in the same windows, so this is remembered by the value of ``buckets`` (one
         dict hit); a list is unhashable and planned afresh."""
-        try:
-            hit = self._plans.get(buckets)
-        except TypeError:
-            hit, memo = None, False
-        else:
-            memo = True
-        if hit is not None:
-            return hit
-        keys: list[object] = []
-        for bk in buckets:
-            keys += (bk.scope, bk.period, bk.start, bk.end)
-        plan = (_upsert_totals_sql(len(buckets)), tuple(keys), frozenset(b.key for b in buckets))
-        if memo:
-            if len(self._plans) > 1_000:
-                self._plans.clear()
-            self._plans[buckets] = plan
-        return plan
+        return remember(self._plans, buckets, _new_upsert_plan)
 
     def _after_totals_commit(self, old_gen: int, new_gen: int, hold_id: str | None) -> None:
         """Called under the ledger lock right after a totals transaction committed (which

@@ -43,6 +43,7 @@ import time
 from collections.abc import Iterable
 from typing import Final
 
+from costwarden.caching import BoundedCache
 from costwarden.errors import LedgerError
 
 MAGIC: Final = 0x5344_4C4F_4857_4300  # "\0CWHOLDS" read as little-endian bytes
@@ -85,7 +86,7 @@ class HoldBoard:
         if capacity < 16:
             raise LedgerError(f"a hold board needs room for at least 16 holds, got {capacity}")
         self.path = path
-        self._filed: dict[int, list[int]] = {}  # tag -> entries, for holds filed here
+        self._filed: BoundedCache[int, list[int]] = BoundedCache(_FILED_LIMIT)  # tag -> entries
         # Owner-only, like the database (it names budgets' scopes); umask cannot widen it.
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -240,9 +241,7 @@ class HoldBoard:
         _U32.pack_into(m, _HIGH_AT, high)  # before the tags: a scan must reach them
         for i in free:
             TAG.pack_into(m, _ENTRIES_AT + i * ENTRY.size, tag)
-        if len(self._filed) > _FILED_LIMIT:
-            self._filed.clear()  # holds this process never settled; remove() then scans
-        self._filed[tag] = free
+        self._filed.put(tag, free)  # when full of holds never settled here, remove() scans
 
     def remove(self, tag: int) -> bool:
         """Free the hold's entries; False if it had none (settled, purged, never filed).
@@ -251,7 +250,7 @@ class HoldBoard:
         another process may have purged it and reused the entry); any other is scanned for.
         """
         m = self._map
-        where = self._filed.pop(tag, None)
+        where = self._filed.pop(tag)
         if where is None:
             where = [i for i, (t, _b, _a, _e) in enumerate(self._entries()) if t == tag]
             if not where:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from costwarden.bounds import MAX_INT64
+from costwarden.caching import BoundedCache
 from costwarden.errors import ConfigurationError, InvalidInputError
 from costwarden.money import Nanos, usd_to_nanos
 from costwarden.optimizer.catalogue import CAPABILITIES, ModelCatalogue, ModelInfo, normalize_task
@@ -73,7 +74,8 @@ class CostOptimizer:
         self._candidates: list[Candidate] | None = None
         self._price_names: dict[str, tuple[str, str | None]] = {}
         self._fast: dict[str, FastPath | None] = {}
-        self._options: dict[tuple[str, Usage, frozenset[str], int], list[Option]] = {}
+        self._options: BoundedCache[tuple[str, Usage, frozenset[str], int], list[Option]]
+        self._options = BoundedCache(256)
 
     # -- candidates ---------------------------------------------------------------------------
     @property
@@ -172,9 +174,7 @@ class CostOptimizer:
             options = price_options(
                 self.prices, self.candidates, task, usage, requires=needs, min_context=min_context
             )
-            if len(self._options) >= 256:
-                self._options.clear()
-            self._options[key] = options
+            self._options.put(key, options)
         label = repr(quality) if not isinstance(quality, str) else f"'{quality}'"
         return choose(
             options,

@@ -267,13 +267,7 @@ def parse_entry(model: object, entry: object, origin: str | None = None) -> Cust
             origin,
         )
     where = f"custom price for model {model!r}"
-    unknown = sorted(str(k) for k in entry if k not in ALLOWED_KEYS)
-    if unknown:
-        raise _fail(
-            f"{where} has unknown key(s) {', '.join(unknown)}; "
-            f"allowed: {', '.join(sorted(ALLOWED_KEYS))}",
-            origin,
-        )
+    _check_keys(where, entry, ALLOWED_KEYS, origin)
     for required in ("input", "output"):
         if required not in entry:
             raise _fail(

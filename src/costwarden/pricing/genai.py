@@ -29,6 +29,7 @@ from functools import cache
 from typing import Any
 
 from costwarden import forksafe
+from costwarden.caching import BoundedCache
 from costwarden.pricing.rates import PriceValue, Schedule, compile_schedule
 from costwarden.pricing.tiers import STANDARD, Context
 
@@ -86,8 +87,10 @@ class GenaiPricer:
         constraints = [c.constraint for c in model.prices] if self._conditional else []
         constraints += [v.constraint for v in self._variants]
         # Start dates are compared on the UTC date, so the choice can be memoised per day.
-        self._by_day: dict[tuple[date, Context], Schedule] | None = (
-            {} if all(c is None or isinstance(c, _start_date_type()) for c in constraints) else None
+        self._by_day: BoundedCache[tuple[date, Context], Schedule] | None = (
+            BoundedCache(64)
+            if all(c is None or isinstance(c, _start_date_type()) for c in constraints)
+            else None
         )
 
     def matching(self, context: Context) -> tuple[int, ...]:
@@ -152,9 +155,8 @@ class GenaiPricer:
             day = (ts.date() if ts.tzinfo is UTC else ts.astimezone(UTC).date(), context)
             found = by_day.get(day)
             if found is None:
-                if len(by_day) > 64:
-                    by_day.clear()
-                found = by_day[day] = self._choose(ts, context)
+                found = self._choose(ts, context)
+                by_day.put(day, found)
             return found
         return self._choose(ts, context)
 

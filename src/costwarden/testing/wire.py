@@ -185,9 +185,7 @@ class Reply:
             ],
             "service_tier": service_tier,
         }
-        if usage is not None:
-            payload["usage"] = usage
-        return cls.json(payload, **kw)
+        return cls.json(_with_usage(payload, usage), **kw)
 
     @classmethod
     def openai_chat_stream(
@@ -338,9 +336,7 @@ class Reply:
             "stop_reason": "end_turn",
             "stop_sequence": None,
         }
-        if usage is not None:
-            payload["usage"] = usage
-        return cls.json(payload, **kw)
+        return cls.json(_with_usage(payload, usage), **kw)
 
     @classmethod
     def anthropic_stream(
@@ -394,6 +390,13 @@ class Reply:
 
 
 _JSON_HEADERS = {"content-type": "application/json"}
+
+
+def _with_usage(payload: JSON, usage: JSON | None) -> JSON:
+    """``payload`` with its ``usage`` (left out when None: a response without one)."""
+    if usage is not None:
+        payload["usage"] = usage
+    return payload
 
 
 def _content_block_start(index: int, block: JSON) -> bytes:

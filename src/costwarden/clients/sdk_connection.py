@@ -1,0 +1,40 @@
+"""How an SDK-backed provider adapter reaches its service: the settings both adapters take.
+
+The OpenAI and Anthropic adapters are configured the same way (a base URL, an API key, a
+timeout, extra client options, or ready SDK clients) and build their SDK clients lazily from
+the same keyword arguments, with the SDK's own retries off (the tracked client retries, so that
+each attempt is held and charged).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SDKConnection:
+    """The connection settings of an adapter; ``client_kwargs`` builds the SDK's arguments."""
+
+    def __init__(
+        self,
+        base_url: str | None,
+        api_key: str | None,
+        timeout: float | None,
+        clients: tuple[Any, Any],
+        client_options: dict[str, Any] | None,
+    ) -> None:
+        self.base_url = base_url
+        self._api_key = api_key
+        self._client, self._async_client = clients
+        kw: dict[str, Any] = {"max_retries": 0, **(client_options or {})}
+        if base_url is not None:
+            kw["base_url"] = base_url
+        if timeout is not None:
+            kw["timeout"] = timeout
+        self._sdk_kwargs = kw
+
+    def client_kwargs(self, api_key: str | None) -> dict[str, Any]:
+        """The SDK client's keyword arguments, with ``api_key`` (None: the SDK reads its own)."""
+        return {**self._sdk_kwargs, **({} if api_key is None else {"api_key": api_key})}
+
+
+__all__ = ["SDKConnection"]
