@@ -38,7 +38,8 @@ def _python(venv: Path) -> Path:
 
 
 def ensure_venv(name: str, requirement: str) -> Path:
-    """The venv's Python, with ``requirement`` installed (once: a marker file remembers it)."""
+    """The venv's Python, with ``requirement`` (one or more, space-separated) installed
+    (once: a marker file remembers it)."""
     venv = venv_dir(name)
     marker = venv / ".costwarden-bench-installed"
     python = _python(venv)
@@ -54,7 +55,7 @@ def ensure_venv(name: str, requirement: str) -> Path:
             )
         print(f"  (installing {requirement} into {venv.name}/, once)", flush=True)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", requirement],
+            [str(python), "-m", "pip", "install", "--quiet", *requirement.split()],
             check=True,
             capture_output=True,
             timeout=1200,
