@@ -101,6 +101,9 @@ class Figures:
     probes: list[tuple[int, bool]] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
     skipped: str = ""
+    cpu_at: int = 0
+    cpu_ms: float | None = None
+    stream_rate: int = 100
 
 
 # -- processes ----------------------------------------------------------------------------------
@@ -124,7 +127,8 @@ def process_tree(root: int) -> list[int]:
             continue
         ppid = int(stat.rpartition(")")[2].split()[1])
         parents.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [root]
+    out: list[int] = []
+    todo = [root]
     while todo and len(out) < 1000:
         pid = todo.pop()
         out.append(pid)
@@ -240,20 +244,39 @@ def fmt_level(r: dict[str, Any]) -> str:
     )
 
 
+def settle(server: Server, timeout: float = 20.0) -> None:
+    """After an overloaded level, wait (bounded) until one request is answered within 300 ms
+    again, so that the backlog of abandoned requests does not pollute the next level."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        t0 = time.perf_counter()
+        with suppress(RuntimeError):
+            wait_ready(server, 5)
+        if time.perf_counter() - t0 < 0.3:
+            return
+        time.sleep(1)
+
+
 def measure(server: Server, level_s: float, max_probes: int) -> Figures:
     fig = Figures(server.name)
+    runs: list[tuple[int, dict[str, Any]]] = []
+
+    def level(rate: int, label: str = "") -> dict[str, Any]:
+        r = run_load(server, rate, level_s)
+        runs.append((rate, r))
+        print(f"  {server.name:14} {rate:5} RPS{label}: {fmt_level(r)}", flush=True)
+        if not sustained(r):
+            settle(server)
+        return r
+
     failed = False
     for rate in LEVELS:
         if failed:
             fig.levels[rate] = None
             print(f"  {server.name:14} {rate:5} RPS: skipped (a lower rate was not sustained)")
             continue
-        r = run_load(server, rate, level_s)
-        fig.levels[rate] = r
-        failed = not sustained(r)
-        print(f"  {server.name:14} {rate:5} RPS: {fmt_level(r)}", flush=True)
-    fig.stream = run_load(server, 100, max(3.0, level_s / 2), stream=True)
-    print(f"  {server.name:14} stream 100 RPS: {fmt_level(fig.stream)}", flush=True)
+        fig.levels[rate] = level(rate)
+        failed = not sustained(fig.levels[rate])
     good = [rate for rate in LEVELS if sustained(fig.levels.get(rate))]
     lo = max(good, default=0)
     bad = [rate for rate in LEVELS if fig.levels.get(rate) is not None and rate not in good]
@@ -263,15 +286,22 @@ def measure(server: Server, level_s: float, max_probes: int) -> Figures:
         if not between:
             break
         rate = between[len(between) // 2] if hi < 10**9 else between[0]
-        r = run_load(server, rate, level_s)
-        ok = sustained(r)
+        ok = sustained(level(rate, " (probe)"))
         fig.probes.append((rate, ok))
-        print(f"  {server.name:14} {rate:5} RPS (probe): {fmt_level(r)}", flush=True)
         if ok:
             lo = rate
         else:
             hi = rate
     fig.sustained = lo
+    # CPU per request: at 500 RPS, or at the sustained rate nearest to it.
+    kept = [(rate, r) for rate, r in runs if sustained(r) and r.get("cpu_ms_per_req") is not None]
+    if kept:
+        fig.cpu_at = min(kept, key=lambda x: abs(x[0] - 500))[0]
+        fig.cpu_ms = kept[[rate for rate, _ in kept].index(fig.cpu_at)][1]["cpu_ms_per_req"]
+    # Streaming at 100 RPS, or at the highest sustained rate if that is lower.
+    fig.stream_rate = min(100, max(lo, LADDER[0]))
+    fig.stream = run_load(server, fig.stream_rate, max(3.0, level_s / 2), stream=True)
+    print(f"  {server.name:14} stream {fig.stream_rate} RPS: {fmt_level(fig.stream)}", flush=True)
     fig.rss_mb = [rss_mb(p) for p in server.pids()]
     return fig
 
@@ -355,6 +385,9 @@ def start_gateway(upstream: str, ledger: str, workers: int, name: str, d: Path) 
 
 def start_litellm(upstream: str, workers: int, d: Path) -> Server:
     python = ensure_venv("litellm-proxy", LITELLM_PROXY)
+    # It refuses to start without a master key; with no database that key is the only one,
+    # checked on every request (as the gateway checks its virtual key).
+    master = "sk-bench-" + os.urandom(16).hex()
     config = d / "litellm.yaml"
     config.write_text(
         "model_list:\n"
@@ -367,6 +400,8 @@ def start_litellm(upstream: str, workers: int, d: Path) -> Server:
         "      budget_duration: 1d\n"
         "litellm_settings:\n"
         "  telemetry: false\n"
+        "general_settings:\n"
+        f"  master_key: {master}\n"
     )
     port = free_port()
     env = {**os.environ, **PEER_ENV}
@@ -375,7 +410,8 @@ def start_litellm(upstream: str, workers: int, d: Path) -> Server:
     cmd += ["--port", str(port), "--num_workers", str(workers)]
     log = (d / f"litellm-{workers}.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=d, env=env, stderr=log, stdout=log)
-    return Server(f"litellm-{workers}", f"http://127.0.0.1:{port}/v1/chat/completions", "", proc)
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    return Server(f"litellm-{workers}", url, master, proc)
 
 
 def systems(upstream: str, pg: str, d: Path, quick: bool) -> list[tuple[str, Callable[[], Server]]]:
@@ -431,18 +467,21 @@ def report(figs: dict[str, Figures], load: list[float]) -> None:
             else:
                 mark = "" if sustained(r) else " (not sustained)"
                 cells.append(f"{_ms(r['p50'] - base['p50'])} / {_ms(r['p99'] - base['p99'])}{mark}")
-        r500 = f.levels.get(500) or f.levels.get(100)
-        cpu = r500.get("cpu_ms_per_req") if r500 else None
+        cpu = "-" if f.cpu_ms is None else f"{f.cpu_ms:.2f}"
+        if f.cpu_ms is not None and f.cpu_at != 500:
+            cpu += f" (@{f.cpu_at})"
         ttfb = "-"
         if f.stream and direct and direct.stream and f.stream["ttfb_p50"] is not None:
             if name == "direct":
                 ttfb = f"({_ms(f.stream['ttfb_p50'])} abs)"
             else:
                 ttfb = _ms(f.stream["ttfb_p50"] - direct.stream["ttfb_p50"])
+                if f.stream_rate != direct.stream_rate:
+                    ttfb += f" (@{f.stream_rate} RPS)"
         rss = ", ".join(f"{m:.0f}" for m in f.rss_mb if m > 0) or "-"
         print(
             f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {f.sustained or '<25'} | "
-            f"{'-' if cpu is None else f'{cpu:.2f}'} | {rss} | {ttfb} |"
+            f"{cpu} | {rss} | {ttfb} |"
         )
     targets(figs, direct)
 
@@ -453,13 +492,17 @@ def targets(figs: dict[str, Figures], direct: Figures | None) -> None:
 
     print("\ntargets (issue #15):")
     g2 = figs.get("gw-sqlite-2")
-    if g2 and direct and g2.levels.get(500) and direct.levels.get(500):
-        r, b = g2.levels[500], direct.levels[500]
-        added = None if r is None or r["p99"] is None else r["p99"] - b["p99"]
-        print(
-            f"  added p99 <= 2 ms at 500 RPS (gw-sqlite-2): {_ms(added)} ms -> "
-            f"{verdict(None if added is None else added <= 0.002)}"
-        )
+    b = direct.levels.get(500) if direct else None
+    if g2 and not g2.skipped and b is not None:
+        r = g2.levels.get(500)
+        if r is None or r["p99"] is None:
+            print("  added p99 <= 2 ms at 500 RPS (gw-sqlite-2): not sustained -> MISSED")
+        else:
+            added = r["p99"] - b["p99"]
+            print(
+                f"  added p99 <= 2 ms at 500 RPS (gw-sqlite-2): {_ms(added)} ms -> "
+                f"{verdict(added <= 0.002)}"
+            )
     gws = {n: f for n, f in figs.items() if n.startswith("gw-") and not f.skipped}
     best = max(gws.values(), key=lambda f: f.sustained, default=None)
     lite = figs.get("litellm-2")
@@ -481,8 +524,7 @@ def targets(figs: dict[str, Figures], direct: Figures | None) -> None:
             f"{floor.name} {floor.sustained} RPS = {share:.0%} -> {verdict(share >= 0.6)}"
         )
     for name, f in gws.items():
-        r = f.levels.get(500) or f.levels.get(100)
-        cpu = r.get("cpu_ms_per_req") if r else None
+        cpu = f.cpu_ms
         ttfb = None
         if f.stream and direct and direct.stream and f.stream["ttfb_p50"] is not None:
             ttfb = f.stream["ttfb_p50"] - direct.stream["ttfb_p50"]
