@@ -22,7 +22,8 @@ over the whole level. The highest sustained RPS is then searched on a ladder of 
 probes, bounded). CPU per request is the servers' utime + stime (``/proc/<pid>/stat`` of the
 whole process tree, workers and supervisor) over the measured window, divided by the requests
 answered; RSS is each process's ``VmRSS`` after the run. Streaming: time to the first body byte
-at 100 RPS with ``"stream": true``, minus the same figure direct.
+at 100 RPS with ``"stream": true`` (at the sustained rate if that is lower), minus the same
+figure direct, measured right before it (the load of a shared machine drifts).
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class Figures:
     cpu_at: int = 0
     cpu_ms: float | None = None
     stream_rate: int = 100
+    stream_direct: dict[str, Any] | None = None
 
 
 # -- processes ----------------------------------------------------------------------------------
@@ -257,7 +259,9 @@ def settle(server: Server, timeout: float = 20.0) -> None:
         time.sleep(1)
 
 
-def measure(server: Server, level_s: float, max_probes: int) -> Figures:
+def measure(
+    server: Server, level_s: float, max_probes: int, direct: Server | None = None
+) -> Figures:
     fig = Figures(server.name)
     runs: list[tuple[int, dict[str, Any]]] = []
 
@@ -300,7 +304,10 @@ def measure(server: Server, level_s: float, max_probes: int) -> Figures:
         fig.cpu_ms = kept[[rate for rate, _ in kept].index(fig.cpu_at)][1]["cpu_ms_per_req"]
     # Streaming at 100 RPS, or at the highest sustained rate if that is lower.
     fig.stream_rate = min(100, max(lo, LADDER[0]))
-    fig.stream = run_load(server, fig.stream_rate, max(3.0, level_s / 2), stream=True)
+    stream_s = max(3.0, level_s / 2)
+    if direct is not None:  # the reference right before, so that drifting load cancels out
+        fig.stream_direct = run_load(direct, fig.stream_rate, stream_s, stream=True)
+    fig.stream = run_load(server, fig.stream_rate, stream_s, stream=True)
     print(f"  {server.name:14} stream {fig.stream_rate} RPS: {fmt_level(fig.stream)}", flush=True)
     fig.rss_mb = [rss_mb(p) for p in server.pids()]
     return fig
@@ -442,6 +449,14 @@ def _ms(v: float | None) -> str:
     return "-" if v is None else f"{1000 * v:.1f}"
 
 
+def ttfb_added(f: Figures) -> float | None:
+    """Streaming time to first byte, p50, minus direct's measured just before it."""
+    if f.stream is None or f.stream_direct is None:
+        return None
+    a, b = f.stream["ttfb_p50"], f.stream_direct["ttfb_p50"]
+    return None if a is None or b is None else float(a - b)
+
+
 def report(figs: dict[str, Figures], load: list[float]) -> None:
     direct = figs.get("direct")
     print(
@@ -471,13 +486,10 @@ def report(figs: dict[str, Figures], load: list[float]) -> None:
         if f.cpu_ms is not None and f.cpu_at != 500:
             cpu += f" (@{f.cpu_at})"
         ttfb = "-"
-        if f.stream and direct and direct.stream and f.stream["ttfb_p50"] is not None:
-            if name == "direct":
-                ttfb = f"({_ms(f.stream['ttfb_p50'])} abs)"
-            else:
-                ttfb = _ms(f.stream["ttfb_p50"] - direct.stream["ttfb_p50"])
-                if f.stream_rate != direct.stream_rate:
-                    ttfb += f" (@{f.stream_rate} RPS)"
+        if name == "direct" and f.stream:
+            ttfb = f"({_ms(f.stream['ttfb_p50'])} abs)"
+        elif (added := ttfb_added(f)) is not None:
+            ttfb = _ms(added) + ("" if f.stream_rate == 100 else f" (@{f.stream_rate} RPS)")
         rss = ", ".join(f"{m:.0f}" for m in f.rss_mb if m > 0) or "-"
         print(
             f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {f.sustained or '<25'} | "
@@ -525,9 +537,7 @@ def targets(figs: dict[str, Figures], direct: Figures | None) -> None:
         )
     for name, f in gws.items():
         cpu = f.cpu_ms
-        ttfb = None
-        if f.stream and direct and direct.stream and f.stream["ttfb_p50"] is not None:
-            ttfb = f.stream["ttfb_p50"] - direct.stream["ttfb_p50"]
+        ttfb = ttfb_added(f)
         rss = max(f.rss_mb, default=0.0)
         print(
             f"  {name}: CPU {'-' if cpu is None else f'{cpu:.2f}'} ms/req (<= 1.5) -> "
@@ -567,7 +577,12 @@ def main(argv: list[str]) -> None:
                     continue
                 try:
                     wait_ready(server, 120 if name.startswith("litellm") else 30)
-                    figs[name] = measure(server, level_s, max_probes)
+                    ref = (
+                        None
+                        if name == "direct"
+                        else Server("direct", upstream + "/chat/completions")
+                    )
+                    figs[name] = measure(server, level_s, max_probes, ref)
                 except RuntimeError as exc:
                     figs[name] = Figures(name, skipped=str(exc)[:200])
                     print(f"  {name}: skipped ({exc})")
