@@ -156,6 +156,14 @@ def recommend(
     typer.echo(f"Total possible saving: {money(total)} per month")
 
 
+def _rate_cells(row: Mapping[str, Any]) -> list[str]:
+    """A price row's four per-million rates as table cells, input to cache write."""
+    return [
+        _rate(None if row[k] is None else Decimal(row[k]))
+        for k in ("input_per_1m", "output_per_1m", "cache_read_per_1m", "cache_write_per_1m")
+    ]
+
+
 def _rate(value: Decimal | None) -> str:
     """``$2.50``, ``$0.075``: at least cents, never a trailing run of zeros."""
     if value is None:
@@ -267,15 +275,7 @@ def prices(
                 row["resolved_as"],
                 row["provider"] or "-",
                 row["source"],
-                *(
-                    _rate(None if row[k] is None else Decimal(row[k]))
-                    for k in (
-                        "input_per_1m",
-                        "output_per_1m",
-                        "cache_read_per_1m",
-                        "cache_write_per_1m",
-                    )
-                ),
+                *_rate_cells(row),
             )
         print_table(table)
     if errors:
@@ -335,15 +335,7 @@ def _list(
             row["resolved_as"],
             row["provider"] or "-",
             row["source"],
-            *(
-                _rate(None if row[k] is None else Decimal(row[k]))
-                for k in (
-                    "input_per_1m",
-                    "output_per_1m",
-                    "cache_read_per_1m",
-                    "cache_write_per_1m",
-                )
-            ),
+            *_rate_cells(row),
         )
     print_table(table)
     if more > 0:

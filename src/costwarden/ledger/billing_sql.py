@@ -18,31 +18,26 @@ _COLUMNS: Final = (
     "output_tokens, requests, source, imported_at"
 )
 
-SQLITE_TABLE: Final = [
-    """CREATE TABLE bill_lines (
-        provider TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,
-        account TEXT NOT NULL DEFAULT '', model TEXT NOT NULL DEFAULT '',
-        item TEXT NOT NULL DEFAULT '', cost_nanos INTEGER NOT NULL,
-        input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
-        requests INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT '',
-        imported_at REAL NOT NULL,
-        PRIMARY KEY (provider, start_us, account, model, item)
-    ) WITHOUT ROWID""",
-    "CREATE INDEX bill_lines_start ON bill_lines (start_us)",
-]
 
-POSTGRES_TABLE: Final = [
-    """CREATE TABLE bill_lines (
-        provider TEXT NOT NULL, start_us BIGINT NOT NULL, end_us BIGINT NOT NULL,
+def _table(integer: str, real: str, options: str) -> list[str]:
+    """The bill_lines DDL in one dialect: the same columns and key, only the type names (and
+    SQLite's WITHOUT ROWID) differ, so both backends are written from this one definition."""
+    return [
+        f"""CREATE TABLE bill_lines (
+        provider TEXT NOT NULL, start_us {integer} NOT NULL, end_us {integer} NOT NULL,
         account TEXT NOT NULL DEFAULT '', model TEXT NOT NULL DEFAULT '',
-        item TEXT NOT NULL DEFAULT '', cost_nanos BIGINT NOT NULL,
-        input_tokens BIGINT NOT NULL DEFAULT 0, output_tokens BIGINT NOT NULL DEFAULT 0,
-        requests BIGINT NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT '',
-        imported_at DOUBLE PRECISION NOT NULL,
+        item TEXT NOT NULL DEFAULT '', cost_nanos {integer} NOT NULL,
+        input_tokens {integer} NOT NULL DEFAULT 0, output_tokens {integer} NOT NULL DEFAULT 0,
+        requests {integer} NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT '',
+        imported_at {real} NOT NULL,
         PRIMARY KEY (provider, start_us, account, model, item)
-    )""",
-    "CREATE INDEX bill_lines_start ON bill_lines (start_us)",
-]
+    ){options}""",
+        "CREATE INDEX bill_lines_start ON bill_lines (start_us)",
+    ]
+
+
+SQLITE_TABLE: Final = _table("INTEGER", "REAL", " WITHOUT ROWID")
+POSTGRES_TABLE: Final = _table("BIGINT", "DOUBLE PRECISION", "")
 
 
 def upsert_sql(placeholder: str) -> str:

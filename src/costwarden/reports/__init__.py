@@ -20,14 +20,19 @@ from __future__ import annotations
 from costwarden.reports.csv import write_csv, write_records_csv
 from costwarden.reports.filters import RecordFilter
 from costwarden.reports.json import write_json
-from costwarden.reports.records import RECORD_COLUMNS, LocalClock, record_to_dict, usd_text
+from costwarden.reports.records import (
+    RECORD_COLUMNS,
+    TOKEN_FIELDS,
+    LocalClock,
+    record_to_dict,
+    usd_text,
+)
 from costwarden.reports.summary import (
     COLUMNS,
     GROUP_BY,
     JSON_SCHEMA,
     NONE_LABEL,
     PERIODS,
-    TOKEN_FIELDS,
     TOTAL_LABEL,
     Cube,
     Report,

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable
 from typing import IO
 
 from costwarden.records import StoredRecord
-from costwarden.reports.records import RECORD_COLUMNS, LocalClock, usd_text
-from costwarden.reports.summary import COLUMNS, TOKEN_FIELDS, Report, ReportRow
+from costwarden.reports.records import RECORD_COLUMNS, TOKEN_FIELDS, LocalClock, usd_text
+from costwarden.reports.summary import COLUMNS, Report, ReportRow
 
 Progress = Callable[[int], None]
 """Called with the number of records written since the last call (for a progress bar)."""

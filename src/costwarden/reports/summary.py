@@ -27,6 +27,7 @@ from costwarden.budget import calendar_window, get_zone
 from costwarden.errors import InvalidInputError
 from costwarden.money import Nanos, nanos_to_decimal
 from costwarden.records import StoredRecord
+from costwarden.reports.records import TOKEN_FIELDS
 
 GROUP_BY: Final = (
     "user",
@@ -44,13 +45,6 @@ PERIODS: Final = ("day", "week", "month")
 NONE_LABEL: Final = "(none)"
 TOTAL_LABEL: Final = "TOTAL"
 JSON_SCHEMA: Final = "costwarden.report/1"
-TOKEN_FIELDS: Final = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-)
 COLUMNS: Final = ("requests", *TOKEN_FIELDS, "cost_usd", "cost_nanos")
 
 
@@ -176,6 +170,35 @@ def _key_function(by: str, zone_name: str) -> Callable[[StoredRecord], Sequence[
     return _field("user_id" if by == "user" else by)
 
 
+def _counts(rec: StoredRecord) -> tuple[int, ...]:
+    """A record's seven summed columns (one request, five token counts, cost in nano-USD), in
+    COLUMNS order without ``cost_usd``: the one place that order is spelt out for summing."""
+    return (
+        1,
+        rec.input_tokens,
+        rec.output_tokens,
+        rec.cache_read_tokens,
+        rec.cache_write_tokens,
+        rec.reasoning_tokens,
+        rec.cost_nanos,
+    )
+
+
+def _add(acc: list[int], values: Sequence[int]) -> None:
+    """Add ``values`` into ``acc`` column by column (integers, so sums stay exact)."""
+    for i, v in enumerate(values):
+        acc[i] += v
+
+
+def _add_to(group: dict[str, list[int]], key: str, values: Sequence[int]) -> None:
+    """Add ``values`` into ``group[key]``, starting that row from them if it is new."""
+    acc = group.get(key)
+    if acc is None:
+        group[key] = list(values)
+    else:
+        _add(acc, values)
+
+
 def build_report(
     records: Iterable[StoredRecord],
     by: str = "model",
@@ -194,23 +217,10 @@ def build_report(
     sums: dict[str, list[int]] = {}
     total = [0] * 7
     for rec in records:
-        values = (
-            1,
-            rec.input_tokens,
-            rec.output_tokens,
-            rec.cache_read_tokens,
-            rec.cache_write_tokens,
-            rec.reasoning_tokens,
-            rec.cost_nanos,
-        )
-        for i, v in enumerate(values):
-            total[i] += v
+        values = _counts(rec)
+        _add(total, values)
         for key in keys_of(rec):
-            acc = sums.get(key)
-            if acc is None:
-                acc = sums[key] = [0] * 7
-            for i, v in enumerate(values):
-                acc[i] += v
+            _add_to(sums, key, values)
     return _report(by, sums, total, since, until, timezone)
 
 
@@ -274,18 +284,8 @@ class Cube:
 
     def add(self, rec: StoredRecord) -> None:
         """Add one record's counts and cost to every grouping it belongs to."""
-        values = (
-            1,
-            rec.input_tokens,
-            rec.output_tokens,
-            rec.cache_read_tokens,
-            rec.cache_write_tokens,
-            rec.reasoning_tokens,
-            rec.cost_nanos,
-        )
-        total = self.total
-        for i, v in enumerate(values):
-            total[i] += v
+        values = _counts(rec)
+        _add(self.total, values)
         sums = self.sums
         names = [
             ("day", self._day(rec)[0]),
@@ -293,13 +293,7 @@ class Cube:
             *(("tag", t) for t in (rec.tags or (NONE_LABEL,))),
         ]
         for kind, name in names:
-            group = sums[kind]
-            acc = group.get(name)
-            if acc is None:
-                group[name] = list(values)
-            else:
-                for i, v in enumerate(values):
-                    acc[i] += v
+            _add_to(sums[kind], name, values)
 
     def feed(self, records: Iterable[StoredRecord]) -> Cube:
         """Add every record and return the cube, for chaining."""
@@ -328,11 +322,5 @@ class Cube:
         else:
             sums = {}
             for day, values in self.sums["day"].items():
-                label = period_label(day, by)
-                acc = sums.get(label)
-                if acc is None:
-                    sums[label] = list(values)
-                else:
-                    for i, v in enumerate(values):
-                        acc[i] += v
+                _add_to(sums, period_label(day, by), values)
         return _report(by, sums, list(self.total), self.since, self.until, self.timezone)

@@ -33,8 +33,8 @@ from xml.sax.saxutils import escape
 
 from costwarden.errors import ConfigurationError, InvalidInputError
 from costwarden.records import StoredRecord
-from costwarden.reports.records import RECORD_COLUMNS, LocalClock
-from costwarden.reports.summary import COLUMNS, TOKEN_FIELDS, Cube, Report, ReportRow
+from costwarden.reports.records import RECORD_COLUMNS, TOKEN_FIELDS, LocalClock
+from costwarden.reports.summary import COLUMNS, Cube, Report, ReportRow
 
 Progress = Callable[[int], None]
 WORKBOOK_GROUPS: Final = (
