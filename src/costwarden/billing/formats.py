@@ -155,32 +155,38 @@ def _window(bucket: Mapping[str, Any], start: str, end: str, where: str) -> tupl
     return lo, hi
 
 
+def _results(text: str, where: str, start: str, end: str) -> Iterator[tuple[Any, int, int, str]]:
+    """Every result of a cost or usage report's pages, with its bucket's window ``[lo, hi)`` and
+    where it stands (for errors): the walk all four Admin API readers share."""
+    for bucket, at in _buckets(_pages(text, where), where):
+        lo, hi = _window(bucket, start, end, at)
+        for r, result in enumerate(bucket["results"], start=1):
+            yield result, lo, hi, f"{at} result {r}"
+
+
 def openai_costs(text: str, where: str, **_: Any) -> list[BillLine]:
     """Read an OpenAI costs report (Admin API JSON pages) into bill lines; malformed input is an
     InvalidInputError naming ``where``.
     """
     lines = []
-    for bucket, at in _buckets(_pages(text, where), where):
-        lo, hi = _window(bucket, "start_time", "end_time", at)
-        for r, result in enumerate(bucket["results"], start=1):
-            here = f"{at} result {r}"
-            amount = result.get("amount") if isinstance(result, Mapping) else None
-            if not isinstance(amount, Mapping) or "value" not in amount:
-                raise InvalidInputError(f"{here}: no amount.value")
-            _usd(amount.get("currency"), here)
-            item = str(result.get("line_item") or "")
-            lines.append(
-                BillLine(
-                    provider="openai",
-                    start_us=lo,
-                    end_us=hi,
-                    model=_model_of_line_item(item),
-                    item=item,
-                    cost_nanos=_nanos(_decimal(amount["value"], here)),
-                    account=str(result.get("project_id") or ""),
-                    source="openai-costs",
-                )
+    for result, lo, hi, here in _results(text, where, "start_time", "end_time"):
+        amount = result.get("amount") if isinstance(result, Mapping) else None
+        if not isinstance(amount, Mapping) or "value" not in amount:
+            raise InvalidInputError(f"{here}: no amount.value")
+        _usd(amount.get("currency"), here)
+        item = str(result.get("line_item") or "")
+        lines.append(
+            BillLine(
+                provider="openai",
+                start_us=lo,
+                end_us=hi,
+                model=_model_of_line_item(item),
+                item=item,
+                cost_nanos=_nanos(_decimal(amount["value"], here)),
+                account=str(result.get("project_id") or ""),
+                source="openai-costs",
             )
+        )
     return lines
 
 
@@ -200,41 +206,67 @@ def _count(result: Mapping[str, Any], name: str, where: str) -> int:
     return value
 
 
+def _usage_line(
+    source: str,
+    catalog: PriceCatalog,
+    model: str,
+    usage: Usage,
+    lo: int,
+    hi: int,
+    here: str,
+    result: Mapping[str, Any],
+    account: str,
+    *,
+    requests: str | None = None,
+) -> BillLine:
+    """One usage-report result as a bill line priced at ``catalog``'s list rates: the usage
+    readers differ only in how they count tokens, so the line itself is built here. ``source``
+    is ``<provider>-usage``; ``account`` and ``requests`` name the result's fields (the request
+    count is read after pricing, so a bad model is reported first, as it always was)."""
+    return BillLine(
+        provider=source.removesuffix("-usage"),
+        start_us=lo,
+        end_us=hi,
+        model=model,
+        item="usage at list price",
+        cost_nanos=_priced(catalog, model, usage, lo, here),
+        account=str(result.get(account) or ""),
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        requests=0 if requests is None else _count(result, requests, here),
+        source=source,
+    )
+
+
 def openai_usage(text: str, where: str, *, catalog: PriceCatalog, **_: Any) -> list[BillLine]:
     """Read an OpenAI usage report into bill lines, pricing its token counts with ``catalog`` (the
     report has no cost).
     """
     lines = []
-    for bucket, at in _buckets(_pages(text, where), where):
-        lo, hi = _window(bucket, "start_time", "end_time", at)
-        for r, result in enumerate(bucket["results"], start=1):
-            here = f"{at} result {r}"
-            model = result.get("model")
-            if not isinstance(model, str) or not model:
-                raise InvalidInputError(f"{here}: no model (ask the usage API with group_by=model)")
-            n_in, cached = (
-                _count(result, "input_tokens", here),
-                _count(result, "input_cached_tokens", here),
+    for result, lo, hi, here in _results(text, where, "start_time", "end_time"):
+        model = result.get("model")
+        if not isinstance(model, str) or not model:
+            raise InvalidInputError(f"{here}: no model (ask the usage API with group_by=model)")
+        n_in, cached = (
+            _count(result, "input_tokens", here),
+            _count(result, "input_cached_tokens", here),
+        )
+        n_out = _count(result, "output_tokens", here)
+        usage = Usage(input_tokens=n_in, output_tokens=n_out, cache_read_tokens=min(cached, n_in))
+        lines.append(
+            _usage_line(
+                "openai-usage",
+                catalog,
+                model,
+                usage,
+                lo,
+                hi,
+                here,
+                result,
+                "project_id",
+                requests="num_model_requests",
             )
-            n_out = _count(result, "output_tokens", here)
-            usage = Usage(
-                input_tokens=n_in, output_tokens=n_out, cache_read_tokens=min(cached, n_in)
-            )
-            lines.append(
-                BillLine(
-                    provider="openai",
-                    start_us=lo,
-                    end_us=hi,
-                    model=model,
-                    item="usage at list price",
-                    cost_nanos=_priced(catalog, model, usage, lo, here),
-                    account=str(result.get("project_id") or ""),
-                    input_tokens=n_in,
-                    output_tokens=n_out,
-                    requests=_count(result, "num_model_requests", here),
-                    source="openai-usage",
-                )
-            )
+        )
     return lines
 
 
@@ -287,37 +319,34 @@ def anthropic_cost(text: str, where: str, **_: Any) -> list[BillLine]:
     InvalidInputError naming ``where``.
     """
     lines = []
-    for bucket, at in _buckets(_pages(text, where), where):
-        lo, hi = _window(bucket, "starting_at", "ending_at", at)
-        for r, result in enumerate(bucket["results"], start=1):
-            here = f"{at} result {r}"
-            if not isinstance(result, Mapping) or "amount" not in result:
-                raise InvalidInputError(f"{here}: no amount")
-            _usd(result.get("currency"), here)
-            cents = _decimal(result["amount"], here)
-            parts = [
-                str(result[k])
-                for k in (
-                    "description",
-                    "cost_type",
-                    "token_type",
-                    "service_tier",
-                    "context_window",
-                )
-                if result.get(k)
-            ]
-            lines.append(
-                BillLine(
-                    provider="anthropic",
-                    start_us=lo,
-                    end_us=hi,
-                    model=str(result["model"]) if result.get("model") else None,
-                    item=", ".join(parts),
-                    cost_nanos=_nanos(cents / 100),
-                    account=str(result.get("workspace_id") or ""),
-                    source="anthropic-cost",
-                )
+    for result, lo, hi, here in _results(text, where, "starting_at", "ending_at"):
+        if not isinstance(result, Mapping) or "amount" not in result:
+            raise InvalidInputError(f"{here}: no amount")
+        _usd(result.get("currency"), here)
+        cents = _decimal(result["amount"], here)
+        parts = [
+            str(result[k])
+            for k in (
+                "description",
+                "cost_type",
+                "token_type",
+                "service_tier",
+                "context_window",
             )
+            if result.get(k)
+        ]
+        lines.append(
+            BillLine(
+                provider="anthropic",
+                start_us=lo,
+                end_us=hi,
+                model=str(result["model"]) if result.get("model") else None,
+                item=", ".join(parts),
+                cost_nanos=_nanos(cents / 100),
+                account=str(result.get("workspace_id") or ""),
+                source="anthropic-cost",
+            )
+        )
     return lines
 
 
@@ -326,50 +355,34 @@ def anthropic_usage(text: str, where: str, *, catalog: PriceCatalog, **_: Any) -
     (the report has no cost).
     """
     lines = []
-    for bucket, at in _buckets(_pages(text, where), where):
-        lo, hi = _window(bucket, "starting_at", "ending_at", at)
-        for r, result in enumerate(bucket["results"], start=1):
-            here = f"{at} result {r}"
-            model = result.get("model")
-            if not isinstance(model, str) or not model:
-                raise InvalidInputError(
-                    f"{here}: no model (ask the usage report with group_by=model)"
-                )
-            uncached = _count(result, "uncached_input_tokens", here)
-            read = _count(result, "cache_read_input_tokens", here)
-            creation = result.get("cache_creation") or {}
-            if not isinstance(creation, Mapping):
-                raise InvalidInputError(f"{here}: cache_creation must be an object")
-            write_5m = _count(creation, "ephemeral_5m_input_tokens", here)
-            write_1h = _count(creation, "ephemeral_1h_input_tokens", here)
-            n_out = _count(result, "output_tokens", here)
-            tools = result.get("server_tool_use") or {}
-            searches = (
-                _count(tools, "web_search_requests", here) if isinstance(tools, Mapping) else 0
+    for result, lo, hi, here in _results(text, where, "starting_at", "ending_at"):
+        model = result.get("model")
+        if not isinstance(model, str) or not model:
+            raise InvalidInputError(f"{here}: no model (ask the usage report with group_by=model)")
+        uncached = _count(result, "uncached_input_tokens", here)
+        read = _count(result, "cache_read_input_tokens", here)
+        creation = result.get("cache_creation") or {}
+        if not isinstance(creation, Mapping):
+            raise InvalidInputError(f"{here}: cache_creation must be an object")
+        write_5m = _count(creation, "ephemeral_5m_input_tokens", here)
+        write_1h = _count(creation, "ephemeral_1h_input_tokens", here)
+        n_out = _count(result, "output_tokens", here)
+        tools = result.get("server_tool_use") or {}
+        searches = _count(tools, "web_search_requests", here) if isinstance(tools, Mapping) else 0
+        n_in = uncached + read + write_5m + write_1h
+        usage = Usage(
+            input_tokens=n_in,
+            output_tokens=n_out,
+            cache_read_tokens=read,
+            cache_write_tokens=write_5m,
+            cache_write_1h_tokens=write_1h,
+            web_searches=searches,
+        )
+        lines.append(
+            _usage_line(
+                "anthropic-usage", catalog, model, usage, lo, hi, here, result, "workspace_id"
             )
-            n_in = uncached + read + write_5m + write_1h
-            usage = Usage(
-                input_tokens=n_in,
-                output_tokens=n_out,
-                cache_read_tokens=read,
-                cache_write_tokens=write_5m,
-                cache_write_1h_tokens=write_1h,
-                web_searches=searches,
-            )
-            lines.append(
-                BillLine(
-                    provider="anthropic",
-                    start_us=lo,
-                    end_us=hi,
-                    model=model,
-                    item="usage at list price",
-                    cost_nanos=_priced(catalog, model, usage, lo, here),
-                    account=str(result.get("workspace_id") or ""),
-                    input_tokens=n_in,
-                    output_tokens=n_out,
-                    source="anthropic-usage",
-                )
-            )
+        )
     return lines
 
 
