@@ -156,3 +156,22 @@ def _round_half_even(nanos: Nanos, step: int) -> Nanos:
 def _format_places(nanos: Nanos, places: int) -> str:
     dec = nanos_to_decimal(abs(nanos))
     return f"{'-' if nanos < 0 else ''}${dec:,.{places}f}"
+
+
+class SpentAndLimitUsd:
+    """Mixin for a result that carries ``spent_nanos`` and ``limit_nanos``: their float-USD
+    views for the public boundary, written once for alerts and forecasts alike."""
+
+    __slots__ = ()
+    spent_nanos: Nanos
+    limit_nanos: Nanos | None
+
+    @property
+    def spent_usd(self) -> float:
+        """What was spent (so far, or when the event fired), in US dollars."""
+        return nanos_to_usd(self.spent_nanos)
+
+    @property
+    def limit_usd(self) -> float | None:
+        """The budget limit in US dollars, or None where there is none."""
+        return None if self.limit_nanos is None else nanos_to_usd(self.limit_nanos)

@@ -20,7 +20,7 @@ from typing import Any, Final, TypeVar, cast
 from costwarden.bounds import MAX_INT64, MAX_NAME_LENGTH, check_int64, check_names
 from costwarden.budget import name_or_none
 from costwarden.errors import InvalidInputError
-from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
+from costwarden.money import Nanos, SpentAndLimitUsd, nanos_to_usd, usd_to_nanos
 
 _T = TypeVar("_T")
 
@@ -642,7 +642,7 @@ _build_stored_record = _slot_builder(StoredRecord)
 
 
 @dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(SpentAndLimitUsd):
     """A budget event worth telling a person about."""
 
     level: AlertLevel
@@ -656,13 +656,3 @@ class Alert:
     period_start: datetime | None = None
     dedup_key: str = ""
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    @property
-    def spent_usd(self) -> float:
-        """The spend when the alert fired, in US dollars."""
-        return nanos_to_usd(self.spent_nanos)
-
-    @property
-    def limit_usd(self) -> float | None:
-        """The limit the alert is about, in US dollars (None for alerts without one)."""
-        return None if self.limit_nanos is None else nanos_to_usd(self.limit_nanos)

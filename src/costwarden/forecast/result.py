@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from costwarden.money import Nanos, nanos_to_usd
+from costwarden.money import Nanos, SpentAndLimitUsd, nanos_to_usd
 
 
 @dataclass(frozen=True, slots=True)
-class PeriodForecast:
+class PeriodForecast(SpentAndLimitUsd):
     """Spend of one calendar period: so far, projected at its end (with an 80% interval), and
     the local date its limit is expected to be reached (``None``: not before the period ends)."""
 
@@ -34,16 +34,6 @@ class PeriodForecast:
     def interval_usd(self) -> tuple[float, float]:
         """The projection's uncertainty interval (low, high) in US dollars."""
         return nanos_to_usd(self.low_nanos), nanos_to_usd(self.high_nanos)
-
-    @property
-    def spent_usd(self) -> float:
-        """What was spent so far in the period, in US dollars."""
-        return nanos_to_usd(self.spent_nanos)
-
-    @property
-    def limit_usd(self) -> float | None:
-        """The period's budget limit in US dollars, or None if it has none."""
-        return None if self.limit_nanos is None else nanos_to_usd(self.limit_nanos)
 
     def to_dict(self) -> dict[str, Any]:
         """The period's forecast as JSON-ready values."""
