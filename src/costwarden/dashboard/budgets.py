@@ -1,0 +1,173 @@
+"""Budget gauges: every scope with a budget, its spend per period and the forecast to the
+period's end with its interval (:mod:`costwarden.forecast`).
+
+Which scopes: the manager's own budgets, the budgets stored in the ledger (the control plane
+the CLI and gateway write), and, for a default budget (``default:user``...), the scopes of
+that kind with the most spend this month (read from the rollup, at most
+:data:`DEFAULT_SCOPES` per kind).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from costwarden.budget import GLOBAL, Budget, Scope, WindowCache
+from costwarden.forecast import LOOKBACK_DAYS, Forecast, forecast_scope
+from costwarden.ledger.base import Bucket
+from costwarden.ledger.rollup import Rollups
+from costwarden.manager import BudgetManager
+from costwarden.money import Nanos
+
+DEFAULT_SCOPES: Final = 10
+PERIODS: Final = ("daily", "weekly", "monthly")
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodGauge:
+    period: str
+    spent: Nanos
+    limit: Nanos | None
+    projected: Nanos | None
+    low: Nanos | None
+    high: Nanos | None
+    runs_out_on: str | None
+    resets_at: datetime
+
+    @property
+    def percent(self) -> float:
+        if self.limit is None:
+            return 0.0
+        if self.limit == 0:
+            return 100.0 if self.spent else 0.0
+        return self.spent * 100 / self.limit
+
+    def pct_of_limit(self, amount: Nanos | None) -> float:
+        if amount is None or not self.limit:
+            return 0.0
+        return min(100.0, amount * 100 / self.limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Gauge:
+    scope: str
+    source: str  # "code", "ledger" or "default:<kind>"
+    timezone: str
+    periods: list[PeriodGauge]
+    summary: str
+    level: str  # "ok", "warn", "over"
+
+
+def budget_scopes(manager: BudgetManager) -> list[tuple[Scope, Budget, str]]:
+    """The scopes with a budget of their own and where it was set, global first."""
+    found: dict[Scope, tuple[Budget, str]] = {}
+    # The manager keeps its budgets privately; read-only here (no public listing yet).
+    for scope, budget in getattr(manager, "_budgets", {GLOBAL: manager.budget}).items():
+        found[scope] = (budget, "code")
+    control = getattr(manager.ledger, "budgets", None)
+    if callable(control):
+        for stored in control():
+            if stored.is_default:
+                continue
+            scope = Scope.parse(stored.scope)
+            found.setdefault(scope, (stored.budget, "ledger"))
+    out = [(s, b, src) for s, (b, src) in found.items()]
+    out.sort(key=lambda t: (t[0] != GLOBAL, str(t[0])))
+    return out
+
+
+def default_budgets(manager: BudgetManager) -> dict[str, tuple[Budget, str]]:
+    out: dict[str, tuple[Budget, str]] = {
+        kind: (b, "code") for kind, b in getattr(manager, "_defaults", {}).items()
+    }
+    control = getattr(manager.ledger, "budgets", None)
+    if callable(control):
+        for stored in control():
+            if stored.is_default:
+                kind = stored.scope.split(":", 1)[1]
+                out.setdefault(kind, (stored.budget, "ledger"))
+    return out
+
+
+def gauge(manager: BudgetManager, scope: Scope, budget: Budget, source: str, now: float) -> Gauge:
+    """One scope's gauge: spend per period (from the ledger's totals) and the forecast."""
+    ledger = manager.ledger
+    windows = WindowCache()
+    zone = budget.timezone
+    buckets = [
+        Bucket(str(scope), p, w.start, w.end)
+        for p in PERIODS
+        for w in [windows.window(p, zone, now)]
+    ]
+    usages = ledger.usage(buckets, now)
+    at = datetime.fromtimestamp(now, UTC)
+    forecast: Forecast | None = None
+    day = windows.window("daily", zone, now)
+    history = ledger.series(str(scope), "daily", day.start - LOOKBACK_DAYS * 86_400, day.end)
+    if history:  # no daily totals at all: the forecast would read records instead (slow)
+        forecast = forecast_scope(ledger, str(scope), budget, at, timezone=zone)
+    by_period: dict[str, Any] = {}
+    if forecast is not None:
+        by_period = {"daily": forecast.day, "weekly": forecast.week, "monthly": forecast.month}
+    periods = []
+    level = "ok"
+    for b, u in zip(buckets, usages, strict=True):
+        limit = budget.limit_nanos(b.period)
+        pf = by_period.get(b.period)
+        g = PeriodGauge(
+            period=b.period,
+            spent=u.spent,
+            limit=limit,
+            projected=None if pf is None else pf.projected_nanos,
+            low=None if pf is None else pf.low_nanos,
+            high=None if pf is None else pf.high_nanos,
+            runs_out_on=None if pf is None or pf.runs_out_on is None else str(pf.runs_out_on),
+            resets_at=datetime.fromtimestamp(b.end, UTC),
+        )
+        if limit is not None:
+            if g.percent >= 100:
+                level = "over"
+            elif level == "ok" and (
+                g.percent >= budget.alert_threshold * 100
+                or (g.projected is not None and g.projected > limit)
+            ):
+                level = "warn"
+        periods.append(g)
+    summary = forecast.summary if forecast is not None else "No spend in the last weeks yet."
+    return Gauge(str(scope), source, zone, periods, summary, level)
+
+
+def gauges(manager: BudgetManager, now: float, *, only: str | None = None) -> list[Gauge]:
+    """Gauges for every budgeted scope (``only``: that one scope, for a key's holder)."""
+    out = []
+    listed: set[str] = set()
+    for scope, budget, source in budget_scopes(manager):
+        if only is not None and str(scope) != only:
+            continue
+        out.append(gauge(manager, scope, budget, source, now))
+        listed.add(str(scope))
+    defaults = default_budgets(manager)
+    ledger = manager.ledger
+    if isinstance(ledger, Rollups):
+        month_start = int(now) - 31 * 86_400
+        for kind, (budget, _src) in sorted(defaults.items()):
+            if only is not None:
+                if only.startswith(kind + ":") and only not in listed:
+                    out.append(gauge(manager, Scope.parse(only), budget, f"default:{kind}", now))
+                continue
+            if kind == "model":
+                rows = ledger.rollup_breakdown("model", month_start, int(now) + 3600)
+            elif kind in ("user", "team", "key", "tag"):
+                rows = ledger.rollup_breakdown(kind, month_start, int(now) + 3600)
+            else:
+                continue
+            for name, _spent, _count in rows[:DEFAULT_SCOPES]:
+                scope = Scope(kind, name)
+                if str(scope) in listed:
+                    continue
+                out.append(gauge(manager, scope, budget, f"default:{kind}", now))
+    return out
+
+
+__all__ = ["Gauge", "PeriodGauge", "budget_scopes", "gauges"]
