@@ -25,6 +25,9 @@ _FOLD_GAPS = POSTGRES.fold("r.id = ANY(%(gaps)s)")
 class PostgresRollups:
     """Mixin for PostgresLedger: needs its ``_run(what, fn)`` on a pooled connection."""
 
+    rollup_gap_grace: float = GAP_GRACE_SECONDS
+    """Seconds a gap is kept at least (see ledger/rollup.py)."""
+
     if TYPE_CHECKING:
 
         def _run(self, what: str, fn: Callable[[Any], _T]) -> _T: ...
@@ -67,7 +70,7 @@ class PostgresRollups:
                     conn.execute("UPDATE rollup_state SET last_id = %s", (hi,))
                 conn.execute(
                     "DELETE FROM rollup_gaps WHERE seen_xmax <= %s AND seen_at < %s",
-                    (xmin, now - GAP_GRACE_SECONDS),
+                    (xmin, now - self.rollup_gap_grace),
                 )
                 return folded
 
