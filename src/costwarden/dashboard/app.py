@@ -111,7 +111,13 @@ class Dashboard:
         }
         template = f"views/{view}.html" if partial else "page.html"
         html = self.env.get_template(template).render(page)
-        return HTMLResponse(html, status_code=status, headers=_HEADERS)
+        headers = dict(_HEADERS)
+        f = ctx.get("f")
+        if partial and isinstance(f, Filters) and status == 200:
+            # the form sends every field; the address bar gets the short, canonical URL
+            extra = {"by": ctx["by"]} if ctx.get("by", "model") != "model" else {}
+            headers["HX-Push-Url"] = f"{base}{ctx['path']}{f.query(**extra)}"
+        return HTMLResponse(html, status_code=status, headers=headers)
 
     def filters(self, request: Request, viewer: Viewer) -> Filters:
         params = {k: v for k, v in request.query_params.items()}
