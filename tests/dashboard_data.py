@@ -29,7 +29,8 @@ def build(ledger_url: str) -> Fixture:
         clock=lambda: NOW.timestamp(),
     )
     m.set_budget(Budget(daily_limit=2.0), team="research")
-    key, secret = create_key(m.ledger, user="alice", budget=Budget(daily_limit=1.0), now=NOW.timestamp())  # type: ignore[arg-type]
+    at = NOW.timestamp()
+    key, secret = create_key(m.ledger, user="alice", budget=Budget(daily_limit=1.0), now=at)  # type: ignore[arg-type]
     other, _ = create_key(m.ledger, user="bob", now=NOW.timestamp())  # type: ignore[arg-type]
     i = 0
     for day in range(40):  # 40 days back from NOW, three records per hour-ish of the day

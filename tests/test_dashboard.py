@@ -49,8 +49,18 @@ def spent(fx: Fixture, days: int, **match: str) -> int:
 
 def test_every_view_answers_without_login_on_the_open_app(fx: Fixture) -> None:
     c = client(fx)
-    for path in ("/", "/budgets", "/breakdown?by=user", "/top", "/records", "/alerts",
-                 "/advice", "/billed", "/breakdown?by=tag", "/?step=week&tz=Asia/Tokyo"):
+    for path in (
+        "/",
+        "/budgets",
+        "/breakdown?by=user",
+        "/top",
+        "/records",
+        "/alerts",
+        "/advice",
+        "/billed",
+        "/breakdown?by=tag",
+        "/?step=week&tz=Asia/Tokyo",
+    ):
         r = c.get(path)
         assert r.status_code == 200, (path, r.text[:500])
         assert "script-src 'self'" in r.headers["content-security-policy"]
@@ -151,8 +161,13 @@ def test_a_key_holder_sees_only_their_key(fx: Fixture) -> None:
     total = int(re.search(r'id="total" data-nanos="(\d+)"', html).group(1))  # type: ignore[union-attr]
     assert total == spent(fx, 7, key=fx.key_id) > 0
     assert f'value="key:{fx.key_id}" readonly' in html
-    for path in (f"/?scope=key:{fx.other_key_id}", "/?scope=global", "/breakdown?by=user",
-                 "/advice", "/billed"):
+    for path in (
+        f"/?scope=key:{fx.other_key_id}",
+        "/?scope=global",
+        "/breakdown?by=user",
+        "/advice",
+        "/billed",
+    ):
         r = c.get(path)
         assert r.status_code == 400, path
     top = c.get("/top").text
@@ -175,7 +190,8 @@ def test_a_revoked_keys_session_ends_at_once(tmp_path: Path) -> None:
 
 
 def test_mounted_under_a_prefix_every_link_keeps_it(fx: Fixture) -> None:
-    outer = Starlette(routes=[Mount("/dashboard", app=dashboard_app(fx.manager, clock=NOW.timestamp, background=False))])
+    inner = dashboard_app(fx.manager, clock=NOW.timestamp, background=False)
+    outer = Starlette(routes=[Mount("/dashboard", app=inner)])
     c = TestClient(outer)
     html = c.get("/dashboard/?range=7d").text
     assert 'src="/dashboard/static/vendor/htmx-2.0.11.min.js"' in html

@@ -74,7 +74,9 @@ def fill(ledger: Rollups, n: int, seed: int = 7) -> list[StoredRecord]:
     return out
 
 
-def brute_series(recs: list[StoredRecord], kind: str, name: str) -> dict[tuple[int, str], list[int]]:
+def brute_series(
+    recs: list[StoredRecord], kind: str, name: str
+) -> dict[tuple[int, str], list[int]]:
     out: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
     for r in recs:
         if matches(r, kind, name):
