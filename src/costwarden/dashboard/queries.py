@@ -95,6 +95,7 @@ def spend_series(ledger: Rollups, f: Filters) -> Series:
     per_model: dict[str, list[int]] = defaultdict(lambda: [0] * len(periods))
     counts = [0] * len(periods)
     slot_period: dict[int, int | None] = {}
+    start, end = f.start, f.end  # properties that do time zone arithmetic: once, not per row
     for slot, model, spent, count in rows:
         i = slot_period.get(slot, -1)
         if i == -1:
@@ -102,7 +103,7 @@ def spend_series(ledger: Rollups, f: Filters) -> Series:
             # straddles two days; its middle is in one of them)
             local = datetime.fromtimestamp(slot + SLOT_SECONDS // 2, UTC).astimezone(zone)
             i = slot_period[slot] = index.get(period_start(local.date(), f.step))
-        if i is None or not f.start <= slot + SLOT_SECONDS // 2 < f.end:
+        if i is None or not start <= slot + SLOT_SECONDS // 2 < end:
             continue
         per_model[model][i] += spent
         counts[i] += count
@@ -136,7 +137,7 @@ def breakdown(ledger: Rollups, f: Filters, dim: str) -> list[BreakdownRow]:
 
 
 def _windows(slots: Sequence[int], f: Filters) -> list[Window]:
-    lo, hi = f.start * 1_000_000, f.end * 1_000_000
+    lo, hi = f.start * 1_000_000, f.end * 1_000_000  # once: properties with zone arithmetic
     out = []
     for s in sorted(slots):
         a, b = max(lo, s * 1_000_000), min(hi, (s + SLOT_SECONDS) * 1_000_000)
