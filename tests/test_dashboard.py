@@ -214,3 +214,18 @@ def test_the_command_refuses_an_open_dashboard_off_loopback() -> None:
 def test_a_short_master_key_is_refused(fx: Fixture) -> None:
     with pytest.raises(InvalidInputError, match="at least 8"):
         dashboard_app(fx.manager, master_key="short")
+
+
+def test_the_dashboard_command_exits_1_off_loopback_without_a_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from costwarden.cli.app import app
+
+    monkeypatch.delenv("COSTWARDEN_MASTER_KEY", raising=False)
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    result = CliRunner().invoke(app, ["dashboard", "--host", "0.0.0.0", "--ledger", url])
+    assert result.exit_code == 1
+    assert "refusing to serve the dashboard on 0.0.0.0 without a login" in result.output
+    assert not (tmp_path / "x.db").exists()  # refused before anything was opened
