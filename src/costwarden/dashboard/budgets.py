@@ -3,7 +3,7 @@ period's end with its interval (:mod:`costwarden.forecast`).
 
 Which scopes: the manager's own budgets, the budgets stored in the ledger (the control plane
 the CLI and gateway write), and, for a default budget (``default:user``...), the scopes of
-that kind with the most spend this month (read from the rollup, at most
+that kind with the most spend in the last 24 hours (read from the rollup, at most
 :data:`DEFAULT_SCOPES` per kind).
 """
 
@@ -150,16 +150,16 @@ def gauges(manager: BudgetManager, now: float, *, only: str | None = None) -> li
     defaults = default_budgets(manager)
     ledger = manager.ledger
     if isinstance(ledger, Rollups):
-        month_start = int(now) - 31 * 86_400
+        day_start = int(now) - 86_400  # the last 24 hours: a short read of the rollup
         for kind, (budget, _src) in sorted(defaults.items()):
             if only is not None:
                 if only.startswith(kind + ":") and only not in listed:
                     out.append(gauge(manager, Scope.parse(only), budget, f"default:{kind}", now))
                 continue
             if kind == "model":
-                rows = ledger.rollup_breakdown("model", month_start, int(now) + 3600)
+                rows = ledger.rollup_breakdown("model", day_start, int(now) + 3600)
             elif kind in ("user", "team", "key", "tag"):
-                rows = ledger.rollup_breakdown(kind, month_start, int(now) + 3600)
+                rows = ledger.rollup_breakdown(kind, day_start, int(now) + 3600)
             else:
                 continue
             for name, _spent, _count in rows[:DEFAULT_SCOPES]:

@@ -138,14 +138,8 @@ class PostgresRollups:
         by_cost: bool,
         limit: int,
     ) -> list[StoredRecord]:
-        cond, params = POSTGRES.record_where(kind, name)
-        span, spans = POSTGRES.windows_where(windows)
-        order = "cost_nanos DESC, id DESC" if by_cost else "ts_us DESC, id DESC"
-        rows = self._rollup_query(
-            f"SELECT {SELECT_COLUMNS} FROM records WHERE {span} AND {cond} "
-            f"ORDER BY {order} LIMIT %s",
-            [*spans, *params, limit],
-        )
+        sql, params = POSTGRES.scope_records_sql(SELECT_COLUMNS, kind, name, windows, by_cost)
+        rows = self._rollup_query(sql, [*params, limit])
         return [POSTGRES_RECORDS.decode(r) for r in rows]
 
 

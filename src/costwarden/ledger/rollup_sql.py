@@ -15,6 +15,7 @@ from typing import Any, Final
 from costwarden.ledger.rollup import SLOT_SECONDS, Window, check_rollup_args
 
 _SLOT_US: Final = SLOT_SECONDS * 1_000_000
+MAX_WINDOWS: Final = 64
 
 SQLITE_TABLES: Final = [
     """CREATE TABLE rollup (
@@ -102,12 +103,31 @@ class Dialect:
         )
         return f"{column} = {p}", [name]
 
-    def windows_where(self, windows: Sequence[Window]) -> tuple[str, list[Any]]:
+    def scope_records_sql(
+        self, columns: str, kind: str, name: str, windows: Sequence[Window], by_cost: bool
+    ) -> tuple[str, list[Any]]:
+        """The records of one scope inside ``windows``, ordered, with a ``LIMIT`` placeholder
+        last. One ``UNION ALL`` branch per window, so that each is a range of the timestamp
+        index (an ``OR`` of ranges beside another condition made SQLite scan the table: 10 s
+        on 10M records); adjacent windows are merged first, and more than
+        :data:`MAX_WINDOWS` become one range."""
         p = self.ph
-        if not windows:
-            return "1 = 0", []
-        cond = " OR ".join(f"(ts_us >= {p} AND ts_us < {p})" for _ in windows)
-        return f"({cond})", [v for w in windows for v in w]
+        merged: list[list[int]] = []
+        for a, b in sorted(windows):
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        if len(merged) > MAX_WINDOWS:
+            merged = [[merged[0][0], merged[-1][1]]]
+        cond, cparams = self.record_where(kind, name)
+        order = "cost_nanos DESC, id DESC" if by_cost else "ts_us DESC, id DESC"
+        if not merged:
+            return f"SELECT {columns} FROM records WHERE 1 = 0 LIMIT {p}", []
+        branch = f"SELECT {columns} FROM records WHERE ts_us >= {p} AND ts_us < {p} AND {cond}"
+        sql = " UNION ALL ".join(branch for _ in merged)
+        params = [v for a, b in merged for v in (a, b, *cparams)]
+        return f"SELECT * FROM ({sql}) w ORDER BY {order} LIMIT {p}", params
 
 
 SQLITE: Final = Dialect(

@@ -104,14 +104,8 @@ class SQLiteRollups:
         by_cost: bool,
         limit: int,
     ) -> list[StoredRecord]:
-        cond, params = SQLITE.record_where(kind, name)
-        span, spans = SQLITE.windows_where(windows)
-        order = "cost_nanos DESC, id DESC" if by_cost else "ts_us DESC, id DESC"
-        rows = self._rollup_query(
-            f"SELECT {SELECT_COLUMNS} FROM records WHERE {span} AND {cond} "
-            f"ORDER BY {order} LIMIT ?",
-            [*spans, *params, limit],
-        )
+        sql, params = SQLITE.scope_records_sql(SELECT_COLUMNS, kind, name, windows, by_cost)
+        rows = self._rollup_query(sql, [*params, limit])
         return [SQLITE_RECORDS.decode(r) for r in rows]
 
 
