@@ -129,7 +129,7 @@ class Dashboard:
         )
 
     def common(self, request: Request, viewer: Viewer, f: Filters) -> dict[str, Any]:
-        backlog = self.refresher.catch_up()
+        backlog = self.refresher.catch_up(background=self.background)
         return {
             "viewer": viewer,
             "f": f,

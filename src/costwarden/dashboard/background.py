@@ -37,9 +37,14 @@ class Refresher:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
 
-    def catch_up(self, limit: int = REQUEST_FOLD) -> int:
-        """Fold up to ``limit`` records unless another fold is running; the backlog left."""
+    def catch_up(self, limit: int = REQUEST_FOLD, *, background: bool = False) -> int:
+        """Fold up to ``limit`` records unless another fold is running; the backlog left.
+        ``background``: start the folding thread if it is not running (an app mounted by
+        another one, such as the gateway, may never see its own lifespan events)."""
+        if background and self._thread is None and not self._stop.is_set():
+            self.start()
         if self._lock.acquire(blocking=False):
             try:
                 self.ledger.refresh_rollups(limit)
@@ -51,7 +56,9 @@ class Refresher:
         return left
 
     def start(self) -> None:
-        if self._thread is None:
+        with self._starting:
+            if self._thread is not None:
+                return
             self._thread = threading.Thread(
                 target=self._run, name="costwarden-dashboard-rollup", daemon=True
             )
