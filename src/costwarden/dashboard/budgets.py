@@ -62,8 +62,7 @@ class Gauge:
 def budget_scopes(manager: BudgetManager) -> list[tuple[Scope, Budget, str]]:
     """The scopes with a budget of their own and where it was set, global first."""
     found: dict[Scope, tuple[Budget, str]] = {}
-    # The manager keeps its budgets privately; read-only here (no public listing yet).
-    for scope, budget in getattr(manager, "_budgets", {GLOBAL: manager.budget}).items():
+    for scope, budget in manager.budgets.all().items():
         found[scope] = (budget, "code")
     control = getattr(manager.ledger, "budgets", None)
     if callable(control):
@@ -79,7 +78,7 @@ def budget_scopes(manager: BudgetManager) -> list[tuple[Scope, Budget, str]]:
 
 def default_budgets(manager: BudgetManager) -> dict[str, tuple[Budget, str]]:
     out: dict[str, tuple[Budget, str]] = {
-        kind: (b, "code") for kind, b in getattr(manager, "_defaults", {}).items()
+        kind: (b, "code") for kind, b in manager.budgets.defaults().items()
     }
     control = getattr(manager.ledger, "budgets", None)
     if callable(control):
