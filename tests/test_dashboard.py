@@ -229,3 +229,26 @@ def test_the_dashboard_command_exits_1_off_loopback_without_a_login(
     assert result.exit_code == 1
     assert "refusing to serve the dashboard on 0.0.0.0 without a login" in result.output
     assert not (tmp_path / "x.db").exists()  # refused before anything was opened
+
+
+def test_the_folding_thread_ends_quietly_when_its_ledger_is_closed(tmp_path: Path) -> None:
+    import threading
+    import time as _time
+
+    from costwarden.dashboard.background import Refresher
+    from costwarden.ledger import open_ledger
+
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'c.db'}")
+    refresher = Refresher(ledger, interval=0.01)  # type: ignore[arg-type]
+    seen: list[BaseException] = []
+    old = threading.excepthook
+    threading.excepthook = lambda args: seen.append(args.exc_value)  # type: ignore[assignment]
+    try:
+        refresher.start()
+        ledger.close()
+        deadline = _time.monotonic() + 5
+        while refresher._thread is not None and _time.monotonic() < deadline:
+            _time.sleep(0.02)
+    finally:
+        threading.excepthook = old
+    assert refresher._thread is None and seen == []

@@ -79,6 +79,11 @@ class Refresher:
             except CostwardenError as exc:
                 log.warning("costwarden dashboard: could not fold records: %s", exc)
                 folded = 0
+            except Exception as exc:  # the ledger was closed under us (its owner shut down)
+                log.info("costwarden dashboard: folding stopped: %s", exc)
+                with self._starting:
+                    self._thread = None  # the next page starts it again if it can
+                return
             if folded and not self._stop.is_set():
                 time.sleep(0.01)  # let writers in between chunks
                 continue
