@@ -252,3 +252,31 @@ def test_the_folding_thread_ends_quietly_when_its_ledger_is_closed(tmp_path: Pat
     finally:
         threading.excepthook = old
     assert refresher._thread is None and seen == []
+
+
+def test_tracked_vs_billed_shows_an_imported_bill_beside_the_tracked_spend(tmp_path: Path) -> None:
+    from costwarden.ledger.billing import BillLine
+
+    fx = build(f"sqlite:///{tmp_path / 'b.db'}")
+    try:
+        c = client(fx)
+        assert "No provider bill has been imported" in c.get("/billed?range=7d").text
+        day = (NOW - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = round(day.timestamp() * 1e6)
+        end = start + 86_400_000_000
+        line = BillLine("openai", start, end, "gpt-4o-2024-08-06", "in", 5_000_000)
+        fx.manager.ledger.put_bill_lines([line])  # type: ignore[attr-defined]
+        html = c.get("/billed?range=7d").text
+        row = re.search(r'<tr data-name="gpt-4o" data-tracked="(\d+)" data-billed="(\d+)"', html)
+        assert row is not None
+        tracked = sum(
+            r.cost_nanos
+            for r in fx.manager.ledger.records(
+                round((NOW - timedelta(days=6)).replace(hour=0, minute=0).timestamp() * 1e6)
+            )
+            if r.model == "gpt-4o"
+        )
+        assert (int(row.group(1)), int(row.group(2))) == (tracked, 5_000_000)
+        assert f'<tr data-name="{day.date()}"' in html
+    finally:
+        fx.manager.close()

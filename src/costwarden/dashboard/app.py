@@ -236,23 +236,7 @@ class Dashboard:
             raise InvalidInputError("the provider's bill covers the whole ledger: admins only")
         f = self.filters(request, viewer)
         ctx = self.common(request, viewer, f)
-        reader = getattr(self.manager.ledger, "billed_totals", None)
-        billed: list[tuple[str, int]] = []
-        if callable(reader):
-            billed = [(str(d), int(n)) for d, n in reader(f.start, f.end)]
-        tracked = queries.spend_series(self.ledger, f.with_scope("global"))
-        by_period = {p.isoformat(): tracked.period_total(i) for i, p in enumerate(tracked.periods)}
-        billed_by: dict[str, int] = {}
-        for day, nanos in billed:
-            key = queries.period_start(datetime.fromisoformat(day).date(), f.step).isoformat()
-            billed_by[key] = billed_by.get(key, 0) + nanos
-        rows: list[dict[str, Any]] = []
-        for p, t in by_period.items():
-            b = billed_by.get(p)
-            rows.append(
-                {"period": p, "tracked": t, "billed": b, "diff": None if b is None else t - b}
-            )
-        ctx.update(rows=rows, has_billed=bool(billed))
+        ctx.update(queries.tracked_vs_billed(self.manager.ledger, self.ledger, f))
         return self.render(request, "billed", ctx)
 
 

@@ -1,8 +1,8 @@
 """Budget gauges: every scope with a budget, its spend per period and the forecast to the
 period's end with its interval (:mod:`costwarden.forecast`).
 
-Which scopes: the manager's own budgets, the budgets stored in the ledger (the control plane
-the CLI and gateway write), and, for a default budget (``default:user``...), the scopes of
+Which scopes: every budget in force (:meth:`~costwarden.manager.BudgetManager.budgets`: the
+ledger's and the local ones) and, for a default budget (``default:user``...), the scopes of
 that kind with the most spend in the last 24 hours (read from the rollup, at most
 :data:`DEFAULT_SCOPES` per kind).
 """
@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from costwarden.budget import GLOBAL, Budget, Scope, WindowCache
+from costwarden.control import DEFAULT_PREFIX
 from costwarden.forecast import LOOKBACK_DAYS, Forecast, forecast_scope
 from costwarden.ledger.base import Bucket
 from costwarden.ledger.rollup import Rollups
@@ -60,33 +61,24 @@ class Gauge:
 
 
 def budget_scopes(manager: BudgetManager) -> list[tuple[Scope, Budget, str]]:
-    """The scopes with a budget of their own and where it was set, global first."""
-    found: dict[Scope, tuple[Budget, str]] = {}
-    for scope, budget in manager.budgets.all().items():
-        found[scope] = (budget, "code")
-    control = getattr(manager.ledger, "budgets", None)
-    if callable(control):
-        for stored in control():
-            if stored.is_default:
-                continue
-            scope = Scope.parse(stored.scope)
-            found.setdefault(scope, (stored.budget, "ledger"))
-    out = [(s, b, src) for s, (b, src) in found.items()]
+    """The scopes with a budget of their own and its source (``ledger``, ``code``,
+    ``config:<path>``: :meth:`BudgetManager.budgets`), global first."""
+    out = [
+        (Scope.parse(b.scope), b.budget, b.source)
+        for b in manager.budgets()
+        if not b.scope.startswith(DEFAULT_PREFIX)
+    ]
     out.sort(key=lambda t: (t[0] != GLOBAL, str(t[0])))
     return out
 
 
 def default_budgets(manager: BudgetManager) -> dict[str, tuple[Budget, str]]:
-    out: dict[str, tuple[Budget, str]] = {
-        kind: (b, "code") for kind, b in manager.budgets.defaults().items()
+    """Default budgets by scope kind, with their source."""
+    return {
+        b.scope[len(DEFAULT_PREFIX) :]: (b.budget, b.source)
+        for b in manager.budgets()
+        if b.scope.startswith(DEFAULT_PREFIX)
     }
-    control = getattr(manager.ledger, "budgets", None)
-    if callable(control):
-        for stored in control():
-            if stored.is_default:
-                kind = stored.scope.split(":", 1)[1]
-                out.setdefault(kind, (stored.budget, "ledger"))
-    return out
 
 
 def gauge(manager: BudgetManager, scope: Scope, budget: Budget, source: str, now: float) -> Gauge:

@@ -171,6 +171,38 @@ def latest_records(ledger: Rollups, f: Filters, limit: int = RECORDS_PAGE) -> li
     return ledger.scope_records(f.kind, f.name, _windows(chosen, f), by_cost=False, limit=limit)
 
 
+def tracked_vs_billed(ledger: object, rollups: Rollups, f: Filters) -> dict[str, Any]:
+    """Tracked spend (the rollup) beside imported bill lines, per UTC day and per canonical
+    model, as ``report --vs-billed`` compares them (costwarden.billing.compare): providers
+    bill by UTC day, so this view cuts UTC days whatever the chosen zone."""
+    from costwarden.billing.compare import canonical_model
+    from costwarden.ledger.billing import BillingLedger
+
+    if not isinstance(ledger, BillingLedger):
+        return {"has_billed": False, "days": [], "models": []}
+    since, until = f.slots
+    lines = ledger.bill_lines(since * 1_000_000, until * 1_000_000)
+    if not lines:
+        return {"has_billed": False, "days": [], "models": []}
+    by_day: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_model: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for slot, model, spent, _count in rollups.rollup_series("global", "", since, until):
+        day = datetime.fromtimestamp(slot, UTC).date().isoformat()
+        by_day[day][0] += spent
+        by_model[canonical_model(model)][0] += spent
+    for line in lines:
+        day = datetime.fromtimestamp(line.start_us / 1e6, UTC).date().isoformat()
+        by_day[day][1] += line.cost_nanos
+        by_model[canonical_model(line.model)][1] += line.cost_nanos
+
+    def rows(src: dict[str, list[int]]) -> list[dict[str, Any]]:
+        return [{"name": k, "tracked": t, "billed": b, "diff": b - t} for k, (t, b) in src.items()]
+
+    models = sorted(rows(by_model), key=lambda r: (-r["billed"], r["name"]))
+    return {"has_billed": True, "days": sorted(rows(by_day), key=lambda r: r["name"]),
+            "models": models}  # fmt: skip
+
+
 def record_row(rec: StoredRecord, zone_name: str) -> dict[str, Any]:
     """One record as a table row (local time in the viewer's zone)."""
     from costwarden.budget import get_zone
