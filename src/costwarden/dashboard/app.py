@@ -96,6 +96,7 @@ class Dashboard:
     def render(
         self, request: Request, view: str, ctx: Mapping[str, Any], status: int = 200
     ) -> HTMLResponse:
+        """``view`` as a whole page, or only its main part for an htmx request."""
         base = request.scope.get("root_path", "").rstrip("/")
         partial = "HX-Request" in request.headers and (
             "HX-History-Restore-Request" not in request.headers
@@ -120,6 +121,7 @@ class Dashboard:
         return HTMLResponse(html, status_code=status, headers=headers)
 
     def filters(self, request: Request, viewer: Viewer) -> Filters:
+        """The request's filters, limited to the viewer's one scope when it has one."""
         params = {k: v for k, v in request.query_params.items()}
         return parse_filters(
             params,
@@ -129,6 +131,7 @@ class Dashboard:
         )
 
     def common(self, request: Request, viewer: Viewer, f: Filters) -> dict[str, Any]:
+        """What every view's template needs (and the rollup folded up to now first)."""
         backlog = self.refresher.catch_up(background=self.background)
         return {
             "viewer": viewer,
@@ -141,6 +144,7 @@ class Dashboard:
 
     # -- views --------------------------------------------------------------------------------
     def overview(self, request: Request, viewer: Viewer) -> HTMLResponse:
+        """Spend over time stacked by model (``/``)."""
         f = self.filters(request, viewer)
         ctx = self.common(request, viewer, f)
         series = queries.spend_series(self.ledger, f)
@@ -148,12 +152,14 @@ class Dashboard:
         return self.render(request, "overview", ctx)
 
     def budgets(self, request: Request, viewer: Viewer) -> HTMLResponse:
+        """Budget gauges with forecasts (``/budgets``)."""
         f = self.filters(request, viewer)
         ctx = self.common(request, viewer, f)
         ctx["gauges"] = gauges(self.manager, self.clock(), only=viewer.scope)
         return self.render(request, "budgets", ctx)
 
     def breakdown(self, request: Request, viewer: Viewer) -> HTMLResponse:
+        """Spend by one dimension, each name linking to its records (``/breakdown``)."""
         params = dict(request.query_params)
         by = params.get("by", "model")
         if by not in BREAKDOWNS:
@@ -168,12 +174,14 @@ class Dashboard:
         return self.render(request, "breakdown", ctx)
 
     def top(self, request: Request, viewer: Viewer) -> HTMLResponse:
+        """The most expensive requests of the scope and period (``/top``)."""
         f = self.filters(request, viewer)
         ctx = self.common(request, viewer, f)
         ctx["rows"] = [queries.record_row(r, f.tz) for r in queries.top_requests(self.ledger, f)]
         return self.render(request, "top", ctx)
 
     def records(self, request: Request, viewer: Viewer) -> HTMLResponse:
+        """The newest records of the scope: the drill-down (``/records``)."""
         f = self.filters(request, viewer)
         ctx = self.common(request, viewer, f)
         rows = queries.latest_records(self.ledger, f)
@@ -181,6 +189,7 @@ class Dashboard:
         return self.render(request, "records", ctx)
 
     def alerts(self, request: Request, viewer: Viewer) -> HTMLResponse:
+        """Alerts and their deliveries from the ledger's outbox (``/alerts``)."""
         f = self.filters(request, viewer)
         ctx = self.common(request, viewer, f)
         rows = []
@@ -215,6 +224,7 @@ class Dashboard:
         return self.render(request, "alerts", ctx)
 
     def advice_view(self, request: Request, viewer: Viewer) -> HTMLResponse:
+        """The optimizer's recommendations, from the background cache (``/advice``)."""
         if viewer.scope is not None:
             raise InvalidInputError("recommendations cover the whole ledger: admins only")
         f = self.filters(request, viewer)
@@ -232,6 +242,7 @@ class Dashboard:
         return Advice(items, len(recs), time.time())
 
     def billed(self, request: Request, viewer: Viewer) -> HTMLResponse:
+        """Tracked spend beside an imported provider bill (``/billed``)."""
         if viewer.scope is not None:
             raise InvalidInputError("the provider's bill covers the whole ledger: admins only")
         f = self.filters(request, viewer)

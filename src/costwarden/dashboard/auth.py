@@ -50,6 +50,7 @@ class Viewer:
 
     @property
     def label(self) -> str:
+        """How the page header names this viewer."""
         if self.key is not None:
             return f"key {self.key.prefix}… ({self.key.key_id})"
         return "open (no login, loopback)" if self.open else "admin"

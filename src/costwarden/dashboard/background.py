@@ -56,6 +56,7 @@ class Refresher:
         return left
 
     def start(self) -> None:
+        """Start the folding thread (once; later calls do nothing)."""
         with self._starting:
             if self._thread is not None:
                 return
@@ -65,6 +66,7 @@ class Refresher:
             self._thread.start()
 
     def stop(self) -> None:
+        """Stop the folding thread and wait for it (the app's shutdown)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -93,6 +95,8 @@ class Refresher:
 
 @dataclass(frozen=True, slots=True)
 class Advice:
+    """The recommendations of one computation, over how many records, and when."""
+
     items: list[Recommendation]
     records: int
     computed_at: float

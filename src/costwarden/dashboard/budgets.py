@@ -27,6 +27,8 @@ PERIODS: Final = ("daily", "weekly", "monthly")
 
 @dataclass(frozen=True, slots=True)
 class PeriodGauge:
+    """One period of a gauge: spent, limit, forecast with its interval, reset time."""
+
     period: str
     spent: Nanos
     limit: Nanos | None
@@ -38,6 +40,7 @@ class PeriodGauge:
 
     @property
     def percent(self) -> float:
+        """Spent as a percentage of the limit (0 without a limit)."""
         if self.limit is None:
             return 0.0
         if self.limit == 0:
@@ -45,6 +48,7 @@ class PeriodGauge:
         return self.spent * 100 / self.limit
 
     def pct_of_limit(self, amount: Nanos | None) -> float:
+        """``amount`` as a percentage of the limit, capped at 100 (for bar widths)."""
         if amount is None or not self.limit:
             return 0.0
         return min(100.0, amount * 100 / self.limit)
@@ -52,6 +56,8 @@ class PeriodGauge:
 
 @dataclass(frozen=True, slots=True)
 class Gauge:
+    """One scope's gauge: its periods, the forecast's summary and a level for colour."""
+
     scope: str
     source: str  # "code", "ledger" or "default:<kind>"
     timezone: str

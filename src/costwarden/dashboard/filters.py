@@ -40,14 +40,17 @@ class Filters:
 
     @property
     def kind(self) -> str:
+        """The scope's kind (``global``, ``user``, ...)."""
         return parse_scope(self.scope)[0]
 
     @property
     def name(self) -> str:
+        """The scope's name (``""`` for ``global``)."""
         return parse_scope(self.scope)[1]
 
     @property
     def zone(self) -> ZoneInfo:
+        """The viewer's time zone."""
         return get_zone(self.tz)
 
     @property
@@ -98,6 +101,7 @@ class Filters:
         return "?" + q if q else ""
 
     def with_scope(self, scope: str) -> Filters:
+        """These filters for another scope (a typed error for a bad one)."""
         parse_scope(scope)
         return replace(self, scope=scope)
 

@@ -61,6 +61,7 @@ class Series:
     requests: int
 
     def period_total(self, i: int) -> Nanos:
+        """The spend of period ``i`` over every model."""
         return sum(v[i] for v in self.values.values())
 
     def chart_json(self, tz: str) -> str:
@@ -123,6 +124,8 @@ def spend_series(ledger: Rollups, f: Filters) -> Series:
 
 @dataclass(frozen=True, slots=True)
 class BreakdownRow:
+    """One name of a breakdown: its spend, requests and share of the total."""
+
     name: str
     spent: Nanos
     count: int
@@ -130,6 +133,7 @@ class BreakdownRow:
 
 
 def breakdown(ledger: Rollups, f: Filters, dim: str) -> list[BreakdownRow]:
+    """Spend by ``dim`` (user, team, key, tag, endpoint, model) over the range."""
     since, until = f.slots
     rows = ledger.rollup_breakdown(dim, since, until, kind=f.kind, name=f.name)
     total = sum(s for _, s, _ in rows) or 1
