@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from costwarden.cli import billing, choose, control, serve, spend, tools
+from costwarden.cli import billing, choose, control, dashboard, serve, spend, tools
 from costwarden.cli.base import app
 
-__all__ = ["app", "billing", "choose", "control", "serve", "spend", "tools"]
+__all__ = ["app", "billing", "choose", "control", "dashboard", "serve", "spend", "tools"]

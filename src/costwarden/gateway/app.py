@@ -103,7 +103,11 @@ class Gateway:
             else:
                 module = importlib.import_module("costwarden.dashboard")
                 factory = getattr(module, "dashboard_app", None)
-                app = factory(self.manager) if factory is not None else None
+                app = (  # the master key's login; without one the dashboard has no login
+                    factory(self.manager, master_key=self._master_key or None)
+                    if factory is not None
+                    else None
+                )
         except ImportError:
             app = None
         self._mounts[prefix] = app

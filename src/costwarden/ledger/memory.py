@@ -25,13 +25,14 @@ from costwarden.ledger.base import (
 )
 from costwarden.ledger.billing import BATCH, HIGH_US, LOW_US, BillLine, check_batch
 from costwarden.ledger.memory_control import MemoryControl, MemoryControlState
+from costwarden.ledger.rollup_memory import MemoryRollups
 from costwarden.money import Nanos
 from costwarden.records import NewRecord, StoredRecord
 
 _Key = tuple[str, str, int]  # (scope, period, start)
 
 
-class MemoryLedger(MemoryControl):
+class MemoryLedger(MemoryRollups, MemoryControl):
     """A ledger held in this process's memory."""
 
     remote: Final = False

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from costwarden.ledger import billing_sql, schema_control
+from costwarden.ledger import billing_sql, rollup_sql, schema_control
 
 _V1_TABLES: Final[list[str]] = [
     """CREATE TABLE records (
@@ -279,5 +279,7 @@ MIGRATIONS: Final[list[list[str]]] = [
     schema_control.POSTGRES,
     # 5: imported provider bill lines (costwarden import, report --vs-billed, the dashboard)
     billing_sql.POSTGRES_TABLE,
+    # 6: hourly rollups per scope and model, kept by the dashboard (ledger/rollup.py)
+    rollup_sql.POSTGRES_TABLES,
 ]
 """Each migration is a list of statements run in order in the migrating transaction."""

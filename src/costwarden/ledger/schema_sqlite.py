@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from costwarden.ledger import billing_sql, schema_control
+from costwarden.ledger import billing_sql, rollup_sql, schema_control
 
 MIGRATIONS: Final[list[list[str]]] = [
     # 1: records, totals, holds, events, alert outbox
@@ -76,4 +76,6 @@ MIGRATIONS: Final[list[list[str]]] = [
     schema_control.SQLITE,
     # 5: imported provider bill lines (costwarden import, report --vs-billed, the dashboard)
     billing_sql.SQLITE_TABLE,
+    # 6: hourly rollups per scope and model, kept by the dashboard (ledger/rollup.py)
+    rollup_sql.SQLITE_TABLES,
 ]

@@ -1,0 +1,282 @@
+"""The dashboard over HTTP (Starlette's test client on a real SQLite ledger): every view
+answers with the ledger's figures, filters live in the URL and bad ones are a 400 with the
+reason, logins (master key, virtual key) and what a key's holder may see, and the mount point."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.testclient import TestClient
+
+from costwarden.cli.dashboard import check_exposure, is_loopback
+from costwarden.dashboard import dashboard_app
+from costwarden.errors import ConfigurationError, InvalidInputError
+from costwarden.keys import revoke_key
+from costwarden.money import format_usd
+from tests.dashboard_data import NOW, Fixture, build
+
+MASTER = "master-key-for-tests"
+
+
+@pytest.fixture(scope="module")
+def fx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
+    path = tmp_path_factory.mktemp("dash") / "ledger.db"
+    fixture = build(f"sqlite:///{path}")
+    yield fixture
+    fixture.manager.close()
+
+
+def client(fx: Fixture, **kw: object) -> TestClient:
+    app = dashboard_app(fx.manager, clock=NOW.timestamp, background=False, **kw)  # type: ignore[arg-type]
+    return TestClient(app)
+
+
+def spent(fx: Fixture, days: int, **match: str) -> int:
+    """Nano-USD of the records of the last ``days`` UTC days (today included) matching."""
+    first = (NOW - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    total = 0
+    for r in fx.manager.ledger.records(round(first.timestamp() * 1e6)):
+        if all(getattr(r, k) == v for k, v in match.items()):
+            total += r.cost_nanos
+    return total
+
+
+def test_every_view_answers_without_login_on_the_open_app(fx: Fixture) -> None:
+    c = client(fx)
+    for path in (
+        "/",
+        "/budgets",
+        "/breakdown?by=user",
+        "/top",
+        "/records",
+        "/alerts",
+        "/advice",
+        "/billed",
+        "/breakdown?by=tag",
+        "/?step=week&tz=Asia/Tokyo",
+    ):
+        r = c.get(path)
+        assert r.status_code == 200, (path, r.text[:500])
+        assert "script-src 'self'" in r.headers["content-security-policy"]
+        assert "http://" not in r.text and "https://" not in r.text  # no CDN, nothing remote
+
+
+def test_the_spend_view_shows_the_ledgers_total_and_the_range_changes_it(fx: Fixture) -> None:
+    c = client(fx)
+    for rng, days in (("30d", 30), ("7d", 7), ("1d", 1)):
+        html = c.get(f"/?range={rng}").text
+        total = int(re.search(r'id="total" data-nanos="(\d+)"', html).group(1))  # type: ignore[union-attr]
+        assert total == spent(fx, days), rng
+        assert format_usd(total) in html
+
+
+def test_breakdown_by_user_matches_the_records_and_links_to_them(fx: Fixture) -> None:
+    c = client(fx)
+    html = c.get("/breakdown?by=user&range=7d").text
+    rows = dict(re.findall(r'<tr data-name="([^"]+)" data-nanos="(\d+)"', html))
+    assert {k: int(v) for k, v in rows.items()} == {
+        u: spent(fx, 7, user_id=u) for u in ("alice", "bob", "carol")
+    }
+    assert 'href="/records?range=7d&amp;scope=user%3Aalice"' in html
+    drill = c.get("/records?scope=user:alice&range=7d").text
+    users = set(re.findall(r"<td>(alice|bob|carol)</td>", drill))
+    assert users == {"alice"}
+
+
+def test_top_requests_are_the_most_expensive_records(fx: Fixture) -> None:
+    html = client(fx).get("/top?range=30d").text
+    shown = [int(n) for n in re.findall(r'<tr data-id="\d+" data-nanos="(\d+)"', html)]
+    first = (NOW - timedelta(days=29)).replace(hour=0, minute=0, second=0, microsecond=0)
+    costs = sorted(
+        (r.cost_nanos for r in fx.manager.ledger.records(round(first.timestamp() * 1e6))),
+        reverse=True,
+    )
+    assert shown == costs[: len(shown)] and len(shown) == 25
+
+
+def test_budget_gauges_show_every_budget_with_a_forecast(fx: Fixture) -> None:
+    html = client(fx).get("/budgets").text
+    for scope in ("global", "team:research", f"key:{fx.key_id}"):
+        assert f'data-scope="{scope}"' in html
+    assert "forecast at period end" in html and "80%" in html
+
+
+def test_bad_filters_are_a_400_naming_the_problem(fx: Fixture) -> None:
+    c = client(fx)
+    for path, words in (
+        ("/?tz=Mars/Olympus", "unknown time zone"),
+        ("/?range=2y", "range must be one of"),
+        ("/?step=hour", "step must be one of"),
+        ("/?since=2025-06-10&until=2025-06-01", "is before since"),
+        ("/?scope=planet:x", "scope must be"),
+        ("/breakdown?by=colour", "by must be one of"),
+        ("/?colour=red", "unknown filter"),
+    ):
+        r = c.get(path)
+        assert r.status_code == 400 and words in r.text, path
+
+
+def test_a_scope_breakdown_other_than_by_model_says_why_it_is_not_kept(fx: Fixture) -> None:
+    html = client(fx).get("/breakdown?by=user&scope=team:research").text
+    assert "keeps the breakdown by model only" in html
+
+
+def test_htmx_requests_get_the_main_part_only(fx: Fixture) -> None:
+    c = client(fx)
+    part = c.get("/?range=7d", headers={"HX-Request": "true"}).text
+    assert "<html" not in part and 'data-chart="spend"' in part
+    full = c.get("/?range=7d", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert "<html" in full.text
+
+
+def test_master_key_login(fx: Fixture) -> None:
+    c = client(fx, master_key=MASTER)
+    r = c.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert c.get("/", headers={"HX-Request": "true"}).headers["HX-Redirect"] == "/login"
+    bad = c.post("/login", data={"secret": "wrong"})
+    assert bad.status_code == 403 and "Not accepted" in bad.text
+    ok = c.post("/login", data={"secret": MASTER}, follow_redirects=False)
+    assert ok.status_code == 303
+    assert "httponly" in ok.headers["set-cookie"].lower()
+    assert "samesite=strict" in ok.headers["set-cookie"].lower()
+    assert c.get("/breakdown?by=key").status_code == 200
+    c.post("/logout")
+    assert c.get("/", follow_redirects=False).status_code == 303
+    forged = client(fx, master_key=MASTER)
+    forged.cookies.set("cw_dashboard", "eyJyIjoiYWRtaW4iLCJleHAiOjk5OTk5OTk5OTl9.00")
+    assert forged.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_key_holder_sees_only_their_key(fx: Fixture) -> None:
+    c = client(fx, master_key=MASTER)
+    assert c.post("/login", data={"secret": fx.key_secret}).status_code == 200
+    html = c.get("/?range=7d").text
+    total = int(re.search(r'id="total" data-nanos="(\d+)"', html).group(1))  # type: ignore[union-attr]
+    assert total == spent(fx, 7, key=fx.key_id) > 0
+    assert f'value="key:{fx.key_id}" readonly' in html
+    for path in (
+        f"/?scope=key:{fx.other_key_id}",
+        "/?scope=global",
+        "/breakdown?by=user",
+        "/advice",
+        "/billed",
+    ):
+        r = c.get(path)
+        assert r.status_code == 400, path
+    top = c.get("/top").text
+    assert fx.other_key_id not in top and fx.key_id in top
+    budgets = c.get("/budgets").text
+    assert re.findall(r'data-scope="([^"]+)"', budgets) == [f"key:{fx.key_id}"]
+
+
+def test_a_revoked_keys_session_ends_at_once(tmp_path: Path) -> None:
+    fx = build(f"sqlite:///{tmp_path / 'l.db'}")
+    try:
+        c = client(fx, master_key=MASTER)
+        c.post("/login", data={"secret": fx.key_secret})
+        assert c.get("/", follow_redirects=False).status_code == 200
+        revoke_key(fx.manager.ledger, fx.key_id, now=NOW.timestamp() - 1)  # type: ignore[arg-type]
+        assert c.get("/", follow_redirects=False).status_code == 303
+        assert c.post("/login", data={"secret": fx.key_secret}).status_code == 403
+    finally:
+        fx.manager.close()
+
+
+def test_mounted_under_a_prefix_every_link_keeps_it(fx: Fixture) -> None:
+    inner = dashboard_app(fx.manager, clock=NOW.timestamp, background=False)
+    outer = Starlette(routes=[Mount("/dashboard", app=inner)])
+    c = TestClient(outer)
+    html = c.get("/dashboard/?range=7d").text
+    assert 'src="/dashboard/static/vendor/htmx-2.0.11.min.js"' in html
+    assert 'href="/dashboard/budgets?range=7d"' in html
+    assert c.get("/dashboard/static/app.js").status_code == 200
+    links = re.findall(r'(?:href|src|action|hx-get)="(/[^"]*)"', html)
+    assert links and all(u.startswith("/dashboard/") for u in links), links
+
+
+def test_the_command_refuses_an_open_dashboard_off_loopback() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
+    check_exposure("127.0.0.1", None, False)
+    check_exposure("0.0.0.0", "a-master-key", False)
+    check_exposure("0.0.0.0", None, True)
+    with pytest.raises(ConfigurationError, match="without a login"):
+        check_exposure("0.0.0.0", None, False)
+
+
+def test_a_short_master_key_is_refused(fx: Fixture) -> None:
+    with pytest.raises(InvalidInputError, match="at least 8"):
+        dashboard_app(fx.manager, master_key="short")
+
+
+def test_the_dashboard_command_exits_1_off_loopback_without_a_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from costwarden.cli.app import app
+
+    monkeypatch.delenv("COSTWARDEN_MASTER_KEY", raising=False)
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    result = CliRunner().invoke(app, ["dashboard", "--host", "0.0.0.0", "--ledger", url])
+    assert result.exit_code == 1
+    assert "refusing to serve the dashboard on 0.0.0.0 without a login" in result.output
+    assert not (tmp_path / "x.db").exists()  # refused before anything was opened
+
+
+def test_the_folding_thread_ends_quietly_when_its_ledger_is_closed(tmp_path: Path) -> None:
+    import threading
+    import time as _time
+
+    from costwarden.dashboard.background import Refresher
+    from costwarden.ledger import open_ledger
+
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'c.db'}")
+    refresher = Refresher(ledger, interval=0.01)  # type: ignore[arg-type]
+    seen: list[BaseException] = []
+    old = threading.excepthook
+    threading.excepthook = lambda args: seen.append(args.exc_value)  # type: ignore[assignment]
+    try:
+        refresher.start()
+        ledger.close()
+        deadline = _time.monotonic() + 5
+        while refresher._thread is not None and _time.monotonic() < deadline:
+            _time.sleep(0.02)
+    finally:
+        threading.excepthook = old
+    assert refresher._thread is None and seen == []
+
+
+def test_tracked_vs_billed_shows_an_imported_bill_beside_the_tracked_spend(tmp_path: Path) -> None:
+    from costwarden.ledger.billing import BillLine
+
+    fx = build(f"sqlite:///{tmp_path / 'b.db'}")
+    try:
+        c = client(fx)
+        assert "No provider bill has been imported" in c.get("/billed?range=7d").text
+        day = (NOW - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = round(day.timestamp() * 1e6)
+        end = start + 86_400_000_000
+        line = BillLine("openai", start, end, "gpt-4o-2024-08-06", "in", 5_000_000)
+        fx.manager.ledger.put_bill_lines([line])  # type: ignore[attr-defined]
+        html = c.get("/billed?range=7d").text
+        row = re.search(r'<tr data-name="gpt-4o" data-tracked="(\d+)" data-billed="(\d+)"', html)
+        assert row is not None
+        tracked = sum(
+            r.cost_nanos
+            for r in fx.manager.ledger.records(
+                round((NOW - timedelta(days=6)).replace(hour=0, minute=0).timestamp() * 1e6)
+            )
+            if r.model == "gpt-4o"
+        )
+        assert (int(row.group(1)), int(row.group(2))) == (tracked, 5_000_000)
+        assert f'<tr data-name="{day.date()}"' in html
+    finally:
+        fx.manager.close()
