@@ -108,6 +108,68 @@ def test_prices_change_on_their_date() -> None:
     )
 
 
+def test_a_variant_may_tier_a_rate_it_does_not_restate() -> None:
+    """A service tier, batch or dated change that gives only long-context tiers keeps the
+    standard rate below the threshold (this used to raise KeyError at pricing time)."""
+    c = catalog(
+        {
+            "input": 2,
+            "output": 12,
+            "cache_read": 0.2,
+            "long_context": [{"above": 200_000, "input": 4, "output": 18, "cache_read": 0.4}],
+            "batch": {"output": 6, "long_context": [{"above": 200_000, "input": 2}]},
+            "service_tiers": {
+                "priority": {
+                    "long_context": [
+                        {"above": 200_000, "input": 7.2, "output": 32.4, "cache_read": 0.72}
+                    ]
+                }
+            },
+            "changes": [{"from": "2027-01-01", "long_context": [{"above": 200_000, "input": 5}]}],
+        }
+    )
+    long, short = Usage(250_000, 1_000, cache_read_tokens=200_000), Usage(1_000, 1_000)
+    assert c.cost_nanos("mine", long, when=WHEN, service_tier="priority") == (
+        50_000 * 7_200 + 200_000 * 720 + 1_000 * 32_400
+    )
+    assert c.cost_nanos("mine", short, when=WHEN, service_tier="priority") == 14_000_000
+    # batch: input tiered over the standard $2 (its own tier $2), output flat $6, cache read
+    # keeps the standard tiers
+    assert c.cost_nanos("mine", long, when=WHEN, batch=True) == (
+        50_000 * 2_000 + 200_000 * 400 + 1_000 * 6_000
+    )
+    after = datetime(2027, 1, 1, tzinfo=UTC)
+    assert c.cost_nanos("mine", long, when=after) == (
+        50_000 * 5_000 + 200_000 * 400 + 1_000 * 18_000
+    )
+    assert c.cost_nanos("mine", short, when=after) == 2_000_000 + 12_000_000
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"batch": {"input_audio": 2}},
+        {"service_tiers": {"flex": {"input_audio": 2}}},
+        {"changes": [{"from": "2027-01-01", "input_audio": 2}]},
+    ],
+)
+def test_cache_reads_and_audio_need_a_cached_audio_rate(change: dict[str, Any]) -> None:
+    """Without a cache_audio_read rate, cached audio would pay cache_read + input_audio -
+    input: here $1 + $2 - $10 = -$7 per 1M tokens. genai-prices refuses such a price; so does
+    costwarden, when the entry is loaded."""
+    entry = {"input": 10, "output": 0, "cache_read": 1, **change}
+    if not change:
+        entry["input_audio"] = 2
+    with pytest.raises(InvalidInputError, match="but not 'cache_audio_read'"):
+        PriceCatalog({"m": entry})
+    fixed = PriceCatalog({"m": {**entry, "cache_audio_read": 0.5}}, include_defaults=False)
+    cached_audio = Usage(
+        1_000, 0, cache_read_tokens=1_000, input_audio_tokens=1_000, cache_audio_read_tokens=1_000
+    )
+    assert fixed.cost_nanos("m", cached_audio) == 500_000
+
+
 def test_brief_style_still_works() -> None:
     c = PriceCatalog({"gpt-4o": {"input": 2.50, "output": 10.00}})
     assert c.cost_nanos("gpt-4o", Usage(1_000, 1_000)) == 12_500_000

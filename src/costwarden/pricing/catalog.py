@@ -84,7 +84,7 @@ class _CustomPricer:
         price = self._price
         merged = price.standard.price_keys()
         for _, change in price.changes[:period]:
-            merged.update(change.price_keys())
+            merged.update(change.price_keys(merged))
         batch, tier = context
         overlays: list[PriceTable] = []
         if tier is not None:
@@ -98,7 +98,7 @@ class _CustomPricer:
             overlays.append(price.batch)
         overrides: dict[str, PriceValue] = {}
         for overlay in overlays:  # the tier's rates first, as genai-prices orders variants
-            for key, value in overlay.price_keys().items():
+            for key, value in overlay.price_keys(merged).items():
                 overrides.setdefault(key, value)
         merged.update(overrides)
         return merged

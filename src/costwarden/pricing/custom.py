@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from costwarden.errors import ConfigurationError, InvalidInputError
-from costwarden.pricing.rates import PriceValue
+from costwarden.pricing.rates import PriceValue, unpriced_joins
 from costwarden.pricing.tiers import STANDARD_NAMES
 
 PRICE_KEY_OF: Final = {
@@ -93,17 +93,33 @@ class PriceTable:
     rates: Mapping[str, Decimal]
     long_context: tuple[tuple[int, Mapping[str, Decimal]], ...] = ()
 
-    def price_keys(self) -> dict[str, PriceValue]:
+    def price_keys(self, under: Mapping[str, PriceValue] | None = None) -> dict[str, PriceValue]:
         """The table in genai-prices' price-key form: flat rates, and tiered ones where long-context
         rates apply above a threshold.
+
+        A partial table (batch, a service tier, a dated change) may tier a rate it does not
+        restate; that rate keeps the value of the table it overlays, ``under``, below the
+        threshold (its base, if that value is tiered itself).
         """
         keys: dict[str, PriceValue] = dict(self.rates)
         for key in {k for _, rates in self.long_context for k in rates}:
             tiers = tuple(
                 Tier(above, rates[key]) for above, rates in self.long_context if key in rates
             )
-            keys[key] = TieredRate(self.rates[key], tiers)
+            keys[key] = TieredRate(_base_of(key, self.rates, under), tiers)
         return keys
+
+
+def _base_of(
+    key: str, rates: Mapping[str, Decimal], under: Mapping[str, PriceValue] | None
+) -> Decimal:
+    """The short-context rate of ``key``: the table's own, else that of the table beneath."""
+    if key in rates:
+        return rates[key]
+    # parse_entry accepts a tier only for a rate the entry's standard table or this one prices
+    assert under is not None and key in under, f"no rate beneath the long-context tier of {key}"
+    below = under[key]
+    return below if isinstance(below, Decimal) else below.base
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +331,7 @@ def parse_entry(model: object, entry: object, origin: str | None = None) -> Cust
             raise _fail(f"{here}: changes must be in ascending order of 'from'", origin)
         rest = {k: v for k, v in change.items() if k != "from"}
         changes.append((when, _table(here, rest, origin, base)))
-    return CustomPrice(
+    price = CustomPrice(
         model=model,
         standard=standard,
         provider=provider.strip().lower() if isinstance(provider, str) else None,
@@ -323,6 +339,36 @@ def parse_entry(model: object, entry: object, origin: str | None = None) -> Cust
         service_tiers=service_tiers,
         changes=tuple(changes),
     )
+    _check_joins(where, price, origin)
+    return price
+
+
+def _check_joins(where: str, price: CustomPrice, origin: str | None) -> None:
+    """Refuse an entry that, in any of its variants, prices two overlapping token kinds but not
+    their overlap (``cache_read`` and ``input_audio`` without ``cache_audio_read``): cached audio
+    would have no rate of its own (see :func:`costwarden.pricing.rates.unpriced_joins`)."""
+    name_of = {key: name for name, key in PRICE_KEY_OF.items()}
+    overlays: list[tuple[str, set[str]]] = [("", set())]
+    if price.batch is not None:
+        overlays.append((" with batch", set(price.batch.rates)))
+    for tier, table in price.service_tiers.items():
+        overlays.append((f" at service tier {tier!r}", set(table.rates)))
+        if price.batch is not None:
+            overlays.append((f" at batch and {tier!r}", {*table.rates, *price.batch.rates}))
+    keys, since = set(price.standard.rates), ""
+    for period in range(len(price.changes) + 1):
+        if period:
+            when, change = price.changes[period - 1]
+            keys, since = keys | set(change.rates), f" from {when.isoformat()}"
+        for variant, extra in overlays:
+            for a, b, join in unpriced_joins(keys | extra):
+                raise _fail(
+                    f"{where}{variant}{since} prices {name_of[a]!r} and {name_of[b]!r} but not "
+                    f"{name_of[join]!r}, the tokens that are both: give {name_of[join]!r} a "
+                    "rate (genai-prices refuses such a price too; without one they would pay "
+                    "the two rates less their parent's, possibly below zero)",
+                    origin,
+                )
 
 
 def parse_table(table: object, origin: str | None = None) -> dict[str, CustomPrice]:

@@ -19,7 +19,7 @@ counts therefore gets its own coefficient set.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Protocol
@@ -314,6 +314,29 @@ def _leaf_vectors(keys: list[str]) -> dict[str, dict[str | None, int]]:
                     vector[name] = vector.get(name, 0) - weight
         leaves[key] = vector
     return leaves
+
+
+def unpriced_joins(keys: Collection[str]) -> list[tuple[str, str, str]]:
+    """``(a, b, join)`` for each two priced units that overlap in a unit the keys leave unpriced.
+
+    Why: ``cache_audio_read_tokens`` are inside both ``cache_read_tokens`` and
+    ``input_audio_tokens``. With both of those priced and no cached-audio rate, the leaf
+    decomposition would bill cached audio at ``cache_read + input_audio - input`` (negative
+    when the input rate is the highest); genai-prices refuses such a price ("Missing join
+    price"), and so do custom entries.
+    """
+    priced = sorted(k for k in keys if k in _UNITS)
+    found: list[tuple[str, str, str]] = []
+    for i, a in enumerate(priced):
+        for b in priced[i + 1 :]:
+            dims_a, dims_b = _UNITS[a].dims, _UNITS[b].dims
+            if dims_a <= dims_b or dims_b <= dims_a:
+                continue  # nested units: the leaf rule handles them
+            union = dims_a | dims_b
+            for join, unit in _UNITS.items():
+                if unit.dims == union and join not in keys:
+                    found.append((a, b, join))
+    return found
 
 
 def compile_schedule(prices: Mapping[str, PriceValue]) -> Schedule:
