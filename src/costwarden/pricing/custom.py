@@ -19,7 +19,8 @@ Everything the genai-prices catalogue can price for a costwarden :class:`Usage` 
   pays the tier's rates (for the rates the tier names; the others stay).
 * ``batch`` and ``service_tiers``: partial tables overriding the rates they name (a rate given
   there replaces the standard one, long-context tiers included: give the variant its own
-  ``long_context`` if it has them). ``batch=True`` or a tier without its table is an error.
+  ``long_context`` if it has them; a variant's tier for a rate it does not restate keeps the
+  standard rate below the threshold). ``batch=True`` or a tier without its table is an error.
 * ``changes``: rates that change on a date (UTC), each a partial table applied from ``from``
   on, on top of the earlier ones; batch and tier tables apply on top of the dated rates.
 
@@ -27,7 +28,9 @@ In a file the table may sit under a ``[models]`` table or at the top level. TOML
 dots need quotes: ``[models."gpt-4.1"]``.
 
 Why strict: a typo such as ``ouput`` or a negative rate would silently misprice every call,
-so every entry is checked and the first problem is reported naming the model and the key.
+so every entry is checked and the first problem is reported naming the model and the key. So is
+an entry pricing ``cache_read`` and ``input_audio`` but not ``cache_audio_read``: cached audio
+would have no rate of its own (see :func:`costwarden.pricing.rates.unpriced_joins`).
 Errors are :class:`InvalidInputError` for a table passed in code and
 :class:`ConfigurationError` for a file (with its path).
 """
