@@ -16,58 +16,37 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from costwarden.budget import GLOBAL, Budget, Scope
-from costwarden.budget_sources import SourcedBudget, local_table
-from costwarden.control import DEFAULT_KINDS, DEFAULT_PREFIX, check_actor
+from costwarden.budget import Budget, Scope
+from costwarden.budget_book import BudgetBook
 from costwarden.errors import (
     BudgetExceededError,
-    ConfigurationError,
     HoldError,
     InvalidInputError,
     LedgerUnavailableError,
 )
 from costwarden.hold import Hold
 from costwarden.ledger import Ledger, NewRecord, open_ledger
-from costwarden.ledger.base import Denial, missing_members
-from costwarden.ledger.control import ControlPlane
+from costwarden.ledger.base import Denial
+from costwarden.manager_args import check_manager_args, check_ttl, epoch_us
 from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
-from costwarden.plans import NO_LIMITS, BudgetRegistry, Planner, one_scope
+from costwarden.plans import Planner, one_scope
 from costwarden.records import AlertLevel, StoredRecord, UsageRecord, check_timestamp
 from costwarden.resets import reset_period
-from costwarden.shared_budgets import SharedBudgets, default_actor
 from costwarden.status import BudgetStatus, build_status, status_buckets
 
 if TYPE_CHECKING:
     from costwarden.alerts import AlertChannel, AlertDispatcher
+    from costwarden.budget_sources import SourcedBudget
     from costwarden.forecast import Forecast
     from costwarden.pricing import PriceCatalog
 
 log = logging.getLogger("costwarden")
-
-
-def _shared_budgets(ledger: Ledger, local: dict[str, Budget], source: str) -> SharedBudgets | None:
-    """The ledger's budgets over ``local`` when the ledger has a control plane (every
-    costwarden ledger has; a third-party Ledger without one keeps budgets per manager)."""
-    if not isinstance(ledger, ControlPlane):
-        return None
-    return SharedBudgets(ledger, local, source)
-
-
-def _default_scope(kind: object) -> str:
-    if kind not in DEFAULT_KINDS:
-        raise InvalidInputError(f"default budgets are per user/team/key/tag/model, not {kind!r}")
-    return f"{DEFAULT_PREFIX}{kind}"
-
-
-def _actor(actor: str | None) -> str:
-    return check_actor(default_actor() if actor is None else actor)
 
 
 __all__ = ["AlertHandler", "BudgetManager", "Hold"]
@@ -100,28 +79,12 @@ class BudgetManager:
         either, the global budget is ``Budget()``, the brief's defaults."""
         from costwarden.alerts.emitter import AlertEmitter, alert_settings
 
-        if budget is not None and not isinstance(budget, Budget):
-            raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
-        if alert_handler is not None and not callable(alert_handler):
-            raise InvalidInputError("alert_handler must be callable as handler(level, message)")
-        _check_ttl(hold_ttl, "hold_ttl")
-        if not isinstance(fail_open, bool):
-            raise InvalidInputError(f"fail_open must be True or False, got {fail_open!r}")
-        if not isinstance(ledger, str) and (missing := missing_members(ledger)):
-            raise ConfigurationError(
-                "ledger must be a ledger URL or a costwarden.ledger.Ledger; "
-                f"{type(ledger).__name__} lacks {', '.join(missing)}"
-            )
-        alerts = alert_settings(alert_handler, alert_channels, alert_options)  # before opening
-        local = dict(local_budgets or {})
-        if budget is not None or local_budgets is None:
-            local[str(GLOBAL)] = budget if budget is not None else Budget()
-        self.registry = BudgetRegistry(local.get(str(GLOBAL), NO_LIMITS))
-        self._planner = Planner(self.registry)
+        check_manager_args(budget, alert_handler, hold_ttl, fail_open, ledger)  # before opening
+        alerts = alert_settings(alert_handler, alert_channels, alert_options)
         self.ledger: Ledger = open_ledger(ledger) if isinstance(ledger, str) else ledger
-        self._shared = _shared_budgets(self.ledger, local, budget_source)
-        self._shared_generation = -1
-        self._sync_budgets()
+        self._book = BudgetBook(self.ledger, budget, local_budgets, budget_source)
+        self.registry = self._book.registry
+        self._planner = Planner(self.registry)
         if isinstance(ledger, str) and ledger.startswith("memory://"):
             log.info(
                 "costwarden: using an in-memory ledger; spend is not kept after this process "
@@ -155,23 +118,7 @@ class BudgetManager:
             self._pricing = default_catalog()
         return self._pricing
 
-    # -- budgets as ledger data (costwarden.shared_budgets; docs/budgets.md) ---------------------
-    def _sync_budgets(self) -> None:
-        """Take the ledger's budgets if its control version moved (every admission asks:
-        one ``control_version()`` call when nothing changed); the registry's version then
-        moves, which drops every plan built from the old budgets. An unreachable ledger keeps
-        the budgets last read; the admission itself then fails closed (or open) as set."""
-        shared = self._shared
-        if shared is None:
-            return
-        try:
-            generation = shared.refresh()
-        except LedgerUnavailableError:
-            return
-        if generation != self._shared_generation:
-            self._shared_generation = generation
-            self.registry.load(shared.own(), shared.defaults())
-
+    # -- budgets (costwarden.budget_book: the ledger's, over this manager's own) --------------
     def set_budget(
         self,
         budget: Budget,
@@ -187,24 +134,11 @@ class BudgetManager:
 
         Stored in the ledger (with ``actor``, default ``library:<user>@<host>:<pid>``, in its
         audit log), so every manager on the ledger enforces it from its next admission on."""
-        if not isinstance(budget, Budget):
-            raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
-        scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
-        if self._shared is None:  # a ledger without a control plane: this manager's own
-            self.registry.set(scope, budget)
-            return
-        self._shared.put(str(scope), budget, _actor(actor))
-        self._sync_budgets()
+        self._book.set(budget, actor, user=user, team=team, key=key, tag=tag, model=model)
 
     def set_default_budget(self, kind: str, budget: Budget, *, actor: str | None = None) -> None:
         """The budget for every ``user`` (or team, key, ...) that has none of its own."""
-        if not isinstance(budget, Budget):
-            raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
-        if self._shared is None:
-            self.registry.set_default(kind, budget)
-            return
-        self._shared.put(_default_scope(kind), budget, _actor(actor))
-        self._sync_budgets()
+        self._book.set_default(kind, budget, actor)
 
     def remove_budget(
         self,
@@ -219,38 +153,20 @@ class BudgetManager:
         """Remove the ledger's budget of one scope (none named: the global one); the budget
         removed, or None if the ledger had none (nothing changes). A local budget of the
         scope (the constructor's, a config file's) applies again."""
-        scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
-        if self._shared is None:
-            if scope == GLOBAL:
-                old = self.registry.global_budget
-                self.registry.set(GLOBAL, NO_LIMITS)
-                return old
-            return self.registry.remove(scope)
-        removed = self._shared.remove(str(scope), _actor(actor))
-        self._sync_budgets()
-        return None if removed is None else removed.budget
+        return self._book.remove(actor, user=user, team=team, key=key, tag=tag, model=model)
 
     def remove_default_budget(self, kind: str, *, actor: str | None = None) -> Budget | None:
         """Remove the ledger's default budget for ``kind``; the one removed, or None."""
-        if self._shared is None:
-            return self.registry.remove_default(kind)
-        removed = self._shared.remove(_default_scope(kind), _actor(actor))
-        self._sync_budgets()
-        return None if removed is None else removed.budget
+        return self._book.remove_default(kind, actor)
 
     def budgets(self) -> list[SourcedBudget]:
         """Every budget in force, by scope string (``global``, ``team:x``, ``default:user``),
         each with its source: ``ledger``, or the local one (``code``, ``config:<path>``)."""
-        self._sync_budgets()
-        if self._shared is not None:
-            return list(self._shared.table().values())
-        local = local_table(None, self.registry.all(), self.registry.defaults())
-        return [SourcedBudget(s, b, "code") for s, b in sorted(local.items())]
+        return self._book.table()
 
     def budget_for(self, scope: Scope) -> Budget | None:
         """The budget in force for ``scope``: its own, else its kind's default."""
-        self._sync_budgets()
-        return self.registry.budget_for(scope)
+        return self._book.budget_for(scope)
 
     # -- the brief's API ------------------------------------------------------------------------
     def can_spend(
@@ -274,7 +190,7 @@ class BudgetManager:
         if nanos == 0:
             return True
         now = self._clock()
-        self._sync_budgets()  # the ledger's budgets, from the next admission on
+        self._book.sync()  # the ledger's budgets, from the next admission on
         plan = self._planner.plan(user, team, key, tags, model, now)
         if plan.over_cap(nanos) is not None:
             return False
@@ -354,7 +270,7 @@ class BudgetManager:
         return {k: nanos_to_usd(v) for k, v in self._reset(period, scope, named).items()}
 
     def _reset(self, period: str, scope: str | None, named: dict[str, str]) -> dict[str, Nanos]:
-        self._sync_budgets()
+        self._book.sync()
         return reset_period(self._planner, self.ledger, period, scope, named, self._clock())
 
     # -- reservations ---------------------------------------------------------------------------
@@ -396,9 +312,9 @@ class BudgetManager:
             raise InvalidInputError(
                 f"estimate must be a non-negative int of nano-USD, got {nanos!r}"
             )
-        ttl = self.hold_ttl if ttl is None else _check_ttl(ttl, "ttl")
+        ttl = self.hold_ttl if ttl is None else check_ttl(ttl, "ttl")
         now = self._clock()
-        self._sync_budgets()  # the ledger's budgets, from the next admission on
+        self._book.sync()  # the ledger's budgets, from the next admission on
         plan = self._planner.plan(user, team, key, tags, model, now)
         scopes = plan.scopes
         hold_id = os.urandom(16).hex()
@@ -496,7 +412,7 @@ class BudgetManager:
         new = NewRecord.from_usage(
             record, ts_us=round(ts_epoch * 1_000_000), cost_nanos=cost, price_source=source
         )
-        self._sync_budgets()
+        self._book.sync()
         plan = self._planner.for_record(record, ts_epoch)
         settle = hold is not None and hold.amount_nanos > 0 and not hold.unchecked
         stored, usages = self.ledger.append(
@@ -529,7 +445,7 @@ class BudgetManager:
         self, since: datetime | None = None, until: datetime | None = None
     ) -> list[StoredRecord]:
         """Stored records with ``since <= timestamp < until`` (either open), oldest first."""
-        return self.ledger.records(_epoch_us(since, "since"), _epoch_us(until, "until"))
+        return self.ledger.records(epoch_us(since, "since"), epoch_us(until, "until"))
 
     def forecast(self, scope: str = "global", *, now: datetime | None = None) -> Forecast:
         """Projected spend to the end of the week and month, and when each limit runs out.
@@ -556,18 +472,3 @@ class BudgetManager:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _epoch_us(when: datetime | None, name: str) -> int | None:
-    return None if when is None else round(check_timestamp(when, name).timestamp() * 1e6)
-
-
-def _check_ttl(value: object, name: str) -> float:
-    """A hold TTL: a positive, finite number of seconds (a bool is not a number)."""
-    seconds = math.inf
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        with contextlib.suppress(OverflowError):  # an int beyond any float
-            seconds = float(value)
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise InvalidInputError(f"{name} must be a positive number of seconds, got {value!r}")
-    return seconds
