@@ -7,9 +7,11 @@ allowed; a zero estimate is always admitted. ``reserve`` checks and holds in one
 step, so concurrent callers cannot overshoot; ``commit`` replaces the hold with the actual
 record; ``release`` drops it. Holds expire after a TTL so a crashed caller cannot pin a budget.
 
-Which budgets and windows apply is the plan's (:mod:`costwarden.plans`), what a status says is
-:mod:`costwarden.status`'s, and the words of alerts and denials are
-:mod:`costwarden.alerts.triggers`'; this module asks them and the ledger, in order.
+Which budgets are in force, and the methods that set, remove and reset them, are the
+manager's base class's (:mod:`costwarden.budget_book`); which budgets and windows apply is the
+plan's (:mod:`costwarden.plans`), what a status says is :mod:`costwarden.status`'s, and the
+words of alerts and denials are :mod:`costwarden.alerts.triggers`'; this module asks them and
+the ledger, in order.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from costwarden.budget import Budget, Scope
-from costwarden.budget_book import BudgetBook
+from costwarden.budget_book import BudgetBook, own_budgets
 from costwarden.errors import (
     BudgetExceededError,
     HoldError,
@@ -34,15 +36,13 @@ from costwarden.hold import Hold
 from costwarden.ledger import Ledger, NewRecord, open_ledger
 from costwarden.ledger.base import Denial
 from costwarden.manager_args import check_manager_args, check_ttl, epoch_us
-from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
-from costwarden.plans import Planner, one_scope
+from costwarden.money import Nanos, usd_to_nanos
+from costwarden.plans import one_scope
 from costwarden.records import AlertLevel, StoredRecord, UsageRecord, check_timestamp
-from costwarden.resets import reset_period
 from costwarden.status import BudgetStatus, build_status, status_buckets
 
 if TYPE_CHECKING:
     from costwarden.alerts import AlertChannel, AlertDispatcher
-    from costwarden.budget_sources import SourcedBudget
     from costwarden.forecast import Forecast
     from costwarden.pricing import PriceCatalog
 
@@ -55,8 +55,10 @@ AlertHandler = Callable[[AlertLevel, str], object]
 _PURGE_EVERY_S = 30.0
 
 
-class BudgetManager:
-    """Tracks spend against budgets and enforces them (the brief's API plus scopes and holds)."""
+class BudgetManager(BudgetBook):
+    """Tracks spend against budgets and enforces them (the brief's API plus scopes and holds).
+
+    The budget methods (``set_budget``, ``budgets``...) are :class:`BudgetBook`'s."""
 
     def __init__(
         self,
@@ -79,12 +81,11 @@ class BudgetManager:
         either, the global budget is ``Budget()``, the brief's defaults."""
         from costwarden.alerts.emitter import AlertEmitter, alert_settings
 
-        check_manager_args(budget, alert_handler, hold_ttl, fail_open, ledger)  # before opening
-        alerts = alert_settings(alert_handler, alert_channels, alert_options)
-        self.ledger: Ledger = open_ledger(ledger) if isinstance(ledger, str) else ledger
-        self._book = BudgetBook(self.ledger, budget, local_budgets, budget_source)
-        self.registry = self._book.registry
-        self._planner = Planner(self.registry)
+        check_manager_args(budget, alert_handler, hold_ttl, fail_open, ledger)
+        alerts = alert_settings(alert_handler, alert_channels, alert_options)  # before opening
+        local = own_budgets(budget, local_budgets)
+        opened = open_ledger(ledger) if isinstance(ledger, str) else ledger
+        super().__init__(opened, local, budget_source, clock)  # the budgets in force
         if isinstance(ledger, str) and ledger.startswith("memory://"):
             log.info(
                 "costwarden: using an in-memory ledger; spend is not kept after this process "
@@ -93,20 +94,10 @@ class BudgetManager:
         self._pricing = pricing
         self.hold_ttl = float(hold_ttl)
         self.fail_open = fail_open
-        self._clock = clock
         self._last_purge = 0.0
         self._alerts = AlertEmitter(self.ledger, alerts)
 
     # -- configuration --------------------------------------------------------------------------
-    @property
-    def budget(self) -> Budget:
-        """The global budget in force (set it with ``set_budget(budget)``)."""
-        return self.registry.global_budget
-
-    @budget.setter
-    def budget(self, budget: Budget) -> None:
-        self.set_budget(budget)
-
     @property
     def pricing(self) -> PriceCatalog:
         """The price catalogue used to cost records without a cost; the default one is loaded on
@@ -117,56 +108,6 @@ class BudgetManager:
 
             self._pricing = default_catalog()
         return self._pricing
-
-    # -- budgets (costwarden.budget_book: the ledger's, over this manager's own) --------------
-    def set_budget(
-        self,
-        budget: Budget,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        key: str | None = None,
-        tag: str | None = None,
-        model: str | None = None,
-        actor: str | None = None,
-    ) -> None:
-        """Give one scope its own budget (none named: replace the global budget).
-
-        Stored in the ledger (with ``actor``, default ``library:<user>@<host>:<pid>``, in its
-        audit log), so every manager on the ledger enforces it from its next admission on."""
-        self._book.set(budget, actor, user=user, team=team, key=key, tag=tag, model=model)
-
-    def set_default_budget(self, kind: str, budget: Budget, *, actor: str | None = None) -> None:
-        """The budget for every ``user`` (or team, key, ...) that has none of its own."""
-        self._book.set_default(kind, budget, actor)
-
-    def remove_budget(
-        self,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        key: str | None = None,
-        tag: str | None = None,
-        model: str | None = None,
-        actor: str | None = None,
-    ) -> Budget | None:
-        """Remove the ledger's budget of one scope (none named: the global one); the budget
-        removed, or None if the ledger had none (nothing changes). A local budget of the
-        scope (the constructor's, a config file's) applies again."""
-        return self._book.remove(actor, user=user, team=team, key=key, tag=tag, model=model)
-
-    def remove_default_budget(self, kind: str, *, actor: str | None = None) -> Budget | None:
-        """Remove the ledger's default budget for ``kind``; the one removed, or None."""
-        return self._book.remove_default(kind, actor)
-
-    def budgets(self) -> list[SourcedBudget]:
-        """Every budget in force, by scope string (``global``, ``team:x``, ``default:user``),
-        each with its source: ``ledger``, or the local one (``code``, ``config:<path>``)."""
-        return self._book.table()
-
-    def budget_for(self, scope: Scope) -> Budget | None:
-        """The budget in force for ``scope``: its own, else its kind's default."""
-        return self._book.budget_for(scope)
 
     # -- the brief's API ------------------------------------------------------------------------
     def can_spend(
@@ -190,7 +131,7 @@ class BudgetManager:
         if nanos == 0:
             return True
         now = self._clock()
-        self._book.sync()  # the ledger's budgets, from the next admission on
+        self._sync_budgets()  # the ledger's budgets, from the next admission on
         plan = self._planner.plan(user, team, key, tags, model, now)
         if plan.over_cap(nanos) is not None:
             return False
@@ -246,33 +187,6 @@ class BudgetManager:
         """
         return self.status(user=user, team=team, key=key, tag=tag, model=model).as_dict()
 
-    def reset_daily(self, scope: str | None = None, **named: str) -> float:
-        """Start the day's count afresh; USD moved (see :meth:`reset` for which scopes)."""
-        return nanos_to_usd(sum(self._reset("daily", scope, named).values()))
-
-    def reset_monthly(self, scope: str | None = None, **named: str) -> float:
-        """Start the month's count afresh; USD moved (see :meth:`reset` for which scopes)."""
-        return nanos_to_usd(sum(self._reset("monthly", scope, named).values()))
-
-    def reset_weekly(self, scope: str | None = None, **named: str) -> float:
-        """Start the week's count afresh; USD moved (see :meth:`reset` for which scopes)."""
-        return nanos_to_usd(sum(self._reset("weekly", scope, named).values()))
-
-    def reset(self, period: str, scope: str | None = None, **named: str) -> dict[str, float]:
-        """Start ``period``'s count afresh; ``{scope: USD moved}`` for each scope reset.
-
-        One scope: ``user="alice"`` or ``scope="user:alice"`` (``"global"`` too). ``"all"``:
-        every scope with spend in its current period, budgeted or not. Default: every scope a
-        budget covers, which is each scope with a budget of its own and each scope of a kind
-        with a default budget (``set_default_budget("user", ...)``) that has spend in the
-        period, so a user denied by the default budget is admitted again.
-        """
-        return {k: nanos_to_usd(v) for k, v in self._reset(period, scope, named).items()}
-
-    def _reset(self, period: str, scope: str | None, named: dict[str, str]) -> dict[str, Nanos]:
-        self._book.sync()
-        return reset_period(self._planner, self.ledger, period, scope, named, self._clock())
-
     # -- reservations ---------------------------------------------------------------------------
     def reserve(
         self,
@@ -314,7 +228,7 @@ class BudgetManager:
             )
         ttl = self.hold_ttl if ttl is None else check_ttl(ttl, "ttl")
         now = self._clock()
-        self._book.sync()  # the ledger's budgets, from the next admission on
+        self._sync_budgets()  # the ledger's budgets, from the next admission on
         plan = self._planner.plan(user, team, key, tags, model, now)
         scopes = plan.scopes
         hold_id = os.urandom(16).hex()
@@ -412,7 +326,7 @@ class BudgetManager:
         new = NewRecord.from_usage(
             record, ts_us=round(ts_epoch * 1_000_000), cost_nanos=cost, price_source=source
         )
-        self._book.sync()
+        self._sync_budgets()
         plan = self._planner.for_record(record, ts_epoch)
         settle = hold is not None and hold.amount_nanos > 0 and not hold.unchecked
         stored, usages = self.ledger.append(
