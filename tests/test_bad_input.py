@@ -212,6 +212,27 @@ def test_a_ledger_that_is_not_one_is_a_configuration_error() -> None:
             BudgetManager(ledger=bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"budget": 5},
+        {"local_budgets": {"global": 5}},
+        {"local_budgets": [("global",)]},
+        {"alert_handler": 3},
+        {"hold_ttl": 0},
+        {"fail_open": 1},
+        {"alert_options": {"no_such_option": 1}},
+    ],
+    ids=["budget", "local-global", "local-not-mapping", "handler", "ttl", "fail_open", "option"],
+)
+def test_a_bad_constructor_argument_opens_no_ledger(bad: dict[str, Any], tmp_path: Path) -> None:
+    # Opening a SQLite URL creates its file: every argument is refused before that.
+    path = tmp_path / "spend.db"
+    with pytest.raises((InvalidInputError, ConfigurationError, TypeError, ValueError)):
+        BudgetManager(ledger=f"sqlite:///{path}", **bad)
+    assert not path.exists()
+
+
 def test_an_empty_user_is_not_a_way_around_the_user_budget(make_manager: Any) -> None:
     """The report's case: every user has a $0 budget; user='' used to skip it (admitted)."""
     m = make_manager(Budget(10.0, None, None))

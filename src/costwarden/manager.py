@@ -7,41 +7,38 @@ allowed; a zero estimate is always admitted. ``reserve`` checks and holds in one
 step, so concurrent callers cannot overshoot; ``commit`` replaces the hold with the actual
 record; ``release`` drops it. Holds expire after a TTL so a crashed caller cannot pin a budget.
 
-Which budgets and windows apply is the plan's (:mod:`costwarden.plans`), what a status says is
-:mod:`costwarden.status`'s, and the words of alerts and denials are
-:mod:`costwarden.alerts.triggers`'; this module asks them and the ledger, in order.
+Which budgets are in force, and the methods that set, remove and reset them, are the
+manager's base class's (:mod:`costwarden.budget_book`); which budgets and windows apply is the
+plan's (:mod:`costwarden.plans`), what a status says is :mod:`costwarden.status`'s, and the
+words of alerts and denials are :mod:`costwarden.alerts.triggers`'; this module asks them and
+the ledger, in order.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from costwarden.budget import GLOBAL, Budget, Scope
-from costwarden.budget_sources import SourcedBudget, local_table
-from costwarden.control import DEFAULT_KINDS, DEFAULT_PREFIX, check_actor
+from costwarden.budget import Budget, Scope
+from costwarden.budget_book import BudgetBook, own_budgets
 from costwarden.errors import (
     BudgetExceededError,
-    ConfigurationError,
     HoldError,
     InvalidInputError,
     LedgerUnavailableError,
 )
 from costwarden.hold import Hold
 from costwarden.ledger import Ledger, NewRecord, open_ledger
-from costwarden.ledger.base import Denial, missing_members
-from costwarden.ledger.control import ControlPlane
-from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
-from costwarden.plans import NO_LIMITS, BudgetRegistry, Planner, one_scope
+from costwarden.ledger.base import Denial
+from costwarden.manager_args import check_manager_args, check_ttl, epoch_us
+from costwarden.money import Nanos, usd_to_nanos
+from costwarden.plans import one_scope
 from costwarden.records import AlertLevel, StoredRecord, UsageRecord, check_timestamp
-from costwarden.resets import reset_period
-from costwarden.shared_budgets import SharedBudgets, default_actor
 from costwarden.status import BudgetStatus, build_status, status_buckets
 
 if TYPE_CHECKING:
@@ -52,32 +49,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("costwarden")
 
 
-def _shared_budgets(ledger: Ledger, local: dict[str, Budget], source: str) -> SharedBudgets | None:
-    """The ledger's budgets over ``local`` when the ledger has a control plane (every
-    costwarden ledger has; a third-party Ledger without one keeps budgets per manager)."""
-    if not isinstance(ledger, ControlPlane):
-        return None
-    return SharedBudgets(ledger, local, source)
-
-
-def _default_scope(kind: object) -> str:
-    if kind not in DEFAULT_KINDS:
-        raise InvalidInputError(f"default budgets are per user/team/key/tag/model, not {kind!r}")
-    return f"{DEFAULT_PREFIX}{kind}"
-
-
-def _actor(actor: str | None) -> str:
-    return check_actor(default_actor() if actor is None else actor)
-
-
 __all__ = ["AlertHandler", "BudgetManager", "Hold"]
 
 AlertHandler = Callable[[AlertLevel, str], object]
 _PURGE_EVERY_S = 30.0
 
 
-class BudgetManager:
-    """Tracks spend against budgets and enforces them (the brief's API plus scopes and holds)."""
+class BudgetManager(BudgetBook):
+    """Tracks spend against budgets and enforces them (the brief's API plus scopes and holds).
+
+    The budget methods (``set_budget``, ``budgets``...) are :class:`BudgetBook`'s."""
 
     def __init__(
         self,
@@ -100,28 +81,11 @@ class BudgetManager:
         either, the global budget is ``Budget()``, the brief's defaults."""
         from costwarden.alerts.emitter import AlertEmitter, alert_settings
 
-        if budget is not None and not isinstance(budget, Budget):
-            raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
-        if alert_handler is not None and not callable(alert_handler):
-            raise InvalidInputError("alert_handler must be callable as handler(level, message)")
-        _check_ttl(hold_ttl, "hold_ttl")
-        if not isinstance(fail_open, bool):
-            raise InvalidInputError(f"fail_open must be True or False, got {fail_open!r}")
-        if not isinstance(ledger, str) and (missing := missing_members(ledger)):
-            raise ConfigurationError(
-                "ledger must be a ledger URL or a costwarden.ledger.Ledger; "
-                f"{type(ledger).__name__} lacks {', '.join(missing)}"
-            )
+        check_manager_args(budget, alert_handler, hold_ttl, fail_open, ledger)
         alerts = alert_settings(alert_handler, alert_channels, alert_options)  # before opening
-        local = dict(local_budgets or {})
-        if budget is not None or local_budgets is None:
-            local[str(GLOBAL)] = budget if budget is not None else Budget()
-        self.registry = BudgetRegistry(local.get(str(GLOBAL), NO_LIMITS))
-        self._planner = Planner(self.registry)
-        self.ledger: Ledger = open_ledger(ledger) if isinstance(ledger, str) else ledger
-        self._shared = _shared_budgets(self.ledger, local, budget_source)
-        self._shared_generation = -1
-        self._sync_budgets()
+        local = own_budgets(budget, local_budgets)
+        opened = open_ledger(ledger) if isinstance(ledger, str) else ledger
+        super().__init__(opened, local, budget_source, clock)  # the budgets in force
         if isinstance(ledger, str) and ledger.startswith("memory://"):
             log.info(
                 "costwarden: using an in-memory ledger; spend is not kept after this process "
@@ -130,20 +94,10 @@ class BudgetManager:
         self._pricing = pricing
         self.hold_ttl = float(hold_ttl)
         self.fail_open = fail_open
-        self._clock = clock
         self._last_purge = 0.0
         self._alerts = AlertEmitter(self.ledger, alerts)
 
     # -- configuration --------------------------------------------------------------------------
-    @property
-    def budget(self) -> Budget:
-        """The global budget in force (set it with ``set_budget(budget)``)."""
-        return self.registry.global_budget
-
-    @budget.setter
-    def budget(self, budget: Budget) -> None:
-        self.set_budget(budget)
-
     @property
     def pricing(self) -> PriceCatalog:
         """The price catalogue used to cost records without a cost; the default one is loaded on
@@ -154,103 +108,6 @@ class BudgetManager:
 
             self._pricing = default_catalog()
         return self._pricing
-
-    # -- budgets as ledger data (costwarden.shared_budgets; docs/budgets.md) ---------------------
-    def _sync_budgets(self) -> None:
-        """Take the ledger's budgets if its control version moved (every admission asks:
-        one ``control_version()`` call when nothing changed); the registry's version then
-        moves, which drops every plan built from the old budgets. An unreachable ledger keeps
-        the budgets last read; the admission itself then fails closed (or open) as set."""
-        shared = self._shared
-        if shared is None:
-            return
-        try:
-            generation = shared.refresh()
-        except LedgerUnavailableError:
-            return
-        if generation != self._shared_generation:
-            self._shared_generation = generation
-            self.registry.load(shared.own(), shared.defaults())
-
-    def set_budget(
-        self,
-        budget: Budget,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        key: str | None = None,
-        tag: str | None = None,
-        model: str | None = None,
-        actor: str | None = None,
-    ) -> None:
-        """Give one scope its own budget (none named: replace the global budget).
-
-        Stored in the ledger (with ``actor``, default ``library:<user>@<host>:<pid>``, in its
-        audit log), so every manager on the ledger enforces it from its next admission on."""
-        if not isinstance(budget, Budget):
-            raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
-        scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
-        if self._shared is None:  # a ledger without a control plane: this manager's own
-            self.registry.set(scope, budget)
-            return
-        self._shared.put(str(scope), budget, _actor(actor))
-        self._sync_budgets()
-
-    def set_default_budget(self, kind: str, budget: Budget, *, actor: str | None = None) -> None:
-        """The budget for every ``user`` (or team, key, ...) that has none of its own."""
-        if not isinstance(budget, Budget):
-            raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
-        if self._shared is None:
-            self.registry.set_default(kind, budget)
-            return
-        self._shared.put(_default_scope(kind), budget, _actor(actor))
-        self._sync_budgets()
-
-    def remove_budget(
-        self,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        key: str | None = None,
-        tag: str | None = None,
-        model: str | None = None,
-        actor: str | None = None,
-    ) -> Budget | None:
-        """Remove the ledger's budget of one scope (none named: the global one); the budget
-        removed, or None if the ledger had none (nothing changes). A local budget of the
-        scope (the constructor's, a config file's) applies again."""
-        scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
-        if self._shared is None:
-            if scope == GLOBAL:
-                old = self.registry.global_budget
-                self.registry.set(GLOBAL, NO_LIMITS)
-                return old
-            return self.registry.remove(scope)
-        removed = self._shared.remove(str(scope), _actor(actor))
-        self._sync_budgets()
-        return None if removed is None else removed.budget
-
-    def remove_default_budget(self, kind: str, *, actor: str | None = None) -> Budget | None:
-        """Remove the ledger's default budget for ``kind``; the one removed, or None."""
-        if self._shared is None:
-            return self.registry.remove_default(kind)
-        removed = self._shared.remove(_default_scope(kind), _actor(actor))
-        self._sync_budgets()
-        return None if removed is None else removed.budget
-
-    def budgets(self) -> list[SourcedBudget]:
-        """Every budget in force, by scope string (``global``, ``team:x``, ``default:user``),
-        each with its source: ``ledger``, or the local one (``code``, ``config:<path>``)."""
-        self._sync_budgets()
-        if self._shared is not None:
-            return list(self._shared.table().values())
-        local = local_table(None, self.registry.all(), self.registry.defaults())
-        return [SourcedBudget(s, b, "code") for s, b in sorted(local.items())]
-
-    def budget_for(self, scope: Scope) -> Budget | None:
-        """The budget in force for ``scope``: its own, else its kind's default."""
-        self._sync_budgets()
-        return self.registry.budget_for(scope)
 
     # -- the brief's API ------------------------------------------------------------------------
     def can_spend(
@@ -330,33 +187,6 @@ class BudgetManager:
         """
         return self.status(user=user, team=team, key=key, tag=tag, model=model).as_dict()
 
-    def reset_daily(self, scope: str | None = None, **named: str) -> float:
-        """Start the day's count afresh; USD moved (see :meth:`reset` for which scopes)."""
-        return nanos_to_usd(sum(self._reset("daily", scope, named).values()))
-
-    def reset_monthly(self, scope: str | None = None, **named: str) -> float:
-        """Start the month's count afresh; USD moved (see :meth:`reset` for which scopes)."""
-        return nanos_to_usd(sum(self._reset("monthly", scope, named).values()))
-
-    def reset_weekly(self, scope: str | None = None, **named: str) -> float:
-        """Start the week's count afresh; USD moved (see :meth:`reset` for which scopes)."""
-        return nanos_to_usd(sum(self._reset("weekly", scope, named).values()))
-
-    def reset(self, period: str, scope: str | None = None, **named: str) -> dict[str, float]:
-        """Start ``period``'s count afresh; ``{scope: USD moved}`` for each scope reset.
-
-        One scope: ``user="alice"`` or ``scope="user:alice"`` (``"global"`` too). ``"all"``:
-        every scope with spend in its current period, budgeted or not. Default: every scope a
-        budget covers, which is each scope with a budget of its own and each scope of a kind
-        with a default budget (``set_default_budget("user", ...)``) that has spend in the
-        period, so a user denied by the default budget is admitted again.
-        """
-        return {k: nanos_to_usd(v) for k, v in self._reset(period, scope, named).items()}
-
-    def _reset(self, period: str, scope: str | None, named: dict[str, str]) -> dict[str, Nanos]:
-        self._sync_budgets()
-        return reset_period(self._planner, self.ledger, period, scope, named, self._clock())
-
     # -- reservations ---------------------------------------------------------------------------
     def reserve(
         self,
@@ -396,7 +226,7 @@ class BudgetManager:
             raise InvalidInputError(
                 f"estimate must be a non-negative int of nano-USD, got {nanos!r}"
             )
-        ttl = self.hold_ttl if ttl is None else _check_ttl(ttl, "ttl")
+        ttl = self.hold_ttl if ttl is None else check_ttl(ttl, "ttl")
         now = self._clock()
         self._sync_budgets()  # the ledger's budgets, from the next admission on
         plan = self._planner.plan(user, team, key, tags, model, now)
@@ -529,7 +359,7 @@ class BudgetManager:
         self, since: datetime | None = None, until: datetime | None = None
     ) -> list[StoredRecord]:
         """Stored records with ``since <= timestamp < until`` (either open), oldest first."""
-        return self.ledger.records(_epoch_us(since, "since"), _epoch_us(until, "until"))
+        return self.ledger.records(epoch_us(since, "since"), epoch_us(until, "until"))
 
     def forecast(self, scope: str = "global", *, now: datetime | None = None) -> Forecast:
         """Projected spend to the end of the week and month, and when each limit runs out.
@@ -556,18 +386,3 @@ class BudgetManager:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _epoch_us(when: datetime | None, name: str) -> int | None:
-    return None if when is None else round(check_timestamp(when, name).timestamp() * 1e6)
-
-
-def _check_ttl(value: object, name: str) -> float:
-    """A hold TTL: a positive, finite number of seconds (a bool is not a number)."""
-    seconds = math.inf
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        with contextlib.suppress(OverflowError):  # an int beyond any float
-            seconds = float(value)
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise InvalidInputError(f"{name} must be a positive number of seconds, got {value!r}")
-    return seconds

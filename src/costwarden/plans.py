@@ -47,13 +47,16 @@ _NAME_FIELDS: Final = ("user", "team", "key", "model", "endpoint")  # then tags
 _MAX_PLANS: Final = 10_000
 
 
-def _check_budget(budget: object) -> Budget:
+def check_budget(budget: object) -> Budget:
+    """Refuse anything but a Budget where one is set (the registry, the manager, the ledger's
+    budgets): a clear error before anything changes."""
     if not isinstance(budget, Budget):
         raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
     return budget
 
 
-def _check_kind(kind: object) -> str:
+def check_kind(kind: object) -> str:
+    """Refuse a scope kind that cannot have a default budget (``global`` has none)."""
     if kind not in DEFAULT_KINDS:
         raise InvalidInputError(f"default budgets are per user/team/key/tag/model, not {kind!r}")
     assert isinstance(kind, str)
@@ -73,7 +76,7 @@ class BudgetRegistry:
     """
 
     def __init__(self, global_budget: Budget) -> None:
-        self._budgets: dict[Scope, Budget] = {GLOBAL: _check_budget(global_budget)}
+        self._budgets: dict[Scope, Budget] = {GLOBAL: check_budget(global_budget)}
         self._defaults: dict[str, Budget] = {}
         self._lock = forksafe.fresh_after_fork(threading.Lock())
         self.version = 0
@@ -94,7 +97,7 @@ class BudgetRegistry:
 
     def set(self, scope: Scope, budget: Budget) -> None:
         """Give ``scope`` its own budget (``GLOBAL``: replace the global budget)."""
-        self._change(scope, _check_budget(budget))
+        self._change(scope, check_budget(budget))
 
     def remove(self, scope: Scope) -> Budget | None:
         """Drop the budget of ``scope``; the one dropped, if any. The global budget stays
@@ -105,11 +108,11 @@ class BudgetRegistry:
 
     def set_default(self, kind: str, budget: Budget) -> None:
         """The budget of every scope of ``kind`` that has none of its own."""
-        self._change(_check_kind(kind), _check_budget(budget))
+        self._change(check_kind(kind), check_budget(budget))
 
     def remove_default(self, kind: str) -> Budget | None:
         """Drop the default budget of ``kind``; the one dropped, if any."""
-        return self._change(_check_kind(kind), None)
+        return self._change(check_kind(kind), None)
 
     def _change(self, target: Scope | str, budget: Budget | None) -> Budget | None:
         """Set (or, with None, drop) the budget of a scope or, for a kind, the default one:

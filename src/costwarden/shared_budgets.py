@@ -30,16 +30,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Final
 
 from costwarden import forksafe
 from costwarden.budget import GLOBAL, Budget, Scope
 from costwarden.budget_sources import SourcedBudget, merge
 from costwarden.control import DEFAULT_PREFIX, StoredBudget, budget_scope
-from costwarden.errors import InvalidInputError
 from costwarden.ledger.control import ControlPlane
-
-NO_LIMITS: Final = Budget(None, None, None)
+from costwarden.plans import NO_LIMITS, check_budget
 
 
 def default_actor() -> str:
@@ -65,8 +62,7 @@ class SharedBudgets:
     ) -> None:
         for scope, budget in local.items():
             budget_scope(scope)
-            if not isinstance(budget, Budget):
-                raise InvalidInputError(f"budget must be a Budget, got {type(budget).__name__}")
+            check_budget(budget)
         self._ledger = ledger
         self._local = dict(local)
         self._source = local_source
