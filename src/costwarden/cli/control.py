@@ -114,35 +114,26 @@ def _thresholds(text: str | None) -> tuple[float, ...] | None:
         ) from None
 
 
-DailyOpt = Annotated[str | None, typer.Option("--daily", help="Daily limit in USD.")]
-WeeklyOpt = Annotated[str | None, typer.Option("--weekly", help="ISO-week limit in USD.")]
-MonthlyOpt = Annotated[str | None, typer.Option("--monthly", help="Monthly limit in USD.")]
-PerRequestOpt = Annotated[
-    str | None, typer.Option("--per-request", help="Most one request may cost, USD.")
-]
-RollingOpt = Annotated[
-    list[str] | None,
-    typer.Option("--rolling", help="SECONDS=USD, a rolling window (repeatable): 3600=2.00."),
-]
-TimezoneOpt = Annotated[
-    str | None, typer.Option("--timezone", help="IANA zone of the periods (default UTC).")
-]
-ThresholdsOpt = Annotated[
-    str | None, typer.Option("--thresholds", help="Alert thresholds, e.g. 0.5,0.8,1.0.")
-]
-
-
 @dataclasses.dataclass(frozen=True)
 class BudgetLimits(OptionGroup):
     """The limit options of ``budgets set`` and ``keys create`` (None: not given)."""
 
-    daily: DailyOpt = None
-    weekly: WeeklyOpt = None
-    monthly: MonthlyOpt = None
-    per_request: PerRequestOpt = None
-    rolling: RollingOpt = None
-    timezone: TimezoneOpt = None
-    thresholds: ThresholdsOpt = None
+    daily: Annotated[str | None, typer.Option("--daily", help="Daily limit in USD.")] = None
+    weekly: Annotated[str | None, typer.Option("--weekly", help="ISO-week limit in USD.")] = None
+    monthly: Annotated[str | None, typer.Option("--monthly", help="Monthly limit in USD.")] = None
+    per_request: Annotated[
+        str | None, typer.Option("--per-request", help="Most one request may cost, USD.")
+    ] = None
+    rolling: Annotated[
+        list[str] | None,
+        typer.Option("--rolling", help="SECONDS=USD, a rolling window (repeatable): 3600=2.00."),
+    ] = None
+    timezone: Annotated[
+        str | None, typer.Option("--timezone", help="IANA zone of the periods (default UTC).")
+    ] = None
+    thresholds: Annotated[
+        str | None, typer.Option("--thresholds", help="Alert thresholds, e.g. 0.5,0.8,1.0.")
+    ] = None
 
     def budget(self) -> Budget | None:
         """The budget the options describe (a typed error for a bad one); None when no limit
@@ -184,20 +175,17 @@ def describe(budget: Budget) -> str:
     return f"{', '.join(parts) or 'no limits'} ({budget.timezone})"
 
 
-DefaultForOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--default-for", help="The default budget of every user/team/key/tag/model without one."
-    ),
-]
-
-
 @dataclasses.dataclass(frozen=True)
 class BudgetScope(ScopeNames):
     """Whose budget ``budgets set`` and ``budgets rm`` mean: one scope, or with ``--default-for``
     the default budget of a kind of scope."""
 
-    default_for: DefaultForOpt = None
+    default_for: Annotated[
+        str | None,
+        typer.Option(
+            "--default-for", help="The default budget of every user/team/key/tag/model without one."
+        ),
+    ] = None
 
     def scope(self) -> str:
         """The scope string the options name: ``global``, ``user:alice`` or ``default:user``."""

@@ -4,11 +4,11 @@ An option group is a frozen dataclass (a subclass of :class:`OptionGroup`) whose
 typer options: :class:`ScopeNames` here (``--user``, ``--team``, ``--key``, ``--tag``,
 ``--model``: six commands name one scope or filter records with them), :class:`TimeRange`
 (``--since``, ``--until``), and the limit options of ``budgets set`` and ``keys create`` in
-``cli/control.py``. A command takes a group as one
-parameter and is decorated with :func:`option_groups`: typer builds the command from its
-signature, so the decorator shows typer the group's options in that parameter's place (the
-same names, flags, help and order as if they were written out there), and hands the command
-the values typer parsed as one group, which also knows the rules of its options.
+``cli/control.py``. A command takes a group as one parameter and is decorated with
+:func:`option_groups`: typer builds the command from its signature, so the decorator shows
+typer the group's options in that parameter's place (the same names, flags, help and order as
+if they were written out there), and hands the command the values typer parsed as one group,
+which also knows the rules of its options.
 """
 
 from __future__ import annotations
@@ -63,22 +63,15 @@ def option_groups(command: Callable[..., R]) -> Callable[..., R]:
     return wrapper
 
 
-UserOpt = Annotated[str | None, typer.Option("--user", "-u", help="A user id.")]
-TeamOpt = Annotated[str | None, typer.Option("--team", "-t", help="A team.")]
-KeyOpt = Annotated[str | None, typer.Option("--key", "-k", help="A virtual key.")]
-TagOpt = Annotated[str | None, typer.Option("--tag", "-g", help="A tag or endpoint.")]
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="A model.")]
-
-
 @dataclasses.dataclass(frozen=True)
 class ScopeNames(OptionGroup):
     """The scope options a command was given (None: not given)."""
 
-    user: UserOpt = None
-    team: TeamOpt = None
-    key: KeyOpt = None
-    tag: TagOpt = None
-    model: ModelOpt = None
+    user: Annotated[str | None, typer.Option("--user", "-u", help="A user id.")] = None
+    team: Annotated[str | None, typer.Option("--team", "-t", help="A team.")] = None
+    key: Annotated[str | None, typer.Option("--key", "-k", help="A virtual key.")] = None
+    tag: Annotated[str | None, typer.Option("--tag", "-g", help="A tag or endpoint.")] = None
+    model: Annotated[str | None, typer.Option("--model", "-m", help="A model.")] = None
 
     def _named(self) -> dict[str, str]:
         """The scope options given (a subclass's own options are not scopes)."""
