@@ -4,8 +4,9 @@ the outbox SQL the two SQL ledgers share.
 :meth:`~costwarden.ledger.base.AlertOutbox.finish_delivery` is :class:`DeliveryOutcomes`'
 here: a delivered row is done (no next attempt, no error, its delivery time); a failed one is
 pending again at its retry time, or failed for good when there is none, keeping its error.
-Either way the attempt counts. Each ledger stores the :class:`Outcome` in one step of its
-own (:meth:`DeliveryOutcomes._store_outcome`).
+Either way the attempt counts; an unknown id is a LedgerError and changes nothing. Each
+ledger stores the :class:`Outcome` in one step of its own
+(:meth:`DeliveryOutcomes._store_outcome`).
 """
 
 from __future__ import annotations
@@ -63,8 +64,7 @@ class DeliveryOutcomes:
         next_attempt_at: float | None,
         now: float,
     ) -> None:
-        """Record a delivery attempt's outcome: delivered, or failed with ``error`` and either a
-        retry time or None (given up); an unknown id is a LedgerError."""
+        """The Protocol's, by the rule of the module doc."""
         if delivered:
             outcome = Outcome("delivered", None, None, now)
         else:
