@@ -236,6 +236,20 @@ def test_bad_keys_are_refused_and_change_nothing(ctl: Any, bad: Any) -> None:
     assert state(ctl) == before
 
 
+def test_a_key_whose_metadata_cannot_be_stored_changes_nothing(ctl: Any) -> None:
+    # keys.create_key refuses such metadata with a typed error; the ledger itself must still
+    # refuse it before writing anything (the memory ledger has no rollback).
+    key = a_key()
+    ctl.put_key(key, actor="ann", now=NOW)
+    before = state(ctl)
+    unstorable = {"when": object()}
+    with pytest.raises(TypeError):
+        ctl.put_key(a_key("k2", "cw-two", metadata=unstorable), actor="ann", now=NOW)
+    with pytest.raises(TypeError):
+        ctl.update_key(replace(key, metadata=unstorable), expected=key, actor="ann", now=NOW)
+    assert state(ctl) == before
+
+
 def test_update_key_is_compare_and_set(ctl: Any) -> None:
     key = a_key(budget=TIGHT)
     ctl.put_key(key, actor="ann", now=NOW)

@@ -467,6 +467,32 @@ def test_lease_finish_and_history(ledger: Ledger) -> None:
         ledger.finish_delivery(10**9, delivered=True, error=None, next_attempt_at=None, now=NOW)
 
 
+def test_every_outcome_counts_the_attempt_and_a_success_clears_the_error(ledger: Ledger) -> None:
+    ledger.claim_alert("k", "p", ["retried", "given-up"], NOW)
+    retried, given_up = ledger.lease_deliveries(NOW, 30, limit=2)
+
+    def row(delivery_id: int) -> tuple[object, ...]:
+        [d] = [d for d in ledger.deliveries() if d.id == delivery_id]
+        return d.status, d.attempts, d.last_error, d.next_attempt_at, d.delivered_at
+
+    ledger.finish_delivery(
+        retried.id, delivered=False, error="503", next_attempt_at=NOW + 60, now=NOW
+    )
+    assert row(retried.id) == ("pending", 1, "503", NOW + 60, None)
+    ledger.finish_delivery(
+        retried.id, delivered=True, error=None, next_attempt_at=None, now=NOW + 61
+    )
+    assert row(retried.id) == ("delivered", 2, None, None, NOW + 61)
+    ledger.finish_delivery(
+        given_up.id, delivered=False, error="gone", next_attempt_at=None, now=NOW
+    )
+    assert row(given_up.id) == ("failed", 1, "gone", None, None)
+    before = ledger.deliveries()
+    with pytest.raises(LedgerError, match="no alert delivery with id 0"):
+        ledger.finish_delivery(0, delivered=True, error=None, next_attempt_at=None, now=NOW)
+    assert ledger.deliveries() == before
+
+
 def test_deliveries_history_is_newest_first_and_filtered(ledger: Ledger) -> None:
     for i in range(5):
         ledger.claim_alert(f"k{i}", f"p{i}", ["x"], NOW + i)

@@ -415,25 +415,6 @@ def to_us(when: datetime | None) -> int | None:
     return None if when is None else round(when.timestamp() * 1_000_000)
 
 
-def one_scope(**named: str | None) -> tuple[dict[str, str], str]:
-    """The single scope option given (``{"user": "alice"}``, ``"user:alice"``) or global."""
-    given = {k: v for k, v in named.items() if v is not None}
-    if len(given) > 1:
-        raise typer.BadParameter(
-            f"name one scope at a time, got {', '.join('--' + k for k in given)}"
-        )
-    for kind, name in given.items():
-        if not name:
-            raise typer.BadParameter(f"--{kind} needs a non-empty name")
-        return {kind: name}, f"{kind}:{name}"
-    return {}, "global"
-
-
-UserOpt = Annotated[str | None, typer.Option("--user", "-u", help="A user id.")]
-TeamOpt = Annotated[str | None, typer.Option("--team", "-t", help="A team.")]
-KeyOpt = Annotated[str | None, typer.Option("--key", "-k", help="A virtual key.")]
-TagOpt = Annotated[str | None, typer.Option("--tag", "-g", help="A tag or endpoint.")]
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="A model.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 SinceOpt = Annotated[
     str | None,

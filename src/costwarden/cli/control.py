@@ -10,12 +10,13 @@ is a usage error (exit 2) or a costwarden error (exit 1), checked before anythin
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import re
 import socket
 import time
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 from rich.table import Table
@@ -24,14 +25,7 @@ from costwarden.budget import Budget, Scope, get_zone
 from costwarden.budget_sources import LEDGER, SourcedBudget, in_force, merge
 from costwarden.cli.base import (
     JsonOpt,
-    KeyOpt,
-    ModelOpt,
-    SinceOpt,
     State,
-    TagOpt,
-    TeamOpt,
-    UntilOpt,
-    UserOpt,
     app,
     budget_cells,
     command_group,
@@ -39,11 +33,16 @@ from costwarden.cli.base import (
     handles_errors,
     local_time,
     money,
-    one_scope,
-    parse_when,
     print_json,
     print_table,
     state,
+)
+from costwarden.cli.options import (
+    ALL_TIME,
+    OptionGroup,
+    ScopeNames,
+    TimeRange,
+    option_groups,
 )
 from costwarden.control import DEFAULT_KINDS, DEFAULT_PREFIX, VirtualKey, budget_to_dict
 from costwarden.errors import CostwardenError
@@ -115,53 +114,51 @@ def _thresholds(text: str | None) -> tuple[float, ...] | None:
         ) from None
 
 
-DailyOpt = Annotated[str | None, typer.Option("--daily", help="Daily limit in USD.")]
-WeeklyOpt = Annotated[str | None, typer.Option("--weekly", help="ISO-week limit in USD.")]
-MonthlyOpt = Annotated[str | None, typer.Option("--monthly", help="Monthly limit in USD.")]
-PerRequestOpt = Annotated[
-    str | None, typer.Option("--per-request", help="Most one request may cost, USD.")
-]
-RollingOpt = Annotated[
-    list[str] | None,
-    typer.Option("--rolling", help="SECONDS=USD, a rolling window (repeatable): 3600=2.00."),
-]
-TimezoneOpt = Annotated[
-    str | None, typer.Option("--timezone", help="IANA zone of the periods (default UTC).")
-]
-ThresholdsOpt = Annotated[
-    str | None, typer.Option("--thresholds", help="Alert thresholds, e.g. 0.5,0.8,1.0.")
-]
+@dataclasses.dataclass(frozen=True)
+class BudgetLimits(OptionGroup):
+    """The limit options of ``budgets set`` and ``keys create`` (None: not given)."""
+
+    daily: Annotated[str | None, typer.Option("--daily", help="Daily limit in USD.")] = None
+    weekly: Annotated[str | None, typer.Option("--weekly", help="ISO-week limit in USD.")] = None
+    monthly: Annotated[str | None, typer.Option("--monthly", help="Monthly limit in USD.")] = None
+    per_request: Annotated[
+        str | None, typer.Option("--per-request", help="Most one request may cost, USD.")
+    ] = None
+    rolling: Annotated[
+        list[str] | None,
+        typer.Option("--rolling", help="SECONDS=USD, a rolling window (repeatable): 3600=2.00."),
+    ] = None
+    timezone: Annotated[
+        str | None, typer.Option("--timezone", help="IANA zone of the periods (default UTC).")
+    ] = None
+    thresholds: Annotated[
+        str | None, typer.Option("--thresholds", help="Alert thresholds, e.g. 0.5,0.8,1.0.")
+    ] = None
+
+    def budget(self) -> Budget | None:
+        """The budget the options describe (a typed error for a bad one); None when no limit
+        option was given."""
+        limits = {
+            "daily_limit": _usd(self.daily, "--daily"),
+            "weekly_limit": _usd(self.weekly, "--weekly"),
+            "monthly_limit": _usd(self.monthly, "--monthly"),
+            "per_request_limit": _usd(self.per_request, "--per-request"),
+        }
+        windows = _rolling(self.rolling or [])
+        if all(v is None for v in limits.values()) and windows is None:
+            return None
+        return Budget(
+            limits["daily_limit"],
+            limits["monthly_limit"],
+            limits["per_request_limit"],
+            weekly_limit=limits["weekly_limit"],
+            rolling_limits=windows,
+            timezone=self.timezone or "UTC",
+            alert_thresholds=_thresholds(self.thresholds),
+        )
 
 
-def _budget(
-    daily: str | None,
-    weekly: str | None,
-    monthly: str | None,
-    per_request: str | None,
-    rolling: list[str] | None,
-    timezone: str | None,
-    thresholds: str | None,
-) -> Budget | None:
-    """The budget the options describe (a typed error for a bad one); None when no limit
-    option was given."""
-    limits = {
-        "daily_limit": _usd(daily, "--daily"),
-        "weekly_limit": _usd(weekly, "--weekly"),
-        "monthly_limit": _usd(monthly, "--monthly"),
-        "per_request_limit": _usd(per_request, "--per-request"),
-    }
-    windows = _rolling(rolling or [])
-    if all(v is None for v in limits.values()) and windows is None:
-        return None
-    return Budget(
-        limits["daily_limit"],
-        limits["monthly_limit"],
-        limits["per_request_limit"],
-        weekly_limit=limits["weekly_limit"],
-        rolling_limits=windows,
-        timezone=timezone or "UTC",
-        alert_thresholds=_thresholds(thresholds),
-    )
+_NO_LIMITS: Final = BudgetLimits()
 
 
 def describe(budget: Budget) -> str:
@@ -178,34 +175,34 @@ def describe(budget: Budget) -> str:
     return f"{', '.join(parts) or 'no limits'} ({budget.timezone})"
 
 
-def _target(
-    user: str | None,
-    team: str | None,
-    key: str | None,
-    tag: str | None,
-    model: str | None,
-    default_for: str | None,
-) -> str:
-    """The scope string the options name: ``global``, ``user:alice`` or ``default:user``."""
-    _, scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
-    if default_for is None:
-        return scope
-    if scope != "global":
-        raise typer.BadParameter("--default-for names a kind of scope: name no scope with it")
-    if default_for not in DEFAULT_KINDS:
-        raise typer.BadParameter(
-            f"{default_for!r}: a default budget is for one of {', '.join(DEFAULT_KINDS)}",
-            param_hint="--default-for",
-        )
-    return DEFAULT_PREFIX + default_for
+@dataclasses.dataclass(frozen=True)
+class BudgetScope(ScopeNames):
+    """Whose budget ``budgets set`` and ``budgets rm`` mean: one scope, or with ``--default-for``
+    the default budget of a kind of scope."""
+
+    default_for: Annotated[
+        str | None,
+        typer.Option(
+            "--default-for", help="The default budget of every user/team/key/tag/model without one."
+        ),
+    ] = None
+
+    def scope(self) -> str:
+        """The scope string the options name: ``global``, ``user:alice`` or ``default:user``."""
+        _, scope = self.one()
+        if self.default_for is None:
+            return scope
+        if scope != "global":
+            raise typer.BadParameter("--default-for names a kind of scope: name no scope with it")
+        if self.default_for not in DEFAULT_KINDS:
+            raise typer.BadParameter(
+                f"{self.default_for!r}: a default budget is for one of {', '.join(DEFAULT_KINDS)}",
+                param_hint="--default-for",
+            )
+        return DEFAULT_PREFIX + self.default_for
 
 
-DefaultForOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--default-for", help="The default budget of every user/team/key/tag/model without one."
-    ),
-]
+_GLOBAL: Final = BudgetScope()
 
 
 def sourced_budgets(st: State, ledger: ControlLedger) -> dict[str, SourcedBudget]:
@@ -222,21 +219,11 @@ budgets_app = command_group(
 
 @budgets_app.command("set")
 @handles_errors
+@option_groups
 def budgets_set(
     ctx: typer.Context,
-    user: UserOpt = None,
-    team: TeamOpt = None,
-    key: KeyOpt = None,
-    tag: TagOpt = None,
-    model: ModelOpt = None,
-    default_for: DefaultForOpt = None,
-    daily: DailyOpt = None,
-    weekly: WeeklyOpt = None,
-    monthly: MonthlyOpt = None,
-    per_request: PerRequestOpt = None,
-    rolling: RollingOpt = None,
-    timezone: TimezoneOpt = None,
-    thresholds: ThresholdsOpt = None,
+    target: BudgetScope = _GLOBAL,
+    limits: BudgetLimits = _NO_LIMITS,
     unlimited: Annotated[
         bool,
         typer.Option("--unlimited", help="No limit at all (exempts a scope from a default)."),
@@ -244,8 +231,8 @@ def budgets_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Store the budget of one scope (default: global) in the ledger, replacing its old one."""
-    scope = _target(user, team, key, tag, model, default_for)
-    budget = _budget(daily, weekly, monthly, per_request, rolling, timezone, thresholds)
+    scope = target.scope()
+    budget = limits.budget()
     if budget is None and not unlimited:
         raise typer.BadParameter(
             "give at least one limit (--daily, --weekly, --monthly, --per-request, --rolling), "
@@ -254,7 +241,7 @@ def budgets_set(
     if budget is not None and unlimited:
         raise typer.BadParameter("--unlimited takes no limit options")
     if budget is None:
-        budget = Budget(None, None, None, timezone=timezone or "UTC")
+        budget = Budget(None, None, None, timezone=limits.timezone or "UTC")
     st = state(ctx)
     ledger = _ledger(st, write=True)
     old = ledger.control_snapshot().get(scope)
@@ -318,18 +305,10 @@ def budgets_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 @budgets_app.command("rm")
 @handles_errors
-def budgets_rm(
-    ctx: typer.Context,
-    user: UserOpt = None,
-    team: TeamOpt = None,
-    key: KeyOpt = None,
-    tag: TagOpt = None,
-    model: ModelOpt = None,
-    default_for: DefaultForOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
+@option_groups
+def budgets_rm(ctx: typer.Context, target: BudgetScope = _GLOBAL, as_json: JsonOpt = False) -> None:
     """Remove the ledger's budget of one scope (default: global)."""
-    scope = _target(user, team, key, tag, model, default_for)
+    scope = target.scope()
     st = state(ctx)
     ledger = _ledger(st, write=False)
     local = st.config.budget_table().get(scope)
@@ -439,19 +418,25 @@ def _key_dict(key: VirtualKey, now: float) -> dict[str, Any]:
     return {**key.as_dict(), "status": key_status(key, now)}
 
 
+def _show_secret(key: VirtualKey, secret: str, now: float, done: str, as_json: bool) -> None:
+    """Show a key's new secret, this once, with the warning to store it: in the JSON document,
+    or after the line ``done`` (the warning on stderr)."""
+    if as_json:
+        print_json({"key": _key_dict(key, now), "secret": secret, "warning": SECRET_WARNING})
+        return
+    typer.echo(done)
+    typer.echo(f"secret: {secret}")
+    typer.echo(SECRET_WARNING, err=True)
+
+
 @keys_app.command("create")
 @handles_errors
+@option_groups
 def keys_create(
     ctx: typer.Context,
     user: Annotated[str | None, typer.Option("--user", "-u", help="Its spend counts for.")] = None,
     team: Annotated[str | None, typer.Option("--team", "-t", help="Its spend counts for.")] = None,
-    daily: DailyOpt = None,
-    weekly: WeeklyOpt = None,
-    monthly: MonthlyOpt = None,
-    per_request: PerRequestOpt = None,
-    rolling: RollingOpt = None,
-    timezone: TimezoneOpt = None,
-    thresholds: ThresholdsOpt = None,
+    limits: BudgetLimits = _NO_LIMITS,
     models: Annotated[
         list[str] | None,
         typer.Option("--models", help="Allowed models, comma-separated (default: all)."),
@@ -469,7 +454,7 @@ def keys_create(
     """Create a virtual key; its secret is printed this once."""
     from costwarden.keys import create_key
 
-    budget = _budget(daily, weekly, monthly, per_request, rolling, timezone, thresholds)
+    budget = limits.budget()
     st = state(ctx)
     at = time.time()
     expires_at = _future(expires, st.config.timezone, "--expires")
@@ -491,13 +476,8 @@ def keys_create(
         actor=cli_actor(),
         now=at,
     )
-    if as_json:
-        print_json({"key": _key_dict(key, at), "secret": secret, "warning": SECRET_WARNING})
-        return
-    typer.echo(f"Created key {key.key_id} (scope {key.scope}).")
-    typer.echo(f"secret: {secret}")
-    typer.echo(SECRET_WARNING, err=True)
-    if budget is not None:
+    _show_secret(key, secret, at, f"Created key {key.key_id} (scope {key.scope}).", as_json)
+    if budget is not None and not as_json:
         typer.echo(f"budget: {describe(budget)}")
 
 
@@ -557,12 +537,9 @@ def keys_rotate(
     st = state(ctx)
     key, secret = rotate_key(_ledger(st, write=False), key_id, grace=seconds, actor=cli_actor())
     now = time.time()
+    _show_secret(key, secret, now, f"Rotated key {key.key_id}.", as_json)
     if as_json:
-        print_json({"key": _key_dict(key, now), "secret": secret, "warning": SECRET_WARNING})
         return
-    typer.echo(f"Rotated key {key.key_id}.")
-    typer.echo(f"secret: {secret}")
-    typer.echo(SECRET_WARNING, err=True)
     if key.grace_until is not None:
         typer.echo(
             f"The old secret ({key.previous_prefix}…) stays valid until "
@@ -592,10 +569,10 @@ def keys_revoke(
 # -- audit ---------------------------------------------------------------------------------------
 @app.command()
 @handles_errors
+@option_groups
 def audit(
     ctx: typer.Context,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
+    span: TimeRange = ALL_TIME,
     target: Annotated[
         str | None, typer.Option("--target", help="Only this scope or key:<id>.")
     ] = None,
@@ -605,8 +582,7 @@ def audit(
     """Changes to budgets and keys, newest first: when, who, what, old and new values."""
     st = state(ctx)
     zone = st.config.timezone
-    start = parse_when(since, zone, option="--since")
-    end = parse_when(until, zone, option="--until", end=True)
+    start, end = span.bounds(zone)
     events = _ledger(st, write=False).audit(
         since=None if start is None else start.timestamp(),
         until=None if end is None else end.timestamp(),

@@ -17,22 +17,13 @@ from costwarden.budget import Scope
 from costwarden.budget_sources import in_force
 from costwarden.cli.base import (
     JsonOpt,
-    KeyOpt,
-    ModelOpt,
-    SinceOpt,
-    TagOpt,
-    TeamOpt,
     TzOpt,
-    UntilOpt,
-    UserOpt,
     app,
     handles_errors,
     local_time,
     money,
     money_row,
     money_usd,
-    one_scope,
-    parse_when,
     print_json,
     print_table,
     progress_bar,
@@ -40,6 +31,7 @@ from costwarden.cli.base import (
     to_us,
     zone_option,
 )
+from costwarden.cli.options import ALL_TIME, NO_NAMES, ScopeNames, TimeRange, option_groups
 from costwarden.errors import InvalidInputError
 from costwarden.ledger import InspectableLedger
 from costwarden.ledger.billing import stream_records
@@ -48,17 +40,10 @@ from costwarden.money import Nanos, nanos_to_usd, usd_to_nanos
 
 @app.command()
 @handles_errors
-def status(
-    ctx: typer.Context,
-    user: UserOpt = None,
-    team: TeamOpt = None,
-    key: KeyOpt = None,
-    tag: TagOpt = None,
-    model: ModelOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
+@option_groups
+def status(ctx: typer.Context, names: ScopeNames = NO_NAMES, as_json: JsonOpt = False) -> None:
     """Spend, limits, reserved, remaining and reset times of one scope (default: global)."""
-    scope_kw, scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
+    scope_kw, scope = names.one()
     st = state(ctx)
     manager = st.manager()
     info = manager.status(**scope_kw)
@@ -100,35 +85,18 @@ class RecordsFormat(enum.StrEnum):
     json = "json"
 
 
-def _filter(**named: str | None) -> reports.RecordFilter:
-    for kind, name in named.items():
-        if name is not None and not name:
-            raise typer.BadParameter(f"--{kind} needs a non-empty name")
-    return reports.RecordFilter(**named)
-
-
 def _count(ledger: Any) -> int | None:
     """How many records the ledger holds (a progress bar's total), where it can say."""
     return ledger.count_records() if isinstance(ledger, InspectableLedger) else None
 
 
-def _range(st: Any, since: str | None, until: str | None, zone: str) -> tuple[Any, Any]:
-    start = parse_when(since, zone, option="--since")
-    end = parse_when(until, zone, option="--until", end=True)
-    return start, end
-
-
 @app.command()
 @handles_errors
+@option_groups
 def records(
     ctx: typer.Context,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
-    user: UserOpt = None,
-    team: TeamOpt = None,
-    key: KeyOpt = None,
-    tag: TagOpt = None,
-    model: ModelOpt = None,
+    span: TimeRange = ALL_TIME,
+    names: ScopeNames = NO_NAMES,
     limit: Annotated[
         int | None,
         typer.Option("--limit", "-n", min=1, help="Show the latest N (table default 50)."),
@@ -146,8 +114,8 @@ def records(
         fmt = RecordsFormat.json
     st = state(ctx)
     zone = zone_option(tz, st.config.timezone)
-    start, end = _range(st, since, until, zone)
-    wanted = _filter(user=user, team=team, key=key, model=model, tag=tag)
+    start, end = span.bounds(zone)
+    wanted = reports.RecordFilter(**names.given())
     ledger = st.ledger()
     if fmt is RecordsFormat.csv and limit is None:
         stream = wanted.apply(stream_records(ledger, to_us(start), to_us(end)))
@@ -229,18 +197,14 @@ class ReportFormat(enum.StrEnum):
 
 @app.command()
 @handles_errors
+@option_groups
 def report(
     ctx: typer.Context,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
+    span: TimeRange = ALL_TIME,
     by: Annotated[GroupBy, typer.Option("--by", "-b", help="Group spend by.")] = GroupBy.model,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
-    user: UserOpt = None,
-    team: TeamOpt = None,
-    key: KeyOpt = None,
-    tag: TagOpt = None,
-    model: ModelOpt = None,
+    names: ScopeNames = NO_NAMES,
     tz: TzOpt = None,
     vs_billed: Annotated[
         bool,
@@ -264,8 +228,8 @@ def report(
         raise typer.BadParameter("--output needs --format csv, json or xlsx")
     st = state(ctx)
     zone = zone_option(tz, st.config.timezone)
-    start, end = _range(st, since, until, zone)
-    wanted = _filter(user=user, team=team, key=key, model=model, tag=tag)
+    start, end = span.bounds(zone)
+    wanted = reports.RecordFilter(**names.given())
     ledger = st.ledger()
     if vs_billed:
         from costwarden.cli.billing import vs_billed_report
@@ -389,14 +353,11 @@ class Period(enum.StrEnum):
 
 @app.command()
 @handles_errors
+@option_groups
 def reset(
     ctx: typer.Context,
     period: Annotated[Period, typer.Argument(help="daily, weekly or monthly")],
-    user: UserOpt = None,
-    team: TeamOpt = None,
-    key: KeyOpt = None,
-    tag: TagOpt = None,
-    model: ModelOpt = None,
+    names: ScopeNames = NO_NAMES,
     every: Annotated[
         bool, typer.Option("--all", help="Every scope with spend in the period, budgeted or not.")
     ] = False,
@@ -405,7 +366,7 @@ def reset(
     """Start the period's count afresh: one scope, or by default every scope a budget covers
     (each with a budget of its own, and each covered by a default budget that has spend in
     the period). History is kept; each reset is recorded as a ledger event."""
-    scope_kw, scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
+    scope_kw, scope = names.one()
     if every and scope_kw:
         raise typer.BadParameter("--all resets every scope: name no scope with it")
     manager = state(ctx).manager()

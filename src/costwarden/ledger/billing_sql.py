@@ -8,10 +8,11 @@ the lines it has already stored (a model-less line keeps ``model = ''``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
-from costwarden.ledger.billing import HIGH_US, LOW_US, BillLine
+from costwarden.ledger.billing import HIGH_US, LOW_US, BillLine, after_key, check_batch
+from costwarden.records import StoredRecord
 
 _COLUMNS: Final = (
     "provider, start_us, end_us, account, model, item, cost_nanos, input_tokens, "
@@ -112,6 +113,30 @@ def line_from_row(row: Sequence[Any]) -> BillLine:
         source=source,
         imported_at=float(at),
     )
+
+
+def record_batches(
+    read: Callable[[tuple[int, ...]], Sequence[Sequence[Any]]],
+    decode: Callable[[Sequence[Any]], StoredRecord],
+    since_us: int | None,
+    until_us: int | None,
+    batch: int,
+) -> Iterator[StoredRecord]:
+    """``iter_records`` of a SQL ledger: the records of ``[since_us, until_us)`` in ``(ts_us, id)``
+    order, ``batch`` rows at a time. ``read(params)`` runs the ledger's :func:`batch_sql` with
+    the parameters of one batch, each in a transaction of its own (none stays open between
+    batches); ``decode`` makes a row a record."""
+    check_batch(batch)
+    after = first_after(since_us)
+    while True:
+        rows = read(batch_params(after, until_us, batch))
+        if not rows:
+            return
+        records = [decode(row) for row in rows]
+        yield from records
+        if len(rows) < batch:
+            return
+        after = after_key(records)
 
 
 def batch_sql(columns: str, placeholder: str) -> str:

@@ -1,10 +1,12 @@
 """The control plane every ledger implements: budgets, virtual keys and their audit log.
 
-:class:`ControlPlane` is the Protocol; :class:`SQLControl` implements it once for both SQL
-ledgers (their SQL is the same but for the placeholder), over three hooks each ledger adds:
-a write transaction, a read transaction and :meth:`ControlPlane.control_version`. The memory
-ledger has its own dict-based twin (``memory_control``); the conformance suite holds all
-three to the same answers.
+:class:`ControlPlane` is the Protocol; :class:`ControlRules` implements it once for every
+backend, over a :class:`ControlStore` (the steps of one transaction on the backend's control
+data) that each backend opens: :class:`~costwarden.ledger.control_sql.SQLControl` for both
+SQL ledgers (their SQL is the same but for the placeholder), ``memory_control`` for the memory
+ledger (dicts under its lock). Each also has its own :meth:`ControlPlane.control_version` and
+:meth:`ControlPlane.control_snapshot`; the conformance suite holds all three to the same
+answers.
 
 Rules every backend keeps:
 
@@ -20,9 +22,9 @@ Rules every backend keeps:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from costwarden.budget import Budget
 from costwarden.control import (
@@ -39,9 +41,6 @@ from costwarden.control import (
     loads_or_none,
 )
 from costwarden.errors import InvalidInputError
-
-Execute = Callable[..., Any]
-"""``execute(sql, params)`` on the backend's connection; SQL written with ``?`` placeholders."""
 
 
 @runtime_checkable
@@ -151,6 +150,22 @@ def audit_texts(
     return (None if old is None else dumps(old)), (None if new is None else dumps(new))
 
 
+AuditRow = tuple[float, str, str, str, str | None, str | None]
+"""An audit event as the ledgers store it: at, actor, action, target, old and new (JSON)."""
+
+
+def audit_row(
+    at: float,
+    actor: str,
+    action: str,
+    target: str,
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
+) -> AuditRow:
+    """The row of an audit event whose ``old`` and ``new`` values are dicts (or None)."""
+    return (at, actor, action, target, *audit_texts(old, new))
+
+
 def audit_from_row(r: Sequence[Any]) -> AuditEvent:
     """An :class:`AuditEvent` from ``(id, at, actor, action, target, old, new)``."""
     return AuditEvent(
@@ -158,18 +173,10 @@ def audit_from_row(r: Sequence[Any]) -> AuditEvent:
     )
 
 
-# -- the SQL implementation ---------------------------------------------------------------------
-_KEY_COLUMNS: Final = (
-    "k.key_id, k.hash, k.prefix, k.created_at, k.user_id, k.team, b.budget, k.models, k.rpm, "
-    "k.tpm, k.expires_at, k.metadata, k.revoked_at, k.previous_hash, k.previous_prefix, "
-    "k.grace_until"
-)
-_KEY_FROM: Final = "virtual_keys k LEFT JOIN budgets b ON b.scope = 'key:' || k.key_id"
-_BUMP: Final = (
-    "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) "
-    "WHERE key = 'control_version' RETURNING value"
-)
-_BUDGET_COLUMNS: Final = "scope, budget, version, updated_at, actor"
+# -- the rows both the memory and the SQL ledgers store --------------------------------------
+def budget_from_row(row: Sequence[Any]) -> StoredBudget:
+    """A StoredBudget from a ``budgets`` row: ``(scope, budget, version, updated_at, actor)``."""
+    return StoredBudget(row[0], budget_from_json(row[1]), int(row[2]), float(row[3]), row[4])
 
 
 def key_from_row(row: Sequence[Any]) -> VirtualKey:
@@ -218,72 +225,76 @@ def key_params(key: VirtualKey) -> tuple[Any, ...]:
     )
 
 
-def _stored_budget(row: Sequence[Any]) -> StoredBudget:
-    return StoredBudget(row[0], budget_from_json(row[1]), int(row[2]), float(row[3]), row[4])
+# -- the rules, once, over each backend's steps ------------------------------------------------
+class ControlStore(Protocol):
+    """The steps of one transaction on a backend's control data, which :class:`ControlRules`
+    is written over. Values are stored as the rows and JSON of the ``schema_control`` tables
+    (``key_params`` and ``budget_to_json``), so every backend answers alike."""
 
+    def bump(self) -> int:
+        """Move the control version on; the new version."""
+        ...
 
-class SQLControl:
-    """:class:`ControlPlane` over SQL, for a ledger that supplies the hooks below."""
+    def budget(self, scope: str) -> StoredBudget | None:
+        """The stored budget of ``scope``, or None."""
+        ...
 
-    # -- hooks the ledger supplies --------------------------------------------------------------
-    def _control_write(self) -> AbstractContextManager[Execute]:
-        """One write transaction (committed on exit, rolled back on error), after which
-        :meth:`control_version` differs for every process."""
-        raise NotImplementedError
-
-    def _control_read(self, *, snapshot: bool) -> AbstractContextManager[Execute]:
-        """One read transaction; with ``snapshot``, consistent with :meth:`_snapshot_version`."""
-        raise NotImplementedError
-
-    def _snapshot_version(self, execute: Execute) -> int:
-        """Inside ``_control_read(snapshot=True)``: the version the data read belongs to."""
-        raise NotImplementedError
-
-    # -- shared logic ----------------------------------------------------------------------------
-    @staticmethod
-    def _bump(execute: Execute) -> int:
-        return int(execute(_BUMP, ()).fetchone()[0])
-
-    @staticmethod
-    def _audit(
-        execute: Execute,
-        now: float,
-        actor: str,
-        action: str,
-        target: str,
-        old: dict[str, Any] | None,
-        new: dict[str, Any] | None,
+    def write_budget(
+        self, scope: str, budget: Budget | None, version: int, now: float, actor: str
     ) -> None:
-        execute(
-            "INSERT INTO audit_log (at, actor, action, target, old, new) VALUES (?,?,?,?,?,?)",
-            (now, actor, action, target, *audit_texts(old, new)),
-        )
+        """Store ``budget`` as the budget of ``scope`` at ``version``; None removes it."""
+        ...
 
-    @staticmethod
-    def _budget_row(execute: Execute, scope: str) -> StoredBudget | None:
-        row = execute(f"SELECT {_BUDGET_COLUMNS} FROM budgets WHERE scope = ?", (scope,)).fetchone()
-        return None if row is None else _stored_budget(row)
+    def key(self, key_id: str) -> VirtualKey | None:
+        """The key with id ``key_id`` (its budget joined in), or None."""
+        ...
 
-    @staticmethod
-    def _write_budget(
-        execute: Execute, scope: str, budget: Budget | None, version: int, now: float, actor: str
-    ) -> None:
-        if budget is None:
-            execute("DELETE FROM budgets WHERE scope = ?", (scope,))
-            return
-        execute(
-            f"INSERT INTO budgets ({_BUDGET_COLUMNS}) VALUES (?,?,?,?,?) "
-            "ON CONFLICT (scope) DO UPDATE SET budget = excluded.budget, "
-            "version = excluded.version, updated_at = excluded.updated_at, "
-            "actor = excluded.actor",
-            (scope, budget_to_json(budget), version, now, actor),
-        )
+    def key_by_hash(self, key_hash: str) -> VirtualKey | None:
+        """The key whose current or previous hash is ``key_hash``, or None."""
+        ...
+
+    def keys(self) -> list[VirtualKey]:
+        """Every key, oldest first (then by id)."""
+        ...
+
+    def secret_taken(self, key_hash: str, other_than: str | None = None) -> bool:
+        """Whether a key (other than ``other_than``) has ``key_hash`` as its current or previous
+        hash."""
+        ...
+
+    def insert_key(self, row: tuple[Any, ...]) -> None:
+        """Store a new key's row (:func:`key_params`; its budget is :meth:`write_budget`'s)."""
+        ...
+
+    def replace_key(self, row: tuple[Any, ...]) -> None:
+        """Overwrite the row of the key with the id of ``row`` (:func:`key_params`)."""
+        ...
+
+    def audit(self, row: AuditRow) -> None:
+        """Append an audit event (its id is the next one)."""
+        ...
+
+    def events(
+        self, since: float | None, until: float | None, target: str | None, limit: int
+    ) -> list[AuditEvent]:
+        """Audit events in ``[since, until)`` (on ``target`` if given), newest first."""
+        ...
+
+
+class ControlRules:
+    """:class:`ControlPlane` for a ledger that opens a :class:`ControlStore` per transaction
+    (and has its own ``control_version`` and ``control_snapshot``): the rules of the module
+    doc, kept here once for every backend. The methods are the Protocol's, documented there."""
+
+    def _control_store(self, *, write: bool) -> AbstractContextManager[ControlStore]:
+        """One transaction on the control data: with ``write``, committed on exit (rolled back
+        on error), after which :meth:`ControlPlane.control_version` differs for every process
+        once the version was bumped."""
+        raise NotImplementedError
 
     def control_snapshot(self) -> ControlSnapshot:
-        with self._control_read(snapshot=True) as execute:
-            version = self._snapshot_version(execute)
-            rows = execute(f"SELECT {_BUDGET_COLUMNS} FROM budgets ORDER BY scope", ()).fetchall()
-        return ControlSnapshot(version, tuple(_stored_budget(r) for r in rows))
+        """The backend's own: the version must belong to the budgets read with it."""
+        raise NotImplementedError
 
     def budgets(self) -> list[StoredBudget]:
         return list(self.control_snapshot().budgets)
@@ -292,113 +303,73 @@ class SQLControl:
         scope = budget_scope(scope)
         text = budget_to_json(budget)  # a typed error for a non-Budget, before any write
         now = check_change(actor, now)
-        with self._control_write() as execute:
-            old = self._budget_row(execute, scope)
-            version = self._bump(execute)
+        with self._control_store(write=True) as store:
+            old = store.budget(scope)
+            version = store.bump()
             stored = StoredBudget(scope, budget_from_json(text), version, now, actor)
-            self._write_budget(execute, scope, budget, version, now, actor)
-            self._audit(
-                execute,
-                now,
-                actor,
-                "budget.put",
-                scope,
-                None if old is None else old.as_dict(),
-                stored.as_dict(),
-            )
+            store.write_budget(scope, budget, version, now, actor)
+            before = None if old is None else old.as_dict()
+            store.audit(audit_row(now, actor, "budget.put", scope, before, stored.as_dict()))
         return stored
 
     def remove_budget(self, scope: str, *, actor: str, now: float) -> StoredBudget | None:
         scope = budget_scope(scope)
         now = check_change(actor, now)
-        with self._control_write() as execute:
-            old = self._budget_row(execute, scope)
+        with self._control_store(write=True) as store:
+            old = store.budget(scope)
             if old is None:
                 return None
-            self._bump(execute)
-            self._write_budget(execute, scope, None, 0, now, actor)
-            self._audit(execute, now, actor, "budget.remove", scope, old.as_dict(), None)
+            store.bump()
+            store.write_budget(scope, None, 0, now, actor)
+            store.audit(audit_row(now, actor, "budget.remove", scope, old.as_dict(), None))
         return old
 
     def put_key(self, key: VirtualKey, *, actor: str, now: float) -> VirtualKey:
         check_key(key)
         now = check_change(actor, now)
-        params = key_params(key)
-        with self._control_write() as execute:
-            taken = execute(
-                "SELECT key_id FROM virtual_keys WHERE key_id = ? OR hash = ? OR previous_hash = ?",
-                (key.key_id, key.hash, key.hash),
-            ).fetchone()
-            if taken is not None:
+        row = key_params(key)  # unstorable metadata fails here, before anything is written
+        with self._control_store(write=True) as store:
+            if store.key(key.key_id) is not None or store.secret_taken(key.hash):
                 raise InvalidInputError(
                     f"a key with id {key.key_id!r} or the same secret exists; nothing stored"
                 )
-            version = self._bump(execute)
-            execute(
-                "INSERT INTO virtual_keys (key_id, hash, prefix, created_at, user_id, team, "
-                "models, rpm, tpm, expires_at, metadata, revoked_at, previous_hash, "
-                "previous_prefix, grace_until) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                params,
-            )
+            version = store.bump()
+            store.insert_key(row)
             if key.budget is not None:
-                self._write_budget(execute, key.scope, key.budget, version, now, actor)
-            self._audit(execute, now, actor, "key.create", key.scope, None, key.as_dict())
+                store.write_budget(key.scope, key.budget, version, now, actor)
+            store.audit(audit_row(now, actor, "key.create", key.scope, None, key.as_dict()))
         return key
-
-    def _key_where(self, execute: Execute, where: str, params: tuple[Any, ...]) -> list[Any]:
-        rows: list[Any] = execute(
-            f"SELECT {_KEY_COLUMNS} FROM {_KEY_FROM} WHERE {where}", params
-        ).fetchall()
-        return rows
 
     def key_by_hash(self, key_hash: str) -> VirtualKey | None:
         if not isinstance(key_hash, str):
             raise InvalidInputError("a key hash is a string of hex digits")
-        with self._control_read(snapshot=False) as execute:
-            rows = self._key_where(
-                execute, "k.hash = ? OR k.previous_hash = ?", (key_hash, key_hash)
-            )
-        return key_from_row(rows[0]) if rows else None
+        with self._control_store(write=False) as store:
+            return store.key_by_hash(key_hash)
 
     def key_by_id(self, key_id: str) -> VirtualKey | None:
         if not isinstance(key_id, str):
             raise InvalidInputError(f"a key id is a string, got {key_id!r}")
-        with self._control_read(snapshot=False) as execute:
-            rows = self._key_where(execute, "k.key_id = ?", (key_id,))
-        return key_from_row(rows[0]) if rows else None
+        with self._control_store(write=False) as store:
+            return store.key(key_id)
 
     def list_keys(self) -> list[VirtualKey]:
-        with self._control_read(snapshot=False) as execute:
-            rows = self._key_where(execute, "1 = 1 ORDER BY k.created_at, k.key_id", ())
-        return [key_from_row(r) for r in rows]
+        with self._control_store(write=False) as store:
+            return store.keys()
 
     def update_key(self, new: VirtualKey, *, expected: VirtualKey, actor: str, now: float) -> bool:
         now = check_key_update(new, expected, actor, now)
-        params = key_params(new)
-        with self._control_write() as execute:
-            rows = self._key_where(execute, "k.key_id = ?", (new.key_id,))
-            if not rows or key_from_row(rows[0]) != expected:
+        row = key_params(new)
+        with self._control_store(write=True) as store:
+            if store.key(new.key_id) != expected:
                 return False
-            if new.hash != expected.hash:
-                clash = execute(
-                    "SELECT key_id FROM virtual_keys WHERE key_id <> ? AND "
-                    "(hash = ? OR previous_hash = ?)",
-                    (new.key_id, new.hash, new.hash),
-                ).fetchone()
-                if clash is not None:
-                    raise InvalidInputError("another key has this secret; nothing changed")
-            version = self._bump(execute)
-            execute(
-                "UPDATE virtual_keys SET hash = ?, prefix = ?, created_at = ?, user_id = ?, "
-                "team = ?, models = ?, rpm = ?, tpm = ?, expires_at = ?, metadata = ?, "
-                "revoked_at = ?, previous_hash = ?, previous_prefix = ?, grace_until = ? "
-                "WHERE key_id = ?",
-                (*params[1:], new.key_id),
-            )
+            if new.hash != expected.hash and store.secret_taken(new.hash, new.key_id):
+                raise InvalidInputError("another key has this secret; nothing changed")
+            version = store.bump()
+            store.replace_key(row)
             if new.budget != expected.budget:
-                self._write_budget(execute, new.scope, new.budget, version, now, actor)
-            self._audit(
-                execute, now, actor, "key.update", new.scope, expected.as_dict(), new.as_dict()
+                store.write_budget(new.scope, new.budget, version, now, actor)
+            store.audit(
+                audit_row(now, actor, "key.update", new.scope, expected.as_dict(), new.as_dict())
             )
         return True
 
@@ -411,31 +382,23 @@ class SQLControl:
         limit: int = 100,
     ) -> list[AuditEvent]:
         check_audit_query(since, until, target, limit)
-        sql = (
-            "SELECT id, at, actor, action, target, old, new FROM audit_log WHERE at >= ? AND at < ?"
-        )
-        params: list[Any] = [
-            since if since is not None else -1e300,
-            until if until is not None else 1e300,
-        ]
-        if target is not None:
-            sql += " AND target = ?"
-            params.append(target)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
-        with self._control_read(snapshot=False) as execute:
-            rows = execute(sql, tuple(params)).fetchall()
-        return [audit_from_row(r) for r in rows]
+        with self._control_store(write=False) as store:
+            return store.events(since, until, target, limit)
 
 
 __all__ = [
+    "AuditRow",
     "ControlPlane",
-    "Execute",
-    "SQLControl",
+    "ControlRules",
+    "ControlStore",
     "audit_from_row",
+    "audit_row",
     "audit_texts",
+    "budget_from_row",
     "check_audit_query",
     "check_change",
     "check_key",
     "check_key_update",
+    "key_from_row",
+    "key_params",
 ]

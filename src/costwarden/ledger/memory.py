@@ -25,6 +25,7 @@ from costwarden.ledger.base import (
 )
 from costwarden.ledger.billing import BATCH, HIGH_US, LOW_US, BillLine, check_batch
 from costwarden.ledger.memory_control import MemoryControl, MemoryControlState
+from costwarden.ledger.outbox import DeliveryOutcomes, Outcome
 from costwarden.ledger.rollup_memory import MemoryRollups
 from costwarden.money import Nanos
 from costwarden.records import NewRecord, StoredRecord
@@ -32,7 +33,7 @@ from costwarden.records import NewRecord, StoredRecord
 _Key = tuple[str, str, int]  # (scope, period, start)
 
 
-class MemoryLedger(MemoryRollups, MemoryControl):
+class MemoryLedger(MemoryRollups, MemoryControl, DeliveryOutcomes):
     """A ledger held in this process's memory."""
 
     remote: Final = False
@@ -272,38 +273,23 @@ class MemoryLedger(MemoryRollups, MemoryControl):
                     out.append(leased)
             return out
 
-    def finish_delivery(
-        self,
-        delivery_id: int,
-        *,
-        delivered: bool,
-        error: str | None,
-        next_attempt_at: float | None,
-        now: float,
-    ) -> None:
+    def _store_outcome(self, delivery_id: int, outcome: Outcome) -> bool:
         with self._lock:
             i = delivery_id - 1
             if not 0 <= i < len(self._deliveries):
-                raise LedgerError(f"no alert delivery with id {delivery_id}")
+                return False
             d = self._deliveries[i]
-            if delivered:
-                d = replace(
-                    d,
-                    status="delivered",
-                    attempts=d.attempts + 1,
-                    delivered_at=now,
-                    next_attempt_at=None,
-                    last_error=None,
-                )
-            else:
-                d = replace(
-                    d,
-                    status="pending" if next_attempt_at is not None else "failed",
-                    attempts=d.attempts + 1,
-                    next_attempt_at=next_attempt_at,
-                    last_error=error,
-                )
-            self._deliveries[i] = d
+            self._deliveries[i] = replace(
+                d,
+                status=outcome.status,
+                attempts=d.attempts + 1,
+                next_attempt_at=outcome.next_attempt_at,
+                last_error=outcome.last_error,
+                delivered_at=d.delivered_at
+                if outcome.delivered_at is None
+                else outcome.delivered_at,
+            )
+            return True
 
     def deliveries(self, since: float | None = None, limit: int = 100) -> list[Delivery]:
         with self._lock:

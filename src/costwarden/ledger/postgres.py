@@ -59,7 +59,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout, TooManyRequest
 from costwarden import forksafe
 from costwarden.caching import BoundedCache, remember
 from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
-from costwarden.ledger import billing_sql
+from costwarden.ledger import billing_sql, outbox
 from costwarden.ledger.base import (
     Bucket,
     BucketUsage,
@@ -68,8 +68,8 @@ from costwarden.ledger.base import (
     LedgerEvent,
     LimitCheck,
 )
-from costwarden.ledger.billing import BATCH, BillLine, after_key, check_batch
-from costwarden.ledger.control import Execute, SQLControl
+from costwarden.ledger.billing import BATCH, BillLine
+from costwarden.ledger.control_sql import Execute, SQLControl
 from costwarden.ledger.migrations import apply_migrations
 from costwarden.ledger.rollup_postgres import PostgresRollups
 from costwarden.ledger.rows import APPEND_COLUMNS, POSTGRES_RECORDS, SELECT_COLUMNS
@@ -87,10 +87,8 @@ _SCHEMA_RE: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Deadlocks and serialization failures roll the whole transaction back, so a retry is safe.
 _RETRIES: Final = 3
 
-_DELIVERY_COLUMNS = (
-    "id, dedup_key, channel, payload, status, attempts, created_at, next_attempt_at, "
-    "last_error, delivered_at"
-)
+_STORE_OUTCOME = outbox.STORE_OUTCOME_SQL.replace("?", "%s")
+_HISTORY = outbox.HISTORY_SQL.replace("?", "%s")
 # set_config(..., true) lasts to the end of this statement's transaction: it chooses whether
 # the hold's commit waits for the WAL flush (see synchronous_holds in the module doc).
 _RESERVE = (
@@ -158,7 +156,7 @@ WITH due AS (
        FOR UPDATE SKIP LOCKED
 ), leased AS (
     UPDATE deliveries d SET next_attempt_at = %(until)s FROM due WHERE d.id = due.id
-    RETURNING {", ".join("d." + c.strip() for c in _DELIVERY_COLUMNS.split(","))}, due.due_at
+    RETURNING {", ".join("d." + c.strip() for c in outbox.DELIVERY_COLUMNS.split(","))}, due.due_at
 )
 SELECT * FROM leased ORDER BY due_at, id
 """
@@ -201,7 +199,7 @@ def _hint(exc: Exception) -> str:
     return f"; costwarden's own options are {', '.join(_OWN_OPTIONS)}, the rest go to libpq"
 
 
-class PostgresLedger(PostgresRollups, SQLControl):
+class PostgresLedger(PostgresRollups, SQLControl, outbox.DeliveryOutcomes):
     """A ledger in one PostgreSQL schema, shared by every process and host that opens it."""
 
     remote: Final = True
@@ -647,43 +645,17 @@ class PostgresLedger(PostgresRollups, SQLControl):
         rows = self._run("lease_deliveries", lambda c: c.execute(_LEASE, params).fetchall())
         return [_delivery(r[:10]) for r in rows]
 
-    def finish_delivery(
-        self,
-        delivery_id: int,
-        *,
-        delivered: bool,
-        error: str | None,
-        next_attempt_at: float | None,
-        now: float,
-    ) -> None:
-        def run(conn: _Conn) -> int:
-            if delivered:
-                return conn.execute(
-                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, "
-                    "delivered_at = %s, next_attempt_at = NULL, last_error = NULL WHERE id = %s",
-                    (now, delivery_id),
-                ).rowcount
-            return conn.execute(
-                "UPDATE deliveries SET status = %s, attempts = attempts + 1, "
-                "next_attempt_at = %s, last_error = %s WHERE id = %s",
-                (
-                    "pending" if next_attempt_at is not None else "failed",
-                    next_attempt_at,
-                    error,
-                    delivery_id,
-                ),
-            ).rowcount
-
-        if self._run("finish_delivery", run) == 0:
-            raise LedgerError(f"no alert delivery with id {delivery_id}")
+    def _store_outcome(self, delivery_id: int, outcome: outbox.Outcome) -> bool:
+        params = outcome.params(delivery_id)
+        return (
+            self._run("finish_delivery", lambda c: c.execute(_STORE_OUTCOME, params).rowcount) > 0
+        )
 
     def deliveries(self, since: float | None = None, limit: int = 100) -> list[Delivery]:
         rows = self._run(
             "deliveries",
             lambda c: c.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE created_at >= %s "
-                "ORDER BY id DESC LIMIT %s",
-                (since if since is not None else float("-inf"), limit),
+                _HISTORY, (since if since is not None else float("-inf"), limit)
             ).fetchall(),
         )
         return [_delivery(r) for r in rows]
@@ -775,22 +747,11 @@ class PostgresLedger(PostgresRollups, SQLControl):
         self, since_us: int | None = None, until_us: int | None = None, batch: int = BATCH
     ) -> Iterator[StoredRecord]:
         query = billing_sql.batch_sql(SELECT_COLUMNS, "%s")
-        after = billing_sql.first_after(since_us)
-        check_batch(batch)
-        while True:
-            params = billing_sql.batch_params(after, until_us, batch)
 
-            def read(c: _Conn, p: tuple[int, ...] = params) -> list[tuple[Any, ...]]:
-                return c.execute(query, p).fetchall()
+        def read(params: tuple[int, ...]) -> list[tuple[Any, ...]]:
+            return self._run("iter_records", lambda c: c.execute(query, params).fetchall())
 
-            rows = self._run("iter_records", read)
-            if not rows:
-                return
-            records = [POSTGRES_RECORDS.decode(row) for row in rows]
-            yield from records
-            if len(rows) < batch:
-                return
-            after = after_key(records)
+        return billing_sql.record_batches(read, POSTGRES_RECORDS.decode, since_us, until_us, batch)
 
     def put_bill_lines(self, lines: Sequence[BillLine]) -> int:
         query = billing_sql.upsert_sql("%s")

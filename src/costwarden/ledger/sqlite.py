@@ -46,7 +46,7 @@ from typing import Any, Final
 from costwarden import forksafe
 from costwarden.caching import BoundedCache, remember
 from costwarden.errors import ConfigurationError, LedgerError, LedgerUnavailableError
-from costwarden.ledger import billing_sql
+from costwarden.ledger import billing_sql, outbox
 from costwarden.ledger.base import (
     MINUTE,
     Bucket,
@@ -56,8 +56,8 @@ from costwarden.ledger.base import (
     LedgerEvent,
     LimitCheck,
 )
-from costwarden.ledger.billing import BATCH, BillLine, after_key, check_batch
-from costwarden.ledger.control import Execute, SQLControl
+from costwarden.ledger.billing import BATCH, BillLine
+from costwarden.ledger.control_sql import Execute, SQLControl
 from costwarden.ledger.migrations import apply_migrations
 from costwarden.ledger.rollup_sqlite import SQLiteRollups
 from costwarden.ledger.rows import APPEND_COLUMNS, SELECT_COLUMNS, SQLITE_RECORDS
@@ -133,7 +133,7 @@ def _create_private(path: str) -> None:
     os.close(fd)
 
 
-class SQLiteLedger(SQLiteRollups, SQLControl):
+class SQLiteLedger(SQLiteRollups, SQLControl, outbox.DeliveryOutcomes):
     """A ledger in one SQLite file, shared by every thread and process that opens it."""
 
     remote: Final = False
@@ -637,7 +637,7 @@ class SQLiteLedger(SQLiteRollups, SQLControl):
     def lease_deliveries(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]:
         with self._write() as conn:
             rows = conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE status = 'pending' "
+                f"SELECT {outbox.DELIVERY_COLUMNS} FROM deliveries WHERE status = 'pending' "
                 "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
                 (now, limit),
             ).fetchall()
@@ -661,42 +661,15 @@ class SQLiteLedger(SQLiteRollups, SQLControl):
             for r in rows
         ]
 
-    def finish_delivery(
-        self,
-        delivery_id: int,
-        *,
-        delivered: bool,
-        error: str | None,
-        next_attempt_at: float | None,
-        now: float,
-    ) -> None:
+    def _store_outcome(self, delivery_id: int, outcome: outbox.Outcome) -> bool:
         with self._write() as conn:
-            if delivered:
-                cur = conn.execute(
-                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, "
-                    "delivered_at = ?, next_attempt_at = NULL, last_error = NULL WHERE id = ?",
-                    (now, delivery_id),
-                )
-            else:
-                cur = conn.execute(
-                    "UPDATE deliveries SET status = ?, attempts = attempts + 1, "
-                    "next_attempt_at = ?, last_error = ? WHERE id = ?",
-                    (
-                        "pending" if next_attempt_at is not None else "failed",
-                        next_attempt_at,
-                        error,
-                        delivery_id,
-                    ),
-                )
-            if cur.rowcount == 0:
-                raise LedgerError(f"no alert delivery with id {delivery_id}")
+            cur = conn.execute(outbox.STORE_OUTCOME_SQL, outcome.params(delivery_id))
+        return cur.rowcount > 0
 
     def deliveries(self, since: float | None = None, limit: int = 100) -> list[Delivery]:
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE created_at >= ? "
-                "ORDER BY id DESC LIMIT ?",
-                (since if since is not None else float("-inf"), limit),
+                outbox.HISTORY_SQL, (since if since is not None else float("-inf"), limit)
             ).fetchall()
         return [Delivery(*r) for r in rows]
 
@@ -757,21 +730,13 @@ class SQLiteLedger(SQLiteRollups, SQLControl):
     def iter_records(
         self, since_us: int | None = None, until_us: int | None = None, batch: int = BATCH
     ) -> Iterator[StoredRecord]:
-        sql = billing_sql.batch_sql(SELECT_COLUMNS, "?")
-        after = billing_sql.first_after(since_us)
-        check_batch(batch)
-        while True:
+        query = billing_sql.batch_sql(SELECT_COLUMNS, "?")
+
+        def read(params: tuple[int, ...]) -> list[Any]:
             with self._read() as conn:
-                rows = conn.execute(
-                    sql, billing_sql.batch_params(after, until_us, batch)
-                ).fetchall()
-            if not rows:
-                return
-            records = [SQLITE_RECORDS.decode(row) for row in rows]
-            yield from records
-            if len(rows) < batch:
-                return
-            after = after_key(records)
+                return conn.execute(query, params).fetchall()
+
+        return billing_sql.record_batches(read, SQLITE_RECORDS.decode, since_us, until_us, batch)
 
     def put_bill_lines(self, lines: Sequence[BillLine]) -> int:
         sql = billing_sql.upsert_sql("?")
@@ -878,12 +843,6 @@ class _WriteTransaction:
             if totals:
                 ledger._board.unlock()
             ledger._lock.release()
-
-
-_DELIVERY_COLUMNS = (
-    "id, dedup_key, channel, payload, status, attempts, created_at, next_attempt_at, "
-    "last_error, delivered_at"
-)
 
 
 __all__ = ["MINUTE", "SQLiteLedger", "path_from_url"]
