@@ -32,10 +32,10 @@ from costwarden.dashboard.auth import COOKIE, SESSION_SECONDS, Sessions, Viewer
 from costwarden.dashboard.background import Advice, AdviceCache, Refresher
 from costwarden.dashboard.budgets import gauges
 from costwarden.dashboard.filters import RANGES, STEPS, Filters, parse_filters
+from costwarden.dashboard.formatting import places_for, usd
 from costwarden.errors import CostwardenError, InvalidInputError, KeyAuthError
 from costwarden.ledger.rollup import DIMENSIONS, Rollups
 from costwarden.manager import BudgetManager
-from costwarden.money import format_usd
 
 _HERE = Path(str(resources.files("costwarden.dashboard")))
 ADVICE_RECORDS: Final = 20_000
@@ -47,10 +47,6 @@ _CSP: Final = (
 )
 
 
-def _usd(nanos: int | None) -> str:
-    return "—" if nanos is None else format_usd(nanos)
-
-
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
@@ -59,7 +55,8 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["usd"] = _usd
+    env.filters["usd"] = usd  # one rule for money: see dashboard/formatting.py
+    env.filters["places"] = places_for
     env.filters["num"] = lambda n: f"{n:,}"
     env.filters["pct"] = lambda x: f"{x:.1f}%"
     return env

@@ -64,6 +64,12 @@ class Series:
         """The spend of period ``i`` over every model."""
         return sum(v[i] for v in self.values.values())
 
+    def columns(self) -> list[list[Nanos]]:
+        """The figures table's amount columns: each model's spend per period (in
+        :attr:`models` order), then the periods' totals."""
+        totals = [self.period_total(i) for i in range(len(self.periods))]
+        return [*(self.values[m] for m in self.models), totals]
+
     def chart_json(self, tz: str) -> str:
         """The data the page's uPlot chart draws (x: local period starts as epoch seconds
         of their local midnight; y: USD per model)."""
