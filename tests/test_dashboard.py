@@ -274,7 +274,7 @@ def test_a_revoked_keys_session_ends_at_once(tmp_path: Path) -> None:
 def test_mounted_under_a_prefix_every_link_keeps_it(fx: Fixture) -> None:
     inner = dashboard_app(fx.manager, clock=NOW.timestamp, background=False)
     outer = Starlette(routes=[Mount("/dashboard", app=inner)])
-    c = TestClient(outer)
+    c = TestClient(outer, client=("::1", 50000))
     html = c.get("/dashboard/?range=7d").text
     assert 'src="/dashboard/static/vendor/htmx-2.0.11.min.js"' in html
     assert 'href="/dashboard/budgets?range=7d"' in html
@@ -283,9 +283,29 @@ def test_mounted_under_a_prefix_every_link_keeps_it(fx: Fixture) -> None:
     assert links and all(u.startswith("/dashboard/") for u in links), links
 
 
+def test_the_open_app_answers_only_this_machine(fx: Fixture) -> None:
+    """No login: a request from another address gets a 403 naming the fix, whatever the
+    path (pages, assets, login); with a master key the login page is served to anyone."""
+    for far in ("192.0.2.7", "2001:db8::7", "testclient"):
+        c = TestClient(dashboard_app(fx.manager, background=False), client=(far, 50000))
+        for path in ("/", "/breakdown?by=user", "/static/app.js", "/login"):
+            r = c.get(path)
+            assert r.status_code == 403, (far, path)
+            assert "no login (no master key is set)" in r.text and far in r.text
+            assert "Set a master key" in r.text and "127.0.0.1" in r.text
+    for near in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
+        c = TestClient(dashboard_app(fx.manager, background=False), client=(near, 50000))
+        assert c.get("/").status_code == 200, near
+    c = TestClient(dashboard_app(fx.manager, master_key=MASTER), client=("192.0.2.7", 50000))
+    assert c.get("/login").status_code == 200
+    assert c.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
 def test_the_command_refuses_an_open_dashboard_off_loopback() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert is_loopback("[::1]") and is_loopback("::ffff:127.0.0.1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
+    assert not is_loopback("::") and not is_loopback("myhost") and not is_loopback(None)
     check_exposure("127.0.0.1", None, False)
     check_exposure("0.0.0.0", "a-master-key", False)
     check_exposure("0.0.0.0", None, True)
