@@ -71,6 +71,7 @@ from costwarden.ledger.base import (
 from costwarden.ledger.billing import BATCH, BillLine, after_key, check_batch
 from costwarden.ledger.control import Execute, SQLControl
 from costwarden.ledger.migrations import apply_migrations
+from costwarden.ledger.record_rows import PostgresRecordRows
 from costwarden.ledger.rollup_postgres import PostgresRollups
 from costwarden.ledger.rows import APPEND_COLUMNS, POSTGRES_RECORDS, SELECT_COLUMNS
 from costwarden.ledger.schema_postgres import MIGRATIONS
@@ -201,7 +202,7 @@ def _hint(exc: Exception) -> str:
     return f"; costwarden's own options are {', '.join(_OWN_OPTIONS)}, the rest go to libpq"
 
 
-class PostgresLedger(PostgresRollups, SQLControl):
+class PostgresLedger(PostgresRollups, PostgresRecordRows, SQLControl):
     """A ledger in one PostgreSQL schema, shared by every process and host that opens it."""
 
     remote: Final = True
