@@ -148,7 +148,7 @@ from costwarden import reports
 from costwarden.ledger import open_ledger
 url, what, out = sys.argv[1:4]
 ledger = open_ledger(url)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 if what == "csv":
     with open(out, "w", newline="", encoding="utf-8") as fh:
         n = reports.write_ledger_csv(ledger, fh, timezone="Europe/Paris")
@@ -176,14 +176,14 @@ elif what == "xlsxwriter":
     wb.close()
 else:
     n = 0
-took = time.perf_counter() - t0
+took, cpu = time.perf_counter() - t0, time.process_time() - c0
 # VmHWM: this process image's own peak (ru_maxrss keeps the forking parent's peak across exec)
 try:
     with open("/proc/self/status") as fh:
         peak = next(int(x.split()[1]) for x in fh if x.startswith("VmHWM:"))
 except OSError:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(n, took, peak)
+print(n, took, cpu, peak)
 """
 
 
@@ -237,10 +237,10 @@ def _exports(n: int, baseline_n: int) -> None:
             f"\nexports of a SQLite ledger, each in a fresh process (filled in "
             f"{time.perf_counter() - t0:.0f} s):"
         )
-        print("| export | records | time | records/s | file | peak RSS | over idle |")
-        print("|---|---|---|---|---|---|---|")
+        print("| export | records | time | CPU | records/s | file | peak RSS | over idle |")
+        print("|---|---|---|---|---|---|---|---|")
 
-        def child(what: str, ledger: str, out: str) -> tuple[int, float, int]:
+        def child(what: str, ledger: str, out: str) -> tuple[int, float, float, int]:
             done = subprocess.run(
                 [sys.executable, "-c", _EXPORT_CHILD, ledger, what, out],
                 env=env,
@@ -248,10 +248,10 @@ def _exports(n: int, baseline_n: int) -> None:
                 capture_output=True,
                 text=True,
             )
-            count, took, rss = done.stdout.split()
-            return int(count), float(took), int(rss)
+            count, took, cpu, rss = done.stdout.split()
+            return int(count), float(took), float(cpu), int(rss)
 
-        _, _, idle = child("idle", url, "")
+        _, _, _, idle = child("idle", url, "")
         for what, ledger, count in (
             ("csv", url, n),
             ("csv-objects", url, n),
@@ -260,7 +260,7 @@ def _exports(n: int, baseline_n: int) -> None:
             ("xlsx", small, baseline_n),
         ):
             out = f"{tmp}/out.{'csv' if what.startswith('csv') else 'xlsx'}"
-            got, took, rss = child(what, ledger, out)
+            got, took, cpu, rss = child(what, ledger, out)
             assert got == count
             size = os.path.getsize(out) / 1e6
             label = {
@@ -270,8 +270,8 @@ def _exports(n: int, baseline_n: int) -> None:
                 "xlsxwriter": "XlsxWriter constant_memory, the records sheet alone",
             }[what]
             print(
-                f"| {label} | {got:,} | {took:.1f} s | {got / took:,.0f} | {size:.0f} MB | "
-                f"{rss / 1024:.0f} MB | {(rss - idle) / 1024:.0f} MB |"
+                f"| {label} | {got:,} | {took:.1f} s | {cpu:.1f} s | {got / took:,.0f} | "
+                f"{size:.0f} MB | {rss / 1024:.0f} MB | {(rss - idle) / 1024:.0f} MB |"
             )
             os.unlink(out)
 
