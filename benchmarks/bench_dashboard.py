@@ -142,7 +142,7 @@ def time_views(path: Path, now: float, repeats: int) -> list[tuple[str, float, f
         mgr.set_default_budget("user", Budget(daily_limit=100.0))
         app = dashboard_app(mgr, clock=lambda: now, background=True)
         out = []
-        with TestClient(app) as client:
+        with TestClient(app, client=("127.0.0.1", 50000)) as client:  # the open app: loopback
             client.get("/advice")  # starts the advice in its thread; its time is below
             t0 = time.perf_counter()
             while "Reading the last week" in client.get("/advice").text:

@@ -2,13 +2,15 @@
 the export of a large ledger (records CSV, the XLSX workbook) with each one's peak memory.
 
 ``python -m benchmarks reports`` (add ``--quick`` for smaller sizes; ``--exports-only`` for the
-export figures alone). Figures: records grouped per second by each key; CSV/JSON/XLSX writing
-of a 1,000-row report; ``costwarden --version`` start-up; ``costwarden report`` as a real
-process on a SQLite ledger (fetch + group + write); then, each in a fresh child process reading
-the ledger through ``iter_records``: ``write_records_csv``, ``write_workbook`` (summary, charts,
-every grouping, the records sheet) and, for comparison, XlsxWriter's own ``constant_memory``
-mode writing the same records sheet, with the child's peak RSS (``VmHWM``) beside that
-of a child that only imports and opens the ledger.
+export figures alone; ``--export-records=N`` for an export ledger of N records instead of 1M).
+Figures: records grouped per second by each key; CSV/JSON/XLSX writing of a 1,000-row report;
+``costwarden --version`` start-up; ``costwarden report`` as a real process on a SQLite ledger
+(fetch + group + write); then, each in a fresh child process: ``write_ledger_csv`` (rows
+straight from the ledger's batches, what ``costwarden records --format csv`` runs), the same
+file through record objects (``write_records_csv`` over ``iter_records``), ``write_workbook``
+(summary, charts, every grouping, the records sheet) and, for comparison, XlsxWriter's own
+``constant_memory`` mode writing the same records sheet, with the child's peak RSS (``VmHWM``)
+beside that of a child that only imports and opens the ledger.
 """
 
 from __future__ import annotations
@@ -146,8 +148,11 @@ from costwarden import reports
 from costwarden.ledger import open_ledger
 url, what, out = sys.argv[1:4]
 ledger = open_ledger(url)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 if what == "csv":
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        n = reports.write_ledger_csv(ledger, fh, timezone="Europe/Paris")
+elif what == "csv-objects":
     with open(out, "w", newline="", encoding="utf-8") as fh:
         n = reports.write_records_csv(ledger.iter_records(), fh, timezone="Europe/Paris")
 elif what == "xlsx":
@@ -171,14 +176,14 @@ elif what == "xlsxwriter":
     wb.close()
 else:
     n = 0
-took = time.perf_counter() - t0
+took, cpu = time.perf_counter() - t0, time.process_time() - c0
 # VmHWM: this process image's own peak (ru_maxrss keeps the forking parent's peak across exec)
 try:
     with open("/proc/self/status") as fh:
         peak = next(int(x.split()[1]) for x in fh if x.startswith("VmHWM:"))
 except OSError:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(n, took, peak)
+print(n, took, cpu, peak)
 """
 
 
@@ -232,10 +237,10 @@ def _exports(n: int, baseline_n: int) -> None:
             f"\nexports of a SQLite ledger, each in a fresh process (filled in "
             f"{time.perf_counter() - t0:.0f} s):"
         )
-        print("| export | records | time | records/s | file | peak RSS | over idle |")
-        print("|---|---|---|---|---|---|---|")
+        print("| export | records | time | CPU | records/s | file | peak RSS | over idle |")
+        print("|---|---|---|---|---|---|---|---|")
 
-        def child(what: str, ledger: str, out: str) -> tuple[int, float, int]:
+        def child(what: str, ledger: str, out: str) -> tuple[int, float, float, int]:
             done = subprocess.run(
                 [sys.executable, "-c", _EXPORT_CHILD, ledger, what, out],
                 env=env,
@@ -243,28 +248,30 @@ def _exports(n: int, baseline_n: int) -> None:
                 capture_output=True,
                 text=True,
             )
-            count, took, rss = done.stdout.split()
-            return int(count), float(took), int(rss)
+            count, took, cpu, rss = done.stdout.split()
+            return int(count), float(took), float(cpu), int(rss)
 
-        _, _, idle = child("idle", url, "")
+        _, _, _, idle = child("idle", url, "")
         for what, ledger, count in (
             ("csv", url, n),
+            ("csv-objects", url, n),
             ("xlsx", url, n),
             ("xlsxwriter", small, baseline_n),
             ("xlsx", small, baseline_n),
         ):
-            out = f"{tmp}/out.{'csv' if what == 'csv' else 'xlsx'}"
-            got, took, rss = child(what, ledger, out)
+            out = f"{tmp}/out.{'csv' if what.startswith('csv') else 'xlsx'}"
+            got, took, cpu, rss = child(what, ledger, out)
             assert got == count
             size = os.path.getsize(out) / 1e6
             label = {
-                "csv": "records CSV (write_records_csv)",
+                "csv": "records CSV (write_ledger_csv: rows straight from the batches)",
+                "csv-objects": "records CSV through record objects (write_records_csv)",
                 "xlsx": "workbook (write_workbook: summary, charts, groupings, records)",
                 "xlsxwriter": "XlsxWriter constant_memory, the records sheet alone",
             }[what]
             print(
-                f"| {label} | {got:,} | {took:.1f} s | {got / took:,.0f} | {size:.0f} MB | "
-                f"{rss / 1024:.0f} MB | {(rss - idle) / 1024:.0f} MB |"
+                f"| {label} | {got:,} | {took:.1f} s | {cpu:.1f} s | {got / took:,.0f} | "
+                f"{size:.0f} MB | {rss / 1024:.0f} MB | {(rss - idle) / 1024:.0f} MB |"
             )
             os.unlink(out)
 
@@ -275,7 +282,11 @@ def main(argv: list[str]) -> None:
         _grouping([10_000] if quick else [10_000, 100_000, 1_000_000])
         _writers()
         _cli(20_000 if quick else 200_000)
-    _exports(50_000 if quick else 1_000_000, 10_000 if quick else 100_000)
+    n = 50_000 if quick else 1_000_000
+    for a in argv:
+        if a.startswith("--export-records="):
+            n = int(a.split("=", 1)[1].replace("_", ""))
+    _exports(n, min(n, 10_000 if quick else 100_000))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """The dashboard over HTTP (Starlette's test client on a real SQLite ledger): every view
 answers with the ledger's figures, filters live in the URL and bad ones are a 400 with the
-reason, logins (master key, virtual key) and what a key's holder may see, and the mount point."""
+reason, logins (master key, virtual key) and what a key's holder may see, the mount point, and
+money shown with one number of decimals per column."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -16,9 +19,9 @@ from starlette.testclient import TestClient
 
 from costwarden.cli.dashboard import check_exposure, is_loopback
 from costwarden.dashboard import dashboard_app
+from costwarden.dashboard.formatting import places_for, usd
 from costwarden.errors import ConfigurationError, InvalidInputError
 from costwarden.keys import revoke_key
-from costwarden.money import format_usd
 from tests.dashboard_data import NOW, Fixture, build
 
 MASTER = "master-key-for-tests"
@@ -34,7 +37,7 @@ def fx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
 
 def client(fx: Fixture, **kw: object) -> TestClient:
     app = dashboard_app(fx.manager, clock=NOW.timestamp, background=False, **kw)  # type: ignore[arg-type]
-    return TestClient(app)
+    return TestClient(app, client=("127.0.0.1", 50000))  # a browser on this machine
 
 
 def spent(fx: Fixture, days: int, **match: str) -> int:
@@ -73,7 +76,86 @@ def test_the_spend_view_shows_the_ledgers_total_and_the_range_changes_it(fx: Fix
         html = c.get(f"/?range={rng}").text
         total = int(re.search(r'id="total" data-nanos="(\d+)"', html).group(1))  # type: ignore[union-attr]
         assert total == spent(fx, days), rng
-        assert format_usd(total) in html
+        assert f'data-nanos="{total}">{usd(total)}<' in html
+
+
+class Tables(HTMLParser):
+    """Every ``<table>`` of a page as rows of ``(cell text, data-nanos of its row)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table: list[list[str]] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._table = self.tables.setdefault(str(dict(attrs).get("id")), [])
+        elif tag == "tr" and self._table is not None:
+            self._table.append([])
+        elif tag in ("td", "th") and self._table is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._table is not None:
+            self._table[-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def money_columns(html: str) -> dict[tuple[str, int], list[str]]:
+    """The money cells (``$...``) of every table, by (table id, column)."""
+    parser = Tables()
+    parser.feed(html)
+    out: dict[tuple[str, int], list[str]] = {}
+    for table, rows in parser.tables.items():
+        for row in rows[1:]:
+            for i, cell in enumerate(row):
+                if cell.lstrip("−-").startswith("$"):
+                    out.setdefault((table, i), []).append(cell)
+    return out
+
+
+def test_money_shows_one_number_of_decimals_per_column(fx: Fixture) -> None:
+    """The fixture's costs run from $0.001 to $0.017 a record: rounded one by one they printed
+    ``$0.02`` beside ``$0.008000``; a column now shares its decimals, enough for two
+    significant digits of its smallest non-zero figure."""
+    c = client(fx)
+    seen = 0
+    pages = ("/", "/?range=1d", "/breakdown?by=user", "/breakdown?by=model", "/top", "/records")
+    for path in pages:
+        for (table, col), cells in money_columns(c.get(path).text).items():
+            places = {len(x.rpartition(".")[2]) for x in cells}
+            assert len(places) == 1, (path, table, col, cells)
+            values = [Decimal(x.lstrip("−-$").replace(",", "")) for x in cells]
+            smallest = min((v for v in values if v), default=None)
+            if smallest is not None:  # two significant digits of the smallest, no more
+                assert Decimal(1).scaleb(-places.pop() + 1) <= smallest, (path, table, cells)
+            seen += len(cells)
+    assert seen > 100
+    top = client(fx).get("/top?range=30d").text
+    cost_cell = r'data-nanos="(\d+)"><td>[^<]*</td><td>[^<]*</td><td class="n">([^<]+)<'
+    shown = re.findall(cost_cell, top)
+    assert len(shown) == 25
+    for nanos, text in shown:  # each figure is its cost rounded half-even to those places
+        quantum = Decimal(1).scaleb(-len(text.split(".")[1]))
+        assert Decimal(text.lstrip("$")) == (Decimal(nanos) / 10**9).quantize(quantum)
+
+
+def test_the_money_rule() -> None:
+    column = [20_000_000, 8_000_000, 0]  # $0.02, $0.008, nothing
+    assert [usd(n, places_for(column)) for n in column] == ["$0.0200", "$0.0080", "$0.0000"]
+    assert places_for([0, None]) == 2 and usd(None) == "—" and usd(0) == "$0.00"
+    assert usd(4_010_000_000) == "$4.01" and usd(1_234_500_000_000) == "$1,234.50"
+    assert usd(1) == "$0.000000001"  # nine places at most: exact, never $0.00
+    assert usd(150_000) == "$0.00015" and usd(-8_000_000) == "-$0.0080"
+    assert usd(5_000_000, 2) == "$0.00" and usd(15_000_000, 2) == "$0.02"  # half-even
+    assert usd(25_000_000, 2) == "$0.02" and usd(125_000_000_000, 0 + 2) == "$125.00"
 
 
 def test_breakdown_by_user_matches_the_records_and_links_to_them(fx: Fixture) -> None:
@@ -192,7 +274,7 @@ def test_a_revoked_keys_session_ends_at_once(tmp_path: Path) -> None:
 def test_mounted_under_a_prefix_every_link_keeps_it(fx: Fixture) -> None:
     inner = dashboard_app(fx.manager, clock=NOW.timestamp, background=False)
     outer = Starlette(routes=[Mount("/dashboard", app=inner)])
-    c = TestClient(outer)
+    c = TestClient(outer, client=("::1", 50000))
     html = c.get("/dashboard/?range=7d").text
     assert 'src="/dashboard/static/vendor/htmx-2.0.11.min.js"' in html
     assert 'href="/dashboard/budgets?range=7d"' in html
@@ -201,9 +283,29 @@ def test_mounted_under_a_prefix_every_link_keeps_it(fx: Fixture) -> None:
     assert links and all(u.startswith("/dashboard/") for u in links), links
 
 
+def test_the_open_app_answers_only_this_machine(fx: Fixture) -> None:
+    """No login: a request from another address gets a 403 naming the fix, whatever the
+    path (pages, assets, login); with a master key the login page is served to anyone."""
+    for far in ("192.0.2.7", "2001:db8::7", "testclient"):
+        c = TestClient(dashboard_app(fx.manager, background=False), client=(far, 50000))
+        for path in ("/", "/breakdown?by=user", "/static/app.js", "/login"):
+            r = c.get(path)
+            assert r.status_code == 403, (far, path)
+            assert "no login (no master key is set)" in r.text and far in r.text
+            assert "Set a master key" in r.text and "127.0.0.1" in r.text
+    for near in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
+        c = TestClient(dashboard_app(fx.manager, background=False), client=(near, 50000))
+        assert c.get("/").status_code == 200, near
+    c = TestClient(dashboard_app(fx.manager, master_key=MASTER), client=("192.0.2.7", 50000))
+    assert c.get("/login").status_code == 200
+    assert c.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
 def test_the_command_refuses_an_open_dashboard_off_loopback() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert is_loopback("[::1]") and is_loopback("::ffff:127.0.0.1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
+    assert not is_loopback("::") and not is_loopback("myhost") and not is_loopback(None)
     check_exposure("127.0.0.1", None, False)
     check_exposure("0.0.0.0", "a-master-key", False)
     check_exposure("0.0.0.0", None, True)

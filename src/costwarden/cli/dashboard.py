@@ -2,12 +2,12 @@
 
 Without a login (no master key, no key logins) it serves only a loopback address: anyone who
 can reach the port would see every user's spend. Bound to anything else it refuses to start
-unless ``--master-key`` (or ``$COSTWARDEN_MASTER_KEY``) or ``--key-login`` is given.
+unless ``--master-key`` (or ``$COSTWARDEN_MASTER_KEY``) or ``--key-login`` is given; and the
+app itself answers only requests from this machine while it has no login (dashboard/auth.py).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Final
@@ -16,18 +16,9 @@ import typer
 
 from costwarden.cli.base import app, handles_errors, state
 from costwarden.errors import ConfigurationError
+from costwarden.loopback import is_loopback
 
 MASTER_KEY_ENV: Final = "COSTWARDEN_MASTER_KEY"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names only this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(host: str, master_key: str | None, key_login: bool) -> None:

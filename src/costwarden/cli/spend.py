@@ -6,6 +6,7 @@ import enum
 import json
 import sys
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -118,16 +119,23 @@ def records(
     wanted = reports.RecordFilter(**names.given())
     ledger = st.ledger()
     if fmt is RecordsFormat.csv and limit is None:
-        stream = wanted.apply(stream_records(ledger, to_us(start), to_us(end)))
         total = None if start or end or not wanted.empty else _count(ledger)
+        export = partial(
+            reports.write_ledger_csv,
+            ledger,
+            since_us=to_us(start),
+            until_us=to_us(end),
+            where=wanted,
+            timezone=zone,
+        )
         if output is None:
-            reports.write_records_csv(stream, sys.stdout, timezone=zone)
+            export(sys.stdout)
             return
         with (
             output.open("w", encoding="utf-8", newline="") as fh,
             progress_bar("Exporting records", total) as advance,
         ):
-            n = reports.write_records_csv(stream, fh, timezone=zone, progress=advance)
+            n = export(fh, progress=advance)
         typer.echo(f"wrote {output} ({n:,} records)")
         return
     if output is not None and fmt is RecordsFormat.table:

@@ -22,20 +22,21 @@ from urllib.parse import parse_qs
 import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from costwarden.dashboard import queries
-from costwarden.dashboard.auth import COOKIE, SESSION_SECONDS, Sessions, Viewer
+from costwarden.dashboard.auth import COOKIE, SESSION_SECONDS, LoopbackOnly, Sessions, Viewer
 from costwarden.dashboard.background import Advice, AdviceCache, Refresher
 from costwarden.dashboard.budgets import gauges
 from costwarden.dashboard.filters import RANGES, STEPS, Filters, parse_filters
+from costwarden.dashboard.formatting import places_for, usd
 from costwarden.errors import CostwardenError, InvalidInputError, KeyAuthError
 from costwarden.ledger.rollup import DIMENSIONS, Rollups
 from costwarden.manager import BudgetManager
-from costwarden.money import format_usd
 
 _HERE = Path(str(resources.files("costwarden.dashboard")))
 ADVICE_RECORDS: Final = 20_000
@@ -47,10 +48,6 @@ _CSP: Final = (
 )
 
 
-def _usd(nanos: int | None) -> str:
-    return "—" if nanos is None else format_usd(nanos)
-
-
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
@@ -59,7 +56,8 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["usd"] = _usd
+    env.filters["usd"] = usd  # one rule for money: see dashboard/formatting.py
+    env.filters["places"] = places_for
     env.filters["num"] = lambda n: f"{n:,}"
     env.filters["pct"] = lambda x: f"{x:.1f}%"
     return env
@@ -275,9 +273,10 @@ def dashboard_app(
 
     ``master_key``: a login with it sees everything. ``key_login`` (default: on when a master
     key is given): virtual-key holders may log in with their secret and see only their key.
-    Neither: no login at all (everyone sees everything): serve it on loopback only, as the
-    ``costwarden dashboard`` command does. ``background``: fold big backlogs and compute the
-    recommendations in threads (off: on the request, for tests).
+    Neither: no login at all, and then it answers only requests from this machine (any other
+    client gets a 403 saying to set a master key), wherever it is mounted. ``background``:
+    fold big backlogs and compute the recommendations in threads (off: on the request, for
+    tests).
     """
     if master_key is not None and (not isinstance(master_key, str) or len(master_key) < 8):
         raise InvalidInputError("master_key must be a string of at least 8 characters")
@@ -364,7 +363,9 @@ def dashboard_app(
         Route("/favicon.ico", favicon),
         Mount("/static", app=StaticFiles(directory=str(_HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # no login: only this machine may look (see dashboard/auth.py)
+    guard = [] if dash.sessions.required else [Middleware(LoopbackOnly)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=guard)
     app.state.dashboard = dash
     return app
 

@@ -2,8 +2,12 @@
 
 Three kinds of viewer:
 
-- **open** (no master key and no key logins configured): everyone sees everything. The
-  ``costwarden dashboard`` command allows this only on a loopback address.
+- **open** (no master key and no key logins configured): everyone who may connect sees
+  everything, so only this machine may: the app answers a request from any other address
+  (its peer, or the client a trusted proxy names in ``X-Forwarded-For``) with a 403 saying to
+  set a master key (:class:`LoopbackOnly`), wherever it is served (``costwarden dashboard``,
+  which also refuses to start off loopback, or the gateway's ``/dashboard`` without a master
+  key).
 - **admin**: logged in with the master key; sees everything.
 - **key holder**: logged in with a virtual key's secret (checked by
   :func:`costwarden.keys.authenticate`); sees only the scope ``key:<key_id>`` (its spend by
@@ -27,9 +31,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from costwarden.control import VirtualKey
 from costwarden.errors import UnknownKeyError
 from costwarden.keys import authenticate, hash_secret
+from costwarden.loopback import is_loopback
 
 COOKIE: Final = "cw_dashboard"
 SESSION_SECONDS: Final = 12 * 3600
@@ -57,6 +65,31 @@ class Viewer:
 
 
 OPEN: Final = Viewer(admin=True, open=True)
+REFUSED: Final = (
+    "This costwarden dashboard has no login (no master key is set), so it answers only "
+    "requests from this machine, and this one came from {client}. Set a master key "
+    "($COSTWARDEN_MASTER_KEY for the gateway, --master-key or --key-login for `costwarden "
+    "dashboard`) to log in from elsewhere, or open it on this machine (127.0.0.1).\n"
+)
+
+
+class LoopbackOnly:
+    """ASGI middleware of the open dashboard: a request whose client is not on this machine
+    (or is unknown: a Unix socket's peer) gets a 403 naming the fix, before any page is read."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            client = scope.get("client")
+            host = client[0] if client else None
+            if not is_loopback(host):
+                text = REFUSED.format(client=host or "an unknown address")
+                refusal = PlainTextResponse(text, status_code=403)
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class Sessions:
@@ -141,4 +174,4 @@ class Sessions:
         return data if isinstance(data, dict) else None
 
 
-__all__ = ["COOKIE", "OPEN", "Sessions", "Viewer"]
+__all__ = ["COOKIE", "OPEN", "REFUSED", "LoopbackOnly", "Sessions", "Viewer"]

@@ -64,6 +64,12 @@ class Series:
         """The spend of period ``i`` over every model."""
         return sum(v[i] for v in self.values.values())
 
+    def columns(self) -> list[list[Nanos]]:
+        """The figures table's amount columns: each model's spend per period (in
+        :attr:`models` order), then the periods' totals."""
+        totals = [self.period_total(i) for i in range(len(self.periods))]
+        return [*(self.values[m] for m in self.models), totals]
+
     def chart_json(self, tz: str) -> str:
         """The data the page's uPlot chart draws (x: local period starts as epoch seconds
         of their local midnight; y: USD per model)."""
@@ -152,10 +158,13 @@ def _windows(slots: Sequence[int], f: Filters) -> list[Window]:
 
 def top_requests(ledger: Rollups, f: Filters, n: int = TOP_N) -> list[StoredRecord]:
     """The ``n`` most expensive records of the scope and range (read from the ``n`` hours
-    whose most expensive record cost the most: see ledger/rollup.py)."""
+    whose most expensive record cost the most, and only the records of those hours that cost
+    at least the least of those maxima: see ledger/rollup.py)."""
     since, until = f.slots
-    slots = ledger.rollup_top_slots(f.kind, f.name, since, until, n)
-    return ledger.scope_records(f.kind, f.name, _windows(slots, f), by_cost=True, limit=n)
+    top = ledger.rollup_top_slots(f.kind, f.name, since, until, n)
+    floor = top[-1][1] if len(top) == n else 0
+    windows = _windows([slot for slot, _cost in top], f)
+    return ledger.scope_records(f.kind, f.name, windows, by_cost=True, limit=n, min_cost=floor)
 
 
 def latest_records(ledger: Rollups, f: Filters, limit: int = RECORDS_PAGE) -> list[StoredRecord]:

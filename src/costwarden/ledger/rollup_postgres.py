@@ -3,7 +3,8 @@ ledger/rollup.py for the gaps: ids that become visible after higher ones were fo
 
 One refresh is one transaction that locks ``rollup_state`` (refreshers take turns), folds the
 gap ids that have appeared and the next ids above the watermark, notes the ids still missing
-below it as gaps, and forgets the gaps no running transaction can fill any more.
+below it as gaps, and forgets the gaps no running transaction can fill any more. The reads
+are :class:`~costwarden.ledger.rollup_sql.SQLRollups`'.
 """
 
 from __future__ import annotations
@@ -12,18 +13,20 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from costwarden.ledger.rollup import GAP_GRACE_SECONDS, REFRESH_CHUNK, Window, check_rollup_args
-from costwarden.ledger.rollup_sql import POSTGRES
-from costwarden.ledger.rows import POSTGRES_RECORDS, SELECT_COLUMNS
-from costwarden.records import StoredRecord
+from costwarden.ledger.rollup import GAP_GRACE_SECONDS, REFRESH_CHUNK
+from costwarden.ledger.rollup_sql import POSTGRES, SQLRollups
+from costwarden.ledger.rows import POSTGRES_RECORDS
 
 _T = TypeVar("_T")
 _FOLD_RANGE = POSTGRES.fold("r.id > %(lo)s AND r.id <= %(hi)s")
 _FOLD_GAPS = POSTGRES.fold("r.id = ANY(%(gaps)s)")
 
 
-class PostgresRollups:
+class PostgresRollups(SQLRollups):
     """Mixin for PostgresLedger: needs its ``_run(what, fn)`` on a pooled connection."""
+
+    _rollup_sql = POSTGRES
+    _rollup_codec = POSTGRES_RECORDS
 
     rollup_gap_grace: float = GAP_GRACE_SECONDS
     """Seconds a gap is kept at least (see ledger/rollup.py)."""
@@ -50,12 +53,14 @@ class PostgresRollups:
                 ]
                 folded = len(filled)
                 if filled:
-                    conn.execute(_FOLD_GAPS, {"gaps": filled})
+                    for sql in _FOLD_GAPS:
+                        conn.execute(sql, {"gaps": filled})
                     conn.execute("DELETE FROM rollup_gaps WHERE id = ANY(%s)", (filled,))
                 top = conn.execute("SELECT MAX(id) FROM records").fetchone()[0]
                 hi = min(int(top or 0), lo + max(0, limit))
                 if hi > lo:
-                    conn.execute(_FOLD_RANGE, {"lo": lo, "hi": hi})
+                    for sql in _FOLD_RANGE:
+                        conn.execute(sql, {"lo": lo, "hi": hi})
                     folded += int(
                         conn.execute(
                             "SELECT COUNT(*) FROM records WHERE id > %s AND id <= %s", (lo, hi)
@@ -88,59 +93,6 @@ class PostgresRollups:
 
     def _rollup_query(self, sql: str, params: Sequence[Any]) -> list[Any]:
         return self._run("a dashboard query", lambda c: c.execute(sql, params).fetchall())
-
-    def rollup_series(
-        self, kind: str, name: str, since: int, until: int
-    ) -> list[tuple[int, str, int, int]]:
-        where, params = POSTGRES.scope_where(kind, name)
-        rows = self._rollup_query(
-            f"SELECT slot, model, spent, count FROM rollup WHERE {where} "
-            "AND slot >= %s AND slot < %s ORDER BY slot, model",
-            [*params, since, until],
-        )
-        return [(int(s), str(m), int(v), int(c)) for s, m, v, c in rows]
-
-    def rollup_breakdown(
-        self, dim: str, since: int, until: int, *, kind: str = "global", name: str = ""
-    ) -> list[tuple[str, int, int]]:
-        check_rollup_args(kind, dim)
-        if dim == "model":
-            where, params = POSTGRES.scope_where(kind, name)
-            sql = (
-                f"SELECT model, SUM(spent), SUM(count) FROM rollup WHERE {where} "
-                "AND slot >= %s AND slot < %s GROUP BY model"
-            )
-        else:
-            params = [dim]
-            sql = (
-                "SELECT name, SUM(spent), SUM(count) FROM rollup WHERE kind = %s "
-                "AND slot >= %s AND slot < %s GROUP BY name"
-            )
-        rows = self._rollup_query(sql, [*params, since, until])
-        out = [(str(n), int(s), int(c)) for n, s, c in rows]
-        return sorted(out, key=lambda r: (-r[1], r[0]))
-
-    def rollup_top_slots(self, kind: str, name: str, since: int, until: int, n: int) -> list[int]:
-        where, params = POSTGRES.scope_where(kind, name)
-        rows = self._rollup_query(
-            f"SELECT slot, MAX(max_cost) AS m FROM rollup WHERE {where} "
-            "AND slot >= %s AND slot < %s GROUP BY slot ORDER BY m DESC, slot DESC LIMIT %s",
-            [*params, since, until, n],
-        )
-        return [int(r[0]) for r in rows]
-
-    def scope_records(
-        self,
-        kind: str,
-        name: str,
-        windows: Sequence[Window],
-        *,
-        by_cost: bool,
-        limit: int,
-    ) -> list[StoredRecord]:
-        sql, params = POSTGRES.scope_records_sql(SELECT_COLUMNS, kind, name, windows, by_cost)
-        rows = self._rollup_query(sql, [*params, limit])
-        return [POSTGRES_RECORDS.decode(r) for r in rows]
 
 
 __all__ = ["PostgresRollups"]

@@ -281,5 +281,7 @@ MIGRATIONS: Final[list[list[str]]] = [
     billing_sql.POSTGRES_TABLE,
     # 6: hourly rollups per scope and model, kept by the dashboard (ledger/rollup.py)
     rollup_sql.POSTGRES_TABLES,
+    # 7: the daily level of the rollups, which the breakdowns read (ledger/rollup.py)
+    rollup_sql.POSTGRES_DAILY,
 ]
 """Each migration is a list of statements run in order in the migrating transaction."""

@@ -78,4 +78,6 @@ MIGRATIONS: Final[list[list[str]]] = [
     billing_sql.SQLITE_TABLE,
     # 6: hourly rollups per scope and model, kept by the dashboard (ledger/rollup.py)
     rollup_sql.SQLITE_TABLES,
+    # 7: the daily level of the rollups, which the breakdowns read (ledger/rollup.py)
+    rollup_sql.SQLITE_DAILY,
 ]

@@ -59,6 +59,7 @@ from costwarden.ledger.base import (
 from costwarden.ledger.billing import BATCH, BillLine
 from costwarden.ledger.control_sql import Execute, SQLControl
 from costwarden.ledger.migrations import apply_migrations
+from costwarden.ledger.record_rows import SQLiteRecordRows
 from costwarden.ledger.rollup_sqlite import SQLiteRollups
 from costwarden.ledger.rows import APPEND_COLUMNS, SELECT_COLUMNS, SQLITE_RECORDS
 from costwarden.ledger.schema_sqlite import MIGRATIONS
@@ -133,7 +134,7 @@ def _create_private(path: str) -> None:
     os.close(fd)
 
 
-class SQLiteLedger(SQLiteRollups, SQLControl, outbox.DeliveryOutcomes):
+class SQLiteLedger(SQLiteRollups, SQLiteRecordRows, SQLControl, outbox.DeliveryOutcomes):
     """A ledger in one SQLite file, shared by every thread and process that opens it."""
 
     remote: Final = False

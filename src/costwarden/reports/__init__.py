@@ -9,7 +9,8 @@ they chart) and carry the exact integer nano-USD in a column beside them.
   (every grouping from one pass); by user, team, model, key, tag, day, week, month, endpoint,
   provider, in any time zone.
 - :mod:`~costwarden.reports.csv`, :mod:`~costwarden.reports.json`: a report's file; the raw
-  records as CSV, streamed (:func:`write_records_csv`).
+  records as CSV, streamed (:func:`write_records_csv`; :func:`write_ledger_csv` straight from
+  a ledger's rows).
 - :mod:`~costwarden.reports.xlsx`: :func:`write_workbook` (summary sheet and charts, a sheet per
   grouping, the raw records in bounded memory) and :func:`write_xlsx` (one report).
 - :mod:`~costwarden.reports.filters`: :class:`RecordFilter`, which records a report covers.
@@ -17,7 +18,7 @@ they chart) and carry the exact integer nano-USD in a column beside them.
 
 from __future__ import annotations
 
-from costwarden.reports.csv import write_csv, write_records_csv
+from costwarden.reports.csv import write_csv, write_ledger_csv, write_records_csv
 from costwarden.reports.filters import RecordFilter
 from costwarden.reports.json import write_json
 from costwarden.reports.records import (
@@ -61,6 +62,7 @@ __all__ = [
     "usd_text",
     "write_csv",
     "write_json",
+    "write_ledger_csv",
     "write_records_csv",
     "write_workbook",
     "write_xlsx",

@@ -65,6 +65,8 @@ class LocalClock:
         self._lo = self._hi = 0
         self._offset_us = 0
         self._suffix = "+00:00"
+        self._hour = -(2**63)  # the local hour whose text is in _prefix
+        self._prefix = ""
 
     def _load(self, ts_us: int) -> None:
         hour = ts_us - ts_us % 3_600_000_000
@@ -87,9 +89,17 @@ class LocalClock:
         return ts_us + self._offset_us
 
     def iso(self, ts_us: int) -> str:
-        """``2026-11-02T08:30:00.000001+09:00``: ``datetime.isoformat()`` in the zone."""
-        local = _EPOCH + timedelta(microseconds=self.local_us(ts_us))
-        return local.isoformat() + self._suffix
+        """``2026-11-02T08:30:00.000001+09:00``: ``datetime.isoformat()`` in the zone (the
+        ``YYYY-MM-DDTHH:`` of the local hour made once per hour, the rest by arithmetic)."""
+        hour, rest = divmod(self.local_us(ts_us), 3_600_000_000)
+        if hour != self._hour:
+            self._hour = hour
+            self._prefix = (_EPOCH + timedelta(hours=hour)).isoformat()[:14]
+        minute, rest = divmod(rest, 60_000_000)
+        second, micro = divmod(rest, 1_000_000)
+        if micro:
+            return f"{self._prefix}{minute:02d}:{second:02d}.{micro:06d}{self._suffix}"
+        return f"{self._prefix}{minute:02d}:{second:02d}{self._suffix}"
 
     def excel(self, ts_us: int) -> float:
         """An Excel date serial of the local time (days since 1899-12-30)."""
