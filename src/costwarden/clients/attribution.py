@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from costwarden.errors import InvalidInputError
+from costwarden.records import Usage, UsageRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +45,48 @@ class Attribution:
         if self.endpoint and self.endpoint not in self.tags:
             return (*self.tags, self.endpoint)
         return self.tags
+
+
+def usage_record(
+    usage: Usage,
+    who: Attribution,
+    *,
+    model: str,
+    provider: str | None,
+    request_id: str | None,
+    service_tier: str | None,
+    metadata: dict[str, Any] | None,
+    cost_usd: float | None,
+    latency_ms: float | None,
+    status: str,
+    estimated: bool,
+) -> UsageRecord:
+    """The record of a call that used ``usage``, for ``who``: every count of the usage and every
+    field of the attribution but its request id, which the caller chooses with the rest (all
+    named, so no default of :class:`UsageRecord` is written twice)."""
+    return UsageRecord(
+        model=model,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cost_usd=cost_usd,
+        user_id=who.user,
+        endpoint=who.endpoint,
+        request_id=request_id,
+        team=who.team,
+        key=who.key,
+        provider=provider,
+        tags=who.tags,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        input_audio_tokens=usage.input_audio_tokens,
+        cache_audio_read_tokens=usage.cache_audio_read_tokens,
+        output_audio_tokens=usage.output_audio_tokens,
+        web_searches=usage.web_searches,
+        service_tier=service_tier,
+        latency_ms=latency_ms,
+        status=status,
+        estimated=estimated,
+        metadata=metadata,
+    )
