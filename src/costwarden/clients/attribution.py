@@ -1,7 +1,8 @@
 """Attribution: who and what a tracked call is for.
 
-Copied onto every record of the call, and used to pick the budgets it must fit (user, team,
-virtual key, tags; the endpoint counts as a tag scope).
+Copied onto every record of the call (:func:`usage_record` builds a record from a call's usage
+and its attribution), and used to pick the budgets it must fit (user, team, virtual key, tags;
+the endpoint counts as a tag scope).
 """
 
 from __future__ import annotations
@@ -65,17 +66,8 @@ def usage_record(
     field of the attribution but its request id, which the caller chooses with the rest (all
     named, so no default of :class:`UsageRecord` is written twice)."""
     return UsageRecord(
-        model=model,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
-        cost_usd=cost_usd,
-        user_id=who.user,
-        endpoint=who.endpoint,
-        request_id=request_id,
-        team=who.team,
-        key=who.key,
-        provider=provider,
-        tags=who.tags,
         cache_read_tokens=usage.cache_read_tokens,
         cache_write_tokens=usage.cache_write_tokens,
         reasoning_tokens=usage.reasoning_tokens,
@@ -84,9 +76,18 @@ def usage_record(
         cache_audio_read_tokens=usage.cache_audio_read_tokens,
         output_audio_tokens=usage.output_audio_tokens,
         web_searches=usage.web_searches,
+        user_id=who.user,
+        team=who.team,
+        key=who.key,
+        endpoint=who.endpoint,
+        tags=who.tags,
+        model=model,
+        provider=provider,
+        request_id=request_id,
         service_tier=service_tier,
+        metadata=metadata,
+        cost_usd=cost_usd,
         latency_ms=latency_ms,
         status=status,
         estimated=estimated,
-        metadata=metadata,
     )
