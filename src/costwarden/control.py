@@ -244,11 +244,17 @@ class ControlSnapshot:
 
 
 # -- validation shared by every ledger ---------------------------------------------------------
+def check_label(value: object, what: str) -> str:
+    """Check ``value`` is a non-empty string of at most 200 characters (the actor named in the
+    audit log, a virtual key's user or team); the error names it ``what``."""
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise InvalidInputError(f"{what} must be a non-empty string (<= 200 chars), got {value!r}")
+    return value
+
+
 def check_actor(actor: object) -> str:
-    """Check the actor named in the audit log is a non-empty string of at most 200 characters."""
-    if not isinstance(actor, str) or not actor or len(actor) > 200:
-        raise InvalidInputError(f"actor must be a non-empty string (<= 200 chars), got {actor!r}")
-    return actor
+    """Check the actor named in the audit log (:func:`check_label`)."""
+    return check_label(actor, "actor")
 
 
 def check_time(value: object, name: str) -> float:

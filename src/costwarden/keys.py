@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
 from costwarden.budget import Budget, WindowCache
-from costwarden.control import VirtualKey, check_actor
+from costwarden.control import VirtualKey, check_actor, check_label
 from costwarden.errors import (
     ExpiredKeyError,
     InvalidInputError,
@@ -82,11 +82,7 @@ def display_prefix(secret: str) -> str:
 
 # -- input checks (each raises InvalidInputError before anything is written) -----------------
 def _name(value: object, what: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or len(value) > 200:
-        raise InvalidInputError(f"{what} must be a non-empty string (<= 200 chars), got {value!r}")
-    return value
+    return None if value is None else check_label(value, what)
 
 
 def _positive_int(value: object, what: str) -> int | None:

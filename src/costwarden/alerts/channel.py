@@ -79,6 +79,19 @@ def parse_name(name: object) -> str:
     return name
 
 
+class NamedChannel:
+    """The attributes of :class:`AlertChannel` that every built-in channel takes the same way
+    (``name``, ``min_level``, ``scopes``), checked by :func:`parse_name`, :func:`parse_level`
+    and :func:`parse_scopes`; a channel class subclasses it and adds ``send``."""
+
+    def __init__(
+        self, name: str, min_level: AlertLevel | str, scopes: Iterable[str] | None
+    ) -> None:
+        self.name = parse_name(name)
+        self.min_level = parse_level(min_level)
+        self.scopes = parse_scopes(scopes)
+
+
 def accepts(channel: AlertChannel, alert: Alert) -> bool:
     """Whether ``channel`` wants ``alert`` (level at least its minimum, scope among its own)."""
     if alert.level.rank < channel.min_level.rank:
@@ -104,7 +117,7 @@ def digest_title(alerts: Sequence[Alert]) -> str:
     return f"{len(alerts)} budget alerts ({', '.join(parts)})"
 
 
-class CallableChannel:
+class CallableChannel(NamedChannel):
     """The brief's ``alert_handler(level, message)``: called once per alert, synchronously in
     the thread that recorded the spend (after the ledger write), never in a worker."""
 
@@ -121,10 +134,8 @@ class CallableChannel:
     ) -> None:
         if not callable(handler):
             raise ConfigurationError("alert_handler must be callable as handler(level, message)")
+        super().__init__(name, min_level, scopes)
         self.handler = handler
-        self.name = parse_name(name)
-        self.min_level = parse_level(min_level)
-        self.scopes = parse_scopes(scopes)
 
     def send(self, alerts: Sequence[Alert]) -> None:
         """Call the handler once per alert with (level, message), the brief's alert_handler shape; a
@@ -149,7 +160,7 @@ _LOG_LEVELS = {
 }
 
 
-class LoggingChannel:
+class LoggingChannel(NamedChannel):
     """Alerts as log records (``extra={"costwarden_alert": {...}}`` for structured handlers)."""
 
     max_batch = 1
@@ -162,10 +173,8 @@ class LoggingChannel:
         min_level: AlertLevel | str = AlertLevel.INFO,
         scopes: Iterable[str] | None = None,
     ) -> None:
+        super().__init__(name, min_level, scopes)
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
-        self.name = parse_name(name)
-        self.min_level = parse_level(min_level)
-        self.scopes = parse_scopes(scopes)
 
     def send(self, alerts: Sequence[Alert]) -> None:
         """Log each alert at the matching logging level, with the alert as a dict in the record's

@@ -15,10 +15,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from costwarden.alerts.channel import (
+    NamedChannel,
     digest_title,
-    parse_level,
-    parse_name,
-    parse_scopes,
 )
 from costwarden.errors import AlertDeliveryError, ConfigurationError
 from costwarden.money import format_compared
@@ -62,7 +60,7 @@ def email_bodies(alerts: Sequence[Alert]) -> tuple[str, str]:
     return "\n".join(lines), page
 
 
-class EmailChannel:
+class EmailChannel(NamedChannel):
     """Sends alert mail through an SMTP server."""
 
     def __init__(
@@ -104,9 +102,7 @@ class EmailChannel:
         self.sender, self.recipients = sender, to
         self.username, self._password = username, password
         self.security = security
-        self.name = parse_name(name)
-        self.min_level = parse_level(min_level)
-        self.scopes = parse_scopes(scopes)
+        super().__init__(name, min_level, scopes)
         self.timeout = float(timeout)
         self.ssl_context = ssl_context
         self.subject_prefix = subject_prefix

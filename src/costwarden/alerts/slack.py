@@ -13,11 +13,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from costwarden.alerts.channel import (
+    NamedChannel,
     digest_title,
     highest_level,
-    parse_level,
-    parse_name,
-    parse_scopes,
 )
 from costwarden.alerts.http import check_url, host_of, post
 from costwarden.alerts.redact import scrub
@@ -92,7 +90,7 @@ def slack_message(alerts: Sequence[Alert]) -> dict[str, Any]:
     return {"text": _cut(text, 3000), "blocks": blocks[:50]}
 
 
-class SlackChannel:
+class SlackChannel(NamedChannel):
     """Posts to a Slack incoming-webhook URL (a secret: never logged or shown in errors)."""
 
     def __init__(
@@ -105,9 +103,7 @@ class SlackChannel:
         timeout: float = 10.0,
     ) -> None:
         self._url = check_url(webhook_url, "Slack webhook_url")
-        self.name = parse_name(name)
-        self.min_level = parse_level(min_level)
-        self.scopes = parse_scopes(scopes)
+        super().__init__(name, min_level, scopes)
         self.timeout = float(timeout)
 
     def send(self, alerts: Sequence[Alert]) -> None:

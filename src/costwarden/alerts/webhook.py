@@ -19,7 +19,7 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
-from costwarden.alerts.channel import parse_level, parse_name, parse_scopes
+from costwarden.alerts.channel import NamedChannel
 from costwarden.alerts.http import check_url, host_of, post
 from costwarden.alerts.payload import alert_to_dict
 from costwarden.alerts.redact import scrub
@@ -113,7 +113,7 @@ def message_id(alerts: Sequence[Alert]) -> str:
     return "msg_" + hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 
-class WebhookChannel:
+class WebhookChannel(NamedChannel):
     """POSTs a signed JSON body: ``{"type": "costwarden.alerts", "count": n, "alerts": [...]}``."""
 
     def __init__(
@@ -129,9 +129,7 @@ class WebhookChannel:
     ) -> None:
         self._url = check_url(url, "webhook url")
         self._secret = secret_key(secret)
-        self.name = parse_name(name)
-        self.min_level = parse_level(min_level)
-        self.scopes = parse_scopes(scopes)
+        super().__init__(name, min_level, scopes)
         self.timeout = float(timeout)
         self.headers = dict(headers or {})
 

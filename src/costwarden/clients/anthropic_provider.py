@@ -35,30 +35,13 @@ class AnthropicProvider(SDKConnection):
         self.name = name
         self.free = False
 
-    def _client_kwargs(self) -> dict[str, Any]:
-        return self.client_kwargs(self._api_key)
+    def _sdk_client(self, *, asynchronous: bool) -> Any:
+        """A new ``anthropic.Anthropic`` or ``anthropic.AsyncAnthropic`` (imported only when
+        needed)."""
+        import anthropic
 
-    @property
-    def client(self) -> Any:
-        """The ``anthropic.Anthropic`` client, created on first use so the SDK is imported only when
-        needed.
-        """
-        if self._client is None:
-            import anthropic
-
-            self._client = anthropic.Anthropic(**self._client_kwargs())
-        return self._client
-
-    @property
-    def async_client(self) -> Any:
-        """The ``anthropic.AsyncAnthropic`` client, created on first use so the SDK is imported only
-        when needed.
-        """
-        if self._async_client is None:
-            import anthropic
-
-            self._async_client = anthropic.AsyncAnthropic(**self._client_kwargs())
-        return self._async_client
+        kind = anthropic.AsyncAnthropic if asynchronous else anthropic.Anthropic
+        return kind(**self.client_kwargs(self._api_key))
 
     def build(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         """Turn a ChatRequest into Messages API keyword arguments: system and developer messages

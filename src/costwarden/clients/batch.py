@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from costwarden.clients.apis import Api, response_id, response_model, response_usage
-from costwarden.clients.attribution import Attribution
+from costwarden.clients.attribution import Attribution, usage_record
 from costwarden.clients.usage import field
 from costwarden.errors import ProviderResponseError
 from costwarden.records import StoredRecord, Usage, UsageRecord
@@ -98,27 +98,18 @@ def record_batch_results(
                 f"batch result line {number} names no model; pass record_batch_results(model=...)"
             )
         pending.append(
-            UsageRecord(
+            usage_record(
+                usage,
+                who,
                 model=name,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                user_id=who.user,
-                endpoint=who.endpoint,
-                request_id=response_id(body) or custom_id,
-                team=who.team,
-                key=who.key,
                 provider=provider,
-                tags=who.tags,
-                cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-                reasoning_tokens=usage.reasoning_tokens,
-                cache_write_1h_tokens=usage.cache_write_1h_tokens,
-                input_audio_tokens=usage.input_audio_tokens,
-                cache_audio_read_tokens=usage.cache_audio_read_tokens,
-                output_audio_tokens=usage.output_audio_tokens,
-                web_searches=usage.web_searches,
+                request_id=response_id(body) or custom_id,
                 service_tier="batch",
                 metadata={"custom_id": custom_id, "batch": True} if custom_id else {"batch": True},
+                cost_usd=None,  # priced at the catalogue's batch rates
+                latency_ms=None,  # not a live call
+                status="ok",
+                estimated=False,
             )
         )
     return [manager.record_spend(record) for record in pending]

@@ -87,32 +87,15 @@ class OpenAIProvider(SDKConnection):
             key = "unused"  # local servers ignore it, the SDK insists on one
         return self.client_kwargs(key)
 
-    def _sdk_client(self, kind: str) -> Any:
+    def _sdk_client(self, *, asynchronous: bool) -> Any:
         """A new ``openai.OpenAI`` or ``openai.AsyncOpenAI`` (imported only when needed)."""
         import openai
 
+        kind = openai.AsyncOpenAI if asynchronous else openai.OpenAI
         try:
-            return getattr(openai, kind)(**self._client_kwargs())
+            return kind(**self._client_kwargs())
         except openai.OpenAIError as exc:
             raise ConfigurationError(f"cannot create the OpenAI client: {exc}") from exc
-
-    @property
-    def client(self) -> Any:
-        """The ``openai.OpenAI`` client, created on first use so the SDK is imported only when
-        needed.
-        """
-        if self._client is None:
-            self._client = self._sdk_client("OpenAI")
-        return self._client
-
-    @property
-    def async_client(self) -> Any:
-        """The ``openai.AsyncOpenAI`` client, created on first use so the SDK is imported only when
-        needed.
-        """
-        if self._async_client is None:
-            self._async_client = self._sdk_client("AsyncOpenAI")
-        return self._async_client
 
     def build(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         """Turn a ChatRequest into keyword arguments for this API (Chat Completions or Responses),

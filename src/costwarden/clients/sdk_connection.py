@@ -12,7 +12,8 @@ from typing import Any
 
 
 class SDKConnection:
-    """The connection settings of an adapter; ``client_kwargs`` builds the SDK's arguments."""
+    """The connection settings of an adapter and its SDK clients, built on first use from
+    ``client_kwargs`` by the adapter's ``_sdk_client``."""
 
     def __init__(
         self,
@@ -35,6 +36,26 @@ class SDKConnection:
     def client_kwargs(self, api_key: str | None) -> dict[str, Any]:
         """The SDK client's keyword arguments, with ``api_key`` (None: the SDK reads its own)."""
         return {**self._sdk_kwargs, **({} if api_key is None else {"api_key": api_key})}
+
+    @property
+    def client(self) -> Any:
+        """The SDK's client (``openai.OpenAI``, ``anthropic.Anthropic``), created on first use so
+        that the SDK is imported only when needed."""
+        if self._client is None:
+            self._client = self._sdk_client(asynchronous=False)
+        return self._client
+
+    @property
+    def async_client(self) -> Any:
+        """The SDK's async client (``openai.AsyncOpenAI``, ``anthropic.AsyncAnthropic``), created
+        on first use so that the SDK is imported only when needed."""
+        if self._async_client is None:
+            self._async_client = self._sdk_client(asynchronous=True)
+        return self._async_client
+
+    def _sdk_client(self, *, asynchronous: bool) -> Any:
+        """A new SDK client, sync or async: each adapter imports its SDK here."""
+        raise NotImplementedError
 
 
 __all__ = ["SDKConnection"]

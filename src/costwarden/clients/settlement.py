@@ -36,7 +36,7 @@ from costwarden.clients.apis import (
     response_text,
 )
 from costwarden.clients.apis import response_usage as read_usage
-from costwarden.clients.attribution import Attribution
+from costwarden.clients.attribution import Attribution, usage_record
 from costwarden.clients.estimation import Estimate, count_text
 from costwarden.clients.failures import failure_status
 from costwarden.clients.offload import is_remote, run_offloaded
@@ -201,26 +201,13 @@ class CallAccount:
         a = self.attribution
         meta = self.estimate.metadata
         plain = _plain_metadata(meta)
-        record = UsageRecord(
+        record = usage_record(
+            usage,
+            a,
             model=model or self.model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cost_usd=0.0 if (zero or self.free) else None,
-            user_id=a.user,
-            endpoint=a.endpoint,
-            request_id=a.request_id or request_id or uuid.uuid4().hex,
-            team=a.team,
-            key=a.key,
             provider=self.provider,
-            tags=a.tags,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            cache_write_1h_tokens=usage.cache_write_1h_tokens,
-            input_audio_tokens=usage.input_audio_tokens,
-            cache_audio_read_tokens=usage.cache_audio_read_tokens,
-            output_audio_tokens=usage.output_audio_tokens,
-            web_searches=usage.web_searches,
+            request_id=a.request_id or request_id or uuid.uuid4().hex,
+            cost_usd=0.0 if (zero or self.free) else None,
             service_tier=service_tier,
             latency_ms=round((time.perf_counter() - self.started) * 1000.0, 3),
             status=status,

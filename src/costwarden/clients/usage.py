@@ -62,34 +62,12 @@ def _count(value: Any, name: str) -> int:
     return value
 
 
-def _usage(
-    input_tokens: int,
-    output_tokens: int,
-    cache_read: int,
-    cache_write: int,
-    reasoning: int,
-    *,
-    cache_write_1h: int = 0,
-    input_audio: int = 0,
-    cache_audio_read: int = 0,
-    output_audio: int = 0,
-    web_searches: int = 0,
-) -> Usage:
-    # Inconsistent subsets would make pricing wrong; a provider that says it cached more
-    # tokens than it read is reporting garbage, and we say so instead of guessing.
+def _usage(*counts: int, **extras: int) -> Usage:
+    """``Usage(*counts, **extras)``, its error said as the provider's: inconsistent subsets
+    would make pricing wrong, and a provider that says it cached more tokens than it read is
+    reporting garbage, which we say instead of guessing."""
     try:
-        return Usage(
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cache_read_tokens=cache_read,
-            cache_write_tokens=cache_write,
-            reasoning_tokens=reasoning,
-            cache_write_1h_tokens=cache_write_1h,
-            input_audio_tokens=input_audio,
-            cache_audio_read_tokens=cache_audio_read,
-            output_audio_tokens=output_audio,
-            web_searches=web_searches,
-        )
+        return Usage(*counts, **extras)
     except InvalidInputError as err:
         raise ProviderResponseError(f"provider usage is inconsistent: {err}") from None
 
@@ -120,9 +98,9 @@ def _openai_usage(usage: Any, input_name: str, output_name: str) -> Usage:
     cached_audio = field(field(details_in, "cached_tokens_details"), "audio_tokens")
     return _usage(
         *text,
-        input_audio=_count(input_audio, "audio_tokens"),
-        cache_audio_read=_count(cached_audio, "cached_tokens_details.audio_tokens"),
-        output_audio=_count(output_audio, "audio_tokens"),
+        input_audio_tokens=_count(input_audio, "audio_tokens"),
+        cache_audio_read_tokens=_count(cached_audio, "cached_tokens_details.audio_tokens"),
+        output_audio_tokens=_count(output_audio, "audio_tokens"),
     )
 
 
@@ -169,7 +147,7 @@ def anthropic_usage(usage: Any) -> Usage:
         min(thinking, output),
         # A breakdown larger than its total (a stream whose message_delta raised the total
         # after message_start's breakdown) bills what the breakdown says, never more than it.
-        cache_write_1h=min(write_1h, write),
+        cache_write_1h_tokens=min(write_1h, write),
         web_searches=searches,
     )
 
@@ -240,8 +218,8 @@ class OpenAIChatStreamUsage:
             _count(m.get("cached"), "cached_tokens"),
             _count(m.get("cache_write"), "cache_write_tokens"),
             _count(m.get("reasoning"), "reasoning_tokens"),
-            input_audio=_count(m.get("input_audio"), "audio_tokens"),
-            output_audio=_count(m.get("output_audio"), "audio_tokens"),
+            input_audio_tokens=_count(m.get("input_audio"), "audio_tokens"),
+            output_audio_tokens=_count(m.get("output_audio"), "audio_tokens"),
         )
 
     @property
