@@ -178,6 +178,17 @@ def _acknowledged(ack_dir: Path) -> dict[int, tuple[int, str]]:
     return out
 
 
+def _wait_for_first_ack(ack: Path, timeout: float) -> None:
+    """Wait until a writer has acknowledged a record, or has died on its own (an .err file),
+    or ``timeout`` passed (the round's checks then say what went wrong)."""
+    deadline = time.time() + timeout
+    err = ack.with_name(ack.name + ".err")
+    while time.time() < deadline:
+        if err.exists() or (ack.exists() and ack.stat().st_size > 0):
+            return
+        time.sleep(0.002)
+
+
 def _all_buckets_of(led: Ledger) -> list[Bucket]:
     """The daily buckets the writers' records fell in (a run may cross midnight UTC)."""
     days = {r.ts_us // 86_400_000_000 * 86_400 for r in led.records()}
@@ -203,16 +214,22 @@ def _crash_rounds(
         round_no += 1
         if round_no >= ROUNDS and (len(_acknowledged(ack_dir)) > ROUNDS or round_no >= 4 * ROUNDS):
             break
-        pids = []
+        pids, acks = [], []
         for _ in range(WRITERS_PER_ROUND):
             seed += 1
-            pids.append(zygote.fork_writer(url, seed, ack_dir / f"{seed}.ack"))
-        # each writer dies at its own random instant; early ones die while opening the ledger
+            acks.append(ack_dir / f"{seed}.ack")
+            pids.append(zygote.fork_writer(url, seed, acks[-1]))
+        # Each writer dies at its own random instant. The first of a round dies within 0.3 s
+        # of its fork, often while opening the ledger or migrating it; the others die within
+        # 0.3 s of their first acknowledged record, so that however slow a loaded machine is
+        # to connect, most deaths land among live transactions and records get acknowledged.
         started = time.time()
-        for pid, delay in sorted(
-            ((pid, rng.uniform(0.0, 0.3)) for pid in pids), key=lambda x: x[1]
-        ):
-            time.sleep(max(0.0, started + delay - time.time()))
+        first, *others = pids
+        time.sleep(max(0.0, started + rng.uniform(0.0, 0.3) - time.time()))
+        _kill_and_wait(first)
+        for pid, ack in zip(others, acks[1:], strict=True):
+            _wait_for_first_ack(ack, timeout=30)
+            time.sleep(rng.uniform(0.0, 0.3))
             _kill_and_wait(pid)
         crashed_at = time.time()  # every hold filed so far was filed before this instant
         settle()
