@@ -27,7 +27,8 @@ from costwarden.clients.settlement import CallAccount
 from costwarden.errors import CostwardenError, ProviderError
 from costwarden.gateway.asgi import ASGIApp, Receive, Scope, Send, send_bytes, send_json
 from costwarden.gateway.auth import KeyCache
-from costwarden.gateway.budgets import BudgetSync, KeyFraction
+from costwarden.gateway.budgets import KeyFraction
+from costwarden.gateway.control_watch import ControlWatch
 from costwarden.gateway.forward import Forwarder
 from costwarden.gateway.metrics import Metrics
 from costwarden.gateway.policy import model_allowed
@@ -71,9 +72,10 @@ class Gateway:
             dict(upstreams) if upstreams is not None else build_upstreams(self.settings, env)
         )
         ledger: Any = manager.ledger
-        self.remote = is_remote(manager)
+        self.offload = is_remote(manager)
+        """Whether ledger calls run on worker threads (a remote ledger) or inline."""
         self.keys = KeyCache(ledger, self.settings.key_cache_seconds)
-        self.budgets = BudgetSync(manager)
+        self.control = ControlWatch(ledger, offload=self.offload)
         self.fractions = KeyFraction(manager, ttl=max(self.settings.key_cache_seconds, 0.001))
         self.rates = RateLimiter(ledger)
         self.forwarder = Forwarder()
@@ -221,7 +223,7 @@ class Gateway:
     async def _ready(self, send: Send) -> None:
         ledger: Any = self.manager.ledger
         try:
-            if self.remote:
+            if self.offload:
                 await run_offloaded(ledger.control_version, what="readiness")
             else:
                 ledger.control_version()

@@ -106,7 +106,7 @@ class Proxy:
 
     # -- blocking ledger work, off the loop on a remote ledger ----------------------------------
     async def _blocking(self, fn: Callable[[], T], what: str) -> T:
-        if self.gw.remote:
+        if self.gw.offload:
             return await run_offloaded(fn, what=what)
         return fn()
 
@@ -151,20 +151,26 @@ class Proxy:
                 "or 'x-api-key'",
                 "missing_key",
             )
-        cache = self.gw.keys
+        gw = self.gw
+        cache = gw.keys
+        now = time.time()
         try:
-            now = time.time()
-            if self.gw.remote:
-                entry = None
-                try:
-                    entry = cache.cached(secret, now)
-                except LedgerUnavailableError:
-                    entry = None
-                if entry is None:
-                    return await run_offloaded(partial(cache.lookup, secret, now), what="auth")
-            return cache.lookup(secret, now)
+            # Unreachable: answers cached within key_cache_seconds stand; a miss reads it.
+            with contextlib.suppress(LedgerUnavailableError):
+                cache.sync(await gw.control.version())
+            entry = cache.cached(secret, now)
+            if entry is None:
+                load = partial(cache.load, secret, now)
+                entry = await run_offloaded(load, what="auth") if gw.offload else load()
+            return cache.answer(entry, secret, now)
         except KeyAuthError as exc:
             raise _refuse(401, refusal_message(exc), "invalid_api_key") from None
+        except LedgerUnavailableError as exc:
+            raise _refuse(
+                503,
+                f"the ledger is unavailable, so no key can be checked: {exc}",
+                "ledger_unavailable",
+            ) from None
 
     async def _handle(self, call: Call, scope: Any, receive: Receive, send: Send) -> None:
         gw = self.gw
@@ -196,7 +202,6 @@ class Proxy:
                 403, f"this key's gateway policy is invalid: {exc}", "bad_key_policy"
             ) from None
         tags = self._end_user(key, policy.end_users, headers, body, call.route)
-        await self._refresh_budgets()
         route_cfg, upstream = self._route(call, model)
         if call.route == "count_tokens":  # exempt from budgets: nothing is generated or billed
             await self._passthrough(call, upstream, model, raw, body, headers, send)
@@ -248,12 +253,6 @@ class Proxy:
             return (end_user_tag(key, name),)
         except InvalidInputError as exc:
             raise _refuse(400, str(exc), "bad_end_user") from None
-
-    async def _refresh_budgets(self) -> None:
-        try:
-            await self._blocking(self.gw.budgets.refresh, "budget refresh")
-        except LedgerUnavailableError as exc:
-            raise _refuse(503, f"the ledger is unavailable: {exc}", "ledger_unavailable") from None
 
     def _route(self, call: Call, model: str) -> tuple[ModelRoute, Upstream]:
         cfg = self.gw.settings.route(model)
@@ -333,7 +332,7 @@ class Proxy:
                 api=api,
                 provider=upstream.provider,
                 free=free,
-                offload=gw.remote,
+                offload=gw.offload,
             )
         except BudgetExceededError as exc:
             if slot is not None:
