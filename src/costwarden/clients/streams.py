@@ -63,7 +63,7 @@ class _Books:
         thread for a remote ledger (the collector may be running on the event loop's thread,
         which must not wait for the database), inline for a local one."""
         if self.account.offload:
-            detach(partial(self.settle, outcome))
+            detach(partial(self.settle, outcome), self.account.lane)
         else:
             self.settle(outcome)
 

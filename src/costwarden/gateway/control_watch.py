@@ -29,11 +29,12 @@ DEFAULT_POLL_SECONDS = 0.25
 
 
 class ControlWatch:
-    """The control version for async code (see module doc); ``offload``: the ledger is remote."""
+    """The control version for async code (see module doc)."""
 
-    def __init__(self, ledger: ControlPlane, *, offload: bool) -> None:
+    def __init__(self, ledger: ControlPlane, *, remote: bool) -> None:
         self._ledger = ledger
-        self._offload = offload
+        self.remote = remote
+        """Whether reading the version may be a round trip (fetched on a worker thread)."""
         poll = getattr(ledger, "control_poll_seconds", DEFAULT_POLL_SECONDS)
         self.poll_seconds = float(poll) if isinstance(poll, (int, float)) else DEFAULT_POLL_SECONDS
         self._seen = -1
@@ -43,7 +44,7 @@ class ControlWatch:
     async def version(self) -> int:
         """The control version, at most ``poll_seconds`` older than the ledger's answer (raises
         :class:`~costwarden.errors.LedgerUnavailableError` if a fetch cannot reach it)."""
-        if not self._offload:
+        if not self.remote:
             return self._ledger.control_version()
         if time.monotonic() < self._fresh_until:
             return self._seen

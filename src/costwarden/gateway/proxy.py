@@ -108,7 +108,7 @@ class Proxy:
     # -- blocking ledger work, off the loop on a remote ledger ----------------------------------
     async def _blocking(self, fn: Callable[[], T], what: str) -> T:
         if self.gw.offload:
-            return await run_offloaded(fn, what=what)
+            return await run_offloaded(fn, what=what, lane=self.gw.lane)
         return fn()
 
     # -- the entry point ------------------------------------------------------------------------
@@ -161,8 +161,7 @@ class Proxy:
                 cache.sync(await gw.control.version())
             entry = cache.cached(secret, now)
             if entry is None:
-                load = partial(cache.load, secret, now)
-                entry = await run_offloaded(load, what="auth") if gw.offload else load()
+                entry = await self._blocking(partial(cache.load, secret, now), "auth")
             return cache.answer(entry, secret, now)
         except KeyAuthError as exc:
             raise _refuse(401, refusal_message(exc), "invalid_api_key") from None
@@ -334,6 +333,7 @@ class Proxy:
                 provider=upstream.provider,
                 free=free,
                 offload=gw.offload,
+                lane=gw.lane,
             )
         except BudgetExceededError as exc:
             if slot is not None:
