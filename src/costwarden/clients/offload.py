@@ -39,8 +39,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from costwarden import forksafe
-
 if TYPE_CHECKING:
     from costwarden.manager import BudgetManager
 
@@ -81,60 +79,23 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
-class Lane:
-    """One worker thread of its own, for ledger calls that run one at a time anyway.
-
-    Every call of a SQLite ledger takes the ledger's one lock, so on the shared pool each call
-    wakes a thread of its own only for it to wait for that lock behind the others; one thread
-    draining a queue does the same work with fewer wake-ups (measured for issue #15: a gateway
-    worker offloading its SQLite calls spent ~28% more CPU per request on one lane, ~36% more
-    on the shared pool, than calling inline). Started on first use; a forked child starts its
-    own. Like the pool's, its thread is joined at interpreter exit, so a queued settlement
-    still runs.
-    """
-
-    __slots__ = ("_lock", "_pid", "_pool", "name")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._pool: ThreadPoolExecutor | None = None
-        self._pid = 0
-        self._lock = forksafe.fresh_after_fork(threading.Lock())
-
-    def _executor(self) -> ThreadPoolExecutor:
-        pool = self._pool
-        if pool is None or self._pid != os.getpid():
-            with self._lock:
-                if self._pool is None or self._pid != os.getpid():
-                    self._pool = ThreadPoolExecutor(1, f"{THREAD_NAME_PREFIX}-{self.name}")
-                    self._pid = os.getpid()
-                pool = self._pool
-        return pool
-
-    def submit(self, fn: Callable[[], T]) -> Future[T]:
-        """Queue ``fn`` on the lane's thread (RuntimeError once the interpreter shuts down)."""
-        return self._executor().submit(fn)
-
-
-def _submit(fn: Callable[[], T], lane: Lane | None = None) -> Future[T] | None:
-    """``fn`` queued on a worker (of ``lane`` if given, else of the shared pool), or None when
-    no thread can be started any more (the interpreter is shutting down): the caller then runs
-    it inline."""
+def _submit(fn: Callable[[], T]) -> Future[T] | None:
+    """``fn`` queued on a worker, or None when no thread can be started any more (the
+    interpreter is shutting down): the caller then runs it inline."""
     try:
-        return lane.submit(fn) if lane is not None else _executor().submit(fn)
+        return _executor().submit(fn)
     except RuntimeError:
         return None
 
 
-def detach(call: Callable[[], object], lane: Lane | None = None) -> None:
-    """Run ``call`` on a worker (of ``lane`` if given) and do not wait for it (inline if no
-    worker can be had).
+def detach(call: Callable[[], object]) -> None:
+    """Run ``call`` on a worker and do not wait for it (inline if no worker can be had).
 
     For settlements that nobody can await (a stream collected by the garbage collector, which
     may run on the event loop's thread). ``call`` must handle its own errors.
     """
     run = contextvars.copy_context().run
-    if _submit(lambda: run(call), lane) is None:
+    if _submit(lambda: run(call)) is None:
         call()
 
 
@@ -229,11 +190,7 @@ def _consume(waiter: asyncio.Future[Any]) -> None:
 
 
 async def run_offloaded(
-    call: Callable[[], T],
-    *,
-    undo: Callable[[T], object] | None = None,
-    what: str,
-    lane: Lane | None = None,
+    call: Callable[[], T], *, undo: Callable[[T], object] | None = None, what: str
 ) -> T:
     """Run ``call`` on a worker thread and await its result (or its error, unchanged).
 
@@ -244,7 +201,7 @@ async def run_offloaded(
     call in the log messages of these cases.
     """
     job = _Job(call, undo, what)
-    future = _submit(job.run, lane)
+    future = _submit(job.run)
     if future is None:
         return call()
     waiter = asyncio.wrap_future(future)

@@ -39,7 +39,7 @@ from costwarden.clients.apis import response_usage as read_usage
 from costwarden.clients.attribution import Attribution
 from costwarden.clients.estimation import Estimate, count_text
 from costwarden.clients.failures import failure_status
-from costwarden.clients.offload import Lane, is_remote, run_offloaded
+from costwarden.clients.offload import is_remote, run_offloaded
 from costwarden.errors import ProviderResponseError
 from costwarden.records import StoredRecord, Usage, UsageRecord
 
@@ -92,7 +92,6 @@ class AccountTerms(TypedDict, total=False):
     free: bool
     ttl: float | None
     offload: bool | None
-    lane: Lane | None
 
 
 _STREAM_STATUS: Final = {"complete": "ok", "error": "partial", "aborted": "aborted"}
@@ -116,7 +115,6 @@ class CallAccount:
         "estimate",
         "free",
         "hold",
-        "lane",
         "manager",
         "model",
         "offload",
@@ -137,15 +135,11 @@ class CallAccount:
         ttl: float | None = None,
         hold: Hold | None = None,
         offload: bool | None = None,
-        lane: Lane | None = None,
     ) -> None:
         """Reserve the estimate (or take ``hold``, already reserved for it by open_async).
 
         ``offload``: whether the async twins run ledger calls on a worker thread; by default
         whether the manager's ledger is remote (clients pass the flag they read once).
-        ``lane``: the thread they run on (default: the shared pool of
-        :mod:`costwarden.clients.offload`); a local ledger offloaded by a caller that shares
-        it with other processes (the gateway's workers on one SQLite file) uses one of its own.
         """
         self.manager = manager
         self.estimate = estimate
@@ -156,7 +150,6 @@ class CallAccount:
         self.model = estimate.model
         self.record: StoredRecord | None = None
         self.offload = is_remote(manager) if offload is None else offload
-        self.lane = lane
         self._settling = False
         self.hold: Hold = _reserve(manager, estimate, attribution, ttl) if hold is None else hold
         self.started = time.perf_counter()
@@ -181,7 +174,6 @@ class CallAccount:
                 partial(_reserve, manager, estimate, attribution, terms.get("ttl")),
                 undo=manager.release,
                 what="reservation",
-                lane=terms.get("lane"),
             )
         return cls(manager, estimate, attribution, hold=hold, **terms)
 
@@ -359,9 +351,7 @@ class CallAccount:
         if not self.offload:
             return settle()
         self._settling = True
-        return await run_offloaded(
-            partial(self._settle_on_worker, settle), what="settlement", lane=self.lane
-        )
+        return await run_offloaded(partial(self._settle_on_worker, settle), what="settlement")
 
     def _settle_on_worker(self, settle: Callable[[], StoredRecord]) -> StoredRecord:
         try:

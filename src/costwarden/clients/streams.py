@@ -63,7 +63,7 @@ class _Books:
         thread for a remote ledger (the collector may be running on the event loop's thread,
         which must not wait for the database), inline for a local one."""
         if self.account.offload:
-            detach(partial(self.settle, outcome), self.account.lane)
+            detach(partial(self.settle, outcome))
         else:
             self.settle(outcome)
 

@@ -108,7 +108,7 @@ class Proxy:
     # -- blocking ledger work, off the loop on a remote ledger ----------------------------------
     async def _blocking(self, fn: Callable[[], T], what: str) -> T:
         if self.gw.offload:
-            return await run_offloaded(fn, what=what, lane=self.gw.lane)
+            return await run_offloaded(fn, what=what)
         return fn()
 
     # -- the entry point ------------------------------------------------------------------------
@@ -333,7 +333,6 @@ class Proxy:
                 provider=upstream.provider,
                 free=free,
                 offload=gw.offload,
-                lane=gw.lane,
             )
         except BudgetExceededError as exc:
             if slot is not None:

@@ -1,10 +1,10 @@
 """Running the gateway: the app factory uvicorn's workers call, and :func:`serve`.
 
 ``costwarden serve`` passes its options to the workers through the environment
-(``COSTWARDEN_CONFIG``, ``COSTWARDEN_LEDGER``, ``COSTWARDEN_GATEWAY_WORKERS``), since uvicorn
-starts each worker as a new process that imports :func:`create_app`. Every worker opens the
-ledger itself; on PostgreSQL they (and other hosts) share one set of budgets with no
-overspend, on SQLite the workers of one host do.
+(``COSTWARDEN_CONFIG``, ``COSTWARDEN_LEDGER``), since uvicorn starts each worker as a new
+process that imports :func:`create_app`. Every worker opens the ledger itself; on PostgreSQL
+they (and other hosts) share one set of budgets with no overspend, on SQLite the workers of
+one host do.
 """
 
 from __future__ import annotations
@@ -26,17 +26,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> tuple[Any, Gatewa
     return config, parse_gateway(config.sections.get("gateway"))
 
 
-WORKERS_ENV = "COSTWARDEN_GATEWAY_WORKERS"
-"""How many workers ``serve`` started (set for them; the gateway's ``workers``)."""
-
-
 def create_app() -> Gateway:
     """The app of one worker, configured from the environment (see module doc)."""
     config, settings = load_settings()
     configure(settings.log_level)
     manager = config.build_manager(alerts=True)
-    workers = int(os.environ.get(WORKERS_ENV) or settings.workers)
-    return Gateway(manager, settings, close_manager=True, workers=workers)
+    return Gateway(manager, settings, close_manager=True, freeze_gc=True)
 
 
 def serve(
@@ -58,12 +53,12 @@ def serve(
     n = workers if workers is not None else settings.workers
     configure(settings.log_level)
     if n == 1:  # build the app here: its errors (a missing credential) stop the command
-        app: Any = Gateway(config.build_manager(alerts=True), settings, close_manager=True)
+        manager = config.build_manager(alerts=True)
+        app: Any = Gateway(manager, settings, close_manager=True, freeze_gc=True)
     else:
         from costwarden.gateway.upstreams import build_upstreams
 
         build_upstreams(settings)  # the same check before starting the workers
-        os.environ[WORKERS_ENV] = str(n)  # the workers' environment (they share the ledger)
         app = "costwarden.gateway.server:create_app"
     uvicorn.run(
         app,
@@ -81,4 +76,4 @@ def serve(
     )
 
 
-__all__ = ["WORKERS_ENV", "create_app", "load_settings", "serve"]
+__all__ = ["create_app", "load_settings", "serve"]

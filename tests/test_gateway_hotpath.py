@@ -1,13 +1,13 @@
-"""Where the gateway runs its ledger work, and the seams that keep it off the event loop: the
-control-version watch, the lane of a worker sharing its SQLite file, the ledgers' side
-transactions (rate counters), and a stream's first bytes going out before anything is read
-of them."""
+"""What keeps the gateway's per-request work small and off the event loop: the control-version
+watch (no thread hop per request, no round trip in the loop), the ledgers' side transactions
+(the rate counters' seam), and a stream's request and first bytes passed on as they are."""
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import openai
 import pytest
 
 from costwarden import BudgetManager
@@ -29,7 +28,8 @@ from costwarden.ledger.side_tables import SideExecute, SideTables
 from costwarden.testing.fake_upstream import FakeUpstream
 from tests.gateway_server import running_gateway
 from tests.pg import temp_schema_url
-from tests.test_gateway import ENV, MSG, NO_LIMITS, _settings
+from tests.procs import child_env
+from tests.test_gateway import ENV, NO_LIMITS, _settings
 
 
 @pytest.fixture
@@ -43,59 +43,6 @@ def manager(tmp_path: Path) -> Iterator[BudgetManager]:
     m = BudgetManager(NO_LIMITS, ledger=f"sqlite:///{tmp_path}/gw.db")
     yield m
     m.close()
-
-
-# -- a worker sharing its SQLite file ------------------------------------------------------------
-
-
-def _health_ms(url: str) -> float:
-    t0 = time.perf_counter()
-    with urllib.request.urlopen(url + "/health", timeout=10) as resp:
-        assert resp.status == 200
-    return 1000 * (time.perf_counter() - t0)
-
-
-def test_a_worker_sharing_its_sqlite_file_keeps_serving_while_the_ledger_lock_is_held(
-    up: FakeUpstream, manager: BudgetManager, tmp_path: Path
-) -> None:
-    _, secret = create_key(manager.ledger)
-    app = Gateway(manager, _settings(up), environ=ENV, workers=2)
-    assert app.lane is not None and app.offload
-    with running_gateway(app) as gw:
-        client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
-        client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=4)
-        answers: list[Any] = []
-        with open(f"{tmp_path}/gw.db-holds", "rb") as board:  # another process's ledger lock
-            fcntl.flock(board.fileno(), fcntl.LOCK_EX)
-            try:
-                call = threading.Thread(
-                    target=lambda: answers.append(
-                        client.chat.completions.create(
-                            model="gpt-4o-mini", messages=MSG, max_tokens=4
-                        )
-                    )
-                )
-                call.start()
-                time.sleep(0.3)  # the reservation now waits for the lock, on the lane
-                assert not answers
-                assert _health_ms(gw.url) < 250  # the event loop is not waiting with it
-            finally:
-                fcntl.flock(board.fileno(), fcntl.LOCK_UN)
-            call.join(10)
-        assert len(answers) == 1 and answers[0].choices[0].message.content
-    assert len(manager.records()) == 2 and manager.ledger.live_holds(1e12) == 0  # type: ignore[attr-defined]
-
-
-def test_a_worker_alone_on_its_file_or_on_memory_calls_the_ledger_inline(
-    up: FakeUpstream, manager: BudgetManager
-) -> None:
-    assert Gateway(manager, _settings(up), environ=ENV).lane is None
-    memory = BudgetManager(NO_LIMITS)
-    try:
-        app = Gateway(memory, _settings(up), environ=ENV, workers=4)
-        assert app.lane is None and not app.offload
-    finally:
-        memory.close()
 
 
 # -- the control version watch ---------------------------------------------------------------
@@ -262,3 +209,34 @@ def test_a_stream_request_goes_upstream_as_sent_with_include_usage_added(
         redone = json.loads(up.requests[-1].body)
         assert redone["stream_options"] == {"include_usage": True}
         assert redone["messages"][0]["content"] == "café €"
+
+
+# -- a serving process freezes what startup built ---------------------------------------------
+
+_FREEZE_PROBE = """
+import asyncio, gc, sys
+from costwarden import BudgetManager
+from costwarden.gateway import Gateway
+app = Gateway(BudgetManager(), freeze_gc=sys.argv[1] == "1")
+asyncio.run(app.startup())
+frozen = gc.get_freeze_count()
+asyncio.run(app.shutdown())
+print(frozen)
+"""
+
+
+def test_a_serving_gateway_freezes_startup_objects_out_of_the_collector() -> None:
+    """``serve`` owns its process: what startup built (tokenizer, prices, modules) leaves the
+    collector's full passes. A Gateway in someone else's process (these tests) freezes nothing."""
+    frozen = {}
+    for flag in ("1", "0"):
+        out = subprocess.run(
+            [sys.executable, "-c", _FREEZE_PROBE, flag],
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        frozen[flag] = int(out.stdout.strip().splitlines()[-1])
+    assert frozen["1"] > 10_000 and frozen["0"] == 0
