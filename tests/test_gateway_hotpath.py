@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -28,7 +26,6 @@ from costwarden.ledger.side_tables import SideExecute, SideTables
 from costwarden.testing.fake_upstream import FakeUpstream
 from tests.gateway_server import running_gateway
 from tests.pg import temp_schema_url
-from tests.procs import child_env
 from tests.test_gateway import ENV, NO_LIMITS, _settings
 
 
@@ -209,34 +206,3 @@ def test_a_stream_request_goes_upstream_as_sent_with_include_usage_added(
         redone = json.loads(up.requests[-1].body)
         assert redone["stream_options"] == {"include_usage": True}
         assert redone["messages"][0]["content"] == "café €"
-
-
-# -- a serving process freezes what startup built ---------------------------------------------
-
-_FREEZE_PROBE = """
-import asyncio, gc, sys
-from costwarden import BudgetManager
-from costwarden.gateway import Gateway
-app = Gateway(BudgetManager(), freeze_gc=sys.argv[1] == "1")
-asyncio.run(app.startup())
-frozen = gc.get_freeze_count()
-asyncio.run(app.shutdown())
-print(frozen)
-"""
-
-
-def test_a_serving_gateway_freezes_startup_objects_out_of_the_collector() -> None:
-    """``serve`` owns its process: what startup built (tokenizer, prices, modules) leaves the
-    collector's full passes. A Gateway in someone else's process (these tests) freezes nothing."""
-    frozen = {}
-    for flag in ("1", "0"):
-        out = subprocess.run(
-            [sys.executable, "-c", _FREEZE_PROBE, flag],
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        frozen[flag] = int(out.stdout.strip().splitlines()[-1])
-    assert frozen["1"] > 10_000 and frozen["0"] == 0

@@ -14,17 +14,15 @@ other worker holds the file's lock: running those calls on one thread of each wo
 cost 25-30% more CPU per request and, on a machine not loaded by other jobs, gave the event
 loop no shorter stalls (its lag p99 2-5 ms either way), so they stay inline.
 
-Lifespan: startup opens the upstream connection pool and builds the tokenizer (and, for a
-process that is the gateway's alone, ``freeze_gc``, freezes what startup built out of the
-garbage collector's passes); shutdown (after the server stopped accepting and gave in-flight
-requests ``shutdown_grace_seconds`` to finish) settles every hold still open, charging what
-was produced, closes the pool and the manager.
+Lifespan: startup opens the upstream connection pool and builds the tokenizer; shutdown
+(after the server stopped accepting and gave in-flight requests ``shutdown_grace_seconds`` to
+finish) settles every hold still open, charging what was produced, closes the pool and the
+manager.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import importlib
 import logging
 import os
@@ -66,8 +64,7 @@ ROUTES.update({path[3:]: route for path, route in list(ROUTES.items())})
 
 class Gateway:
     """The ASGI app. ``environ`` supplies the provider credentials and the master key;
-    ``close_manager``: the app owns the manager and closes it at shutdown (``serve`` does);
-    ``freeze_gc``: the process is the gateway's alone (``serve``), see :meth:`startup`."""
+    ``close_manager``: the app owns the manager and closes it at shutdown (``serve`` does)."""
 
     def __init__(
         self,
@@ -77,7 +74,6 @@ class Gateway:
         environ: Mapping[str, str] | None = None,
         upstreams: Mapping[str, Upstream] | None = None,
         close_manager: bool = False,
-        freeze_gc: bool = False,
     ) -> None:
         env = os.environ if environ is None else environ
         self.settings = settings or GatewaySettings()
@@ -103,7 +99,6 @@ class Gateway:
         self._mounts: dict[str, ASGIApp | None] = {}
         self.started_at = time.time()
         self._close_manager = close_manager
-        self._freeze_gc = freeze_gc
         if self._master_key:
             self._mount("/admin")  # a bad master key is a ConfigurationError now, not a 500 later
 
@@ -270,13 +265,6 @@ class Gateway:
         one on the event loop for 0.5-1 s)."""
         await self.forwarder.start()
         await asyncio.to_thread(get_encoding, "o200k_base")
-        if self._freeze_gc:
-            # What startup built (modules, the tokenizer, the price catalogue, the pools) lives
-            # as long as the process: frozen, the collector's full passes no longer walk it
-            # (~80k objects, ~20 ms a pass). Measured for issue #15: 7% less CPU per request.
-            # Only where the process is the gateway's alone: frozen objects are never freed.
-            gc.collect()
-            gc.freeze()
 
     async def shutdown(self) -> None:
         """Settle every hold still open (charging what was produced), then close."""
