@@ -53,16 +53,7 @@ def _start(src: str, name: str, upstream: str, ledger: str, workers: int, d: Pat
     env["PYTHONPATH"] = os.pathsep.join([src, str(ROOT)])
     if ledger.startswith("postgresql"):
         bg._reset_pg_schema(ledger)
-    config = d / f"{name}.toml"
-    config.write_text(
-        f'ledger = "{ledger}"\n\n'
-        "[budget]\ndaily_limit = 1000000.0\nmonthly_limit = 10000000.0\n\n"
-        "[budgets.user.bench]\ndaily_limit = 1000000.0\n\n"
-        '[gateway]\nlog_level = "info"\n\n'
-        '[gateway.upstreams.bench]\nkind = "openai-compatible"\n'
-        f'base_url = "{upstream}"\n\n'
-        '[gateway.models]\n"gpt-4o-mini" = "bench"\n'
-    )
+    config = bg.write_config(d / f"{name}.toml", ledger, upstream)
     made = subprocess.run(
         [sys.executable, "-c", _KEY, ledger],
         env=env,
