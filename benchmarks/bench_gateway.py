@@ -355,15 +355,10 @@ def _reset_pg_schema(url: str) -> None:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def start_gateway(upstream: str, ledger: str, workers: int, name: str, d: Path) -> Server:
-    from costwarden.budget import Budget
-    from costwarden.keys import create_key
-    from costwarden.ledger import open_ledger
-
-    if ledger.startswith("postgresql"):
-        _reset_pg_schema(ledger)
-    config = d / f"{name}.toml"
-    config.write_text(
+def write_config(path: Path, ledger: str, upstream: str) -> Path:
+    """The gateway's costwarden.toml of the benchmark: its ledger, the global and the user's
+    budgets, the one upstream and the model routed to it."""
+    path.write_text(
         f'ledger = "{ledger}"\n\n'
         "[budget]\ndaily_limit = 1000000.0\nmonthly_limit = 10000000.0\n\n"
         "[budgets.user.bench]\ndaily_limit = 1000000.0\n\n"
@@ -372,6 +367,17 @@ def start_gateway(upstream: str, ledger: str, workers: int, name: str, d: Path) 
         f'base_url = "{upstream}"\n\n'
         '[gateway.models]\n"gpt-4o-mini" = "bench"\n'
     )
+    return path
+
+
+def start_gateway(upstream: str, ledger: str, workers: int, name: str, d: Path) -> Server:
+    from costwarden.budget import Budget
+    from costwarden.keys import create_key
+    from costwarden.ledger import open_ledger
+
+    if ledger.startswith("postgresql"):
+        _reset_pg_schema(ledger)
+    config = write_config(d / f"{name}.toml", ledger, upstream)
     ledger_obj: Any = open_ledger(ledger)
     try:
         _, secret = create_key(

@@ -106,8 +106,14 @@ def test_encodings_equal_tiktokens_own_definitions(monkeypatch: pytest.MonkeyPat
         ours = get_encoding(name)
         assert ours._pat_str == spec["pat_str"]
         assert ours._special_tokens == spec["special_tokens"]
-        assert ours._mergeable_ranks == spec["mergeable_ranks"]
+        ranks = spec["mergeable_ranks"]
+        assert load_ranks(name) == ranks
+        # the encoder holds exactly those ranks (the Python copy is dropped once it is built)
         assert ours.n_vocab == spec.get("explicit_n_vocab", ours.n_vocab)
+        assert ours.max_token_value == max(max(ranks.values()), *spec["special_tokens"].values())
+        decode = ours.decode_single_token_bytes
+        assert all(decode(rank) == token for token, rank in ranks.items())
+        assert not hasattr(ours, "_mergeable_ranks")
 
 
 def test_rank_file_checksum_is_enforced(monkeypatch: pytest.MonkeyPatch) -> None:

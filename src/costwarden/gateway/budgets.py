@@ -1,11 +1,9 @@
-"""The budgets stored in the ledger, in force in this gateway process.
+"""How much of its own budget a key has used, for the gateway's downgrade rule.
 
-Budgets and keys are ledger data (DESIGN.md): a key's budget is stored as the budget of scope
-``key:<key_id>``, and operators store user, team and global budgets beside it. The manager
-enforces the budgets it has been given, so :class:`BudgetSync` hands it every stored budget
-whenever the ledger's control version moves (checked on each request, a cheap read), applying
-only those that differ from what the manager already enforces (so a manager that reads the
-ledger's budgets itself is left alone).
+Budgets are ledger data (DESIGN.md): a key's budget is stored as the budget of scope
+``key:<key_id>``, beside the user, team and global budgets. The gateway does not keep them
+itself: its manager reads them from the ledger (:class:`costwarden.shared_budgets.
+SharedBudgets`) at every admission, inside the reservation, whenever the control version moved.
 
 :class:`KeyFraction` answers "how much of its own budget has this key used" for the
 downgrade rule, from :func:`costwarden.keys.key_usage`, cached for ``ttl`` seconds per key.
@@ -13,56 +11,12 @@ downgrade rule, from :func:`costwarden.keys.key_usage`, cached for ``ttl`` secon
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import Any
 
-from costwarden.budget import Budget, Scope
 from costwarden.caching import BoundedCache
-from costwarden.control import DEFAULT_PREFIX, VirtualKey
+from costwarden.control import VirtualKey
 from costwarden.keys import key_usage
 from costwarden.manager import BudgetManager
-
-_PROBE = "\x00costwarden-probe"
-"""A scope name no budget is stored for: what ``budget_for`` answers for it is the default."""
-
-
-class BudgetSync:
-    """Keeps the gateway's manager's budgets in step with the ledger's control plane, reloading only
-    when the control version changes.
-    """
-
-    def __init__(self, manager: BudgetManager) -> None:
-        self.manager = manager
-        self._version: int | None = None
-        self._lock = threading.Lock()
-
-    def refresh(self) -> None:
-        """Apply the ledger's budgets if its control version moved (blocking; cheap when not)."""
-        ledger: Any = self.manager.ledger
-        version = ledger.control_version()
-        if version == self._version:
-            return
-        with self._lock:
-            snapshot = ledger.control_snapshot()
-            for stored in snapshot.budgets:
-                self._apply(stored.scope, stored.budget)
-            self._version = snapshot.version
-
-    def _apply(self, scope_text: str, budget: Budget) -> None:
-        m = self.manager
-        if scope_text.startswith(DEFAULT_PREFIX):
-            kind = scope_text[len(DEFAULT_PREFIX) :]
-            if m.budget_for(Scope(kind, _PROBE)) != budget:
-                m.set_default_budget(kind, budget)
-            return
-        scope = Scope.parse(scope_text)
-        if scope.kind == "global":
-            if m.budget != budget:
-                m.set_budget(budget)
-            return
-        if m.budget_for(scope) != budget:
-            m.set_budget(budget, **{scope.kind: scope.name})
 
 
 class KeyFraction:
@@ -91,4 +45,4 @@ class KeyFraction:
         return used
 
 
-__all__ = ["BudgetSync", "KeyFraction"]
+__all__ = ["KeyFraction"]

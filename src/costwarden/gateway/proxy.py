@@ -56,7 +56,7 @@ from costwarden.gateway.logs import request_line
 from costwarden.gateway.policy import END_USER_HEADER, end_user_tag, key_policy, model_allowed
 from costwarden.gateway.replies import Dialect, ErrorReply, budget_denial, rate_denial
 from costwarden.gateway.settings import ModelRoute
-from costwarden.gateway.sse import EventSplitter, is_usage_only, parse_event
+from costwarden.gateway.sse import EventSplitter, is_usage_only, may_be_usage_only, parse_event
 from costwarden.gateway.upstreams import Route, Upstream
 from costwarden.records import Usage
 
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from costwarden.gateway.app import Gateway
 
 T = TypeVar("T")
+_UNREAD: Any = object()  # an event of a stream not parsed yet
 _API: dict[str, Api] = {"chat": "chat", "responses": "responses", "messages": "messages"}
 DOWNGRADE_HEADER = b"x-costwarden-downgraded"
 
@@ -106,7 +107,7 @@ class Proxy:
 
     # -- blocking ledger work, off the loop on a remote ledger ----------------------------------
     async def _blocking(self, fn: Callable[[], T], what: str) -> T:
-        if self.gw.remote:
+        if self.gw.offload:
             return await run_offloaded(fn, what=what)
         return fn()
 
@@ -151,20 +152,25 @@ class Proxy:
                 "or 'x-api-key'",
                 "missing_key",
             )
-        cache = self.gw.keys
+        gw = self.gw
+        cache = gw.keys
+        now = time.time()
         try:
-            now = time.time()
-            if self.gw.remote:
-                entry = None
-                try:
-                    entry = cache.cached(secret, now)
-                except LedgerUnavailableError:
-                    entry = None
-                if entry is None:
-                    return await run_offloaded(partial(cache.lookup, secret, now), what="auth")
-            return cache.lookup(secret, now)
+            # Unreachable: answers cached within key_cache_seconds stand; a miss reads it.
+            with contextlib.suppress(LedgerUnavailableError):
+                cache.sync(await gw.control.version())
+            entry = cache.cached(secret, now)
+            if entry is None:
+                entry = await self._blocking(partial(cache.load, secret, now), "auth")
+            return cache.answer(entry, secret, now)
         except KeyAuthError as exc:
             raise _refuse(401, refusal_message(exc), "invalid_api_key") from None
+        except LedgerUnavailableError as exc:
+            raise _refuse(
+                503,
+                f"the ledger is unavailable, so no key can be checked: {exc}",
+                "ledger_unavailable",
+            ) from None
 
     async def _handle(self, call: Call, scope: Any, receive: Receive, send: Send) -> None:
         gw = self.gw
@@ -196,7 +202,6 @@ class Proxy:
                 403, f"this key's gateway policy is invalid: {exc}", "bad_key_policy"
             ) from None
         tags = self._end_user(key, policy.end_users, headers, body, call.route)
-        await self._refresh_budgets()
         route_cfg, upstream = self._route(call, model)
         if call.route == "count_tokens":  # exempt from budgets: nothing is generated or billed
             await self._passthrough(call, upstream, model, raw, body, headers, send)
@@ -248,12 +253,6 @@ class Proxy:
             return (end_user_tag(key, name),)
         except InvalidInputError as exc:
             raise _refuse(400, str(exc), "bad_end_user") from None
-
-    async def _refresh_budgets(self) -> None:
-        try:
-            await self._blocking(self.gw.budgets.refresh, "budget refresh")
-        except LedgerUnavailableError as exc:
-            raise _refuse(503, f"the ledger is unavailable: {exc}", "ledger_unavailable") from None
 
     def _route(self, call: Call, model: str) -> tuple[ModelRoute, Upstream]:
         cfg = self.gw.settings.route(model)
@@ -333,7 +332,7 @@ class Proxy:
                 api=api,
                 provider=upstream.provider,
                 free=free,
-                offload=gw.remote,
+                offload=gw.offload,
             )
         except BudgetExceededError as exc:
             if slot is not None:
@@ -410,27 +409,28 @@ class Proxy:
     ) -> None:
         stream = bool(body.get("stream")) and call.route != "embeddings"
         strip = False
-        changed = call.downgraded
         if stream and call.route == "chat":
             options = body.get("stream_options")
             asked = isinstance(options, dict) and bool(options.get("include_usage"))
             if not asked:
-                body = {
+                with_usage = {
                     **body,
                     "stream_options": {
                         **(options if isinstance(options, dict) else {}),
                         "include_usage": True,
                     },
                 }
-                strip = changed = True
+                spliced = _with_usage_option(raw) if "stream_options" not in body else None
+                raw = spliced if spliced is not None else _dumps(with_usage)
+                body = with_usage
+                strip = True
         tried_fallback = False
         while True:
-            out_body = {**body, "model": model} if changed or model != body.get("model") else body
-            out_raw = (
-                json.dumps(out_body, separators=(",", ":")).encode()
-                if out_body is not body or changed
-                else raw
-            )
+            if model != body.get("model"):  # downgraded or fallen back: say the model sent
+                out_body = {**body, "model": model}
+                out_raw = _dumps(out_body)
+            else:
+                out_body, out_raw = body, raw
             account, slot, tokens = await self._admit(
                 call, key, route_cfg, upstream, model, out_body, tags
             )
@@ -447,7 +447,6 @@ class Proxy:
                     tried_fallback = True
                     model = call.model = fallback
                     route_cfg, upstream = self._route(call, model)
-                    changed = True
                     continue
                 status = 504 if isinstance(exc, UpstreamTimeout) else 502
                 raise _refuse(
@@ -469,7 +468,6 @@ class Proxy:
                     tried_fallback = True
                     model = call.model = fallback
                     route_cfg, upstream = self._route(call, model)
-                    changed = True
                     continue
             break
         extra = [(b"x-costwarden-key-id", key.key_id.encode())]
@@ -580,22 +578,31 @@ class Proxy:
                     return
 
         async def pump() -> None:
+            # Each chunk goes out before its usage is read (the decoder is fed after the
+            # send), so reading usage adds nothing to the time to first byte. Only an event
+            # that may be the usage-only chunk to strip is parsed before it is passed on.
             async for chunk in response.chunks():
-                out = bytearray()
-                for event in splitter.feed(chunk):
-                    parsed = parse_event(event)
-                    if parsed is not None:
-                        decoder.feed(parsed)
-                        if strip and is_usage_only(parsed):
-                            continue
-                    if strip:
-                        out += event
-                if not strip:
-                    out = bytearray(chunk)
-                if out:
-                    await send(
-                        {"type": "http.response.body", "body": bytes(out), "more_body": True}
-                    )
+                events = splitter.feed(chunk)
+                parsed: list[Any] = []
+                if strip:
+                    out = bytearray()
+                    for event in events:
+                        value = parse_event(event) if may_be_usage_only(event) else _UNREAD
+                        parsed.append(value)
+                        if value is _UNREAD or not is_usage_only(value):
+                            out += event
+                    if out:
+                        await send(
+                            {"type": "http.response.body", "body": bytes(out), "more_body": True}
+                        )
+                else:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                for i, event in enumerate(events):
+                    value = parsed[i] if parsed else _UNREAD
+                    if value is _UNREAD:
+                        value = parse_event(event)
+                    if value is not None:
+                        decoder.feed(value)
                 if gone.is_set():
                     return
             rest = splitter.pending
@@ -657,6 +664,25 @@ class Proxy:
             data,
             [(b"content-type", response.content_type), *response.passed_headers],
         )
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+_USAGE_OPTION = b'"stream_options":{"include_usage":true},'
+
+
+def _with_usage_option(raw: bytes) -> bytes | None:
+    """``raw`` (a JSON object with members and no ``stream_options``) with the include_usage
+    option added as its first member, without re-serialising the rest: the prompt's bytes go
+    upstream as the client sent them, and a long prompt costs no ``json.dumps`` before the
+    first byte. None when the bytes are not plain UTF-8 text starting with ``{`` (a BOM,
+    UTF-16): the caller then serialises the parsed body."""
+    start = raw.find(b"{")
+    if start == -1 or raw[:start].strip() or b"\x00" in raw[:4]:
+        return None
+    return raw[: start + 1] + _USAGE_OPTION + raw[start + 1 :]
 
 
 def _cut_event(dialect: Dialect) -> bytes:

@@ -1,13 +1,15 @@
 """Per-key request and token rate limits (``rpm``, ``tpm``), shared by every worker and host.
 
 The counts live beside the ledger, in one small table ``gateway_rate(key_id, slot, requests,
-tokens)`` of the ledger's own database, so every gateway process on a SQLite file or a
-PostgreSQL schema sees the same counts (the in-memory ledger keeps them in the process).
+tokens)`` of the ledger's own database (the ledger's side tables,
+:mod:`costwarden.ledger.side_tables`), so every gateway process on a SQLite file or a
+PostgreSQL schema sees the same counts (the in-memory ledger, which has no side tables,
+keeps them in the process).
 
 Precision: a sliding window of the last 60 seconds in 1-second slots. A request is admitted
 iff the requests counted in the slots of the last 60 s are fewer than ``rpm`` and the tokens
 counted there plus this request's estimate (prompt + output bound) are within ``tpm``; the
-check and the count are one transaction (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a
+check and the count are one side transaction per key (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a
 transaction-scoped advisory lock per key), so concurrent workers cannot both take the last
 slot. When the call ends the estimate is replaced by the tokens actually used (in the slot
 the request was counted in). ``Retry-After`` is the time until the oldest counted slot leaves
@@ -18,8 +20,13 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final, TypeVar
+
+from costwarden.ledger.side_tables import SideExecute, SideTables
+
+T = TypeVar("T")
 
 WINDOW: Final = 60
 _PURGE_EVERY: Final = 500
@@ -69,49 +76,25 @@ def _decide(
 class RateLimiter:
     """Admits against a key's rpm/tpm and counts; see the module doc for the rule."""
 
-    def __init__(self, ledger: Any) -> None:
+    def __init__(self, ledger: object) -> None:
         self.ledger = ledger
-        kind = type(ledger).__name__
-        self._backend = (
-            "sqlite"
-            if kind == "SQLiteLedger"
-            else "postgres"
-            if kind == "PostgresLedger"
-            else "memory"
-        )
+        self._shared: SideTables | None = ledger if isinstance(ledger, SideTables) else None
         self._lock = threading.Lock()
         self._memory: defaultdict[str, dict[int, list[int]]] = defaultdict(dict)
         self._created = False
         self._calls = 0
 
-    @property
-    def remote(self) -> bool:
-        """Whether the limiter's counters live in PostgreSQL (calls may wait on the network)."""
-        return self._backend == "postgres"
+    def _sql(self, shared: SideTables, work: Callable[[SideExecute], T], key_id: str) -> T:
+        """``work`` in the ledger's side transaction of this key (the table made on first use)."""
 
-    # -- the SQL side ---------------------------------------------------------------------------
-    def _sqlite(self, fn: Any) -> Any:
-        with self.ledger._write() as conn:
+        def run(execute: SideExecute) -> T:
             if not self._created:
-                conn.execute(_CREATE)
-                self._created = True
-            return fn(lambda q, p=(): conn.execute(q, p))
+                execute(_CREATE)
+            return work(execute)
 
-    def _postgres(self, fn: Any, key_id: str) -> Any:
-        def run(conn: Any) -> Any:
-            with conn.transaction():
-                if not self._created:
-                    conn.execute(_CREATE)
-                    self._created = True
-                conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("cw-rate|" + key_id,)
-                )
-                return fn(lambda q, p=(): conn.execute(q.replace("?", "%s"), p))
-
-        return self.ledger._run("rate limit", run)
-
-    def _sql(self, fn: Any, key_id: str) -> Any:
-        return self._sqlite(fn) if self._backend == "sqlite" else self._postgres(fn, key_id)
+        result = shared.side_transaction("rate|" + key_id, run)
+        self._created = True
+        return result
 
     # -- the API ----------------------------------------------------------------------------------
     def admit(
@@ -119,7 +102,8 @@ class RateLimiter:
     ) -> tuple[RateDenial | None, int]:
         """Check and count one request; (the denial or None, the slot it was counted in)."""
         slot = int(now)
-        if self._backend == "memory":
+        shared = self._shared
+        if shared is None:
             with self._lock:
                 slots = self._memory[key_id]
                 for old in [s for s in slots if s <= slot - WINDOW]:
@@ -135,7 +119,7 @@ class RateLimiter:
         self._calls += 1
         purge = self._calls % _PURGE_EVERY == 1
 
-        def txn(execute: Any) -> RateDenial | None:
+        def txn(execute: SideExecute) -> RateDenial | None:
             if purge:
                 execute("DELETE FROM gateway_rate WHERE slot < ?", (slot - 2 * WINDOW,))
             rows = execute(
@@ -152,27 +136,28 @@ class RateLimiter:
                 )
             return denial
 
-        return self._sql(txn, key_id), slot
+        return self._sql(shared, txn, key_id), slot
 
     def adjust(self, key_id: str, slot: int, delta: int) -> None:
         """Replace a request's estimated tokens by its actual ones (``delta`` = actual - est)."""
         if not delta:
             return
-        if self._backend == "memory":
+        shared = self._shared
+        if shared is None:
             with self._lock:
                 counts = self._memory[key_id].get(slot)
                 if counts is not None:
                     counts[1] = max(0, counts[1] + delta)
             return
 
-        def txn(execute: Any) -> None:
+        def txn(execute: SideExecute) -> None:
             execute(
                 "UPDATE gateway_rate SET tokens = CASE WHEN tokens + ? < 0 THEN 0 "
                 "ELSE tokens + ? END WHERE key_id = ? AND slot = ?",
                 (delta, delta, key_id, slot),
             )
 
-        self._sql(txn, key_id)
+        self._sql(shared, txn, key_id)
 
 
 __all__ = ["WINDOW", "RateDenial", "RateLimiter"]

@@ -76,6 +76,18 @@ class EventSplitter:
         return bytes(self._buf)
 
 
+def may_be_usage_only(raw: bytes) -> bool:
+    """False for an event that cannot be the usage-only chunk (no usage, or ``"usage":null``,
+    as every other chunk of an include_usage stream says), read from its bytes; True means
+    "parse it and ask :func:`is_usage_only`"."""
+    at = raw.find(b'"usage"')
+    while at != -1:
+        if not raw.startswith(b":null", at + 7):
+            return True
+        at = raw.find(b'"usage"', at + 7)
+    return False
+
+
 def is_usage_only(event: Any) -> bool:
     """A Chat Completions chunk carrying usage and no choices (the include_usage chunk)."""
     if not isinstance(event, dict) or event.get("usage") is None:
@@ -84,4 +96,4 @@ def is_usage_only(event: Any) -> bool:
     return not choices
 
 
-__all__ = ["EventSplitter", "is_usage_only", "parse_event"]
+__all__ = ["EventSplitter", "is_usage_only", "may_be_usage_only", "parse_event"]

@@ -75,10 +75,12 @@ from costwarden.ledger.record_rows import PostgresRecordRows
 from costwarden.ledger.rollup_postgres import PostgresRollups
 from costwarden.ledger.rows import APPEND_COLUMNS, POSTGRES_RECORDS, SELECT_COLUMNS
 from costwarden.ledger.schema_postgres import MIGRATIONS
+from costwarden.ledger.side_tables import SideExecute
 from costwarden.money import Nanos
 from costwarden.records import NewRecord, StoredRecord
 
 _T = TypeVar("_T")
+_SIDE_LOCK: Final = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 _Conn = psycopg.Connection[tuple[Any, ...]]
 
 DEFAULT_SCHEMA: Final = "costwarden"
@@ -401,6 +403,17 @@ class PostgresLedger(PostgresRollups, PostgresRecordRows, SQLControl, outbox.Del
             except psycopg.Error as exc:
                 raise LedgerError(f"{what} on the PostgreSQL ledger failed: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def side_transaction(self, lock: str, work: Callable[[SideExecute], _T]) -> _T:
+        """:class:`~costwarden.ledger.side_tables.SideTables`: one transaction that first takes
+        a transaction-scoped advisory lock on ``lock`` (so only same-named ones wait)."""
+
+        def run(conn: _Conn) -> _T:
+            with conn.transaction():
+                conn.execute(_SIDE_LOCK, ("cw-side|" + lock,))
+                return work(self._control_execute(conn))
+
+        return self._run("side transaction", run)
 
     def _migrate(self) -> None:
         def migrate(conn: _Conn) -> None:

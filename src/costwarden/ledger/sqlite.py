@@ -38,10 +38,10 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from costwarden import forksafe
 from costwarden.caching import BoundedCache, remember
@@ -63,12 +63,14 @@ from costwarden.ledger.record_rows import SQLiteRecordRows
 from costwarden.ledger.rollup_sqlite import SQLiteRollups
 from costwarden.ledger.rows import APPEND_COLUMNS, SELECT_COLUMNS, SQLITE_RECORDS
 from costwarden.ledger.schema_sqlite import MIGRATIONS
+from costwarden.ledger.side_tables import SideExecute
 from costwarden.ledger.sqlite_checkpoint import SAFETY_NET_PAGES, BackgroundCheckpointer
 from costwarden.ledger.sqlite_holds import HoldBoard, LedgerLockTimeout, digest64
 from costwarden.ledger.sqlite_options import parse_options
 from costwarden.money import Nanos
 from costwarden.records import NewRecord, StoredRecord
 
+_T = TypeVar("_T")
 _INSERT_RECORD = (
     f"INSERT INTO records ({', '.join(APPEND_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(APPEND_COLUMNS))})"
@@ -337,6 +339,17 @@ class SQLiteLedger(SQLiteRollups, SQLiteRecordRows, SQLControl, outbox.DeliveryO
                 yield conn
             except sqlite3.OperationalError as exc:
                 raise LedgerUnavailableError(f"reading {self.path} failed: {exc}") from exc
+
+    def side_transaction(self, lock: str, work: Callable[[SideExecute], _T]) -> _T:
+        """:class:`~costwarden.ledger.side_tables.SideTables`: one ``BEGIN IMMEDIATE``
+        transaction (SQLite lets one writer in at a time, so every lock name is one lock)."""
+        try:
+            with self._write() as conn:
+                return work(conn.execute)
+        except sqlite3.OperationalError as exc:
+            raise LedgerUnavailableError(
+                f"a side transaction on {self.path} failed: {exc}"
+            ) from exc
 
     def _migrate(self, deadline: float) -> None:
         assert self._conn is not None
