@@ -19,10 +19,10 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from costwarden.budget import Scope
 from costwarden.clients.apis import Api, StreamDecoder
@@ -61,7 +61,15 @@ from costwarden.gateway.upstreams import Route, Upstream
 from costwarden.records import Usage
 
 if TYPE_CHECKING:
-    from costwarden.gateway.app import Gateway
+    from costwarden.budget import WindowCache
+    from costwarden.gateway.auth import KeyCache
+    from costwarden.gateway.budgets import KeyFraction
+    from costwarden.gateway.control_watch import ControlWatch
+    from costwarden.gateway.forward import Forwarder
+    from costwarden.gateway.metrics import Metrics
+    from costwarden.gateway.ratelimit import RateLimiter
+    from costwarden.gateway.settings import GatewaySettings
+    from costwarden.manager import BudgetManager
 
 T = TypeVar("T")
 _UNREAD: Any = object()  # an event of a stream not parsed yet
@@ -99,10 +107,65 @@ class Call:
     downgraded: bool = False
 
 
+class ProxyParts(Protocol):
+    """What the proxy uses of its gateway (``costwarden.gateway.app.Gateway`` has them all).
+
+    Why a Protocol: the app builds the proxy and the proxy reads the app's parts; naming the
+    parts here keeps the import one way (app -> proxy) with no circle between the two."""
+
+    @property
+    def settings(self) -> GatewaySettings:
+        """The gateway's settings (routes, limits)."""
+
+    @property
+    def manager(self) -> BudgetManager:
+        """The budget manager every request reserves through."""
+
+    @property
+    def upstreams(self) -> Mapping[str, Upstream]:
+        """The upstreams by name."""
+
+    @property
+    def offload(self) -> bool:
+        """Whether ledger calls run on worker threads (a remote ledger)."""
+
+    @property
+    def keys(self) -> KeyCache:
+        """The virtual-key cache."""
+
+    @property
+    def control(self) -> ControlWatch:
+        """The control-plane version watch."""
+
+    @property
+    def fractions(self) -> KeyFraction:
+        """Each key's budget fraction used (for downgrades)."""
+
+    @property
+    def rates(self) -> RateLimiter:
+        """The per-key rpm/tpm limiter."""
+
+    @property
+    def forwarder(self) -> Forwarder:
+        """The upstream connection pool."""
+
+    @property
+    def metrics(self) -> Metrics:
+        """The Prometheus counters."""
+
+    @property
+    def windows(self) -> WindowCache:
+        """Budget windows, for a denial's reset time."""
+
+    @property
+    def inflight(self) -> set[CallAccount]:
+        """The holds of requests in flight (settled at shutdown)."""
+
+
 class Proxy:
     """The proxied routes of one gateway process."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: ProxyParts) -> None:
         self.gw = gateway
 
     # -- blocking ledger work, off the loop on a remote ledger ----------------------------------
