@@ -119,6 +119,34 @@ def test_record_rows_are_the_records_as_plain_rows(any_ledger: Any) -> None:
         list(stream_rows(any_ledger, batch=0) or [])
 
 
+def test_the_tags_decoder_answers_rightly_past_its_bound() -> None:
+    # Its memo is a BoundedCache: more distinct tag sets than it keeps must still decode.
+    from costwarden.ledger import record_rows
+
+    decode = tags_decoder()
+    assert decode(None) == () and decode("") == ()
+    for i in range(record_rows._CACHE + 10):
+        assert decode(json.dumps([f"t{i}", "x"])) == (f"t{i}", "x")
+    assert decode('["t0", "x"]') == ("t0", "x") and decode(None) == ()
+
+
+def test_bill_amounts_are_rounded_by_the_money_rule(tmp_path: Path) -> None:
+    # Half-even to the nano-USD, as everywhere; an amount beyond what costwarden can account
+    # for is refused with a typed error rather than stored.
+    from costwarden.billing import read_import
+    from costwarden.pricing import default_catalog
+
+    head = "start_time,end_time,amount_value,amount_currency,line_item,project_id\n"
+    row = f'{DAY0},{DAY0 + 86400},{{}},usd,"gpt-4o-mini-2024-07-18, output",proj\n'
+    for amount, nanos in (("0.1000000005", 100_000_000), ("0.1000000015", 100_000_002)):
+        (tmp_path / "costs.csv").write_text(head + row.format(amount))
+        got = read_import(tmp_path / "costs.csv", catalog=default_catalog())
+        assert got.lines[0].cost_nanos == nanos
+    (tmp_path / "costs.csv").write_text(head + row.format("1e40"))
+    with pytest.raises(InvalidInputError, match="too large"):
+        read_import(tmp_path / "costs.csv", catalog=default_catalog())
+
+
 def test_the_fast_csv_writes_what_the_records_writer_writes(any_ledger: Any) -> None:
     for i in range(40):
         any_ledger.append(new(i), [])

@@ -1,4 +1,4 @@
-"""``make run``: a simulated working day of LLM calls under budgets, offline, on SQLite.
+"""``make demo``: a simulated working day of LLM calls under budgets, offline, on SQLite.
 
 The day is the latest :data:`DAY_HOURS` hours (08:00-20:00 when it can be) that lie within
 one calendar day (UTC, the demo budgets' zone) and end no later than now: today's 08:00-20:00

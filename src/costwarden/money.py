@@ -135,7 +135,7 @@ def format_compared(*amounts: Nanos, holds: Callable[..., bool] | None = None) -
     fewest = max([2, *(11 - len(str(abs(n))) for n in amounts if n)])
     for places in range(min(fewest, 9), 10):
         step = 10 ** (9 - places)
-        shown = [_round_half_even(n, step) for n in figures]
+        shown = [round_half_even(n, step) * step for n in figures]
         ordered = all(
             (x < y) == (sx < sy) and (x == y) == (sx == sy)
             for i, (x, sx) in enumerate(zip(figures, shown, strict=True))
@@ -144,13 +144,6 @@ def format_compared(*amounts: Nanos, holds: Callable[..., bool] | None = None) -
         if ordered and (places == 9 or holds is None or holds(*shown[:-1])):
             return [_format_places(n, places) for n in shown[:-1]]
     raise AssertionError("unreachable: at 9 places every figure is exact")  # pragma: no cover
-
-
-def _round_half_even(nanos: Nanos, step: int) -> Nanos:
-    whole, rest = divmod(nanos, step)
-    if 2 * rest > step or (2 * rest == step and whole % 2 == 1):
-        whole += 1
-    return whole * step
 
 
 def _format_places(nanos: Nanos, places: int) -> str:

@@ -50,7 +50,7 @@ from typing import Any, Final
 
 from costwarden.errors import InvalidInputError, UnknownModelError
 from costwarden.ledger.billing import BillLine
-from costwarden.money import Nanos
+from costwarden.money import Nanos, decimal_to_nanos
 from costwarden.pricing import PriceCatalog
 from costwarden.records import Usage
 
@@ -62,11 +62,6 @@ BILL_FORMATS: Final = (
     "anthropic-usage",
 )
 _DAY_US: Final = 86_400_000_000
-_NANO: Final = Decimal("1e-9")
-
-
-def _nanos(amount: Decimal) -> Nanos:
-    return int((amount / _NANO).to_integral_value(rounding="ROUND_HALF_EVEN"))
 
 
 def _decimal(value: object, where: str) -> Decimal:
@@ -182,7 +177,7 @@ def openai_costs(text: str, where: str, **_: Any) -> list[BillLine]:
                 end_us=hi,
                 model=_model_of_line_item(item),
                 item=item,
-                cost_nanos=_nanos(_decimal(amount["value"], here)),
+                cost_nanos=decimal_to_nanos(_decimal(amount["value"], here)),
                 account=str(result.get("project_id") or ""),
                 source="openai-costs",
             )
@@ -306,7 +301,7 @@ def openai_costs_csv(text: str, where: str, **_: Any) -> list[BillLine]:
                 end_us=hi,
                 model=_csv_value(row, "model") or _model_of_line_item(item),
                 item=item,
-                cost_nanos=_nanos(_decimal(amount, here)),
+                cost_nanos=decimal_to_nanos(_decimal(amount, here)),
                 account=_csv_value(row, "project_id", "project") or "",
                 source="openai-costs-csv",
             )
@@ -342,7 +337,7 @@ def anthropic_cost(text: str, where: str, **_: Any) -> list[BillLine]:
                 end_us=hi,
                 model=str(result["model"]) if result.get("model") else None,
                 item=", ".join(parts),
-                cost_nanos=_nanos(cents / 100),
+                cost_nanos=decimal_to_nanos(cents / 100),
                 account=str(result.get("workspace_id") or ""),
                 source="anthropic-cost",
             )

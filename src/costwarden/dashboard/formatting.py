@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from costwarden.money import Nanos
+from costwarden.money import Nanos, round_half_even
 
 MIN_PLACES: Final = 2
 MAX_PLACES: Final = 9
@@ -36,9 +36,7 @@ def usd(nanos: Nanos | None, places: int | None = None) -> str:
     if places is None:
         places = places_for([nanos])
     step = 10 ** (MAX_PLACES - places)
-    units, rest = divmod(abs(nanos), step)  # round half-even to ``places`` decimals
-    if 2 * rest > step or (2 * rest == step and units % 2):
-        units += 1
+    units = round_half_even(abs(nanos), step)  # ``places`` decimals, the one rule
     whole, frac = divmod(units, 10**places)
     sign = "-" if nanos < 0 and units else ""
     return f"{sign}${whole:,}.{frac:0{places}d}"

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
+from costwarden.caching import BoundedCache
 from costwarden.ledger import billing_sql
 from costwarden.ledger.billing import BATCH, check_batch
 
@@ -92,15 +93,15 @@ def _batches(
 def tags_decoder() -> Callable[[str | None], tuple[str, ...]]:
     """A function from a row's ``tags`` (JSON text or None) to the record's tags tuple, which
     decodes each distinct text once (a bounded cache: a ledger has few distinct tag sets)."""
-    seen: dict[str | None, tuple[str, ...]] = {None: (), "": ()}
+    seen: BoundedCache[str, tuple[str, ...]] = BoundedCache(_CACHE)
 
     def tags(text: str | None) -> tuple[str, ...]:
+        if not text:  # NULL (SQLite) or empty: no tags
+            return ()
         got = seen.get(text)
         if got is None:
-            if len(seen) > _CACHE:
-                seen.clear()
-                seen.update({None: (), "": ()})
-            got = seen[text] = tuple(json.loads(text))  # type: ignore[arg-type]
+            got = tuple(json.loads(text))
+            seen.put(text, got)
         return got
 
     return tags

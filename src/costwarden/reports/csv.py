@@ -16,6 +16,7 @@ import csv
 from collections.abc import Callable, Iterable
 from typing import IO
 
+from costwarden.caching import BoundedCache
 from costwarden.ledger.billing import stream_records
 from costwarden.ledger.record_rows import ROW_FIELDS, stream_rows, tags_decoder
 from costwarden.records import StoredRecord
@@ -125,14 +126,13 @@ def write_ledger_csv(
         return write_records_csv(records, out, timezone=timezone, progress=progress)
     iso = LocalClock(timezone).iso
     decode = tags_decoder()
-    joined: dict[str | None, str] = {}
+    joined: BoundedCache[str | None, str] = BoundedCache(4096)
 
     def tag_text(stored: str | None) -> str:
         text = joined.get(stored)
         if text is None:
-            if len(joined) > 4096:
-                joined.clear()
-            text = joined[stored] = "|".join(decode(stored))
+            text = "|".join(decode(stored))
+            joined.put(stored, text)
         return text
 
     writer = csv.writer(out, lineterminator="\n")
