@@ -427,3 +427,15 @@ def test_junk_scope_arguments_raise_only_the_typed_error(
 def test_junk_usage_counts_raise_only_the_typed_error(junk: dict[str, Any]) -> None:
     with contextlib.suppress(InvalidInputError):
         Usage(**junk)
+
+
+@pytest.mark.parametrize("call", ["status", "get_status", "set_budget", "remove_budget"])
+def test_a_scope_keyword_that_names_no_kind_is_a_typed_error(call: str) -> None:
+    """The methods that take one scope's names (``**names: ScopeKeywords``) refuse a keyword
+    that is not a scope kind with an InvalidInputError naming it, and change nothing."""
+    with BudgetManager(Budget(1.0, None, 1.0)) as m:
+        before = (m.get_status(), m.budgets(), m.budget)
+        args = (Budget(),) if call == "set_budget" else ()
+        with pytest.raises(InvalidInputError, match="usr"):
+            getattr(m, call)(*args, usr="alice")
+        assert (m.get_status(), m.budgets(), m.budget) == before

@@ -54,3 +54,36 @@ def test_postgres_children_of_a_busy_process_all_work_and_exit() -> None:
         out = _run("busy", url, 50, timeout=240)
     _check(out, 50)
     assert out["webhook_posts"] > 0
+
+
+def test_held_over_fork_releases_only_the_lock_it_took() -> None:
+    """The parent releases what ``take`` got and nothing else: a lock another thread holds past
+    the wait is left to that thread, and a child (``forget``) releases nothing."""
+    import threading
+
+    from costwarden.forksafe import HeldOverFork
+
+    hold, lock = HeldOverFork(), threading.Lock()
+    assert hold.take(lock, 0.1) and lock.locked()
+    hold.release()
+    assert not lock.locked()
+    hold.release()  # a second release is a no-op, not a RuntimeError
+    busy, taken, done = threading.Lock(), threading.Event(), threading.Event()
+
+    def owner() -> None:
+        with busy:
+            taken.set()
+            done.wait(5)
+
+    thread = threading.Thread(target=owner)
+    thread.start()
+    taken.wait(5)
+    assert not hold.take(busy, 0.05)
+    hold.release()
+    assert busy.locked(), "released a lock another thread holds"
+    done.set()
+    thread.join(5)
+    assert hold.take(lock, 0.1)
+    hold.forget()
+    hold.release()
+    assert lock.locked(), "a child must not release the lock it made new"

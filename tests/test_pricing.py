@@ -103,6 +103,33 @@ def test_cost_matches_genai_prices(model: str, usage: Usage, batch: bool) -> Non
     assert ours > 0
 
 
+def test_cost_usd_is_cost_nanos_in_usd_with_the_same_parameters() -> None:
+    """Both ``cost_usd`` twins (catalogue and resolved price) pass every argument on to their
+    ``cost_nanos`` and only convert the result: keywords reach it, a wrong one is refused, and
+    ``help()`` shows ``cost_nanos``'s parameters."""
+    import inspect
+
+    from costwarden.money import nanos_to_usd
+
+    catalog = PriceCatalog()
+    usage = Usage(2_000, 700, cache_read_tokens=500)
+    price = catalog.resolve("gpt-4o")
+    for twin, nanos, args in (
+        (catalog.cost_usd, catalog.cost_nanos, ("gpt-4o", usage)),
+        (price.cost_usd, price.cost_nanos, (usage,)),
+    ):
+        for batch in (False, True):
+            usd = twin(*args, when=WHEN, batch=batch)
+            assert usd == nanos_to_usd(nanos(*args, when=WHEN, batch=batch))
+        assert twin(*args, batch=True) < twin(*args)
+        with pytest.raises(TypeError):
+            twin(*args, bogus=1)  # type: ignore[call-arg]
+        ours, theirs = inspect.signature(twin), inspect.signature(nanos)
+        assert ours.parameters == theirs.parameters
+        assert ours.return_annotation == "float"
+        assert twin.__name__ == "cost_usd" and twin.__doc__
+
+
 def test_reference_figures() -> None:
     catalog = PriceCatalog()
     # gpt-4o: 1,000 in at $2.50/M + 500 out at $10/M = $0.0025 + $0.005

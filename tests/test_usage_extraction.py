@@ -277,3 +277,44 @@ def test_decoder_collects_hidden_output_for_partial_billing() -> None:
     shown = d.feed({"type": "content_block_delta", "delta": {"type": "text_delta", "text": "Hi"}})
     assert shown == "Hi"
     assert d.produced == ["hmm", "Hi"] and d.id == "m1" and d.model == "claude-x"
+
+
+def test_decoder_keeps_every_string_piece_and_nothing_else_on_each_api() -> None:
+    """Shown text, tool-call arguments and reasoning are all produced (billed if the stream is
+    cut); a field that is missing or not a string produced nothing and shows nothing."""
+    chat = StreamDecoder("chat")
+    shown = chat.feed(
+        {
+            "id": "c1",
+            "model": "gpt-x",
+            "choices": [
+                {
+                    "delta": {
+                        "content": "Hi",
+                        "tool_calls": [
+                            {"function": {"arguments": '{"a":'}},
+                            {"function": {"arguments": None}},
+                            {"function": {}},
+                        ],
+                    }
+                }
+            ],
+        }
+    )
+    assert shown == "Hi" and chat.produced == ['{"a":', "Hi"]
+    responses = StreamDecoder("responses")
+    feed = responses.feed
+    assert feed({"type": "response.output_text.delta", "delta": "Hi"}) == "Hi"
+    assert feed({"type": "response.output_text.delta", "delta": 7}) == ""
+    assert feed({"type": "response.function_call_arguments.delta", "delta": "{}"}) == ""
+    assert feed({"type": "response.reasoning_text.delta", "delta": "so"}) == ""
+    assert feed({"type": "response.reasoning_text.delta"}) == ""
+    assert responses.produced == ["Hi", "{}", "so"]
+    messages = StreamDecoder("messages")
+    block = {"type": "content_block_delta"}
+    assert messages.feed({**block, "delta": {"type": "text_delta", "text": None}}) == ""
+    assert (
+        messages.feed({**block, "delta": {"type": "input_json_delta", "partial_json": "["}}) == ""
+    )
+    assert messages.feed({**block, "delta": {"type": "thinking_delta", "thinking": 3}}) == ""
+    assert messages.produced == ["["]

@@ -21,6 +21,7 @@ as before (no extra attribute per call) and the public methods stay ``BudgetMana
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Unpack
 
 from costwarden.budget import GLOBAL, Budget, Scope
 from costwarden.budget_sources import SourcedBudget, local_table
@@ -29,7 +30,15 @@ from costwarden.errors import LedgerUnavailableError
 from costwarden.ledger import Ledger
 from costwarden.ledger.control import ControlPlane
 from costwarden.money import Nanos, nanos_to_usd
-from costwarden.plans import NO_LIMITS, BudgetRegistry, Planner, check_budget, check_kind, one_scope
+from costwarden.plans import (
+    NO_LIMITS,
+    BudgetRegistry,
+    Planner,
+    ScopeKeywords,
+    check_budget,
+    check_kind,
+    one_scope,
+)
 from costwarden.resets import reset_period
 from costwarden.shared_budgets import SharedBudgets, default_actor
 
@@ -82,22 +91,15 @@ class BudgetBook:
             self.registry.load(shared.own(), shared.defaults())
 
     def set_budget(
-        self,
-        budget: Budget,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        key: str | None = None,
-        tag: str | None = None,
-        model: str | None = None,
-        actor: str | None = None,
+        self, budget: Budget, *, actor: str | None = None, **names: Unpack[ScopeKeywords]
     ) -> None:
-        """Give one scope its own budget (none named: replace the global budget).
+        """Give one scope its own budget (``user="alice"``, or ``team``, ``key``, ``tag``,
+        ``model``; none named: replace the global budget).
 
         Stored in the ledger (with ``actor``, default ``library:<user>@<host>:<pid>``, in its
         audit log), so every manager on the ledger enforces it from its next admission on."""
         check_budget(budget)
-        scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
+        scope = one_scope(**names)
         if self._shared is None:  # a ledger without a control plane: this manager's own
             self.registry.set(scope, budget)
             return
@@ -114,19 +116,12 @@ class BudgetBook:
         self._sync_budgets()
 
     def remove_budget(
-        self,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        key: str | None = None,
-        tag: str | None = None,
-        model: str | None = None,
-        actor: str | None = None,
+        self, *, actor: str | None = None, **names: Unpack[ScopeKeywords]
     ) -> Budget | None:
-        """Remove the ledger's budget of one scope (none named: the global one); the budget
-        removed, or None if the ledger had none (nothing changes). A local budget of the
-        scope (the constructor's, a config file's) applies again."""
-        scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
+        """Remove the ledger's budget of one scope (named as for :meth:`set_budget`; none: the
+        global one); the budget removed, or None if the ledger had none (nothing changes). A
+        local budget of the scope (the constructor's, a config file's) applies again."""
+        scope = one_scope(**names)
         if self._shared is None:
             if scope == GLOBAL:
                 old = self.registry.global_budget

@@ -46,6 +46,45 @@ class _Reinitialisable(Protocol):
     def _at_fork_reinit(self) -> None: ...
 
 
+class _Lock(Protocol):
+    def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class HeldOverFork:
+    """The lock an object takes before a fork and its parent releases after it.
+
+    Why a class: every object whose lock guards a connection (the SQLite ledger, its WAL
+    checkpointer) takes that lock in ``_before_fork`` waiting a bounded time, closes the
+    connection only if it got the lock (no thread is using it then), and releases it in
+    ``_after_fork_in_parent`` only if it got it; in the child the lock is a new one, so there
+    is nothing to release. One object remembers which lock was taken, for all of them.
+    """
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held: _Lock | None = None
+
+    def take(self, lock: _Lock, timeout: float) -> bool:
+        """Before the fork: take ``lock``, waiting at most ``timeout`` seconds; whether it was
+        taken (False: a thread is still inside past the wait, and the child sets aside what the
+        lock guards instead of using it)."""
+        self._held = lock if lock.acquire(timeout=timeout) else None
+        return self._held is not None
+
+    def release(self) -> None:
+        """After the fork, in the parent: release the lock :meth:`take` got, if it got one."""
+        lock, self._held = self._held, None
+        if lock is not None:
+            lock.release()
+
+    def forget(self) -> None:
+        """After the fork, in the child, which makes its own new lock: release nothing."""
+        self._held = None
+
+
 _L = TypeVar("_L")
 
 _registry_lock = threading.Lock()
@@ -116,4 +155,4 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
         before=_before, after_in_parent=_after_in_parent, after_in_child=_after_in_child
     )
 
-__all__ = ["ForkAware", "fresh_after_fork", "register", "set_aside"]
+__all__ = ["ForkAware", "HeldOverFork", "fresh_after_fork", "register", "set_aside"]

@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from costwarden.budget import Budget, Scope
 from costwarden.budget_book import BudgetBook, own_budgets
@@ -37,7 +37,7 @@ from costwarden.ledger import Ledger, NewRecord, open_ledger
 from costwarden.ledger.base import Denial
 from costwarden.manager_args import check_manager_args, check_ttl, epoch_us
 from costwarden.money import Nanos, usd_to_nanos
-from costwarden.plans import one_scope
+from costwarden.plans import ScopeKeywords, one_scope
 from costwarden.records import AlertLevel, StoredRecord, UsageRecord, check_timestamp
 from costwarden.status import BudgetStatus, build_status, status_buckets
 
@@ -152,40 +152,26 @@ class BudgetManager(BudgetBook):
         """
         return self._append(record, hold=None)
 
-    def status(
-        self,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        key: str | None = None,
-        tag: str | None = None,
-        model: str | None = None,
-    ) -> BudgetStatus:
-        """Spend, limits and what is left for one scope (default: global), as typed fields."""
-        scope = one_scope(user=user, team=team, key=key, tag=tag, model=model)
+    def status(self, **names: Unpack[ScopeKeywords]) -> BudgetStatus:
+        """Spend, limits and what is left for one scope (``user="alice"``, or ``team``, ``key``,
+        ``tag``, ``model``; default: global), as typed fields."""
+        scope = one_scope(**names)
         budget = self.budget_for(scope)
         zone = (budget or self.budget).timezone
         now = self._clock()
         buckets = status_buckets(str(scope), budget, zone, self._planner.windows, now)
         return build_status(str(scope), budget, zone, buckets, self.ledger.usage(buckets, now))
 
-    def get_status(
-        self,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        key: str | None = None,
-        tag: str | None = None,
-        model: str | None = None,
-    ) -> dict[str, Any]:
-        """Spend, limits and what is left for one scope (default: global), in float USD.
+    def get_status(self, **names: Unpack[ScopeKeywords]) -> dict[str, Any]:
+        """Spend, limits and what is left for one scope (named as for :meth:`status`; default:
+        global), in float USD.
 
         Keys: the brief's ``daily_spent``, ``daily_remaining``, ``monthly_spent``,
         ``monthly_remaining``, ``percent_used`` (percent of the most-used limit), plus
         ``weekly_*``, ``*_limit``, ``*_reserved``, ``*_resets_at``, ``scope``, ``rolling``.
         Remaining is ``limit - spent`` floored at 0 (``None`` without a limit).
         """
-        return self.status(user=user, team=team, key=key, tag=tag, model=model).as_dict()
+        return self.status(**names).as_dict()
 
     # -- reservations ---------------------------------------------------------------------------
     def reserve(

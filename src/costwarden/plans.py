@@ -28,7 +28,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 from costwarden import forksafe
 from costwarden.bounds import check_name, check_names
@@ -148,6 +148,20 @@ class BudgetRegistry:
     def all(self) -> Mapping[Scope, Budget]:
         """Every scope's own budget, the global one first (a read-only view of this version)."""
         return MappingProxyType(self._budgets)
+
+
+class ScopeKeywords(TypedDict, total=False):
+    """The keywords that name one scope (``user="alice"``; none: the global scope), as one type
+    for the methods that take them (``status``, ``get_status``, ``set_budget``,
+    ``remove_budget``), so the five are written once: the type checker checks each call's names
+    and types, and :func:`one_scope` the rest at run time (an unknown kind, two names at once).
+    """
+
+    user: str | None
+    team: str | None
+    key: str | None
+    tag: str | None
+    model: str | None
 
 
 def one_scope(**named: str | None) -> Scope:

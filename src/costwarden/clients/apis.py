@@ -224,6 +224,14 @@ class StreamDecoder:
         model = field(response, "model")
         self.model = model if isinstance(model, str) else None
 
+    def _produce(self, piece: object) -> str:
+        """Keep ``piece`` as produced text if the event carried a string there; it, or '' when
+        it did not (a missing or malformed field produced nothing)."""
+        if isinstance(piece, str):
+            self.produced.append(piece)
+            return piece
+        return ""
+
     def _chat(self, chunk: Any) -> str:
         tier = field(chunk, "service_tier")
         if isinstance(tier, str) and tier:
@@ -237,9 +245,7 @@ class StreamDecoder:
             if isinstance(piece, str):
                 text += piece
             for call in field(delta, "tool_calls") or ():
-                args = field(field(call, "function"), "arguments")
-                if isinstance(args, str):
-                    self.produced.append(args)
+                self._produce(field(field(call, "function"), "arguments"))
             if field(choice, "finish_reason"):
                 self.finished = True
         if text:
@@ -251,14 +257,9 @@ class StreamDecoder:
         if kind == "response.created":
             self._named_by(field(event, "response"))
         elif kind == "response.output_text.delta":
-            delta = field(event, "delta")
-            if isinstance(delta, str):
-                self.produced.append(delta)
-                return delta
+            return self._produce(field(event, "delta"))
         elif kind in ("response.function_call_arguments.delta", "response.reasoning_text.delta"):
-            delta = field(event, "delta")
-            if isinstance(delta, str):
-                self.produced.append(delta)
+            self._produce(field(event, "delta"))
         elif kind in OpenAIResponsesStreamUsage.TERMINAL:
             self.finished = True
             tier = field(field(event, "response"), "service_tier")
@@ -272,17 +273,10 @@ class StreamDecoder:
             self._named_by(field(event, "message"))
         elif kind == "content_block_delta":
             delta = field(event, "delta")
-            dtype = field(delta, "type")
-            if dtype == "text_delta":
-                text = field(delta, "text")
-                if isinstance(text, str):
-                    self.produced.append(text)
-                    return text
-            else:
-                for name in ("thinking", "partial_json"):
-                    extra = field(delta, name)
-                    if isinstance(extra, str):
-                        self.produced.append(extra)
+            if field(delta, "type") == "text_delta":
+                return self._produce(field(delta, "text"))
+            for name in ("thinking", "partial_json"):
+                self._produce(field(delta, name))
         elif kind == "message_stop":
             self.finished = True
         return ""

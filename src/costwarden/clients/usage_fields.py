@@ -21,19 +21,41 @@ def _table(rows: dict[str, tuple[str, str]]) -> Mapping[str, tuple[str, str]]:
     return MappingProxyType(rows)
 
 
+def _openai(
+    input_name: str, output_name: str, own: dict[str, tuple[str, str]]
+) -> Mapping[str, tuple[str, str]]:
+    """One OpenAI API's table: the fields both APIs send under their own names for the input
+    and output sides (``prompt_tokens``/``completion_tokens`` in Chat Completions,
+    ``input_tokens``/``output_tokens`` in Responses), then ``own``, those only this API sends.
+
+    Why built: :func:`costwarden.clients.usage._openai_usage` reads both APIs with one rule
+    under the two sets of names, so the rows it reads are written once too."""
+    details_in, details_out = f"{input_name}_details", f"{output_name}_details"
+    side_in, side_out = input_name.removesuffix("_tokens"), output_name.removesuffix("_tokens")
+    return _table(
+        {
+            input_name: ("input_tokens", f"all {side_in} tokens"),
+            output_name: ("output_tokens", f"all {side_out} tokens"),
+            "total_tokens": (FOLDED, "the sum of the two; billing it again would count twice"),
+            f"{details_in}.cached_tokens": ("cache_read_tokens", "cache-read rate"),
+            f"{details_in}.cache_write_tokens": ("cache_write_tokens", "cache-write rate"),
+            f"{details_in}.audio_tokens": ("input_audio_tokens", "audio input rate"),
+            f"{details_out}.reasoning_tokens": (
+                "reasoning_tokens",
+                "output rate, or a reasoning rate where the model has one",
+            ),
+            f"{details_out}.audio_tokens": ("output_audio_tokens", "audio output rate"),
+            **own,
+        }
+    )
+
+
 USAGE_FIELDS: Final[Mapping[str, Mapping[str, tuple[str, str]]]] = MappingProxyType(
     {
-        "openai_chat": _table(
+        "openai_chat": _openai(
+            "prompt_tokens",
+            "completion_tokens",
             {
-                "prompt_tokens": ("input_tokens", "all prompt tokens"),
-                "completion_tokens": ("output_tokens", "all completion tokens"),
-                "total_tokens": (FOLDED, "the sum of the two; billing it again would count twice"),
-                "prompt_tokens_details.cached_tokens": ("cache_read_tokens", "cache-read rate"),
-                "prompt_tokens_details.cache_write_tokens": (
-                    "cache_write_tokens",
-                    "cache-write rate",
-                ),
-                "prompt_tokens_details.audio_tokens": ("input_audio_tokens", "audio input rate"),
                 "prompt_tokens_details.text_tokens": (
                     FOLDED,
                     "the text part of prompt_tokens, which pays the input rate already",
@@ -43,14 +65,6 @@ USAGE_FIELDS: Final[Mapping[str, Mapping[str, tuple[str, str]]]] = MappingProxyT
                     "chat models bill image input as input tokens at the input rate; the "
                     "catalogue's separate image rates are for image-generation and Realtime "
                     "models, APIs the clients do not wrap",
-                ),
-                "completion_tokens_details.reasoning_tokens": (
-                    "reasoning_tokens",
-                    "output rate, or a reasoning rate where the model has one",
-                ),
-                "completion_tokens_details.audio_tokens": (
-                    "output_audio_tokens",
-                    "audio output rate",
                 ),
                 "completion_tokens_details.text_tokens": (
                     FOLDED,
@@ -64,24 +78,12 @@ USAGE_FIELDS: Final[Mapping[str, Mapping[str, tuple[str, str]]]] = MappingProxyT
                     FOLDED,
                     "billed as completion tokens, and already inside completion_tokens",
                 ),
-            }
+            },
         ),
-        "openai_responses": _table(
+        "openai_responses": _openai(
+            "input_tokens",
+            "output_tokens",
             {
-                "input_tokens": ("input_tokens", "all input tokens"),
-                "output_tokens": ("output_tokens", "all output tokens"),
-                "total_tokens": (FOLDED, "the sum of the two; billing it again would count twice"),
-                "input_tokens_details.cached_tokens": ("cache_read_tokens", "cache-read rate"),
-                "input_tokens_details.cache_write_tokens": (
-                    "cache_write_tokens",
-                    "cache-write rate",
-                ),
-                "input_tokens_details.audio_tokens": ("input_audio_tokens", "audio input rate"),
-                "output_tokens_details.reasoning_tokens": (
-                    "reasoning_tokens",
-                    "output rate, or a reasoning rate where the model has one",
-                ),
-                "output_tokens_details.audio_tokens": ("output_audio_tokens", "audio output rate"),
                 "input_token_details.audio_tokens": (
                     "input_audio_tokens",
                     "audio input rate (transcription and Realtime spelling)",
@@ -98,7 +100,7 @@ USAGE_FIELDS: Final[Mapping[str, Mapping[str, tuple[str, str]]]] = MappingProxyT
                     "cache_audio_read_tokens",
                     "cached audio rate",
                 ),
-            }
+            },
         ),
         "anthropic": _table(
             {

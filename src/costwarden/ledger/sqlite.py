@@ -157,7 +157,7 @@ class SQLiteLedger(SQLiteRollups, SQLiteRecordRows, SQLControl, outbox.DeliveryO
         self._board_capacity = options.holds
         self._lock = threading.RLock()
         self._closed = False
-        self._held_for_fork = False
+        self._fork_hold = forksafe.HeldOverFork()  # _lock across a fork (the fork hooks)
         self._board_inherited = False  # in a forked child until it reopens the board
         # Opening waits for locks too (WAL switch, migration, board): one deadline for all.
         deadline = time.monotonic() + self.timeout
@@ -264,19 +264,17 @@ class SQLiteLedger(SQLiteRollups, SQLiteRecordRows, SQLControl, outbox.DeliveryO
     def _before_fork(self) -> None:
         """Wait (bounded) until no thread is inside this ledger, then close its connection:
         the child must not inherit SQLite's record of this process's locks on the file."""
-        self._held_for_fork = self._lock.acquire(timeout=self.timeout + 1.0)
-        if self._held_for_fork and self._conn is not None and not self._closed:
+        quiet = self._fork_hold.take(self._lock, self.timeout + 1.0)
+        if quiet and self._conn is not None and not self._closed:
             self._conn.close()
             self._conn = None
 
     def _after_fork_in_parent(self) -> None:
-        if self._held_for_fork:
-            self._held_for_fork = False
-            self._lock.release()
+        self._fork_hold.release()
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.RLock()
-        self._held_for_fork = False
+        self._fork_hold.forget()
         if self._conn is not None and not self._closed:
             # A thread was still inside the ledger when the fork came: never use or close it.
             forksafe.set_aside(self._conn)

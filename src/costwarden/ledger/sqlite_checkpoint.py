@@ -44,7 +44,7 @@ class BackgroundCheckpointer:
         self._busy = threading.Lock()  # held around every use of _conn
         self._start_lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
-        self._held_for_fork = False
+        self._fork_hold = forksafe.HeldOverFork()  # _busy across a fork (the fork hooks)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -119,21 +119,18 @@ class BackgroundCheckpointer:
 
     # -- fork hooks (costwarden.forksafe) ---------------------------------------------------------
     def _before_fork(self) -> None:
-        self._held_for_fork = self._busy.acquire(timeout=self.timeout)
-        if self._held_for_fork and self._conn is not None:
+        if self._fork_hold.take(self._busy, self.timeout) and self._conn is not None:
             self._conn.close()
             self._conn = None
 
     def _after_fork_in_parent(self) -> None:
-        if self._held_for_fork:
-            self._held_for_fork = False
-            self._busy.release()
+        self._fork_hold.release()
 
     def _after_fork_in_child(self) -> None:
         if self._conn is not None:  # still open: the parent's thread was busy past the wait
             forksafe.set_aside(self._conn)
             self._conn = None
-        self._held_for_fork = False
+        self._fork_hold.forget()
         self._busy = threading.Lock()
         self._start_lock = threading.Lock()
         stopped = self._stop.is_set()

@@ -235,18 +235,21 @@ class CostOptimizer:
         provider: str | None = None,
         batch: bool = False,
     ) -> CostEstimate:
-        """The detailed form of :meth:`estimate_cost` (token counts, rates, source)."""
+        """The detailed form of :meth:`estimate_cost` (token counts, rates, source).
+
+        Give either ``input_text`` (counted) or ``input_tokens`` (trusted);
+        ``cached_tokens=True`` means the whole input is a cached prefix."""
         if provider is None:
             model, provider = self._price_name(model)
         return estimate(
             self.prices,
             model,
+            provider,
             input_text,
+            input_tokens,
             expected_output_tokens,
-            input_tokens=input_tokens,
-            cached_tokens=cached_tokens,
-            provider=provider,
-            batch=batch,
+            cached_tokens,
+            batch,
         )
 
     def _compile_fast(self, model: str) -> FastPath | None:

@@ -84,19 +84,19 @@ def count_input(model: str, input_text: str | Messages) -> tuple[int, bool, str]
 def estimate(
     catalog: PriceCatalog,
     model: str,
-    input_text: str | Messages | None = None,
-    expected_output_tokens: int = 500,
-    *,
-    input_tokens: int | None = None,
-    cached_tokens: int | bool = 0,
-    provider: str | None = None,
-    batch: bool = False,
+    provider: str | None,
+    input_text: str | Messages | None,
+    input_tokens: int | None,
+    expected_output_tokens: int,
+    cached_tokens: int | bool,
+    batch: bool,
 ) -> CostEstimate:
-    """Estimate one call. ``cached_tokens=True`` means the whole input is a cached prefix.
+    """Estimate one call: the body of :meth:`~costwarden.optimizer.CostOptimizer.estimate`,
+    which documents the parameters. Their defaults are the public method's, written there only:
+    this takes every value, so it has none to drift from them.
 
-    Give either ``input_text`` (counted) or ``input_tokens`` (trusted). Unknown models raise
-    :class:`~costwarden.errors.UnknownModelError` (never $0); bad counts raise
-    :class:`~costwarden.errors.InvalidInputError`.
+    Unknown models raise :class:`~costwarden.errors.UnknownModelError` (never $0); bad counts
+    raise :class:`~costwarden.errors.InvalidInputError`.
     """
     out = check_count(expected_output_tokens, "expected_output_tokens")
     price = catalog.resolve(model, provider)  # UnknownModelError before any counting work

@@ -13,13 +13,14 @@ priced anyway, :meth:`PriceCatalog.fallback_cost_nanos` prices it at a conservat
 
 from __future__ import annotations
 
+import inspect
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, ParamSpec, Protocol
 
 from costwarden import forksafe
 from costwarden.errors import (
@@ -36,7 +37,29 @@ from costwarden.pricing.tiers import STANDARD, Context, context_of, describe
 from costwarden.records import Usage
 
 Source = Literal["custom", "genai-prices", "fallback"]
+_P = ParamSpec("_P")
 _MAX_CACHED_MISSES: Final = 10_000  # unknown names come from callers: do not grow unbounded
+
+
+def _in_usd(cost_nanos: Callable[_P, Nanos], doc: str) -> Callable[_P, float]:
+    """The ``cost_usd`` twin of a ``cost_nanos`` method: the same parameters (the same call,
+    passed on whole), the result converted to float USD at the public edge.
+
+    Why one helper: each ``cost_usd`` only converts what its ``cost_nanos`` returns, and a twin
+    written out by hand repeats every parameter and default, which can then drift apart. Its
+    signature (``inspect.signature``, ``help()``) is ``cost_nanos``'s returning ``float``.
+    """
+
+    def cost_usd(*args: _P.args, **kwargs: _P.kwargs) -> float:
+        return nanos_to_usd(cost_nanos(*args, **kwargs))
+
+    cost_usd.__doc__ = doc
+    cost_usd.__module__ = cost_nanos.__module__
+    cost_usd.__qualname__ = cost_nanos.__qualname__.replace("cost_nanos", "cost_usd")
+    cost_usd.__signature__ = inspect.signature(cost_nanos).replace(  # type: ignore[attr-defined]
+        return_annotation="float"
+    )
+    return cost_usd
 
 
 class _Pricer(Protocol):
@@ -159,18 +182,10 @@ class ResolvedPrice:
         context = context_of(batch, service_tier)
         return self._pricer.schedule(when, context).cost_nanos(usage)
 
-    def cost_usd(
-        self,
-        usage: Usage,
-        *,
-        when: datetime | None = None,
-        batch: bool = False,
-        service_tier: str | None = None,
-    ) -> float:
-        """The cost of ``usage`` in US dollars (``cost_nanos`` converted at the public edge)."""
-        return nanos_to_usd(
-            self.cost_nanos(usage, when=when, batch=batch, service_tier=service_tier)
-        )
+    cost_usd = _in_usd(
+        cost_nanos,
+        "The cost of ``usage`` in US dollars (``cost_nanos`` converted at the public edge).",
+    )
 
 
 def _resolved(
@@ -341,22 +356,9 @@ class PriceCatalog:
         price = self._cache.get((model, provider)) or self.resolve(model, provider)
         return price.cost_nanos(usage, when=when, batch=batch, service_tier=service_tier)
 
-    def cost_usd(
-        self,
-        model: str,
-        usage: Usage,
-        *,
-        provider: str | None = None,
-        when: datetime | None = None,
-        batch: bool = False,
-        service_tier: str | None = None,
-    ) -> float:
-        """:meth:`cost_nanos` as float USD (for the public boundary only)."""
-        return nanos_to_usd(
-            self.cost_nanos(
-                model, usage, provider=provider, when=when, batch=batch, service_tier=service_tier
-            )
-        )
+    cost_usd = _in_usd(
+        cost_nanos, ":meth:`cost_nanos` as float USD (for the public boundary only)."
+    )
 
     def fallback_cost_nanos(self, usage: Usage) -> tuple[Nanos, str]:
         """Price the usage of an UNKNOWN model after the call, conservatively.
