@@ -5,7 +5,10 @@ watch (no thread hop per request, no round trip in the loop), the ledgers' side 
 from __future__ import annotations
 
 import asyncio
+import gc
+import io
 import json
+import logging
 import threading
 import time
 import urllib.request
@@ -19,6 +22,8 @@ from costwarden import BudgetManager
 from costwarden.errors import LedgerUnavailableError
 from costwarden.gateway import Gateway
 from costwarden.gateway.control_watch import ControlWatch
+from costwarden.gateway.logs import _direct_stream, configure, request_line
+from costwarden.gateway.logs import log as gateway_log
 from costwarden.gateway.sse import may_be_usage_only
 from costwarden.keys import create_key
 from costwarden.ledger import open_ledger
@@ -206,3 +211,80 @@ def test_a_stream_request_goes_upstream_as_sent_with_include_usage_added(
         redone = json.loads(up.requests[-1].body)
         assert redone["stream_options"] == {"include_usage": True}
         assert redone["messages"][0]["content"] == "café €"
+
+
+# -- the process around the requests: its heap and its log line -------------------------------
+
+
+def test_serve_freezes_the_startup_heap_with_the_prices_loaded(
+    manager: BudgetManager, up: FakeUpstream
+) -> None:
+    settings = _settings(up)
+    frozen_before = gc.get_freeze_count()
+
+    async def start_and_stop(gateway: Gateway) -> int:
+        await gateway.startup()
+        try:
+            return gc.get_freeze_count()
+        finally:
+            await gateway.shutdown()
+
+    try:
+        embedded = Gateway(manager, settings, environ=ENV)
+        assert asyncio.run(start_and_stop(embedded)) == frozen_before  # a library's process
+        served = Gateway(manager, settings, environ=ENV, freeze_heap=True)
+        assert asyncio.run(start_and_stop(served)) > frozen_before  # `costwarden serve`
+    finally:
+        gc.unfreeze()
+    # the routed, priced models were resolved at startup (not by the first request)
+    routed = [
+        (r.pattern, served.upstreams[r.upstream].provider)
+        for r in settings.routes
+        if not r.is_glob and not r.free
+    ]
+    resolved_at_startup = [key in manager.pricing._cache for key in routed]
+    assert routed == [("text-embedding-3-small", "openai")] and all(resolved_at_startup)
+
+
+@pytest.fixture
+def configured_logs() -> Iterator[logging.StreamHandler[Any]]:
+    """The loggers as ``costwarden serve`` configures them, put back as they were after."""
+    cw = logging.getLogger("costwarden")
+    saved = (list(cw.handlers), cw.propagate, cw.level)
+    configure("info")
+    handler = _direct_stream(gateway_log)
+    assert handler is not None  # as configure() leaves them: the direct path
+    try:
+        yield handler
+    finally:
+        cw.handlers[:] = saved[0]
+        cw.propagate, cw.level = saved[1], saved[2]
+
+
+def test_the_request_line_written_directly_is_the_logging_one(
+    configured_logs: logging.StreamHandler[Any],
+) -> None:
+    handler = configured_logs
+    fields: dict[str, Any] = {"route": "chat", "status": 200, "key_id": "k1", "model": "m"}
+    fields |= {"requested_model": None, "outcome": "ok", "cost_usd": 1.5e-05, "ms": 52.31}
+    buffer = io.StringIO()
+    old = handler.setStream(buffer)
+    passing = logging.Filter()  # a filter (that passes all) sends lines through logging
+    try:
+        request_line(**fields)
+        handler.addFilter(passing)
+        assert _direct_stream(gateway_log) is None
+        request_line(**fields)
+    finally:
+        handler.removeFilter(passing)
+        handler.setStream(old)  # type: ignore[arg-type]
+    direct, plain = (json.loads(line) for line in buffer.getvalue().splitlines())
+    assert list(direct) == list(plain)  # the same members in the same order
+    assert (
+        abs(direct.pop("ts") - plain.pop("ts")) < 1 and abs(direct.pop("at") - plain.pop("at")) < 1
+    )
+    assert (
+        direct
+        == plain
+        == {"level": "info", "logger": "costwarden.gateway", "msg": "request", **fields}
+    )

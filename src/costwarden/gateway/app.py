@@ -23,6 +23,7 @@ manager.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
@@ -39,6 +40,7 @@ from costwarden.gateway.auth import KeyCache
 from costwarden.gateway.budgets import KeyFraction
 from costwarden.gateway.control_watch import ControlWatch
 from costwarden.gateway.forward import Forwarder
+from costwarden.gateway.heap import freeze_startup_heap
 from costwarden.gateway.metrics import Metrics
 from costwarden.gateway.policy import model_allowed
 from costwarden.gateway.proxy import Proxy, Refused
@@ -64,7 +66,9 @@ ROUTES.update({path[3:]: route for path, route in list(ROUTES.items())})
 
 class Gateway:
     """The ASGI app. ``environ`` supplies the provider credentials and the master key;
-    ``close_manager``: the app owns the manager and closes it at shutdown (``serve`` does)."""
+    ``close_manager``: the app owns the manager and closes it at shutdown (``serve`` does);
+    ``freeze_heap``: at startup, take the process's heap out of the garbage collector's full
+    collections (:mod:`costwarden.gateway.heap`; ``serve`` does, a process of its own)."""
 
     def __init__(
         self,
@@ -74,6 +78,7 @@ class Gateway:
         environ: Mapping[str, str] | None = None,
         upstreams: Mapping[str, Upstream] | None = None,
         close_manager: bool = False,
+        freeze_heap: bool = False,
     ) -> None:
         env = os.environ if environ is None else environ
         self.settings = settings or GatewaySettings()
@@ -99,6 +104,7 @@ class Gateway:
         self._mounts: dict[str, ASGIApp | None] = {}
         self.started_at = time.time()
         self._close_manager = close_manager
+        self._freeze_heap = freeze_heap
         if self._master_key:
             self._mount("/admin")  # a bad master key is a ConfigurationError now, not a 500 later
 
@@ -262,9 +268,26 @@ class Gateway:
     async def startup(self) -> None:
         """Open the upstream connection pool and build the tokenizer (the ASGI lifespan, before
         any request: built by the first estimate instead, it held that request and every other
-        one on the event loop for 0.5-1 s)."""
+        one on the event loop for 0.5-1 s) and the prices of the routed models; then, for
+        ``serve``, freeze the startup heap."""
         await self.forwarder.start()
         await asyncio.to_thread(get_encoding, "o200k_base")
+        await asyncio.to_thread(self._warm_prices)
+        if self._freeze_heap:
+            freeze_startup_heap()
+
+    def _warm_prices(self) -> None:
+        """Resolve the price of every model routed by name, so the price catalogue (the
+        genai-prices snapshot: ~0.5 s and ~40,000 objects) is loaded before the first request
+        and before the heap is frozen, not by the first request that needs it. A model with no
+        known price is skipped: its requests are refused with their own error as before."""
+        pricing = self.manager.pricing
+        for route in self.settings.routes:
+            upstream = self.upstreams.get(route.upstream)
+            if route.is_glob or route.free or upstream is None:
+                continue
+            with contextlib.suppress(CostwardenError):
+                pricing.resolve(route.pattern, upstream.provider)
 
     async def shutdown(self) -> None:
         """Settle every hold still open (charging what was produced), then close."""

@@ -31,7 +31,7 @@ def create_app() -> Gateway:
     config, settings = load_settings()
     configure(settings.log_level)
     manager = config.build_manager(alerts=True)
-    return Gateway(manager, settings, close_manager=True)
+    return Gateway(manager, settings, close_manager=True, freeze_heap=True)
 
 
 def serve(
@@ -53,7 +53,9 @@ def serve(
     n = workers if workers is not None else settings.workers
     configure(settings.log_level)
     if n == 1:  # build the app here: its errors (a missing credential) stop the command
-        app: Any = Gateway(config.build_manager(alerts=True), settings, close_manager=True)
+        app: Any = Gateway(
+            config.build_manager(alerts=True), settings, close_manager=True, freeze_heap=True
+        )
     else:
         from costwarden.gateway.upstreams import build_upstreams
 
