@@ -51,7 +51,7 @@ SCENARIOS = (
 )
 
 _WORKER = r"""
-import json, logging, random, sys, time
+import json, logging, os, random, sys, time
 from pathlib import Path
 from costwarden import Budget, BudgetManager, Usage, UsageRecord
 from costwarden.money import nanos_to_usd
@@ -61,6 +61,7 @@ from costwarden.tokens import count_tokens
 logging.disable(logging.WARNING)
 tmp, pairs, blocks = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 chosen = sys.argv[4].split(",")
+MARKED = sys.argv[5:] == ["marked"]
 MODEL = "gpt-4o-mini"
 WORDS = ("budget", "ledger", "token", "limit", "spend", "model", "reply", "prompt", "cost")
 rng = random.Random(7)
@@ -113,6 +114,11 @@ def run(name):
     cpu, wall = [], []
     with manager(ledger, per_user) as mgr:
         loop(mgr, 300)  # warm caches, plans, statements
+        if MARKED:  # under callgrind --dump-before=os_getppid: one counted block
+            os.getppid()
+            loop(mgr, n)
+            os.getppid()
+            return {"pairs": n}
         for _ in range(blocks):
             c0, w0 = time.process_time(), time.perf_counter()
             loop(mgr, n)
@@ -147,6 +153,36 @@ def _run(tree: Path, pairs: int, blocks: int, chosen: list[str]) -> dict[str, di
     return result
 
 
+def _instructions(tree: Path, pairs: int, chosen: list[str]) -> dict[str, float]:
+    """Instructions per pair of each scenario, counted by callgrind (deterministic: what the
+    machine's load cannot move). The worker calls ``os.getppid()`` before and after one block
+    of each scenario; ``--dump-before=os_getppid`` dumps the counts at each call, so every
+    second dump holds one block."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COSTWARDEN_")}
+    env |= {"PYTHONPATH": str(tree / "src"), "PYTHONHASHSEED": "0"}
+    with tempfile.TemporaryDirectory(prefix="cw-book-cg-") as d:
+        out = Path(d) / "cg.out"
+        cmd = ["valgrind", "--tool=callgrind", "--dump-before=os_getppid"]
+        cmd += [f"--callgrind-out-file={out}", _python(tree), "-c", _WORKER]
+        cmd += [d, str(pairs), "1", ",".join(chosen), "marked"]
+        done = subprocess.run(cmd, env=env, cwd=d, capture_output=True, text=True, timeout=3600)
+        if done.returncode != 0:
+            raise SystemExit(f"callgrind worker in {tree} failed:\n{done.stderr[-3000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        dumps = sorted(Path(d).glob("cg.out.*"), key=lambda f: int(f.suffix[1:]))
+        totals = [_total(f) for f in dumps]
+    # dumps: [start..before 1st block], [1st block], [between], [2nd block], ...
+    return {s: totals[2 * i + 1] / result[s]["pairs"] for i, s in enumerate(chosen)}
+
+
+def _total(dump: Path) -> int:
+    with dump.open() as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise SystemExit(f"{dump} has no totals line")
+
+
 def _span(values: list[float], fmt: str = "{:.1f}") -> str:
     med = statistics.median(values)
     return f"{fmt.format(med)} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
@@ -165,6 +201,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--pairs", type=int, default=4000, help="pairs per timed block")
     parser.add_argument("--blocks", type=int, default=3, help="timed blocks per scenario")
     parser.add_argument("--only", default=",".join(SCENARIOS))
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count instructions per pair under callgrind (valgrind; minutes per tree)",
+    )
     opts = parser.parse_args(argv)
     chosen = [s for s in opts.only.split(",") if s]
     unknown = sorted(set(chosen) - set(SCENARIOS))
@@ -198,6 +239,13 @@ def main(argv: list[str]) -> None:
             f"{s:18} {_span(base):>22} {_span(new):>22} {_span(ratios, '{:.3f}'):>22}"
             f" {wall_b:>14.1f} {wall_n:>12.1f}"
         )
+    if opts.instructions:
+        pairs = max(opts.pairs // 4, 500)
+        counted = {side: _instructions(trees[side], pairs, chosen) for side in ("base", "new")}
+        print(f"\ninstructions per pair (callgrind, {pairs} pairs; SQLite {pairs // 5}):")
+        for s in chosen:
+            b, n = counted["base"][s], counted["new"][s]
+            print(f"{s:18} base {b / 1e3:8.1f}k  new {n / 1e3:8.1f}k  new/base {n / b:.3f}")
     print(f"# after: {_load()}")
 
 
