@@ -82,3 +82,14 @@ def test_remembered_system_prompts_stay_within_their_character_bound() -> None:
         call_metadata(prompt, "gpt-4o-mini", 16)
         assert fingerprints.PREFIX_STATES.weight <= limit
     assert 1 <= len(fingerprints.PREFIX_STATES) <= 3
+
+
+def test_replace_stores_a_new_value_for_a_present_key_without_growing_or_weighing() -> None:
+    cache: BoundedCache[str, int] = BoundedCache(2, max_weight=10)
+    cache.put("a", 1, weight=4)
+    cache.put("b", 2, weight=4)
+    cache.replace("a", 5)  # what put would store, without its bound and weight steps
+    assert (cache.get("a"), cache.get("b"), len(cache), cache.weight) == (5, 2, 2, 8)
+    cache.clear()
+    cache.replace("a", 6)  # the dict is cleared in place: replace still writes to it
+    assert cache.get("a") == 6

@@ -7,6 +7,7 @@ the same InvalidInputError message).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -22,6 +23,7 @@ from costwarden.records import (
     EXTRA_COUNTS,
     Usage,
     UsageRecord,
+    _plain_record,  # the one-step test under test
     check_count,
     check_metadata,
     check_tags,
@@ -250,3 +252,145 @@ def test_a_service_tier_that_is_not_a_string_is_refused(tier: object) -> None:
     with pytest.raises(InvalidInputError, match="service_tier must be a string or None"):
         UsageRecord("gpt-4o", 10, 5, service_tier=tier)  # type: ignore[arg-type]
     assert UsageRecord("gpt-4o", 10, 5, service_tier="flex").service_tier == "flex"
+
+
+# -- issue 12: the record's one-step test (records._plain_record) against the full checks ----
+
+_RECORD_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(UsageRecord) if f.init and f.name != "timestamp"
+}
+
+
+class _IntZero(int):
+    """An int 0 that is not the int 0 object: must take the full path (and pass it)."""
+
+
+def _raw_record(kw: dict[str, Any]) -> UsageRecord:
+    """A UsageRecord with exactly these field values, no check run (``__post_init__`` not
+    called): what either path is handed."""
+    raw = object.__new__(UsageRecord)
+    values = {**_RECORD_DEFAULTS, "timestamp": datetime(2026, 1, 1, tzinfo=UTC), **kw}
+    for name, value in values.items():
+        setattr(raw, name, value)
+    raw._nanos = (None, None)
+    return raw
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(UsageRecord) if f.init)
+
+
+def _full_outcome(kw: dict[str, Any]) -> tuple[str, Any]:
+    """The full checks' outcome (``UsageRecord._validate``, the path every record took before
+    the one-step test): each field's type and value, or the error message."""
+    raw = _raw_record(kw)
+    try:
+        raw._validate()
+    except InvalidInputError as exc:
+        return "error", str(exc)
+    return "ok", {n: (type(getattr(raw, n)), getattr(raw, n)) for n in _FIELDS}
+
+
+def _made_outcome(kw: dict[str, Any]) -> tuple[str, Any]:
+    try:
+        made = UsageRecord(**{"timestamp": datetime(2026, 1, 1, tzinfo=UTC), **kw})
+    except InvalidInputError as exc:
+        return "error", str(exc)
+    return "ok", {n: (type(getattr(made, n)), getattr(made, n)) for n in _FIELDS}
+
+
+def _check_both_paths(kw: dict[str, Any]) -> bool:
+    """The one-step test only passes records the full checks accept unchanged, and a record
+    made either way ends the same; returns whether the one-step test took it."""
+    raw = _raw_record(kw)
+    fast = _plain_record(raw)
+    if fast:
+        before = {n: getattr(raw, n) for n in _FIELDS}
+        raw._validate()  # raises nothing...
+        assert all(getattr(raw, n) is v for n, v in before.items())  # ...and changes nothing
+    assert _made_outcome(kw) == _full_outcome(kw)
+    return fast
+
+
+_zero_like = st.sampled_from([0, 1, 0.0, False, True, _IntZero(0), None, "0"])
+_name_like = st.one_of(
+    st.sampled_from([None, "alice", "", " ", 5, b"x", "é", "\ud800", "x" * 300, "y" * 600]),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=1500)
+@given(
+    extras=st.fixed_dictionaries({name: _zero_like for name in EXTRA_COUNTS}),
+    counts=st.fixed_dictionaries(
+        {
+            "input_tokens": st.sampled_from([0, 10, 2**63 - 1, 2**63, -1, 3.0, True]),
+            "output_tokens": st.sampled_from([0, 7, 2**63 - 1, 2**63, -1, 2.0, False]),
+            "cache_read_tokens": _zero_like,
+            "cache_write_tokens": _zero_like,
+            "reasoning_tokens": _zero_like,
+        }
+    ),
+    names=st.fixed_dictionaries({name: _name_like for name in (*_NAMES, "model", "status")}),
+    tier=st.sampled_from([None, "flex", "", 5]),
+    latency=_latency,
+    metadata=st.sampled_from([None, {}, {"a": 1}]),
+    tags=st.sampled_from([(), ("a",), []]),
+    estimated=st.sampled_from([False, True, 0]),
+)
+def test_one_step_record_test_matches_the_full_checks(
+    extras: dict[str, Any],
+    counts: dict[str, Any],
+    names: dict[str, Any],
+    tier: Any,
+    latency: Any,
+    metadata: Any,
+    tags: Any,
+    estimated: Any,
+) -> None:
+    kw = {**extras, **counts, **names, "service_tier": tier, "latency_ms": latency}
+    kw |= {"metadata": metadata, "tags": tags, "estimated": estimated}
+    _check_both_paths(kw)
+
+
+_USUAL: dict[str, Any] = {"model": "gpt-4o-mini", "input_tokens": 120, "output_tokens": 40}
+
+
+@pytest.mark.parametrize(
+    ("change", "fast"),
+    [
+        ({}, True),
+        ({"user_id": "u", "request_id": "r", "provider": "openai", "latency_ms": 1.5}, True),
+        ({"endpoint": "/chat", "team": "t", "key": "k", "service_tier": "flex"}, True),
+        ({"cache_read_tokens": 20, "reasoning_tokens": 5}, True),  # _plain_counts' branch
+        ({"cache_read_tokens": 200}, False),  # over input_tokens: refused
+        ({"input_tokens": 2**63}, False),
+        ({"web_searches": 1}, False),  # an extra count: the full path checks its rules
+        ({"web_searches": _IntZero(0)}, False),  # equal to 0 but not the int 0: full path
+        ({"input_audio_tokens": 0.0}, False),  # converted by the full path
+        ({"output_audio_tokens": False}, False),  # refused by the full path
+        ({"user_id": ""}, False),
+        ({"status": ""}, False),
+        ({"model": "  "}, False),
+        ({"user_id": "u" * 300, "request_id": "r" * 300}, False),  # long together, each fine
+        ({"user_id": "é"}, False),  # not ASCII: the full path checks the encoding
+        ({"service_tier": 5}, False),
+        ({"latency_ms": 3}, False),  # an int latency: fine, but not the float shape
+        ({"timestamp": datetime(2026, 1, 1)}, False),  # naive: converted
+        ({"metadata": {"a": 1}}, False),
+        ({"tags": ("a",)}, False),
+        ({"estimated": 1}, False),
+    ],
+)
+def test_each_branch_of_the_one_step_record_test(change: dict[str, Any], fast: bool) -> None:
+    assert _check_both_paths({**_USUAL, **change}) is fast
+
+
+@pytest.mark.parametrize(
+    "extra", [{}, {"cache_write_tokens": 4, "cache_write_1h_tokens": 2}, {"web_searches": 3}]
+)
+def test_record_usage_is_every_count_whichever_shape(extra: dict[str, int]) -> None:
+    # The usual shape builds Usage from five positional counts, any extra count by name.
+    record = UsageRecord("m", 50, 9, cache_read_tokens=3, reasoning_tokens=2, **extra)
+    counts = (*_COUNTS, *EXTRA_COUNTS)
+    assert record.usage == Usage(**{n: getattr(record, n) for n in counts})
+    assert all(getattr(record.usage, n) == getattr(record, n) for n in counts)

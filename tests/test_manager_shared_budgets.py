@@ -172,3 +172,24 @@ def test_config_budgets_apply_where_the_ledger_has_none(url: str, tmp_path: Path
         assert listed["user:alice"].source == "ledger"
         assert listed["user:alice"].hides == f"config:{cfg}"
         assert not admitted(m, 0.05, team="any")  # the file's default still applies
+
+
+def test_the_cheap_version_comparison_reloads_exactly_when_something_moved(url: str) -> None:
+    # Issue 12: an admission first compares the ledger's control version with the one its
+    # budgets were read at (and the generation it loaded); only a difference reloads.
+    if url == "memory://":
+        pytest.skip("a second manager shares a memory ledger only when handed the same object")
+    with BudgetManager(ONE, ledger=url) as a, BudgetManager(FREE, ledger=url) as b:
+        assert admitted(a, 0.5, team="x")
+        steady = a.registry.version
+        for _ in range(3):  # nothing moved: no reload, the plans stay
+            assert admitted(a, 0.5, team="x")
+        assert a.registry.version == steady
+        b.set_budget(CENT, team="x")  # the control version moves for every manager on it
+        within_the_bound(url)
+        assert not admitted(a, 0.02, team="x")  # seen at the next admission
+        assert a.registry.version != steady
+        b.remove_budget(team="x")
+        within_the_bound(url)
+        a._shared.refresh()  # type: ignore[union-attr]  # read, not loaded into the registry
+        assert admitted(a, 0.02, team="x")  # the generation differs: loaded all the same

@@ -83,6 +83,11 @@ class BudgetBook:
         if shared is None:
             return
         try:
+            if (
+                shared.control_version() == shared.seen
+                and shared.generation == self._shared_generation
+            ):
+                return  # nothing moved (the usual case): refresh() would change nothing
             generation = shared.refresh()
         except LedgerUnavailableError:
             return

