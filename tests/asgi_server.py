@@ -71,5 +71,6 @@ def call(
         with urllib.request.urlopen(request, timeout=30) as response:
             status, payload = response.status, response.read()
     except urllib.error.HTTPError as exc:
-        status, payload = exc.code, exc.read()
+        with exc:  # it holds the connection: closed here, not by the garbage collector
+            status, payload = exc.code, exc.read()
     return status, json.loads(payload) if payload else None

@@ -13,11 +13,19 @@ import pytest
 from costwarden.budget import Budget
 from costwarden.manager import BudgetManager
 from costwarden.testing.fake_upstream import FakeUpstream
+from tests.helpers import close_what_tests_left
 
 # Hermetic prices: never a snapshot some earlier `costwarden prices update` left in ~/.cache.
 os.environ["COSTWARDEN_PRICES_SNAPSHOT"] = str(
     Path(tempfile.gettempdir()) / f"costwarden-tests-no-snapshot-{os.getpid()}.json"
 )
+
+
+@pytest.fixture(autouse=True)
+def _close_after_test() -> Iterator[None]:
+    """Close the clients a test's helpers registered with ``tests.helpers.close_after_test``."""
+    yield
+    close_what_tests_left()
 
 
 @pytest.fixture

@@ -270,8 +270,10 @@ def test_empty_names_are_refused_by_wrapped_sdk_clients(up: FakeUpstream) -> Non
     from costwarden import wrap
 
     m = BudgetManager(Budget(10.0, None, None))
-    sdk = openai.OpenAI(base_url=up.openai_base_url, api_key="t", max_retries=0)
-    with pytest.raises(InvalidInputError, match="user"):
+    with (
+        openai.OpenAI(base_url=up.openai_base_url, api_key="t", max_retries=0) as sdk,
+        pytest.raises(InvalidInputError, match="user"),
+    ):
         wrap(sdk, manager=m, user="", provider="openai")
 
 

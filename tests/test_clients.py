@@ -24,6 +24,7 @@ from costwarden.optimizer import CostOptimizer
 from costwarden.records import Usage
 from costwarden.testing.fake_upstream import FakeUpstream, Reply, openai_usage
 from costwarden.tokens import count_tokens
+from tests.helpers import close_after_test
 
 HELLO = [{"role": "user", "content": "Hello, how are you today?"}]
 
@@ -36,7 +37,7 @@ def manager(daily: float | None = 10.0, per_request: float | None = 0.5) -> Budg
 
 def openai_client(m: BudgetManager, up: FakeUpstream, **kw: object) -> TrackedLLMClient:
     provider = OpenAIProvider(base_url=up.openai_base_url, api_key="test")
-    return TrackedLLMClient(m, providers=[provider], **kw)  # type: ignore[arg-type]
+    return close_after_test(TrackedLLMClient(m, providers=[provider], **kw))  # type: ignore[arg-type]
 
 
 def test_chat_returns_text_and_records_the_reported_usage(up: FakeUpstream) -> None:
@@ -139,7 +140,7 @@ def test_unknown_model_is_an_error_before_the_call(up: FakeUpstream) -> None:
 def test_free_local_provider_is_admitted_with_an_exhausted_budget(up: FakeUpstream) -> None:
     m = manager(daily=0.0)
     local = OpenAIProvider(name="ollama", base_url=up.openai_base_url, free=True)
-    client = TrackedLLMClient(m, provider=local)
+    client = close_after_test(TrackedLLMClient(m, provider=local))
     up.enqueue(Reply.openai_chat("local answer", usage=openai_usage(10, 3)))
     assert client.chat(HELLO, model="llama3.2:1b") == "local answer"
     (rec,) = m.records()
@@ -239,7 +240,8 @@ def test_a_stream_is_settled_once_and_never_free_wherever_it_stops(
 def test_fake_upstream_routes_queued_replies_by_path(up: FakeUpstream) -> None:
     import openai
 
-    client = openai.OpenAI(base_url=up.openai_base_url, api_key="t", max_retries=0)
+    sdk = openai.OpenAI(base_url=up.openai_base_url, api_key="t", max_retries=0)
+    client = close_after_test(sdk)
     up.enqueue(Reply.responses("from the responses queue", usage=None), path="/responses")
     up.enqueue(Reply.openai_chat("from the shared queue", usage=openai_usage(1, 1)))
     chat = client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)

@@ -12,6 +12,7 @@ from costwarden.manager import BudgetManager
 from costwarden.records import StoredRecord, Usage
 from costwarden.testing.fake_upstream import FakeUpstream, Reply, anthropic_usage
 from costwarden.tokens import count_tokens
+from tests.helpers import close_after_test
 
 HAIKU = "claude-3-haiku-20240307"
 HELLO = [
@@ -28,7 +29,7 @@ def m() -> BudgetManager:
 
 def client(m: BudgetManager, up: FakeUpstream, **kw: object) -> TrackedLLMClient:
     provider = AnthropicProvider(base_url=up.anthropic_base_url, api_key="test", timeout=5.0)
-    return TrackedLLMClient(m, providers=[provider], **kw)  # type: ignore[arg-type]
+    return close_after_test(TrackedLLMClient(m, providers=[provider], **kw))  # type: ignore[arg-type]
 
 
 def only(m: BudgetManager) -> StoredRecord:

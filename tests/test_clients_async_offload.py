@@ -166,6 +166,7 @@ def test_where_the_ledger_calls_run(
                 break
         await sdk.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=5)
         await sdk.unwrapped.close()
+        await client.aclose()
         return threading.current_thread().name
 
     loop_thread = asyncio.run(run())
@@ -191,10 +192,11 @@ def test_refusals_and_errors_are_the_same_from_a_worker(up: FakeUpstream) -> Non
         await client.chat(PROMPT, model=MODEL, max_tokens=5)  # spends most of the budget
         with pytest.raises(BudgetExceededError):
             await client.chat(PROMPT, model=MODEL, max_tokens=5)
+        await client.aclose()
+        sdk = wrapped(manager, up)
         with pytest.raises(BudgetExceededError):
-            await wrapped(manager, up).chat.completions.create(
-                model=MODEL, messages=MESSAGES, max_tokens=5
-            )
+            await sdk.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=5)
+        await sdk.unwrapped.close()
 
     asyncio.run(run())
     assert len(up.requests) == 1  # refused calls never reached the provider
@@ -221,7 +223,9 @@ def test_a_reservation_cancelled_before_it_returns_is_released_by_its_worker(
         await wait_for(lambda: len(spy.returned("release")) == 1)  # ...and given back
         assert spy.returned("reserve") == [None]  # (it was admitted: a hold existed)
         assert manager.get_status()["daily_reserved"] == 0
-        return await client.chat(PROMPT, model=MODEL, max_tokens=5)  # room for it again
+        text = await client.chat(PROMPT, model=MODEL, max_tokens=5)  # room for it again
+        await client.aclose()
+        return text
 
     assert asyncio.run(run())
     assert [r.status for r in manager.records()] == ["ok"] and len(up.requests) == 1
@@ -249,6 +253,7 @@ def test_a_reservation_that_returns_as_its_caller_is_cancelled_is_released(
         await wait_for(lambda: len(spy.returned("release")) == 1)
         assert manager.get_status()["daily_reserved"] == 0
         await client.chat(PROMPT, model=MODEL, max_tokens=5)
+        await client.aclose()
 
     asyncio.run(run())
     assert [r.status for r in manager.records()] == ["ok"] and len(up.requests) == 1
@@ -263,9 +268,9 @@ def test_a_commit_in_flight_completes_when_its_caller_is_cancelled(
     spy.gates["append"] = gate = threading.Event()
 
     async def run() -> None:
-        sdk = wrapped(manager, up)
+        sdk, client = wrapped(manager, up), tracked(manager, up)
         if api == "tracked":
-            coro = tracked(manager, up).chat(PROMPT, model=MODEL, max_tokens=5)
+            coro = client.chat(PROMPT, model=MODEL, max_tokens=5)
         else:
             coro = sdk.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=5)
         call = asyncio.create_task(coro)
@@ -277,6 +282,7 @@ def test_a_commit_in_flight_completes_when_its_caller_is_cancelled(
         gate.set()
         await wait_for(lambda: len(spy.returned("append")) == 1)
         await sdk.unwrapped.close()
+        await client.aclose()
 
     asyncio.run(run())
     records = manager.records()
@@ -313,6 +319,7 @@ def test_a_queued_settlement_still_runs_when_its_caller_is_cancelled(up: FakeUps
         gate.set()
         await asyncio.gather(*others)
         await wait_for(lambda: len(spy.returned("append")) == MAX_WORKERS + 1)
+        await client.aclose()
 
     asyncio.run(run())
     assert len(manager.records()) == MAX_WORKERS + 1 == len(up.requests)
@@ -335,6 +342,7 @@ def test_a_call_cancelled_while_the_provider_works_is_settled_as_failed(
             await call
         # awaited before the cancellation went on: released and recorded already
         assert len(spy.returned("release")) == 1 and len(spy.returned("append")) == 1
+        await client.aclose()
 
     asyncio.run(run())
     records = manager.records()
@@ -365,6 +373,7 @@ def test_a_stream_settling_when_cancelled_is_settled_once(up: FakeUpstream) -> N
         gate.set()
         await wait_for(lambda: len(spy.returned("append")) == 1)
         assert stream.record is not None and stream.record.status == "ok"
+        await client.aclose()
 
     asyncio.run(run())
     assert [(r.status, r.output_tokens) for r in manager.records()] == [("ok", 2)]
@@ -386,6 +395,7 @@ def test_an_abandoned_stream_is_settled_off_the_loop(up: FakeUpstream) -> None:
         gc.collect()  # the finaliser must not wait for the (held-up) database
         gate.set()
         await wait_for(lambda: len(spy.returned("append")) == 1)
+        await client.aclose()
         return threading.current_thread().name
 
     loop_thread = asyncio.run(run())
@@ -448,9 +458,9 @@ def test_the_loop_runs_while_a_reservation_waits_on_postgres(
     unlock = threading.Timer(1.5, blocker.commit)  # the loop plays no part in freeing it
 
     async def run() -> tuple[float, float]:
-        sdk = wrapped(manager, up)
+        sdk, client = wrapped(manager, up), tracked(manager, up)
         if api == "tracked":
-            call = tracked(manager, up).chat(PROMPT, model=MODEL, max_tokens=5)
+            call = client.chat(PROMPT, model=MODEL, max_tokens=5)
         else:
             call = sdk.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=5)
         stop = asyncio.Event()
@@ -462,6 +472,7 @@ def test_the_loop_runs_while_a_reservation_waits_on_postgres(
         took = time.perf_counter() - started
         stop.set()
         await sdk.unwrapped.close()
+        await client.aclose()
         return await beat, took
 
     try:
@@ -498,6 +509,7 @@ def test_a_cancelled_reservation_on_postgres_leaves_no_hold(up: FakeUpstream, pg
         assert spy.returned("reserve")[-1] is None  # admitted once the lock was free
         assert manager.get_status()["daily_reserved"] == 0
         await client.chat(PROMPT, model=MODEL, max_tokens=5)  # room for it: nothing leaked
+        await client.aclose()
 
     try:
         asyncio.run(run())

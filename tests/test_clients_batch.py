@@ -14,6 +14,7 @@ from costwarden.errors import ProviderResponseError
 from costwarden.manager import BudgetManager
 from costwarden.pricing import PriceCatalog
 from costwarden.testing.fake_upstream import FakeUpstream, anthropic_usage, openai_usage
+from tests.helpers import close_after_test
 
 # The anthropic SDK warns when a request names a model it lists as deprecated; these tests
 # use such models on purpose (their prices are what is under test), so its warning is ignored.
@@ -95,7 +96,8 @@ def test_anthropic_batch_results_are_recorded_at_batch_rates() -> None:
 
 def test_wrapped_client_records_batch_results_with_its_attribution(up: FakeUpstream) -> None:
     m = manager()
-    client = wrap(openai.OpenAI(base_url=up.openai_base_url, api_key="test"), manager=m, user="bob")
+    sdk = close_after_test(openai.OpenAI(base_url=up.openai_base_url, api_key="test"))
+    client = wrap(sdk, manager=m, user="bob")
     (rec,) = client.record_batch_results([line.encode() for line in OPENAI_LINES])
     assert rec.user_id == "bob" and rec.cost_nanos == 1_750_000
 

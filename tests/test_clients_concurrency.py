@@ -78,6 +78,7 @@ def test_many_threads_never_overspend_one_small_budget(up: FakeUpstream, tmp_pat
         t.start()
     for t in threads:
         t.join()
+    client.close()
     records = m.records()
     spent = sum(r.cost_nanos for r in records)
     assert spent <= limit, f"overspent: {spent} > {limit}"
@@ -99,7 +100,8 @@ def test_many_tasks_never_overspend_one_small_budget(up: FakeUpstream, tmp_path:
         return "ok"
 
     async def run() -> list[str]:
-        return list(await asyncio.gather(*(one() for _ in range(60))))
+        async with client:
+            return list(await asyncio.gather(*(one() for _ in range(60))))
 
     outcomes = asyncio.run(run())
     spent = sum(r.cost_nanos for r in m.records())
@@ -128,6 +130,7 @@ def test_wrapped_client_threads_never_overspend(up: FakeUpstream, tmp_path: Path
         t.start()
     for t in threads:
         t.join()
+    raw.close()
     assert sum(r.cost_nanos for r in m.records()) <= limit
     assert len(m.records()) == 10 and len(denied) == 14
 
@@ -152,6 +155,7 @@ def test_async_chat_stream_and_failure(up: FakeUpstream) -> None:
         async with await client.chat_stream("Hello", model=MODEL, max_tokens=5) as s:
             async for _ in s:
                 break
+        await client.aclose()
         return text, streamed
 
     text, streamed = asyncio.run(run())

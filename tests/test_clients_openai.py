@@ -24,6 +24,7 @@ from costwarden.testing.fake_upstream import (
     responses_usage,
 )
 from costwarden.tokens import count_tokens
+from tests.helpers import close_after_test
 
 HELLO = [
     {"role": "system", "content": "You are terse."},
@@ -46,7 +47,7 @@ def client(m: BudgetManager, up: FakeUpstream, api: str = "chat", **kw: object) 
         api=api,  # type: ignore[arg-type]
         timeout=timeout,  # type: ignore[arg-type]
     )
-    return TrackedLLMClient(m, providers=[provider], **kw)  # type: ignore[arg-type]
+    return close_after_test(TrackedLLMClient(m, providers=[provider], **kw))  # type: ignore[arg-type]
 
 
 def only(m: BudgetManager) -> StoredRecord:

@@ -20,6 +20,7 @@ from costwarden.testing.fake_upstream import (
     openai_usage,
     responses_usage,
 )
+from tests.helpers import close_after_test
 
 MSGS = [{"role": "user", "content": "What is a budget?"}]
 PIECES = ["A plan", " for", " money."]
@@ -36,11 +37,15 @@ def m() -> BudgetManager:
 
 
 def oai(up: FakeUpstream) -> openai.OpenAI:
-    return openai.OpenAI(base_url=up.openai_base_url, api_key="test", max_retries=0)
+    return close_after_test(
+        openai.OpenAI(base_url=up.openai_base_url, api_key="test", max_retries=0)
+    )
 
 
 def ant(up: FakeUpstream) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=up.anthropic_base_url, api_key="test", max_retries=0)
+    return close_after_test(
+        anthropic.Anthropic(base_url=up.anthropic_base_url, api_key="test", max_retries=0)
+    )
 
 
 def only(m: BudgetManager) -> StoredRecord:
@@ -86,7 +91,7 @@ def test_responses_priority_tier_through_the_tracked_client(
     up: FakeUpstream, m: BudgetManager
 ) -> None:
     provider = OpenAIProvider(base_url=up.openai_base_url, api_key="test", api="responses")
-    client = TrackedLLMClient(m, providers=[provider])
+    client = close_after_test(TrackedLLMClient(m, providers=[provider]))
     up.enqueue(
         Reply.responses(
             "ok", usage=responses_usage(100, 200), model="gpt-5", service_tier="priority"

@@ -20,6 +20,7 @@ from costwarden.testing.fake_upstream import (
     openai_usage,
     responses_usage,
 )
+from tests.helpers import close_after_test
 
 MSGS = [{"role": "user", "content": "What is a budget?"}]
 PIECES = ["A plan", " for", " money."]
@@ -31,11 +32,15 @@ def m() -> BudgetManager:
 
 
 def oai(up: FakeUpstream) -> openai.OpenAI:
-    return openai.OpenAI(base_url=up.openai_base_url, api_key="test", max_retries=0)
+    return close_after_test(
+        openai.OpenAI(base_url=up.openai_base_url, api_key="test", max_retries=0)
+    )
 
 
 def ant(up: FakeUpstream) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=up.anthropic_base_url, api_key="test", max_retries=0)
+    return close_after_test(
+        anthropic.Anthropic(base_url=up.anthropic_base_url, api_key="test", max_retries=0)
+    )
 
 
 def only(m: BudgetManager) -> StoredRecord:
@@ -169,8 +174,11 @@ def test_other_attributes_are_the_sdk_clients_own(up: FakeUpstream, m: BudgetMan
 def test_wrap_rejects_what_it_cannot_track(m: BudgetManager) -> None:
     with pytest.raises(InvalidInputError):
         wrap(object(), manager=m)
-    with pytest.raises(InvalidInputError):
-        wrap(openai.OpenAI(api_key="x", base_url="http://127.0.0.1:9"), manager="nope")  # type: ignore[arg-type]
+    with (
+        openai.OpenAI(api_key="x", base_url="http://127.0.0.1:9") as sdk,
+        pytest.raises(InvalidInputError),
+    ):
+        wrap(sdk, manager="nope")  # type: ignore[arg-type]
 
 
 def test_async_clients_are_tracked(up: FakeUpstream, m: BudgetManager) -> None:
@@ -196,6 +204,8 @@ def test_async_clients_are_tracked(up: FakeUpstream, m: BudgetManager) -> None:
         up.enqueue(Reply.error(500))
         with pytest.raises(anthropic.InternalServerError):
             await an.messages.create(model="claude-3-haiku-20240307", max_tokens=5, messages=MSGS)
+        await oa.close()  # the SDK clients are ours: wrap() never closes them
+        await an.close()
 
     asyncio.run(run())
     records = m.records()

@@ -171,6 +171,8 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()  # a pipe left to the garbage collector is a ResourceWarning
 
 
 @pytest.fixture(scope="module")

@@ -32,10 +32,11 @@ def test_the_gateways_dashboard_asks_for_a_login_and_keeps_its_prefix(tmp_path: 
         with running_gateway(gateway) as gw:
             jar = http.cookiejar.CookieJar()
             opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-            first = opener.open(gw.url + "/dashboard/")
-            assert first.url == gw.url + "/dashboard/login"  # redirected: a login is needed
+            with opener.open(gw.url + "/dashboard/") as first:
+                assert first.url == gw.url + "/dashboard/login"  # redirected: a login is needed
             body = urllib.parse.urlencode({"secret": secret}).encode()
-            page = opener.open(gw.url + "/dashboard/login", data=body).read().decode()
+            with opener.open(gw.url + "/dashboard/login", data=body) as answer:
+                page = answer.read().decode()
             assert f"key:{key.key_id}" in page and "gpt-4o-mini" in page
             links = re.findall(r'(?:href|src|action|hx-get)="(/[^"]*)"', page)
             assert links and all(u.startswith("/dashboard/") for u in links), links
@@ -43,6 +44,7 @@ def test_the_gateways_dashboard_asks_for_a_login_and_keeps_its_prefix(tmp_path: 
                 opener.open(gw.url + "/dashboard/breakdown?by=user")
                 raise AssertionError("a key's holder saw the breakdown by user")
             except urllib.error.HTTPError as exc:
+                exc.close()  # it holds the connection: not left to the garbage collector
                 assert exc.code == 400
     finally:
         manager.close()

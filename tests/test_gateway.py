@@ -18,6 +18,7 @@ from costwarden.gateway import Gateway, parse_gateway
 from costwarden.keys import create_key, revoke_key
 from costwarden.testing.fake_upstream import FakeUpstream, Reply
 from tests.gateway_server import RunningGateway, running_gateway
+from tests.helpers import close_after_test
 
 NO_LIMITS = Budget(daily_limit=None, monthly_limit=None, per_request_limit=None)
 
@@ -65,8 +66,8 @@ def gateway(up: FakeUpstream, manager: BudgetManager) -> Iterator[RunningGateway
 
 def _clients(gw: RunningGateway, secret: str) -> tuple[openai.OpenAI, anthropic.Anthropic]:
     return (
-        openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0),
-        anthropic.Anthropic(base_url=gw.url, api_key=secret, max_retries=0),
+        close_after_test(openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)),
+        close_after_test(anthropic.Anthropic(base_url=gw.url, api_key=secret, max_retries=0)),
     )
 
 
@@ -211,7 +212,9 @@ def test_key_lifecycle_unknown_revoked_expired(
     bad, _ = _clients(gateway, "cw-not-a-key")
     with pytest.raises(openai.AuthenticationError, match="invalid virtual key"):
         bad.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=3)
-    none = openai.OpenAI(base_url=gateway.openai_base_url, api_key="sk-provider-key", max_retries=0)
+    none = close_after_test(
+        openai.OpenAI(base_url=gateway.openai_base_url, api_key="sk-provider-key", max_retries=0)
+    )
     with pytest.raises(openai.AuthenticationError):
         none.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=3)
     assert len(manager.records()) == 1

@@ -94,8 +94,9 @@ def _post(base: str, secret: str, max_tokens: int = 40) -> int:
             r.read()
             return int(r.status)
     except urllib.error.HTTPError as exc:
-        exc.read()
-        return int(exc.code)
+        with exc:  # it holds the connection: closed here, not by the garbage collector
+            exc.read()
+            return int(exc.code)
 
 
 def test_two_gateway_processes_on_one_postgres_ledger_never_overspend(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from costwarden.gateway.logs import JsonFormatter
 from costwarden.keys import create_key, key_usage, revoke_key
 from costwarden.testing.fake_upstream import FakeUpstream
 from tests.gateway_server import RunningGateway, running_gateway
+from tests.helpers import close_after_test
 from tests.test_gateway import ENV, MSG, NO_LIMITS, _settings
 
 
@@ -39,8 +40,10 @@ def gateway(up: FakeUpstream, manager: BudgetManager) -> Iterator[RunningGateway
 
 
 def _client(gw: RunningGateway, secret: str, **headers: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=gw.openai_base_url, api_key=secret, max_retries=0, default_headers=headers
+    return close_after_test(
+        openai.OpenAI(
+            base_url=gw.openai_base_url, api_key=secret, max_retries=0, default_headers=headers
+        )
     )
 
 

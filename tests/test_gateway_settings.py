@@ -126,6 +126,7 @@ def test_admin_app_is_mounted_at_admin(tmp_path: Any, monkeypatch: pytest.Monkey
         with running_gateway(Gateway(manager, environ={})) as gw:  # no master key: no admin
             with pytest.raises(urllib.error.HTTPError) as err:
                 urllib.request.urlopen(gw.url + "/admin/openapi.json")
+            err.value.close()  # it holds the connection: not left to the garbage collector
             assert err.value.code == 404
     finally:
         manager.close()

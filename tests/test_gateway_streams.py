@@ -16,6 +16,7 @@ from costwarden.gateway import Gateway
 from costwarden.keys import create_key
 from costwarden.testing.fake_upstream import FakeUpstream, Reply, openai_usage
 from tests.gateway_server import running_gateway
+from tests.helpers import close_after_test
 from tests.test_gateway import ENV, MSG, NO_LIMITS, _settings
 
 
@@ -54,7 +55,9 @@ def test_client_disconnect_mid_stream_charges_what_was_produced(
     up.enqueue(Reply.openai_chat_stream(words, usage=openai_usage(10, 200), chunk_delay=0.01))
     with _gateway(up, manager) as gw:
         _, secret = create_key(manager.ledger)
-        client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        client = close_after_test(
+            openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        )
         stream = client.chat.completions.create(
             model="gpt-4o-mini", messages=MSG, max_tokens=400, stream=True
         )
@@ -75,7 +78,9 @@ def test_upstream_cut_stream_is_charged_and_reported_in_band(
     up.enqueue(Reply.openai_chat_stream(words, usage=openai_usage(10, 30), reset_after=12))
     with _gateway(up, manager) as gw:
         _, secret = create_key(manager.ledger)
-        client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        client = close_after_test(
+            openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        )
         got = []
         with pytest.raises(openai.APIError, match="cut"):
             for chunk in client.chat.completions.create(
@@ -93,7 +98,9 @@ def test_stream_without_reported_usage_is_charged_from_the_bytes(
     up.enqueue(Reply.openai_chat_stream([" a", " b", " c"], usage=None))  # ignores include_usage
     with _gateway(up, manager) as gw:
         _, secret = create_key(manager.ledger)
-        client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        client = close_after_test(
+            openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        )
         list(
             client.chat.completions.create(
                 model="gpt-4o-mini", messages=MSG, max_tokens=9, stream=True
@@ -116,7 +123,9 @@ def test_upstream_timeout_is_504_and_releases_the_hold(
     settings = replace(settings, upstreams=slow)
     with running_gateway(Gateway(manager, settings, environ=ENV)) as gw:
         _, secret = create_key(manager.ledger)
-        client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        client = close_after_test(
+            openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        )
         started = time.monotonic()
         with pytest.raises(openai.APIStatusError) as err:
             client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
@@ -129,7 +138,9 @@ def test_fallback_model_on_5xx(up: FakeUpstream, manager: BudgetManager) -> None
     up.enqueue(Reply.error(503, "overloaded"))
     with _gateway(up, manager, gpt={"fallback": "gpt-4o-mini"}) as gw:
         _, secret = create_key(manager.ledger)
-        client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        client = close_after_test(
+            openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        )
         raw = client.chat.completions.with_raw_response.create(
             model="gpt-4o", messages=MSG, max_tokens=5
         )
@@ -153,7 +164,9 @@ def test_upstream_unreachable_is_502(manager: BudgetManager) -> None:
     )
     with running_gateway(Gateway(manager, settings, environ=ENV)) as gw:
         _, secret = create_key(manager.ledger)
-        client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        client = close_after_test(
+            openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        )
         with pytest.raises(openai.APIStatusError) as err:
             client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
         assert err.value.status_code == 502
@@ -170,7 +183,9 @@ def test_graceful_shutdown_settles_a_stream_in_flight(
     seen: list[Any] = []
     with _gateway(up, manager) as gw:
         _, secret = create_key(manager.ledger)
-        client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        client = close_after_test(
+            openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+        )
 
         def read() -> None:
             try:

@@ -16,6 +16,7 @@ from costwarden.errors import InvalidInputError, NoModelFitsError
 from costwarden.manager import BudgetManager
 from costwarden.optimizer import CostOptimizer
 from costwarden.testing.fake_upstream import FakeUpstream
+from tests.helpers import close_after_test
 
 HELLO = [{"role": "user", "content": "Hello, how are you today?"}]
 _KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_BASE_URL")
@@ -77,7 +78,8 @@ def test_configured_openai_provider_gets_an_openai_model(up: FakeUpstream) -> No
     m = manager()
     opt = CostOptimizer(m.pricing)
     openai = OpenAIProvider(base_url=up.openai_base_url, api_key="test")
-    result = TrackedLLMClient(m, opt, provider=openai).complete(HELLO, max_cost=0.01)
+    client = close_after_test(TrackedLLMClient(m, opt, provider=openai))
+    result = client.complete(HELLO, max_cost=0.01)
     sent = up.requests[-1].json()["model"]
     assert catalogue_provider(opt, sent) == "openai"
     assert result.provider == "openai" and m.records()[0].model == sent
@@ -90,7 +92,7 @@ def test_credentials_decide_which_builtin_is_eligible(
     no_credentials.setenv("OPENAI_BASE_URL", up.openai_base_url)
     m = manager()
     opt = CostOptimizer(m.pricing)
-    result = TrackedLLMClient(m, opt).complete(HELLO, max_cost=0.01)
+    result = close_after_test(TrackedLLMClient(m, opt)).complete(HELLO, max_cost=0.01)
     assert result.provider == "openai"
     assert catalogue_provider(opt, up.requests[-1].json()["model"]) == "openai"
 
@@ -118,7 +120,7 @@ def test_a_registered_compatible_service_gets_its_own_model_routed_to_it(
     m = manager()
     opt = CostOptimizer(m.pricing)
     prov = OpenAIProvider.compatible(service, base_url=up.openai_base_url, api_key="test")
-    client = TrackedLLMClient(m, opt, providers=[prov], quality="low")
+    client = close_after_test(TrackedLLMClient(m, opt, providers=[prov], quality="low"))
     result = client.complete(HELLO)
     model = up.requests[-1].json()["model"]
     assert not model.startswith(f"{service}/")
@@ -132,7 +134,7 @@ def test_per_call_provider_limits_the_choice(up: FakeUpstream) -> None:
     opt = CostOptimizer(m.pricing)
     openai = OpenAIProvider(base_url=up.openai_base_url, api_key="test")
     groq = OpenAIProvider.compatible("groq", base_url=up.openai_base_url, api_key="test")
-    client = TrackedLLMClient(m, opt, providers=[openai, groq])
+    client = close_after_test(TrackedLLMClient(m, opt, providers=[openai, groq]))
     client.complete(HELLO, provider="openai")
     assert catalogue_provider(opt, up.requests[-1].json()["model"]) == "openai"
 

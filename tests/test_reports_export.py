@@ -335,7 +335,8 @@ def test_records_csv_reads_back_to_the_ledgers_total(filled: str, tmp_path: Path
     out = tmp_path / "records.csv"
     result = cli("records", "--format", "csv", "-o", str(out), "--tz", "Asia/Kolkata")
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     assert len(rows) == n and sum(int(r["cost_nanos"]) for r in rows) == nanos
     assert sum(int(r["cost_usd"].replace(".", "")) for r in rows) == nanos  # exact text too
     assert rows[0]["timestamp"].endswith("+05:30") and rows[0]["tags"] == "prod|a&b <x>"

@@ -80,18 +80,17 @@ manager.close()
 def test_a_budget_tightened_in_one_process_is_enforced_by_another(url: str) -> None:
     with BudgetManager(ledger=url) as manager:
         manager.set_budget(Budget(daily_limit=1.0), team="research", actor="test")
-        child = _child(ENFORCER, url)
-        try:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "ready"
-            time.sleep(0.3)  # the child is admitting calls against the old budget
-            manager.set_budget(Budget(daily_limit=0.01), team="research", actor="test")
-            done = time.time()
-            seen = json.loads(child.stdout.readline())
-            assert child.wait(30) == 0
-        finally:
-            child.kill()
-            child.wait()
+        with _child(ENFORCER, url) as child:  # leaving it closes the pipe and reaps the child
+            try:
+                assert child.stdout is not None
+                assert child.stdout.readline().strip() == "ready"
+                time.sleep(0.3)  # the child is admitting calls against the old budget
+                manager.set_budget(Budget(daily_limit=0.01), team="research", actor="test")
+                done = time.time()
+                seen = json.loads(child.stdout.readline())
+                assert child.wait(30) == 0
+            finally:
+                child.kill()
     assert seen["limit"] == 0.01
     lag = seen["started"] - done  # the last admission the child started under the old budget
     assert lag <= bound(url) + SLACK, lag

@@ -82,21 +82,23 @@ def test_make_run_serves_the_gateway_and_the_calls_it_prints_work(tmp_path: Path
         with urllib.request.urlopen(request, timeout=30) as r:
             assert json.loads(r.read())["choices"][0]["message"]["content"]
         # the openai SDK call as printed
-        client = openai.OpenAI(base_url=base + "/v1", api_key=secret[1])
-        reply = client.chat.completions.create(
-            model="gpt-4o-mini", max_tokens=40, messages=[{"role": "user", "content": "Say hello"}]
-        )
+        with openai.OpenAI(base_url=base + "/v1", api_key=secret[1]) as client:
+            reply = client.chat.completions.create(
+                model="gpt-4o-mini",
+                max_tokens=40,
+                messages=[{"role": "user", "content": "Say hello"}],
+            )
         assert reply.choices[0].message.content
         if importlib.util.find_spec("costwarden.dashboard") is not None:
             with urllib.request.urlopen(base + "/dashboard/", timeout=30) as r:
                 assert r.status == 200 and b"<html" in r.read().lower()
     finally:
         proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
+        try:  # communicate, not wait: it reads the pipes to the end and closes them
+            proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(timeout=10)
+            proc.communicate(timeout=10)
     with BudgetManager(ledger=f"sqlite:///{ledger}") as manager:
         records = manager.records()
         now_us = time.time() * 1e6

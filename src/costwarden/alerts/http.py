@@ -85,7 +85,10 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> t
         with _OPENER.open(req, timeout=timeout) as resp:
             return resp.status, resp.read(1024).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
-        text = exc.read(1024).decode("utf-8", "replace") if exc.fp else ""
+        try:
+            text = exc.read(1024).decode("utf-8", "replace") if exc.fp else ""
+        finally:  # its body holds the socket; it lives on as our error's context
+            exc.close()
         retry = exc.headers.get("Retry-After") if exc.headers else None
         retry_after = float(retry) if retry and retry.strip().isdigit() else None
         quoted = scrub(" ".join(text.split()), [url], limit=_BODY_QUOTED)

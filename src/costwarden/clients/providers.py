@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from costwarden.clients.anthropic_provider import AnthropicProvider
 from costwarden.clients.openai_provider import COMPATIBLE, OpenAIProvider
 from costwarden.clients.requests import Provider
+from costwarden.clients.sdk_connection import SDKConnection
 from costwarden.clients.simulated import SimulatedProvider
 from costwarden.errors import ConfigurationError, InvalidInputError, UnknownModelError
 
@@ -81,6 +82,20 @@ class ProviderRegistry:
             found = builtin_provider(name)
             self._providers[name] = found
         return found
+
+    def close(self) -> None:
+        """Close the sync SDK clients the registered SDK adapters built (never a client that
+        was passed to an adapter, nor anything of another kind of provider: see
+        :mod:`costwarden.clients.sdk_connection`)."""
+        for provider in self._providers.values():
+            if isinstance(provider, SDKConnection):
+                provider.close()
+
+    async def aclose(self) -> None:
+        """Close the sync and async SDK clients the registered SDK adapters built."""
+        for provider in self._providers.values():
+            if isinstance(provider, SDKConnection):
+                await provider.aclose()
 
     @property
     def names(self) -> tuple[str, ...]:

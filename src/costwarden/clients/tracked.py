@@ -25,7 +25,8 @@ import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
 
 from costwarden.clients.apis import StreamDecoder, response_model, response_text
 from costwarden.clients.attribution import Attribution
@@ -171,6 +172,27 @@ class _TrackedBase:
         self.retry = RetryPolicy(retries, backoff)
         self.hold_ttl = hold_ttl
         self._offload = is_remote(budget_manager)  # read once: async bookkeeping off the loop
+
+    async def aclose(self) -> None:
+        """Close the SDK clients (sync and async) that this client's providers built; call it
+        on the event loop the calls ran on, since async connections belong to it.
+
+        Only what the providers built is closed: an SDK client passed to a provider
+        (``OpenAIProvider(client=...)``) belongs to the caller, who closes it. The manager is
+        not closed either. Closing is not final: a later call opens new connections.
+        """
+        await self.providers.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     def _select(
         self,
@@ -375,7 +397,28 @@ class TrackedLLMClient(_TrackedBase):
     ``provider``, ``task_type``, ``allow_downgrade``, ``user``, ``team``, ``key``,
     ``endpoint``, ``tags``, ``request_id``; any other keyword (``temperature``...) is passed to
     the provider unchanged.
+
+    The SDK clients (and their pooled connections) that the providers create on first use are
+    this client's: :meth:`close`, or leaving ``with TrackedLLMClient(...) as client:``, closes
+    them, rather than leaving their sockets to the garbage collector. An SDK client you passed
+    in (``OpenAIProvider(client=openai.OpenAI(...))``) stays yours and open; so does the manager.
     """
+
+    def close(self) -> None:
+        """Close the SDK clients this client's providers built (see the class doc); safe to call
+        twice, and a later call opens new connections."""
+        self.providers.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def chat(
         self, messages: object, model: str | None = None, max_cost: float | None = None, **kw: Any
@@ -422,7 +465,13 @@ class TrackedLLMClient(_TrackedBase):
 
 
 class AsyncTrackedLLMClient(_TrackedBase):
-    """The asyncio twin of :class:`TrackedLLMClient` (same options, same bookkeeping)."""
+    """The asyncio twin of :class:`TrackedLLMClient` (same options, same bookkeeping).
+
+    Closed with ``await client.aclose()`` or by leaving ``async with AsyncTrackedLLMClient(...)
+    as client:`` (on the loop the calls ran on): that closes the async SDK clients its
+    providers built, never one you passed in. There is no sync ``close()``: an async client's
+    connections can only be closed by awaiting on their event loop.
+    """
 
     async def chat(
         self, messages: object, model: str | None = None, max_cost: float | None = None, **kw: Any

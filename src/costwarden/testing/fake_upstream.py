@@ -236,7 +236,9 @@ class FakeUpstream:
             loop.run_forever()
         finally:
             self._server.close()
-            for w in list(self._writers):
+            with self._lock:
+                writers = list(self._writers)
+            for w in writers:
                 w.transport.abort()
             tasks = asyncio.all_tasks(loop)
             for task in tasks:
@@ -288,6 +290,13 @@ class FakeUpstream:
             return list(self._requests)
 
     @property
+    def connections(self) -> int:
+        """How many client connections are open now: a test can assert that a client it closed
+        let go of its connections (the server sees them end)."""
+        with self._lock:
+            return len(self._writers)
+
+    @property
     def pending(self) -> int:
         """How many queued replies have not been served yet (a test can assert all were used)."""
         with self._lock:
@@ -307,7 +316,8 @@ class FakeUpstream:
 
     # -- HTTP ------------------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+        with self._lock:
+            self._writers.add(writer)
         try:
             while True:
                 request = await _read_request(reader)
@@ -322,7 +332,8 @@ class FakeUpstream:
         except asyncio.CancelledError:  # the server is shutting down
             return
         finally:
-            self._writers.discard(writer)
+            with self._lock:
+                self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
 
