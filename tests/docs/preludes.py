@@ -35,18 +35,41 @@ class Session:
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     failed: str | None = None  # id of the block that failed; later blocks of the session skip
     managers: list[Any] = field(default_factory=list)  # every manager a block left in view
+    clients: list[Any] = field(default_factory=list)  # every synchronous SDK client likewise
 
     def note_managers(self) -> None:
-        """Remember the managers in the namespace now (a later block may rebind the name)."""
+        """Remember the managers and synchronous SDK clients in the namespace now (a later
+        block may rebind the name).
+
+        A doc's example ends the way a reader's script does, with its clients left open for
+        the process's exit to close; the session closes them instead, since the test process
+        lives on and an unclosed socket is an error (ResourceWarning) in this suite.
+        """
+        import anthropic
+        import openai
+
+        from costwarden.clients import TrackedLLMClient
+        from costwarden.clients.wrappers import WrappedClient
         from costwarden.manager import BudgetManager
 
         for value in self.namespace.values():
-            if isinstance(value, BudgetManager) and all(value is not m for m in self.managers):
-                self.managers.append(value)
+            if isinstance(value, BudgetManager):
+                kept = self.managers
+            elif isinstance(value, openai.OpenAI | anthropic.Anthropic | TrackedLLMClient) or (
+                isinstance(value, WrappedClient)
+                and isinstance(value.unwrapped, openai.OpenAI | anthropic.Anthropic)
+            ):
+                kept = self.clients
+            else:
+                continue
+            if all(value is not v for v in kept):
+                kept.append(value)
 
     def close(self) -> None:
         try:
             self.note_managers()
+            for client in self.clients:
+                client.close()
             for manager in self.managers:
                 manager.close()  # flush alert workers before the servers they talk to go away
         finally:
