@@ -23,25 +23,45 @@ import time
 from typing import Any, Final
 
 log: Final = logging.getLogger("costwarden.gateway")
+_ENCODE: Final = json.JSONEncoder(separators=(",", ":"), default=str).encode
+"""``json.dumps(..., default=str, separators=(",", ":"))`` without building an encoder per line."""
 
 
 class JsonFormatter(logging.Formatter):
     """``{"ts", "level", "logger", "msg", ...extra}``; exceptions as their type and message."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
         fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            out.update(fields)
+        error = None
         if record.exc_info and record.exc_info[1] is not None:
             exc = record.exc_info[1]
-            out["error"] = f"{type(exc).__name__}: {exc}"
-        return json.dumps(out, default=str, separators=(",", ":"))
+            error = f"{type(exc).__name__}: {exc}"
+        return json_line(
+            round(record.created, 3),
+            record.levelname.lower(),
+            record.name,
+            record.getMessage(),
+            fields if isinstance(fields, dict) else None,
+            error,
+        )
+
+
+def json_line(
+    ts: float,
+    level: str,
+    logger: str,
+    msg: str,
+    fields: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> str:
+    """One log line as JSON: the one shape both :class:`JsonFormatter` and the direct request
+    line write."""
+    out: dict[str, Any] = {"ts": ts, "level": level, "logger": logger, "msg": msg}
+    if fields:
+        out.update(fields)
+    if error is not None:
+        out["error"] = error
+    return _ENCODE(out)
 
 
 def configure(level: str = "info") -> None:
@@ -90,9 +110,8 @@ def request_line(**fields: Any) -> None:
     handler = _direct_stream(log)
     if handler is not None:  # fast shape: the line JsonFormatter would write, written directly
         at = round(time.time(), 3)
-        out = {"ts": at, "level": "info", "logger": log.name, "msg": "request", "at": at}
-        out.update(fields)
-        line = _ENCODE(out) + handler.terminator
+        line = json_line(at, "info", log.name, "request", {"at": at, **fields})
+        line += handler.terminator
         try:
             with handler.lock or _NO_LOCK:
                 handler.stream.write(line)
@@ -104,8 +123,6 @@ def request_line(**fields: Any) -> None:
 
 
 _NO_LOCK: Final = contextlib.nullcontext()
-_ENCODE: Final = json.JSONEncoder(separators=(",", ":"), default=str).encode
-"""``json.dumps`` with JsonFormatter's options, without building an encoder per line."""
 
 
 __all__ = ["JsonFormatter", "configure", "request_line"]
