@@ -179,7 +179,10 @@ class ResolvedPrice:
             return static.cost_nanos(usage)
         if when is not None and not isinstance(when, datetime):
             raise InvalidInputError(f"when must be a datetime or None, got {when!r}")
-        context = context_of(batch, service_tier)
+        if service_tier is None and (batch is True or batch is False):
+            context: Context = (batch, None)  # the usual shape: no tier to normalise
+        else:
+            context = context_of(batch, service_tier)
         return self._pricer.schedule(when, context).cost_nanos(usage)
 
     cost_usd = _in_usd(

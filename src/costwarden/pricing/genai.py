@@ -147,8 +147,13 @@ class GenaiPricer:
         """The price schedule in force at ``when`` for ``context`` (batch, service tier); a model
         with one unchanging price returns it without a lookup.
         """
-        if self.static is not None and (context == STANDARD or not self.matching(context)):
-            return self.static
+        static = self.static
+        if static is not None:
+            if context == STANDARD:
+                return static
+            matched = self._matching.get(context)  # matching()'s memo, read without a call
+            if not (matched if matched is not None else self.matching(context)):
+                return static  # no variant prices this context: the standard price holds
         ts = _aware(when)
         by_day = self._by_day
         if by_day is not None:

@@ -243,7 +243,8 @@ class _IntegerForm:
             if count > self.max_count:
                 return None
             total += coefficient * count
-        nanos = round_half_even(total, self.divisor)
+        divisor = self.divisor  # 1 for most catalogue prices: whole nanos, nothing to round
+        nanos = total if divisor == 1 else round_half_even(total, divisor)
         return nanos if abs(nanos) <= MAX_NANOS else None
 
 

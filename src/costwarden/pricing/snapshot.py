@@ -114,22 +114,29 @@ def _read(path: Path) -> tuple[dict[str, Any], Any]:
 def install_downloaded() -> None:
     """Make a downloaded snapshot, if there is one, genai-prices' snapshot (once per process;
     the genai adapter calls this before its first lookup)."""
+    # Keyed by what decides the path (the variable and the home directory), read without
+    # building it: every model's first lookup comes here, and Path.home() costs more than the
+    # compiling of the price the lookup is for (bench_pricing's first resolve).
+    key = (os.environ.get(ENV), os.environ.get("HOME"))
+    if _loaded.get("path") == key:
+        return
     with _lock:
-        path = snapshot_path()
-        key = str(path)
         if _loaded.get("path") == key:
             return
-        _loaded["path"] = key
-        if not path.exists():
-            _loaded.pop("header", None)
-            return
-        from genai_prices import data_snapshot
+        path = snapshot_path()
+        try:
+            if not path.exists():
+                _loaded.pop("header", None)
+                return
+            from genai_prices import data_snapshot
 
-        header, providers = _read(path)
-        data_snapshot.set_custom_snapshot(
-            data_snapshot.DataSnapshot(providers=providers, from_auto_update=True)
-        )
-        _loaded["header"] = header
+            header, providers = _read(path)
+            data_snapshot.set_custom_snapshot(
+                data_snapshot.DataSnapshot(providers=providers, from_auto_update=True)
+            )
+            _loaded["header"] = header
+        finally:  # only now: a thread that sees the key must find the snapshot installed
+            _loaded["path"] = key
 
 
 def _newest_price_date(providers: Any, today: date) -> date | None:
