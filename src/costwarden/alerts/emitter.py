@@ -99,7 +99,7 @@ class AlertEmitter:
         """After a record: fire each threshold a watched bucket has reached, once per scope,
         window, threshold and reset baseline (``usages``: the ledger's, one per check)."""
         for chk, u in zip(checks, usages, strict=True):
-            if not chk.may_alert(u.spent):
+            if u.spent < chk.first_alert:  # chk.may_alert(u.spent), read without a call
                 continue  # below the lowest threshold: most commits
             for t in triggers.reached(u.spent, chk.limit, chk.budget.thresholds()):
                 key = triggers.threshold_key(chk.bucket, t, u.baseline)
