@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from costwarden.errors import InvalidInputError
 from costwarden.money import (
+    MAX_NANOS,
     NANOS_PER_USD,
     decimal_to_nanos,
     format_usd,
@@ -56,6 +57,23 @@ def test_integer_ties_go_to_even() -> None:
 def test_bad_amounts_rejected(bad: object) -> None:
     with pytest.raises(InvalidInputError):
         usd_to_nanos(bad)
+
+
+@pytest.mark.parametrize(
+    "huge", ["1e999999999", "-1e999999999", Decimal("9E+999999"), "1e13", 10**13, 1e300]
+)
+def test_amounts_beyond_any_account_are_a_typed_error(huge: object) -> None:
+    """Past the int64 of nanos, however far: never decimal.Overflow from scaling it."""
+    with pytest.raises(InvalidInputError, match="too large"):
+        usd_to_nanos(huge, allow_negative=True)
+    with pytest.raises(InvalidInputError, match="too large"):
+        decimal_to_nanos(Decimal(str(huge)))
+
+
+def test_the_largest_amount_still_accounted() -> None:
+    assert usd_to_nanos("9223372036.854775807") == MAX_NANOS
+    with pytest.raises(InvalidInputError, match="too large"):
+        usd_to_nanos("9223372036.854775808")
 
 
 def test_strings_and_decimals() -> None:

@@ -27,10 +27,18 @@ Nanos = int
 """An amount of money in nano-USD (1e-9 USD). Always an ``int``."""
 
 
+_MAX_USD_DIGITS: Final = 12
+"""Amounts of 10**13 USD or more are refused before they are scaled: far above
+``MAX_NANOS`` (about 9.2e9 USD), and ``Decimal('1e999999999').scaleb(9)`` would raise
+``decimal.Overflow`` instead of the typed error."""
+
+
 def decimal_to_nanos(amount: Decimal) -> Nanos:
     """Round a Decimal USD amount half-even to whole nano-USD (the one rounding rule)."""
     if not amount.is_finite():
         raise InvalidInputError(f"amount must be a finite number of USD, got {amount!r}")
+    if amount.adjusted() > _MAX_USD_DIGITS:  # before scaleb, which overflows the context
+        raise InvalidInputError(f"amount {amount} USD is too large to account for")
     nanos = int(amount.scaleb(9).to_integral_value(rounding=ROUND_HALF_EVEN))
     if abs(nanos) > MAX_NANOS:
         raise InvalidInputError(f"amount {amount} USD is too large to account for")
