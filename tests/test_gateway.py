@@ -251,6 +251,51 @@ def test_health_ready_metrics(gateway: RunningGateway, manager: BudgetManager) -
     assert "costwarden_gateway_spend_usd_total" in text
 
 
+def test_max_connections_bounds_the_pool_of_each_upstream(manager: BudgetManager) -> None:
+    """Six concurrent requests to an upstream allowed two connections: never more than two
+    sockets open to it, the others wait for a free one, and every request is answered."""
+    import threading
+
+    with FakeUpstream(latency=0.3) as slow:
+        settings = parse_gateway(
+            {
+                "upstreams": {
+                    "openai": {
+                        "kind": "openai",
+                        "base_url": slow.openai_base_url,
+                        "max_connections": 2,
+                    }
+                },
+                "models": {"gpt-*": "openai"},
+            }
+        )
+        with running_gateway(Gateway(manager, settings, environ=ENV)) as gw:
+            _, secret = create_key(manager.ledger)
+            answered: list[str] = []
+            peak = 0
+
+            def one() -> None:
+                oai = close_after_test(
+                    openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+                )
+                reply = oai.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=3
+                )
+                answered.append(reply.id)
+
+            threads = [threading.Thread(target=one) for _ in range(6)]
+            started = time.monotonic()
+            for t in threads:
+                t.start()
+            while any(t.is_alive() for t in threads):
+                peak = max(peak, slow.connections)
+                time.sleep(0.01)
+            elapsed = time.monotonic() - started
+    assert len(answered) == 6
+    assert 1 <= peak <= 2
+    assert elapsed >= 0.85  # three rounds of two at 0.3 s each, not one round of six
+
+
 def test_request_size_limit_is_413(up: FakeUpstream, manager: BudgetManager) -> None:
     settings = _settings(up, top={"max_body_bytes": 2048})
     with running_gateway(Gateway(manager, settings, environ=ENV)) as gw:

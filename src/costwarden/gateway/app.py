@@ -270,7 +270,7 @@ class Gateway:
         any request: built by the first estimate instead, it held that request and every other
         one on the event loop for 0.5-1 s) and the prices of the routed models; then, for
         ``serve``, freeze the startup heap."""
-        await self.forwarder.start()
+        await self.forwarder.start(self.upstreams.values())
         await asyncio.to_thread(get_encoding, "o200k_base")
         await asyncio.to_thread(self._warm_prices)
         if self._freeze_heap:

@@ -3,16 +3,17 @@ to the in-process simulated provider, behind one small interface.
 
 Why aiohttp for the upstream side: measured for issue #15 on this 2-core machine, a proxy of
 uvicorn (httptools, uvloop) with an aiohttp client costs 0.55-0.87 ms CPU per request, the
-same with httpx2 1.5-1.7 ms, and httpx2 falls off at high concurrency. One ``ClientSession``
-per worker keeps connections to each upstream alive and pooled (``max_connections`` per
-upstream).
+same with httpx2 1.5-1.7 ms, and httpx2 falls off at high concurrency. Each upstream gets its
+own ``ClientSession`` per worker, whose pool keeps connections alive and holds at most the
+upstream's ``max_connections`` at once (a request past that waits for a free connection,
+within its ``connect_timeout``): one busy upstream cannot take every socket of the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, Final, Protocol
 
 import aiohttp
@@ -129,26 +130,38 @@ def upstream_headers(upstream: Upstream, client: dict[bytes, bytes]) -> dict[str
 
 
 class Forwarder:
-    """Sends requests upstream; one per worker (it owns the connection pool)."""
+    """Sends requests upstream; one per worker (it owns the connection pools, one per
+    upstream)."""
 
     def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
 
-    async def start(self) -> None:
-        """Open the shared aiohttp connection pool to the upstreams (idempotent)."""
-        if self._session is None:
+    async def start(self, upstreams: Iterable[Upstream] = ()) -> None:
+        """Open the connection pool of each HTTP upstream (idempotent; one that is not open yet
+        when a request needs it is opened then)."""
+        for upstream in upstreams:
+            if upstream.settings.kind != "simulated":
+                self._session(upstream)
+
+    def _session(self, upstream: Upstream) -> aiohttp.ClientSession:
+        session = self._sessions.get(upstream.name)
+        if session is None:
             connector = aiohttp.TCPConnector(
-                limit=0, limit_per_host=256, keepalive_timeout=30, enable_cleanup_closed=True
+                limit=upstream.settings.max_connections,
+                limit_per_host=0,  # the limit is the upstream's, whatever hosts it resolves to
+                keepalive_timeout=30,
+                enable_cleanup_closed=True,
             )
-            self._session = aiohttp.ClientSession(
+            session = self._sessions[upstream.name] = aiohttp.ClientSession(
                 connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
             )
+        return session
 
     async def close(self) -> None:
-        """Close the upstream connection pool (the ASGI lifespan's shutdown)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the upstream connection pools (the ASGI lifespan's shutdown)."""
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
 
     async def send(
         self,
@@ -167,15 +180,16 @@ class Forwarder:
                 route, parsed if parsed.get("model") == model else {**parsed, "model": model}
             )
             return _SimulatedResponse(reply, settings.latency / 20 if settings.latency else 0.0)
-        if self._session is None:
-            await self.start()
-        assert self._session is not None
+        session = self._session(upstream)
         url = upstream.target(route, model)
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout
+        timeout = aiohttp.ClientTimeout(  # connect: a free pooled connection, or a new one
+            total=None,
+            connect=settings.connect_timeout,
+            sock_connect=settings.connect_timeout,
+            sock_read=settings.timeout,
         )
         try:
-            resp = await self._session.post(
+            resp = await session.post(
                 url,
                 data=body,
                 headers=upstream_headers(upstream, client_headers),
