@@ -146,7 +146,10 @@ class SQLiteLedger(SQLiteRollups, SQLiteRecordRows, SQLControl, outbox.DeliveryO
 
     def __init__(self, url: str, *, timeout: float | None = None) -> None:
         self.url = url
-        self.path = path_from_url(url)
+        # Absolute from here on: the connections of other threads (the WAL checkpointer) and of
+        # forked children open later, and a relative path would then name a file in whatever
+        # the working directory has become (an empty spend.db there, checkpointed instead).
+        self.path = os.path.abspath(path_from_url(url))
         options = parse_options(url, timeout=timeout)
         self.timeout = options.timeout
         self._synchronous = options.synchronous
