@@ -138,3 +138,43 @@ def test_two_gateway_processes_on_one_postgres_ledger_never_overspend(tmp_path: 
         revoke_key(manager.ledger, key.key_id)
         time.sleep(1.5)
         assert _post(a, secret) == 401 and _post(b, secret) == 401
+
+
+def _first_requests_at_once(url: str, now: float, workers: int = 6) -> list[object]:
+    """Each of ``workers`` ledgers' first rpm-limited request, for a key of its own, released
+    at once: what each ``admit`` returned, or the exception it raised."""
+    from costwarden.gateway.ratelimit import RateLimiter
+    from costwarden.ledger import open_ledger
+
+    outcomes: list[object] = []
+    with ExitStack() as stack:
+        ledgers = [open_ledger(url) for _ in range(workers)]
+        for ledger in ledgers:
+            stack.callback(ledger.close)
+        limiters = [RateLimiter(ledger) for ledger in ledgers]
+        start = threading.Barrier(workers)
+
+        def first(i: int) -> None:
+            start.wait()
+            try:
+                outcomes.append(limiters[i].admit(f"key{i}", 100, None, 10, now))
+            except Exception as exc:  # what the test is about: none may fail
+                outcomes.append(exc)
+
+        threads = [threading.Thread(target=first, args=(i,)) for i in range(workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    return outcomes
+
+
+def test_first_rate_limited_requests_of_many_keys_at_once_all_count() -> None:
+    """Six workers' first rpm-limited requests, for six different keys, at the same moment on a
+    fresh ledger: every one is counted (the rate table was made under each key's own lock, and
+    PostgreSQL's CREATE TABLE IF NOT EXISTS failed one of them in every such round)."""
+    for round_ in range(3):
+        with temp_schema_url() as url:
+            outcomes = _first_requests_at_once(url, 1000.0 + round_)
+        assert len(outcomes) == 6
+        assert all(isinstance(o, tuple) and o[0] is None for o in outcomes), outcomes

@@ -85,16 +85,16 @@ class RateLimiter:
         self._calls = 0
 
     def _sql(self, shared: SideTables, work: Callable[[SideExecute], T], key_id: str) -> T:
-        """``work`` in the ledger's side transaction of this key (the table made on first use)."""
+        """``work`` in the ledger's side transaction of this key (the table made on first use).
 
-        def run(execute: SideExecute) -> T:
-            if not self._created:
-                execute(_CREATE)
-            return work(execute)
-
-        result = shared.side_transaction("rate|" + key_id, run)
-        self._created = True
-        return result
+        The table is made under a lock of its own, not the key's: PostgreSQL's ``CREATE TABLE
+        IF NOT EXISTS`` is not safe against itself, and two workers' first requests for two
+        different keys at once made one of them fail ("duplicate key value violates unique
+        constraint pg_type_typname_nsp_index") when both ran it under their own key's lock."""
+        if not self._created:
+            shared.side_transaction("rate|create", lambda execute: execute(_CREATE))
+            self._created = True
+        return shared.side_transaction("rate|" + key_id, work)
 
     # -- the API ----------------------------------------------------------------------------------
     def admit(
