@@ -437,6 +437,8 @@ class Relay:
         self.port = self.listener.getsockname()[1]
         self.sockets: list[socket.socket] = []
         self.open = True
+        self.swallow_replies = False
+        """While set, what the server sends is read and dropped (a reply lost on the way)."""
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -450,14 +452,14 @@ class Relay:
                 continue
             upstream = socket.create_connection(self.target)
             self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, replies in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(a, b, replies), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, replies: bool) -> None:
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                if not (replies and self.swallow_replies):
+                    dst.sendall(data)
         except OSError:
             pass
         finally:
@@ -536,5 +538,76 @@ def test_outage_admits_unchecked_with_fail_open(url: str, relay: Relay) -> None:
         assert hold.unchecked
         assert manager.can_spend(0.5)
         hold.release()  # nothing was held, nothing to drop: no ledger call, no error
+    finally:
+        manager.close()
+
+
+@needs_pg
+def test_an_append_naming_a_settled_hold_stores_nothing_more(url: str) -> None:
+    """The ledger's side of a retried commit: the same hold's record appended twice is one
+    record, counted once in the totals, and the second append answers the first's id."""
+    led = PostgresLedger(url)
+    try:
+        assert led.reserve("h-once", 50, [LimitCheck(DAY, 1000)], NOW + 60, NOW) is None
+        first, _ = led.append(_record(40), [DAY], hold_id="h-once")
+        again, watched = led.append(_record(40), [DAY], hold_id="h-once", watch=[DAY])
+        assert again.id == first.id
+        assert watched == [BucketUsage(40, 0, 1, 0)]
+        assert led.usage([DAY], NOW) == [BucketUsage(40, 0, 1, 0)]
+        assert len(led.records(None, None)) == 1
+        other, _ = led.append(_record(7), [DAY])  # no hold: every append is a record
+        again_other, _ = led.append(_record(7), [DAY])
+        assert other.id != again_other.id
+        assert led.usage([DAY], NOW)[0].spent == 54
+    finally:
+        led.close()
+
+
+@needs_pg
+def test_a_commit_whose_reply_was_lost_is_stored_once_when_retried(url: str, relay: Relay) -> None:
+    """The server commits the record, its reply never arrives (the connection is cut while the
+    client waits for it): commit() raises LedgerUnavailableError, and committing the same hold
+    again once the server is back stores nothing more and returns the record."""
+    PostgresLedger(url).close()  # migrated through the direct URL, before the relay's timeouts
+    budget = Budget(daily_limit=1.0, monthly_limit=None, per_request_limit=None)
+    manager = BudgetManager(budget, ledger=_via(url, relay))
+    try:
+        hold = manager.reserve(0.01)
+        record = UsageRecord("gpt-4o-mini", 100, 20, 0.004)
+        relay.swallow_replies = True
+        failed: list[BaseException] = []
+
+        def commit() -> None:
+            try:
+                manager.commit(hold, record)
+            except BaseException as exc:
+                failed.append(exc)
+
+        worker = threading.Thread(target=commit)
+        worker.start()
+        with psycopg.connect(pg.require_postgres(), autocommit=True) as direct:
+            schema = url.rsplit("schema=", 1)[1].split("&")[0]
+            deadline = time.monotonic() + 10
+            while not direct.execute(f'SELECT count(*) FROM "{schema}".records').fetchone()[0]:
+                assert time.monotonic() < deadline, "the append never reached the server"
+                time.sleep(0.02)
+        relay.cut()  # the server has committed; the client is still waiting for its reply
+        worker.join(30)
+        assert failed and isinstance(failed[0], LedgerUnavailableError)
+        assert not hold.settled
+        relay.swallow_replies = False
+        relay.heal()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                stored = manager.commit(hold, record)
+                break
+            except LedgerUnavailableError:
+                assert time.monotonic() < deadline, "the ledger never came back"
+                time.sleep(0.1)
+        assert len(manager.records()) == 1
+        assert stored.id == manager.records()[0].id
+        assert manager.get_status()["daily_spent"] == pytest.approx(0.004)
+        assert manager.get_status()["daily_reserved"] == 0
     finally:
         manager.close()

@@ -398,7 +398,8 @@ class PostgresLedger(PostgresRollups, PostgresRecordRows, SQLControl, outbox.Del
                     f"the connection was lost ({exc}); nothing is known to have been written"
                     if what != "append"
                     else f"{what} failed: the connection to {self._where} was lost ({exc}); "
-                    "the record may or may not have been stored"
+                    "the record may or may not have been stored (committing the same hold "
+                    "again stores it once)"
                 ) from exc
             except psycopg.Error as exc:
                 raise LedgerError(f"{what} on the PostgreSQL ledger failed: {exc}") from exc

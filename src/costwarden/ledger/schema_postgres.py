@@ -262,6 +262,46 @@ def _append_with_metadata() -> str:
     return out
 
 
+def _append_once() -> str:
+    """``cw_append`` that stores a hold's record once (migration 8), derived from migration 3's
+    definition so the two cannot drift apart.
+
+    Why: when the connection drops after the server committed an append, the caller sees
+    ``LedgerUnavailableError`` and the hold is not settled on its side; committing it again
+    appended the record a second time (charged twice). Now the hold is deleted first, and only
+    when it is not there any more (settled, released, or expired and purged: rare) are the
+    records looked up for one that settled it (a partial index holds just those); one found
+    means an earlier try of this commit was stored, so its id is returned, nothing is added to
+    the totals, and the watched buckets are read as they are. A hold id is 128 random bits, so
+    such a record can only be that earlier try. Appends without a hold are unchanged.
+    """
+    out = _append_with_metadata()
+    for old, new in (
+        ("CREATE FUNCTION cw_append(", "CREATE OR REPLACE FUNCTION cw_append("),
+        (
+            "BEGIN\n    INSERT INTO records",
+            "BEGIN\n"
+            "    IF p_hold_id IS NOT NULL THEN\n"
+            "        DELETE FROM holds WHERE hold_id = p_hold_id;\n"
+            "        IF NOT FOUND THEN\n"
+            "            SELECT r.id INTO record_id FROM records r\n"
+            "             WHERE r.hold_id = p_hold_id LIMIT 1;\n"
+            "        END IF;\n"
+            "    END IF;\n"
+            "    IF record_id IS NULL THEN\n"
+            "    INSERT INTO records",
+        ),
+        (
+            "    IF p_hold_id IS NOT NULL THEN\n"
+            "        DELETE FROM holds WHERE hold_id = p_hold_id;\n    END IF;\n",
+            "    END IF;\n",
+        ),
+    ):
+        assert out.count(old) == 1, old
+        out = out.replace(old, new)
+    return out
+
+
 MIGRATIONS: Final[list[list[str]]] = [
     # 1: records, totals, holds, events, alert outbox, and the hot-path functions
     [*_V1_TABLES, _FIRST_DENIAL, _RESERVE, _APPEND],
@@ -283,5 +323,11 @@ MIGRATIONS: Final[list[list[str]]] = [
     rollup_sql.POSTGRES_TABLES,
     # 7: the daily level of the rollups, which the breakdowns read (ledger/rollup.py)
     rollup_sql.POSTGRES_DAILY,
+    # 8: a hold's record is stored once, whatever a retried commit sends (see _append_once);
+    # the lookup's index holds only records that settled a hold
+    [
+        "CREATE INDEX records_by_hold ON records (hold_id) WHERE hold_id IS NOT NULL",
+        _append_once(),
+    ],
 ]
 """Each migration is a list of statements run in order in the migrating transaction."""
