@@ -326,7 +326,7 @@ MIGRATIONS: Final[list[list[str]]] = [
     # 8: a hold's record is stored once, whatever a retried commit sends (see _append_once);
     # the lookup's index holds only records that settled a hold
     [
-        "CREATE INDEX records_by_hold ON records (hold_id) WHERE hold_id IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS records_by_hold ON records (hold_id) WHERE hold_id IS NOT NULL",
         _append_once(),
     ],
 ]
