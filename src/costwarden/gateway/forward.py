@@ -152,8 +152,18 @@ class Forwarder:
                 keepalive_timeout=30,
                 enable_cleanup_closed=True,
             )
+            settings = upstream.settings
+            timeout = aiohttp.ClientTimeout(  # connect: a free pooled connection, or a new one
+                total=None,
+                connect=settings.connect_timeout,
+                sock_connect=settings.connect_timeout,
+                sock_read=settings.timeout,
+            )
             session = self._sessions[upstream.name] = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+                connector=connector,
+                timeout=timeout,  # the upstream's own: one session per upstream
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
             )
         return session
 
@@ -182,18 +192,11 @@ class Forwarder:
             return _SimulatedResponse(reply, settings.latency / 20 if settings.latency else 0.0)
         session = self._session(upstream)
         url = upstream.target(route, model)
-        timeout = aiohttp.ClientTimeout(  # connect: a free pooled connection, or a new one
-            total=None,
-            connect=settings.connect_timeout,
-            sock_connect=settings.connect_timeout,
-            sock_read=settings.timeout,
-        )
         try:
             resp = await session.post(
                 url,
                 data=body,
                 headers=upstream_headers(upstream, client_headers),
-                timeout=timeout,
                 allow_redirects=False,
             )
         except TimeoutError as exc:
