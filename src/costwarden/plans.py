@@ -28,7 +28,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, TypedDict
+from typing import Any, Final, TypedDict, TypeVar
 
 from costwarden import forksafe
 from costwarden.bounds import check_name, check_names
@@ -45,6 +45,7 @@ DEFAULT_KINDS: Final = ("user", "team", "key", "tag", "model")
 _KINDS: Final = frozenset(DEFAULT_KINDS)
 _NAME_FIELDS: Final = ("user", "team", "key", "model", "endpoint")  # then tags
 _MAX_PLANS: Final = 10_000
+_T = TypeVar("_T")
 
 
 def check_budget(budget: object) -> Budget:
@@ -235,13 +236,17 @@ class Planner:
     """Plans for a registry's budgets: cached per scope arguments, rebuilt at a period
     boundary (a time outside the plan's range) or when the registry's version moves."""
 
-    __slots__ = ("_plans", "_version", "registry", "windows")
+    __slots__ = ("_plans", "_shared", "_version", "registry", "windows")
 
     def __init__(self, registry: BudgetRegistry) -> None:
         self.registry = registry
         self.windows = WindowCache()
         self._version = registry.version
         self._plans: BoundedCache[tuple[object, ...], Plan] = BoundedCache(_MAX_PLANS)
+        # One object per distinct tuple of checks or buckets, shared by every plan that has it
+        # (a reservation's plan and its record's plan usually do): a ledger's memo keyed by
+        # their value then finds the very key it stored, and compares no Bucket at all.
+        self._shared: BoundedCache[HashedTuple[Any], HashedTuple[Any]] = BoundedCache(_MAX_PLANS)
 
     def plan(
         self,
@@ -343,9 +348,17 @@ class Planner:
             scopes=scopes,
             caps=caps,
             min_cap=min((cap for _, cap in caps), default=None),
-            checks=HashedTuple(checks),
-            watch=HashedTuple(c.bucket for c in checks),
-            buckets=HashedTuple(buckets),
+            checks=self._one_of(HashedTuple(checks)),
+            watch=self._one_of(HashedTuple(c.bucket for c in checks)),
+            buckets=self._one_of(HashedTuple(buckets)),
             valid_from=lo,
             valid_until=hi,
         )
+
+    def _one_of(self, items: HashedTuple[_T]) -> HashedTuple[_T]:
+        """The shared object equal to ``items`` (``items`` itself the first time)."""
+        shared = self._shared.get(items)
+        if shared is None:
+            self._shared.put(items, items)
+            return items
+        return shared

@@ -616,9 +616,13 @@ class NewRecord:
     def from_usage(
         cls, record: UsageRecord, *, ts_us: int, cost_nanos: Nanos, price_source: str
     ) -> NewRecord:
-        """The ledger's copy of a validated, priced UsageRecord (every tracked call)."""
+        """The ledger's copy of a validated, priced UsageRecord (every tracked call).
+
+        Made as a :class:`StoredRecord` not stored yet (its ``id`` is :data:`UNSTORED`), which
+        is a NewRecord to every reader, so that the ledger's :meth:`stored` can give it its id
+        in place rather than copy twenty fields into a second object."""
         r = record
-        return _build_new_record(
+        return _build_stored_record(
             ts_us,
             r.model,
             r.provider,
@@ -639,11 +643,22 @@ class NewRecord:
             r.estimated,
             price_source,
             r.metadata,
+            UNSTORED,
         )
 
     def stored(self, record_id: int) -> StoredRecord:
         """This record as the ledger keeps it, under ``record_id`` (empty metadata is kept as
-        None, as the SQL backends read it back)."""
+        None, as the SQL backends read it back).
+
+        A record from :meth:`from_usage` (the manager's, which only the ledger it is handed to
+        sees) is given its id in place and returned itself, once; any other is copied."""
+        if (
+            type(self) is StoredRecord
+            and self.id == UNSTORED
+            and (self.metadata is None or self.metadata)
+        ):
+            _set_id(self, record_id)
+            return self
         values = record_values(self)
         if self.metadata is not None and not self.metadata:
             values = (*values[:-1], None)
@@ -667,6 +682,11 @@ class StoredRecord(NewRecord):
         """When the usage happened, as an aware UTC datetime."""
         return datetime.fromtimestamp(self.ts_us / 1_000_000, UTC)
 
+
+UNSTORED: Final = -1
+"""The ``id`` of a StoredRecord that :meth:`NewRecord.from_usage` made and no ledger has stored
+yet (a ledger's ids are positive)."""
+_set_id: Final = slot_setter(StoredRecord, "id")
 
 RECORD_FIELDS: Final = tuple(f.name for f in fields(NewRecord))
 """A record's field names in order: NewRecord's fields, then StoredRecord adds ``id``."""
@@ -706,7 +726,6 @@ def _slot_builder(cls: type[_T]) -> Callable[..., _T]:
     return build
 
 
-_build_new_record = _slot_builder(NewRecord)
 _build_stored_record = _slot_builder(StoredRecord)
 
 

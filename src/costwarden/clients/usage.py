@@ -24,6 +24,9 @@ from typing import Any
 from costwarden.errors import InvalidInputError, ProviderResponseError
 from costwarden.records import Usage
 
+_ZERO = 0
+"""The int zero (one object in CPython): ``x is _ZERO`` is the cheapest exact test for it."""
+
 _IS_MAPPING: dict[type, bool] = {}
 """Whether instances of a type are mappings, per type: ``isinstance(x, Mapping)`` is an ABC
 check that costs far more than the attribute read it guards, and a call reads ~20 fields."""
@@ -93,7 +96,10 @@ def _openai_usage(usage: Any, input_name: str, output_name: str) -> Usage:
         _count(field(details_in, "cache_write_tokens"), "cache_write_tokens"),
         _count(field(details_out, "reasoning_tokens"), "reasoning_tokens"),
     )
-    if input_audio is None and output_audio is None:  # the usual text-only call
+    if (input_audio is None or input_audio is _ZERO) and (
+        output_audio is None or output_audio is _ZERO
+    ):  # the usual text-only call: no audio counts, or OpenAI's explicit zeros (cached audio
+        # is a subset of input audio, so there is none to read)
         return _usage(*text)
     cached_audio = field(field(details_in, "cached_tokens_details"), "audio_tokens")
     return _usage(
