@@ -203,10 +203,8 @@ class BudgetManager(BudgetBook):
         Raises BudgetExceededError when it does not fit (nothing is held then), or
         LedgerUnavailableError when the ledger cannot be reached and ``fail_open`` is off.
         """
-        nanos = usd_to_nanos(estimate, field="estimate")
-        return self.reserve_nanos(
-            nanos, user=user, team=team, key=key, tags=tags, model=model, ttl=ttl
-        )
+        nanos = usd_to_nanos(estimate, field="estimate")  # a non-negative int, checked
+        return self._reserve(nanos, user, team, key, tags, model, ttl)
 
     def reserve_nanos(
         self,
@@ -225,6 +223,18 @@ class BudgetManager(BudgetBook):
             raise InvalidInputError(
                 f"estimate must be a non-negative int of nano-USD, got {nanos!r}"
             )
+        return self._reserve(nanos, user, team, key, tags, model, ttl)
+
+    def _reserve(
+        self,
+        nanos: Nanos,
+        user: str | None,
+        team: str | None,
+        key: str | None,
+        tags: Iterable[str],
+        model: str | None,
+        ttl: float | None,
+    ) -> Hold:
         ttl = self.hold_ttl if ttl is None else check_ttl(ttl, "ttl")
         now = self._clock()
         self._sync_budgets()  # the ledger's budgets, from the next admission on

@@ -100,7 +100,7 @@ def estimate_call(
     meta = fingerprint_metadata(out, prompt_hash, prefix)
     if free:
         return Estimate(model, tokens, out, 0, exact, meta)
-    usage = Usage(input_tokens=tokens, output_tokens=out)
+    usage = Usage(tokens, out)  # input, output: positional binds cheapest (every call)
     tier = request.get("service_tier")
     if isinstance(tier, str):  # the tier asked for ("auto" and the like: standard)
         try:
