@@ -395,10 +395,16 @@ class LeasedLedger:
             del self._leases[lease.key]
         if self._groups.get(lease.group) is lease:
             del self._groups[lease.group]
-        if lease.outstanding == 0 and not lease.refilling and not lease.dropped:
+        if not lease.refilling:
+            self._drain(lease)
+
+    def _drain(self, lease: _Lease) -> None:
+        """Under the lock: a retired lease with nothing outstanding is dropped (its rows deleted
+        by the next statement sent, whatever the server still holds for it)."""
+        if not lease.live and lease.outstanding == 0 and not lease.dropped:
             lease.dropped = True
-            self._drops.append(lease.id)
             lease.total = 0
+            self._drops.append(lease.id)
 
     def _expire_subs(self, now: float, lease: _Lease | None = None) -> None:
         """Under the lock: requests whose holds expired unsettled stop counting (as holds do)."""
@@ -407,8 +413,7 @@ class LeasedLedger:
                 del self._subs[hold_id]
                 if sub.counted:
                     sub.lease.outstanding -= sub.amount
-                    if not sub.lease.live:
-                        self._retire(sub.lease)
+                    self._drain(sub.lease)
 
     def check(self, amount: Nanos, checks: Sequence[LimitCheck], now: float) -> Denial | None:
         """Admitted if a live lease of these checks has room for ``amount``; else the server's
@@ -447,6 +452,7 @@ class LeasedLedger:
                 sub.counted = False
                 lease.outstanding -= sub.amount
                 lease.total -= sub.amount
+                self._drain(lease)  # a retired lease's last request drops it, in this append
             drops, self._drops = self._drops, []
         try:
             result = server.append_leased(
@@ -486,9 +492,10 @@ class LeasedLedger:
             lease = sub.lease
             lease.outstanding -= sub.amount
             lease.total -= sub.amount
+            self._drain(lease)
             drops, self._drops = self._drops, []
         try:
-            server.lease_return(lease.id, sub.amount, drops)
+            server.lease_return(None if lease.dropped else lease.id, sub.amount, drops)
         except BaseException:
             with self._lock:
                 self._drops.extend(drops)
