@@ -342,7 +342,7 @@ class LeasedLedger:
                 if not reuse:
                     self._retire(old)
             base = old.outstanding if reuse and old is not None else 0
-            want = min(self.chunk * amount, MAX_INT64 - base)
+            want = max(amount, min(self.chunk * amount, MAX_INT64 - base))
             lease_id = old.id if reuse and old is not None else "L" + os.urandom(16).hex()
             lease_expires = expires_at + self.lease_seconds
             drops, self._drops = self._drops, []
@@ -513,16 +513,26 @@ class LeasedLedger:
 
     def purge_expired_holds(self, now: float) -> int:
         """Forget expired leased requests, then the server's purge (inline: left to the
-        sweep, so an admission on an event loop never waits for it)."""
+        sweep, so an admission on an event loop never waits for it); how many of both."""
         with self._lock:
             self._last_now = max(self._last_now, now)
+            before = len(self._subs)
             self._expire_subs(now)
+            local = before - len(self._subs)
             if _inline():
                 self._purge_at = now
                 self._ensure_sweeper()
                 self._wake.set()
-                return 0
-        return self._inner.purge_expired_holds(now)
+                return local
+        return local + self._inner.purge_expired_holds(now)
+
+    def hold_exists(self, hold_id: str, now: float) -> bool:
+        """Whether a hold counts at ``now``: a leased request's here, any other on the server
+        (:class:`~costwarden.ledger.inspect.InspectableLedger`)."""
+        sub = self._subs.get(hold_id)
+        if sub is not None:
+            return sub.counted and sub.expires_at > now
+        return bool(self._server().hold_exists(hold_id, now))  # type: ignore[attr-defined]
 
     def records(
         self, since_us: int | None = None, until_us: int | None = None, limit: int | None = None
