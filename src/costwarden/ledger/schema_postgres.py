@@ -20,6 +20,10 @@ Two server-side functions keep the hot path to one round trip each:
     Inserts the record, adds its cost to its buckets (rows locked in a fixed order), drops the
     hold and reads the watched buckets back, all in the one statement's transaction.
 
+Budget leases (migration 9, ``ledger/leases.py``) add ``cw_lease`` (give a lease's free part
+back and grow it by a chunk, else hold exactly, else deny: one step under the same bucket
+locks), ``cw_lease_return`` and ``cw_append_leased`` (an append that also lowers its lease).
+
 Appends never take the advisory locks: they change spent and reserved in one atomic commit,
 and an admission check reads both in one snapshot, so it sees an append wholly or not at all.
 """
