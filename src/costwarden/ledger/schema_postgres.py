@@ -330,7 +330,7 @@ assert _BUCKET_LOCKS in _RESERVE  # the same statement, so the two cannot drift 
 # deleted (it reserves nothing). Rows are upserted in key order (the order an UPDATE of the
 # lease's rows locks them in).
 _LEASE: Final = f"""
-CREATE FUNCTION cw_lease(
+CREATE OR REPLACE FUNCTION cw_lease(
     p_ret_id TEXT, p_ret_amount BIGINT, p_drops TEXT[],
     p_lease_id TEXT, p_grow BIGINT, p_lease_expires DOUBLE PRECISION,
     p_hold_id TEXT, p_amount BIGINT, p_hold_expires DOUBLE PRECISION,
@@ -382,7 +382,7 @@ $$"""
 # leases named in p_drops, in one statement and without the bucket locks: it only lowers
 # what is reserved, which no admission can be hurt by seeing late.
 _LEASE_RETURN: Final = f"""
-CREATE FUNCTION cw_lease_return(p_lease_id TEXT, p_amount BIGINT, p_drops TEXT[])
+CREATE OR REPLACE FUNCTION cw_lease_return(p_lease_id TEXT, p_amount BIGINT, p_drops TEXT[])
 RETURNS VOID LANGUAGE plpgsql VOLATILE {_GENERIC_PLANS} AS $$
 BEGIN
     IF p_lease_id IS NOT NULL AND p_amount > 0 THEN
@@ -410,7 +410,7 @@ def _append_leased() -> str:
     """
     out = _append_with_metadata()
     for old, new in (
-        ("CREATE FUNCTION cw_append(", "CREATE FUNCTION cw_append_leased("),
+        ("CREATE FUNCTION cw_append(", "CREATE OR REPLACE FUNCTION cw_append_leased("),
         (
             "    p_w_scopes TEXT[], p_w_periods TEXT[], p_w_starts BIGINT[], p_w_ends BIGINT[],\n",
             "    p_w_scopes TEXT[], p_w_periods TEXT[], p_w_starts BIGINT[], p_w_ends BIGINT[],\n"
@@ -469,7 +469,8 @@ MIGRATIONS: Final[list[list[str]]] = [
         _append_once(),
     ],
     # 9: budget leases (ledger/leases.py): take, grow or give back a lease, and append a
-    # request admitted from one while lowering the lease, each in one statement
+    # request admitted from one while lowering the lease, each in one statement (CREATE OR
+    # REPLACE: a migration run again over its own functions does not fail)
     [_LEASE, _LEASE_RETURN, _append_leased()],
 ]
 """Each migration is a list of statements run in order in the migrating transaction."""
