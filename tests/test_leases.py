@@ -144,12 +144,17 @@ def test_refill_gives_back_the_free_part_and_takes_a_new_chunk(url: str) -> None
     try:
         assert led.reserve("a", 100, CHECKS, NOW + 60, NOW) is None  # lease 200
         assert led.reserve("b", 50, CHECKS, NOW + 60, NOW) is None  # 150 of 200
+        [(first, _, _)] = led.leases()
         assert led.reserve("c", 100, CHECKS, NOW + 60, NOW) is None  # 50 free < 100: refill
-        [(lease_id, total, outstanding)] = led.leases()
-        assert (total, outstanding) == (150 + 200, 250)  # outstanding + a new chunk of 200
-        assert _server_holds(url) == {lease_id: 350}
-        led.append(_record(80), [DAY, USER], "a")  # lowers the lease by a's 100
-        assert _server_holds(url) == {lease_id: 250} and led.leases()[0][1:] == (250, 150)
+        [(second, total, outstanding)] = led.leases()
+        assert second != first and (total, outstanding) == (200, 100)  # a new chunk of 200
+        # the first keeps a's and b's 150 (and its free 50: the new chunk fit without it)
+        # until they settle; lowering its rows would have waited for their appends
+        assert _server_holds(url) == {first: 200, second: 200}
+        led.append(_record(80), [DAY, USER], "a")  # lowers the first lease by a's 100
+        assert _server_holds(url) == {first: 100, second: 200}
+        led.release("b")  # the first's last request: dropped, free part and all
+        assert _server_holds(url) == {second: 200}
         assert led.usage([DAY], NOW)[0].spent == 80
     finally:
         led.close()
@@ -165,7 +170,7 @@ def test_a_lease_must_outlive_the_hold_it_admits(url: str) -> None:
         [(first, _, _)] = led.leases()
         assert led.reserve("c", 100, checks, NOW + 71, NOW) is None  # not covered: refill
         [(second, _, _)] = led.leases()
-        assert second == first  # the same lease, grown and extended
+        assert second != first  # a new lease; the first admits no more
     finally:
         led.close()
 

@@ -159,7 +159,6 @@ class _Lease:
     outstanding: Nanos = 0
     live: bool = True
     """Admits requests; False: retired, lowered by its requests' settlements until empty."""
-    refilling: bool = False
     dropped: bool = False
 
 
@@ -332,23 +331,25 @@ class LeasedLedger:
                 self._expire_subs(now, lease)
                 if self._admit(lease, hold_id, amount, expires_at, now):
                     return None  # another thread's refill, or expired requests, made room
+            # The lease this call replaces (too small, too short, or for an older window or
+            # limit of the same scopes) admits no more: its rows stay until its requests
+            # settle (each lowering them), its free part is given back if the new chunk does
+            # not fit without it. A new lease has rows of its own, which no append of the
+            # old one's requests is lowering, so taking it never waits for them.
             old = lease if lease is not None else self._groups.get(group)
-            reuse = old is lease and old is not None and now < old.expires_at
-            ret_amount = 0
+            ret_id, ret_amount = None, 0
             if old is not None:
-                ret_amount = old.total - old.outstanding  # given back by this call
-                old.total -= ret_amount
-                old.refilling = True
-                if not reuse:
-                    self._retire(old)
-            base = old.outstanding if reuse and old is not None else 0
-            want = max(amount, min(self.chunk * amount, MAX_INT64 - base))
-            lease_id = old.id if reuse and old is not None else "L" + os.urandom(16).hex()
+                self._retire(old)
+                if not old.dropped:
+                    ret_id, ret_amount = old.id, old.total - old.outstanding
+                    old.total -= ret_amount  # counted as given back (the safe side)
+            want = max(amount, min(self.chunk * amount, MAX_INT64))
+            lease_id = "L" + os.urandom(16).hex()
             lease_expires = expires_at + self.lease_seconds
             drops, self._drops = self._drops, []
         try:
             outcome, denial = server.lease(
-                ret_id=old.id if old is not None else None,
+                ret_id=ret_id,
                 ret_amount=ret_amount,
                 drops=drops,
                 lease_id=lease_id,
@@ -361,27 +362,13 @@ class LeasedLedger:
                 now=now,
             )
         except BaseException:
-            with self._lock:  # unknown outcome: nothing granted, the lease admits no more
-                self._drops.extend(drops)
-                if old is not None:
-                    old.refilling = False
-                    self._retire(old)
+            with self._lock:  # unknown outcome: a lease granted now is dropped with the next
+                self._drops.extend([*drops, lease_id])
             raise
         with self._lock:
-            if old is not None:
-                old.refilling = False
-            if outcome != "lease":  # exact hold or denial: the plan has no lease for now
-                if old is not None:
-                    self._retire(old)
+            if outcome != "lease":  # an exact hold, or the server's denial
                 return denial
-            if reuse and old is not None:
-                new = old
-                new.total += want
-                new.expires_at = max(new.expires_at, lease_expires)
-            else:
-                new = _Lease(lease_id, key, group, want, lease_expires)
-                if old is not None:
-                    self._retire(old)  # superseded: dropped now if nothing is outstanding
+            new = _Lease(lease_id, key, group, want, lease_expires)
             self._leases[key] = self._groups[group] = new
             self._ensure_sweeper()
             admitted = self._admit(new, hold_id, amount, expires_at, now)
@@ -395,8 +382,7 @@ class LeasedLedger:
             del self._leases[lease.key]
         if self._groups.get(lease.group) is lease:
             del self._groups[lease.group]
-        if not lease.refilling:
-            self._drain(lease)
+        self._drain(lease)
 
     def _drain(self, lease: _Lease) -> None:
         """Under the lock: a retired lease with nothing outstanding is dropped (its rows deleted
@@ -589,7 +575,7 @@ class LeasedLedger:
             gives: list[tuple[_Lease, Nanos]] = []
             retired = 0
             for lease in list(self._leases.values()):
-                if mono - lease.used >= idle and not lease.refilling:
+                if mono - lease.used >= idle:
                     free = lease.total - lease.outstanding
                     self._retire(lease)
                     retired += 1

@@ -322,13 +322,28 @@ assert _BUCKET_LOCKS in _RESERVE  # the same statement, so the two cannot drift 
 
 # A budget lease (ledger/leases.py, migration 9): one hold of a chunk of budget on a plan's
 # buckets, from which one client admits requests locally. In one transaction, under the
-# buckets' advisory locks: drop the leases named in p_drops, give back p_ret_amount of lease
-# p_ret_id (its free part), then grow lease p_lease_id by p_grow (made if absent) if that
-# fits every check ('lease'); else file an exact hold of p_amount for p_hold_id if that fits
-# ('exact'); else report the first denial of p_amount ('denied'), counted after the give-back,
-# so its figures are the server's, without this client's free part. A lease lowered to 0 is
-# deleted (it reserves nothing). Rows are upserted in key order (the order an UPDATE of the
-# lease's rows locks them in).
+# buckets' advisory locks: drop the leases named in p_drops; file lease p_lease_id (a new id)
+# of p_grow if that fits every check ('lease'). Only if not, give back p_ret_amount of lease
+# p_ret_id (the free part of the lease it replaces; lowering those rows waits for the appends
+# settling that lease, so it is done only when it matters, near a limit) and try again; then
+# file an exact hold of p_amount for p_hold_id if that fits ('exact'); else report the first
+# denial of p_amount ('denied'), counted after the give-back, so its figures are the
+# server's, without this client's free part. A lease lowered to 0 is deleted.
+_LEASE_GROW: Final = """    SELECT d.idx INTO idx
+      FROM cw_first_denial(p_grow, p_scopes, p_periods, p_starts, p_ends, p_limits, p_now) d;
+    IF idx IS NULL THEN
+        INSERT INTO holds AS h (hold_id, scope, period, start, amount, expires_at)
+        SELECT p_lease_id, p_scopes[i], p_periods[i],
+               CASE WHEN p_periods[i] LIKE 'rolling:%' THEN 0 ELSE p_starts[i] END,
+               p_grow, p_lease_expires
+          FROM generate_subscripts(p_scopes, 1) AS i
+        ON CONFLICT (hold_id, scope, period, start) DO UPDATE
+           SET amount = h.amount + excluded.amount,
+               expires_at = GREATEST(h.expires_at, excluded.expires_at);
+        outcome := 'lease';
+        RETURN;
+    END IF;
+"""
 _LEASE: Final = f"""
 CREATE OR REPLACE FUNCTION cw_lease(
     p_ret_id TEXT, p_ret_amount BIGINT, p_drops TEXT[],
@@ -344,25 +359,10 @@ BEGIN
 {_BUCKET_LOCKS}    IF cardinality(p_drops) > 0 THEN
         DELETE FROM holds WHERE hold_id = ANY(p_drops);
     END IF;
-    IF p_ret_id IS NOT NULL AND p_ret_amount > 0 THEN
+{_LEASE_GROW}    IF p_ret_id IS NOT NULL AND p_ret_amount > 0 THEN
         UPDATE holds SET amount = GREATEST(amount - p_ret_amount, 0) WHERE hold_id = p_ret_id;
         DELETE FROM holds WHERE hold_id = p_ret_id AND amount = 0;
-    END IF;
-    SELECT d.idx INTO idx
-      FROM cw_first_denial(p_grow, p_scopes, p_periods, p_starts, p_ends, p_limits, p_now) d;
-    IF idx IS NULL THEN
-        INSERT INTO holds AS h (hold_id, scope, period, start, amount, expires_at)
-        SELECT p_lease_id, p_scopes[i], p_periods[i],
-               CASE WHEN p_periods[i] LIKE 'rolling:%' THEN 0 ELSE p_starts[i] END,
-               p_grow, p_lease_expires
-          FROM generate_subscripts(p_scopes, 1) AS i
-         ORDER BY 2, 3, 4
-        ON CONFLICT (hold_id, scope, period, start) DO UPDATE
-           SET amount = h.amount + excluded.amount,
-               expires_at = GREATEST(h.expires_at, excluded.expires_at);
-        outcome := 'lease';
-        RETURN;
-    END IF;
+{_LEASE_GROW}    END IF;
     SELECT d.idx, d.spent, d.reserved INTO idx, spent, reserved
       FROM cw_first_denial(p_amount, p_scopes, p_periods, p_starts, p_ends, p_limits, p_now) d;
     IF idx IS NOT NULL THEN
