@@ -11,10 +11,12 @@ as long as the lease outlives their holds. Their appends lower the lease by thei
 statement that stores their record (``cw_append_leased``), so the server counts exactly what
 a plain hold per request would have counted, plus the lease's free part.
 
-When the free part is too small, one call gives it back and asks for a fresh chunk; when the
-chunk does not fit any more (near a limit), the same call files an exact hold for the request
-instead, or returns the server's own denial, counted without this lease's free part. Near a
-limit admission is therefore exact, one round trip per request as without leases.
+When the free part is too small, one call takes a new lease of a fresh chunk (the old one
+admits no more, and goes with its last request's settlement); when the chunk does not fit any
+more (near a limit), the same call gives the old lease's free part back, then files an exact
+hold for the request instead, or returns the server's own denial, counted without this
+lease's free part. Near a limit admission is therefore exact, one round trip per request as
+without leases.
 
 What a lease costs the others (documented in docs/storage.md): its free part counts as
 reserved on the server, so other processes (and ``usage()``, ``get_status``) see up to one
