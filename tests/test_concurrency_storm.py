@@ -40,6 +40,24 @@ STORM_LIMIT_USD = 1.0
 NO_LIMITS = Budget(daily_limit=None, monthly_limit=None, per_request_limit=None)
 
 
+LEASED = "leased+"
+"""A shared URL with this prefix: every manager admits from budget leases (chunk 8)."""
+
+
+def _ledger(url: str) -> Any:
+    """What a worker's manager is given for ``url``: the URL, or a leased ledger on it."""
+    if not url.startswith(LEASED):
+        return url
+    from costwarden.ledger.leases import LeasedLedger
+
+    return LeasedLedger(open_ledger(url[len(LEASED) :]), chunk=8)
+
+
+def _plain(url: str) -> str:
+    """The ledger URL itself, for reading what the workers did."""
+    return url.removeprefix(LEASED)
+
+
 def _daily(at: float | None = None) -> Bucket:
     w = calendar_window("daily", datetime.fromtimestamp(at or time.time(), UTC), get_zone("UTC"))
     return Bucket("global", "daily", w.start, w.end)
@@ -53,7 +71,7 @@ def _wait_until(at: float) -> None:
 def _storm(url: str, threads: int, iterations: int, seed: int, at: float) -> dict[str, int]:
     """``threads`` threads reserve, commit or release from ``at`` on; what they did."""
     budget = Budget(daily_limit=STORM_LIMIT_USD, monthly_limit=None, per_request_limit=None)
-    manager = BudgetManager(budget, ledger=url, hold_ttl=120)
+    manager = BudgetManager(budget, ledger=_ledger(url), hold_ttl=120)
     totals = {"admitted": 0, "denied": 0, "committed": 0, "released": 0, "errors": 0}
     totals["committed_nanos"] = 0
     lock = threading.Lock()
@@ -97,7 +115,7 @@ def _storm(url: str, threads: int, iterations: int, seed: int, at: float) -> dic
 
 def _contend(url: str, kind: str, name: str, at: float) -> str:
     """One reservation at ``at``: $60 of a $100 user budget, or $0.20 of a $1 team budget."""
-    manager = BudgetManager(NO_LIMITS, ledger=url, hold_ttl=120)
+    manager = BudgetManager(NO_LIMITS, ledger=_ledger(url), hold_ttl=120)
     manager.set_default_budget("user", Budget(100.0, None, None))
     manager.set_default_budget("team", Budget(1.0, None, None))
     _wait_until(at)
@@ -189,9 +207,16 @@ def workers() -> Iterator[list[Worker]]:
     assert all(w.proc.returncode == 0 for w in pool)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("leased", marks=pytest.mark.postgres),
+    ]
+)
 def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A ledger URL every worker opens, schema created; PostgreSQL pools kept small."""
+    """A ledger URL every worker opens, schema created; PostgreSQL pools kept small;
+    ``leased``: PostgreSQL with every manager admitting from budget leases."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'storm.db'}"
         open_ledger(url).close()
@@ -199,13 +224,14 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     with pg.temp_schema_url() as url:
         open_ledger(url).close()
-        yield f"{url}&pool_min=1&pool_max=3"
+        prefix = LEASED if request.param == "leased" else ""
+        yield f"{prefix}{url}&pool_min=1&pool_max=3"
 
 
 def test_storm_never_overspends(shared_url: str, workers: list[Worker]) -> None:
     processes, threads, iterations = 8, 16, 25
     limit = usd_to_nanos(STORM_LIMIT_USD)
-    ledger = open_ledger(shared_url)
+    ledger = open_ledger(_plain(shared_url))
     bucket = _daily()
     samples: list[int] = []
     stop = threading.Event()
@@ -231,7 +257,7 @@ def test_storm_never_overspends(shared_url: str, workers: list[Worker]) -> None:
     try:
         if _daily() != bucket:
             pytest.skip("the UTC day changed during the storm")
-        final = ledger.usage([bucket], time.time())[0]
+        final = ledger.usage([bucket], time.time())[0]  # leases too were given back
         total = {k: sum(r[k] for r in results) for k in results[0]}
         assert total["errors"] == 0
         assert total["admitted"] + total["denied"] == processes * threads * iterations
@@ -257,7 +283,7 @@ def _thread_contenders(
     """``n`` threads, each with its own manager on ``url``, reserve at once; admitted count."""
     managers = []
     for _ in range(n):
-        m = BudgetManager(NO_LIMITS, ledger=url, hold_ttl=120)
+        m = BudgetManager(NO_LIMITS, ledger=_ledger(url), hold_ttl=120)
         m.set_default_budget("user", Budget(100.0, None, None))
         m.set_default_budget("team", Budget(1.0, None, None))
         managers.append(m)
@@ -287,7 +313,7 @@ def test_exact_fit_with_threads(shared_url: str) -> None:
     for r in range(5):
         assert _thread_contenders(shared_url, 2, 60.0, user=f"t{r}") == 1
         assert _thread_contenders(shared_url, 10, 0.20, team=f"t{r}") == 5
-    ledger = open_ledger(shared_url)
+    ledger = open_ledger(_plain(shared_url))
     day = _daily()
     for r in range(5):
         user = Bucket(f"user:t{r}", "daily", day.start, day.end)

@@ -25,6 +25,7 @@ from tests.pg import require_postgres, temp_schema_url
 from tests.procs import child_env
 
 pytestmark = pytest.mark.postgres
+NO_LIMITS_BUDGET = Budget(daily_limit=None, monthly_limit=None, per_request_limit=None)
 
 
 def _free_port() -> int:
@@ -178,3 +179,65 @@ def test_first_rate_limited_requests_of_many_keys_at_once_all_count() -> None:
             outcomes = _first_requests_at_once(url, 1000.0 + round_)
         assert len(outcomes) == 6
         assert all(isinstance(o, tuple) and o[0] is None for o in outcomes), outcomes
+
+
+def test_two_leasing_gateway_processes_never_overspend_and_give_their_leases_back(
+    tmp_path: Path,
+) -> None:
+    """Leases on (the default on PostgreSQL) with a budget several leases fit in: the workers
+    admit from leases, then exactly near the limit; the total spent plus reserved never goes
+    past the limit at any instant, and once the gateways stop nothing is left held."""
+    import psycopg
+
+    require_postgres()
+    with temp_schema_url() as url, ExitStack() as stack:
+        manager = stack.enter_context(BudgetManager(NO_LIMITS_BUDGET, ledger=url))
+        limit = 0.03  # ~70 requests of ~$0.000425; a lease of 16 is ~$0.0068
+        key, secret = create_key(
+            manager.ledger,
+            budget=Budget(daily_limit=limit, monthly_limit=None, per_request_limit=None),
+        )
+        schema = url.rsplit("schema=", 1)[1]
+        a = stack.enter_context(_serve(url, tmp_path))
+        b = stack.enter_context(_serve(url, tmp_path))
+        statuses: list[int] = []
+        peaks: list[float] = []
+        leases_seen: set[str] = set()
+        lock = threading.Lock()
+        done = threading.Event()
+
+        def monitor() -> None:
+            with psycopg.connect(require_postgres(), autocommit=True) as conn:
+                while not done.is_set():
+                    status = manager.get_status(key=key.key_id)
+                    peaks.append(status["daily_spent"] + status["daily_reserved"])
+                    rows = conn.execute(
+                        f"SELECT DISTINCT hold_id FROM \"{schema}\".holds WHERE hold_id LIKE 'L%%'"
+                    ).fetchall()
+                    leases_seen.update(str(r[0]) for r in rows)
+                    time.sleep(0.005)
+
+        def worker(base: str) -> None:
+            for _ in range(20):
+                status = _post(base, secret)
+                with lock:
+                    statuses.append(status)
+
+        watcher = threading.Thread(target=monitor)
+        watcher.start()
+        threads = [threading.Thread(target=worker, args=(base,)) for base in (a, b) * 5]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        done.set()
+        watcher.join(10)
+        assert set(statuses) <= {200, 429} and 200 in statuses and 429 in statuses
+        assert leases_seen, "no gateway took a lease"
+        assert max(peaks) <= limit + 1e-9  # zero overspend, leases' free parts included
+        status = manager.get_status(key=key.key_id)
+        assert 0 < status["daily_spent"] <= limit
+        assert len(manager.records()) == statuses.count(200)
+        stack.close()  # both gateways stop (SIGTERM): their leases are given back
+        with psycopg.connect(require_postgres(), autocommit=True) as conn:
+            assert conn.execute(f'SELECT count(*) FROM "{schema}".holds').fetchone()[0] == 0

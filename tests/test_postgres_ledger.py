@@ -205,7 +205,10 @@ def test_a_version_2_schema_upgrades_and_keeps_its_records(server: str, url: str
         assert configs == [
             ("cw_append", 28, None),  # version 2's overload, no longer called
             ("cw_append", 29, generic),
+            ("cw_append_leased", 32, generic),  # migration 9: budget leases
             ("cw_first_denial", 7, generic),
+            ("cw_lease", 15, generic),
+            ("cw_lease_return", 3, generic),
             ("cw_reserve", 9, generic),
         ]
     finally:

@@ -65,6 +65,7 @@ from costwarden.money import nanos_to_usd, usd_to_nanos
 
 if TYPE_CHECKING:
     from costwarden.alerts import AlertChannel
+    from costwarden.ledger import Ledger
     from costwarden.manager import BudgetManager
     from costwarden.pricing import PriceCatalog
 
@@ -156,7 +157,11 @@ class Config:
         return channels_from_config(self.alerts, environ=environ)
 
     def build_manager(
-        self, *, alerts: bool = True, environ: Mapping[str, str] | None = None
+        self,
+        *,
+        alerts: bool = True,
+        environ: Mapping[str, str] | None = None,
+        ledger: Ledger | None = None,
     ) -> BudgetManager:
         """A BudgetManager with this file's ledger, budgets, prices and alert channels.
 
@@ -164,13 +169,14 @@ class Config:
         budget of the same scope, and are never written to the ledger (docs/budgets.md).
 
         ``alerts=False`` builds no channel (alerts are logged): for read-only tools, which
-        should neither need the alert secrets nor send anything.
+        should neither need the alert secrets nor send anything. ``ledger``: an already open
+        ledger on this file's URL (the gateway's, wrapped in budget leases) instead of the URL.
         """
         from costwarden.manager import BudgetManager
 
         channels = self.alert_channels(environ) if alerts else []
         return BudgetManager(
-            ledger=self.ledger,
+            ledger=self.ledger if ledger is None else ledger,
             pricing=self.build_catalog() if (self.prices or self.prices_file) else None,
             alert_channels=channels,
             alert_options=dict(self.alert_options) if alerts else None,

@@ -41,6 +41,7 @@ from costwarden.clients.estimation import Estimate, count_text
 from costwarden.clients.failures import failure_status
 from costwarden.clients.offload import is_remote, run_offloaded
 from costwarden.errors import ProviderResponseError
+from costwarden.ledger.leases import admit_inline
 from costwarden.records import StoredRecord, Usage, UsageRecord
 
 if TYPE_CHECKING:
@@ -164,12 +165,19 @@ class CallAccount:
     ) -> CallAccount:
         """The constructor for async callers: the same checks and errors, raised before any
         provider call. If the caller is cancelled while a remote reservation runs, the hold it
-        then obtains is released on the worker thread (it never leaks)."""
+        then obtains is released on the worker thread (it never leaks). On a ledger admitting
+        from budget leases, an admission the lease covers is made on the loop, with no hop."""
         offload = terms.get("offload")
         if offload is None:
             offload = terms["offload"] = is_remote(manager)
         hold = None
         if offload:
+            # A ledger admitting from budget leases may answer without the server: try that on
+            # the loop (microseconds), and hop to a worker only if it would have to ask.
+            hold = admit_inline(
+                manager.ledger, partial(_reserve, manager, estimate, attribution, terms.get("ttl"))
+            )
+        if offload and hold is None:
             hold = await run_offloaded(
                 partial(_reserve, manager, estimate, attribution, terms.get("ttl")),
                 undo=manager.release,

@@ -17,6 +17,7 @@ from costwarden.config import CONFIG_ENV, LEDGER_ENV, discover_config
 from costwarden.gateway.app import Gateway
 from costwarden.gateway.logs import configure
 from costwarden.gateway.settings import GatewaySettings, parse_gateway
+from costwarden.manager import BudgetManager
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> tuple[Any, GatewaySettings]:
@@ -26,12 +27,32 @@ def load_settings(environ: Mapping[str, str] | None = None) -> tuple[Any, Gatewa
     return config, parse_gateway(config.sections.get("gateway"))
 
 
+def build_manager(config: Any, settings: GatewaySettings) -> BudgetManager:
+    """The worker's manager: on a PostgreSQL ledger with ``leases`` on (the default), its
+    ledger admits from budget leases (:mod:`costwarden.ledger.leases`), so most admissions
+    make no round trip; any other ledger as the configuration names it."""
+    url: str = config.ledger
+    if not settings.leases or not url.startswith(
+        ("postgresql://", "postgres://", "postgresql+psycopg://")
+    ):
+        return config.build_manager(alerts=True)  # type: ignore[no-any-return]
+    from costwarden.ledger import open_ledger
+    from costwarden.ledger.leases import LeasedLedger
+
+    inner = open_ledger(url)
+    try:
+        ledger = LeasedLedger(inner, chunk=settings.lease_chunk)
+        return config.build_manager(alerts=True, ledger=ledger)  # type: ignore[no-any-return]
+    except BaseException:
+        inner.close()
+        raise
+
+
 def create_app() -> Gateway:
     """The app of one worker, configured from the environment (see module doc)."""
     config, settings = load_settings()
     configure(settings.log_level)
-    manager = config.build_manager(alerts=True)
-    return Gateway(manager, settings, close_manager=True, freeze_heap=True)
+    return Gateway(build_manager(config, settings), settings, close_manager=True, freeze_heap=True)
 
 
 def serve(
@@ -54,7 +75,7 @@ def serve(
     configure(settings.log_level)
     if n == 1:  # build the app here: its errors (a missing credential) stop the command
         app: Any = Gateway(
-            config.build_manager(alerts=True), settings, close_manager=True, freeze_heap=True
+            build_manager(config, settings), settings, close_manager=True, freeze_heap=True
         )
     else:
         from costwarden.gateway.upstreams import build_upstreams
@@ -77,4 +98,4 @@ def serve(
     )
 
 
-__all__ = ["create_app", "load_settings", "serve"]
+__all__ = ["build_manager", "create_app", "load_settings", "serve"]

@@ -9,6 +9,8 @@
     key_cache_seconds = 1.0           # how long an authentication result is reused
     shutdown_grace_seconds = 30       # in-flight requests finish within this on SIGTERM
     master_key_env = "COSTWARDEN_MASTER_KEY"   # the admin API's key (unset: no admin API)
+    leases = true                     # on a remote ledger: admit from budget leases
+    lease_chunk = 16                  # a lease's size, in estimates of the request taking it
 
     [gateway.upstreams.openai]
     kind = "openai"                   # openai | anthropic | openai-compatible | azure | simulated
@@ -60,6 +62,8 @@ DEFAULT_KEY_ENV: Final[dict[str, str]] = {
 DEFAULT_MAX_BODY: Final = 4 * 1024 * 1024
 DEFAULT_KEY_CACHE_S: Final = 1.0
 DEFAULT_PORT: Final = 4000
+DEFAULT_LEASE_CHUNK: Final = 16
+MAX_LEASE_CHUNK: Final = 1000
 
 _TOP: Final = frozenset(
     {
@@ -73,6 +77,8 @@ _TOP: Final = frozenset(
         "upstreams",
         "models",
         "log_level",
+        "leases",
+        "lease_chunk",
     }
 )
 _UPSTREAM: Final = frozenset(
@@ -139,6 +145,10 @@ class GatewaySettings:
     shutdown_grace_seconds: float = 30.0
     master_key_env: str | None = "COSTWARDEN_MASTER_KEY"
     log_level: str = "info"
+    leases: bool = True
+    """On a remote ledger (PostgreSQL), admit from budget leases (costwarden.ledger.leases)."""
+    lease_chunk: int = DEFAULT_LEASE_CHUNK
+    """A lease's size, in estimates of the request that takes it (1 to 1000)."""
     upstreams: Mapping[str, UpstreamSettings] = field(
         default_factory=lambda: {"simulated": UpstreamSettings("simulated", "simulated")}
     )
@@ -315,6 +325,22 @@ def parse_gateway(section: Mapping[str, Any] | None) -> GatewaySettings:
         raise ConfigurationError(
             f"gateway: log_level must be debug, info, warning or error, got {level!r}"
         )
+    leases = data.get("leases", True)
+    if not isinstance(leases, bool):
+        raise ConfigurationError(f"gateway: leases must be true or false, got {leases!r}")
+    chunk = int(
+        _number(
+            data.get("lease_chunk", DEFAULT_LEASE_CHUNK),
+            "gateway.lease_chunk",
+            minimum=1,
+            integer=True,
+        )
+    )
+    if chunk > MAX_LEASE_CHUNK:
+        raise ConfigurationError(
+            f"gateway: lease_chunk must be at most {MAX_LEASE_CHUNK} (estimates per lease), "
+            f"got {chunk}; a larger lease only denies other processes earlier"
+        )
     return GatewaySettings(
         host=_text(data.get("host", "127.0.0.1"), "gateway.host"),
         port=int(_number(data.get("port", DEFAULT_PORT), "gateway.port", integer=True)),
@@ -335,6 +361,8 @@ def parse_gateway(section: Mapping[str, Any] | None) -> GatewaySettings:
         ),
         master_key_env=master,
         log_level=str(level),
+        leases=leases,
+        lease_chunk=chunk,
         upstreams=upstreams,
         routes=routes,
     )

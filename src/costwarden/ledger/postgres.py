@@ -71,6 +71,7 @@ from costwarden.ledger.base import (
 from costwarden.ledger.billing import BATCH, BillLine
 from costwarden.ledger.control_sql import Execute, SQLControl
 from costwarden.ledger.migrations import apply_migrations
+from costwarden.ledger.postgres_leases import PostgresLeaseCalls
 from costwarden.ledger.record_rows import PostgresRecordRows
 from costwarden.ledger.rollup_postgres import PostgresRollups
 from costwarden.ledger.rows import APPEND_COLUMNS, POSTGRES_RECORDS, SELECT_COLUMNS
@@ -202,7 +203,9 @@ def _hint(exc: Exception) -> str:
     return f"; costwarden's own options are {', '.join(_OWN_OPTIONS)}, the rest go to libpq"
 
 
-class PostgresLedger(PostgresRollups, PostgresRecordRows, SQLControl, outbox.DeliveryOutcomes):
+class PostgresLedger(
+    PostgresRollups, PostgresRecordRows, PostgresLeaseCalls, SQLControl, outbox.DeliveryOutcomes
+):
     """A ledger in one PostgreSQL schema, shared by every process and host that opens it."""
 
     remote: Final = True

@@ -20,6 +20,10 @@ Two server-side functions keep the hot path to one round trip each:
     Inserts the record, adds its cost to its buckets (rows locked in a fixed order), drops the
     hold and reads the watched buckets back, all in the one statement's transaction.
 
+Budget leases (migration 9, ``ledger/leases.py``) add ``cw_lease`` (give a lease's free part
+back and grow it by a chunk, else hold exactly, else deny: one step under the same bucket
+locks), ``cw_lease_return`` and ``cw_append_leased`` (an append that also lowers its lease).
+
 Appends never take the advisory locks: they change spent and reserved in one atomic commit,
 and an admission check reads both in one snapshot, so it sees an append wholly or not at all.
 """
@@ -302,6 +306,141 @@ def _append_once() -> str:
     return out
 
 
+# The advisory locks cw_reserve takes, one per checked bucket in ascending key order: a lease
+# call serialises with every reservation on the same buckets exactly as a reservation does.
+_BUCKET_LOCKS: Final = """    FOR k IN
+        SELECT DISTINCT hashtextextended(
+            current_schema() || '|' || p_scopes[i] || '|' || p_periods[i] || '|'
+            || CASE WHEN p_periods[i] LIKE 'rolling:%' THEN 0 ELSE p_starts[i] END, 0)
+          FROM generate_subscripts(p_scopes, 1) AS i
+         ORDER BY 1
+    LOOP
+        PERFORM pg_advisory_xact_lock(k);
+    END LOOP;
+"""
+assert _BUCKET_LOCKS in _RESERVE  # the same statement, so the two cannot drift apart
+
+# A budget lease (ledger/leases.py, migration 9): one hold of a chunk of budget on a plan's
+# buckets, from which one client admits requests locally. In one transaction, under the
+# buckets' advisory locks: drop the leases named in p_drops; file lease p_lease_id (a new id)
+# of p_grow if that fits every check ('lease'). Only if not, give back p_ret_amount of lease
+# p_ret_id (the free part of the lease it replaces; lowering those rows waits for the appends
+# settling that lease, so it is done only when it matters, near a limit) and try again; then
+# file an exact hold of p_amount for p_hold_id if that fits ('exact'); else report the first
+# denial of p_amount ('denied'), counted after the give-back, so its figures are the
+# server's, without this client's free part. A lease lowered to 0 is deleted.
+_LEASE_GROW: Final = """    SELECT d.idx INTO idx
+      FROM cw_first_denial(p_grow, p_scopes, p_periods, p_starts, p_ends, p_limits, p_now) d;
+    IF idx IS NULL THEN
+        INSERT INTO holds AS h (hold_id, scope, period, start, amount, expires_at)
+        SELECT p_lease_id, p_scopes[i], p_periods[i],
+               CASE WHEN p_periods[i] LIKE 'rolling:%' THEN 0 ELSE p_starts[i] END,
+               p_grow, p_lease_expires
+          FROM generate_subscripts(p_scopes, 1) AS i
+        ON CONFLICT (hold_id, scope, period, start) DO UPDATE
+           SET amount = h.amount + excluded.amount,
+               expires_at = GREATEST(h.expires_at, excluded.expires_at);
+        outcome := 'lease';
+        RETURN;
+    END IF;
+"""
+_LEASE: Final = f"""
+CREATE OR REPLACE FUNCTION cw_lease(
+    p_ret_id TEXT, p_ret_amount BIGINT, p_drops TEXT[],
+    p_lease_id TEXT, p_grow BIGINT, p_lease_expires DOUBLE PRECISION,
+    p_hold_id TEXT, p_amount BIGINT, p_hold_expires DOUBLE PRECISION,
+    p_scopes TEXT[], p_periods TEXT[], p_starts BIGINT[], p_ends BIGINT[], p_limits BIGINT[],
+    p_now DOUBLE PRECISION,
+    OUT outcome TEXT, OUT idx INTEGER, OUT spent BIGINT, OUT reserved BIGINT)
+LANGUAGE plpgsql VOLATILE {_GENERIC_PLANS} AS $$
+DECLARE
+    k BIGINT;
+BEGIN
+{_BUCKET_LOCKS}    IF cardinality(p_drops) > 0 THEN
+        DELETE FROM holds WHERE hold_id = ANY(p_drops);
+    END IF;
+{_LEASE_GROW}    IF p_ret_id IS NOT NULL AND p_ret_amount > 0 THEN
+        UPDATE holds SET amount = GREATEST(amount - p_ret_amount, 0) WHERE hold_id = p_ret_id;
+        DELETE FROM holds WHERE hold_id = p_ret_id AND amount = 0;
+{_LEASE_GROW}    END IF;
+    SELECT d.idx, d.spent, d.reserved INTO idx, spent, reserved
+      FROM cw_first_denial(p_amount, p_scopes, p_periods, p_starts, p_ends, p_limits, p_now) d;
+    IF idx IS NOT NULL THEN
+        outcome := 'denied';
+        RETURN;
+    END IF;
+    INSERT INTO holds (hold_id, scope, period, start, amount, expires_at)
+    SELECT p_hold_id, p_scopes[i], p_periods[i],
+           CASE WHEN p_periods[i] LIKE 'rolling:%' THEN 0 ELSE p_starts[i] END,
+           p_amount, p_hold_expires
+      FROM generate_subscripts(p_scopes, 1) AS i;
+    outcome := 'exact';
+END
+$$"""
+
+# Give part of a lease back (a released request of a lease that admits no more) and drop the
+# leases named in p_drops, in one statement and without the bucket locks: it only lowers
+# what is reserved, which no admission can be hurt by seeing late.
+_LEASE_RETURN: Final = f"""
+CREATE OR REPLACE FUNCTION cw_lease_return(p_lease_id TEXT, p_amount BIGINT, p_drops TEXT[])
+RETURNS VOID LANGUAGE plpgsql VOLATILE {_GENERIC_PLANS} AS $$
+BEGIN
+    IF p_lease_id IS NOT NULL AND p_amount > 0 THEN
+        UPDATE holds SET amount = GREATEST(amount - p_amount, 0) WHERE hold_id = p_lease_id;
+        DELETE FROM holds WHERE hold_id = p_lease_id AND amount = 0;
+    END IF;
+    IF cardinality(p_drops) > 0 THEN
+        DELETE FROM holds WHERE hold_id = ANY(p_drops);
+    END IF;
+END
+$$"""
+
+
+def _append_leased() -> str:
+    """``cw_append_leased`` (migration 9): the append of a request admitted from a lease,
+    derived from migration 3's ``cw_append`` so the two cannot drift apart.
+
+    The request's hold is not a row: ``p_hold_id`` (the request's own hold id, stored as the
+    record's ``hold_id``) names it, and ``p_shrink`` of lease ``p_lease_id`` was its share.
+    One statement stores the record, adds it to the totals and lowers the lease's rows by
+    the share, and drops the leases in ``p_drops`` (a drained lease's rows, folded into its
+    last append). Idempotent like migration 8's append: under a transaction-scoped advisory
+    lock on the hold id (a retry waits for an earlier try still running on the server), a
+    record already stored for the hold id is returned and nothing is added or lowered.
+    """
+    out = _append_with_metadata()
+    for old, new in (
+        ("CREATE FUNCTION cw_append(", "CREATE OR REPLACE FUNCTION cw_append_leased("),
+        (
+            "    p_w_scopes TEXT[], p_w_periods TEXT[], p_w_starts BIGINT[], p_w_ends BIGINT[],\n",
+            "    p_w_scopes TEXT[], p_w_periods TEXT[], p_w_starts BIGINT[], p_w_ends BIGINT[],\n"
+            "    p_lease_id TEXT, p_shrink BIGINT, p_drops TEXT[],\n",
+        ),
+        (
+            "BEGIN\n    INSERT INTO records",
+            "BEGIN\n"
+            "    PERFORM pg_advisory_xact_lock(hashtextextended('cw-sub|' || p_hold_id, 0));\n"
+            "    SELECT r.id INTO record_id FROM records r WHERE r.hold_id = p_hold_id LIMIT 1;\n"
+            "    IF record_id IS NULL THEN\n"
+            "    INSERT INTO records",
+        ),
+        (
+            "    IF p_hold_id IS NOT NULL THEN\n"
+            "        DELETE FROM holds WHERE hold_id = p_hold_id;\n    END IF;\n",
+            "    UPDATE holds SET amount = GREATEST(amount - p_shrink, 0)\n"
+            "     WHERE hold_id = p_lease_id;\n"
+            "    DELETE FROM holds WHERE hold_id = p_lease_id AND amount = 0;\n"
+            "    END IF;\n"
+            "    IF cardinality(p_drops) > 0 THEN\n"
+            "        DELETE FROM holds WHERE hold_id = ANY(p_drops);\n"
+            "    END IF;\n",
+        ),
+    ):
+        assert out.count(old) == 1, old
+        out = out.replace(old, new)
+    return out
+
+
 MIGRATIONS: Final[list[list[str]]] = [
     # 1: records, totals, holds, events, alert outbox, and the hot-path functions
     [*_V1_TABLES, _FIRST_DENIAL, _RESERVE, _APPEND],
@@ -329,5 +468,9 @@ MIGRATIONS: Final[list[list[str]]] = [
         "CREATE INDEX IF NOT EXISTS records_by_hold ON records (hold_id) WHERE hold_id IS NOT NULL",
         _append_once(),
     ],
+    # 9: budget leases (ledger/leases.py): take, grow or give back a lease, and append a
+    # request admitted from one while lowering the lease, each in one statement (CREATE OR
+    # REPLACE: a migration run again over its own functions does not fail)
+    [_LEASE, _LEASE_RETURN, _append_leased()],
 ]
 """Each migration is a list of statements run in order in the migrating transaction."""
