@@ -357,6 +357,10 @@ class PriceCatalog:
 
         ``batch`` and ``service_tier`` as in :meth:`ResolvedPrice.cost_nanos`."""
         price = self._cache.get((model, provider)) or self.resolve(model, provider)
+        if when is None and batch is False and service_tier is None and type(usage) is Usage:
+            static = price._pricer.static  # fast shape: ResolvedPrice.cost_nanos's first step
+            if static is not None:
+                return static.cost_nanos(usage)
         return price.cost_nanos(usage, when=when, batch=batch, service_tier=service_tier)
 
     cost_usd = _in_usd(

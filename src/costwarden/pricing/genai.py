@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -61,6 +62,10 @@ def price_dict(model_price: Any) -> dict[str, PriceValue]:
     }
 
 
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+"""The proleptic ordinal of the Unix epoch's day: the day memo's keys are UTC day ordinals."""
+
+
 def _aware(when: datetime | None) -> datetime:
     if when is None:
         return datetime.now(UTC)
@@ -87,7 +92,7 @@ class GenaiPricer:
         constraints = [c.constraint for c in model.prices] if self._conditional else []
         constraints += [v.constraint for v in self._variants]
         # Start dates are compared on the UTC date, so the choice can be memoised per day.
-        self._by_day: BoundedCache[tuple[date, Context], Schedule] | None = (
+        self._by_day: BoundedCache[tuple[int, Context], Schedule] | None = (
             BoundedCache(64)
             if all(c is None or isinstance(c, _start_date_type()) for c in constraints)
             else None
@@ -154,10 +159,15 @@ class GenaiPricer:
             matched = self._matching.get(context)  # matching()'s memo, read without a call
             if not (matched if matched is not None else self.matching(context)):
                 return static  # no variant prices this context: the standard price holds
-        ts = _aware(when)
         by_day = self._by_day
+        if when is None and by_day is not None:  # fast shape: today's, by the clock's UTC day
+            found = by_day.get((int(time.time() // 86_400) + _EPOCH_DAY, context))
+            if found is not None:
+                return found
+        ts = _aware(when)
         if by_day is not None:
-            day = (ts.date() if ts.tzinfo is UTC else ts.astimezone(UTC).date(), context)
+            utc_day = ts.date() if ts.tzinfo is UTC else ts.astimezone(UTC).date()
+            day = (utc_day.toordinal(), context)
             found = by_day.get(day)
             if found is None:
                 found = self._choose(ts, context)

@@ -257,6 +257,16 @@ class Schedule:
     """
 
     bands: tuple[tuple[int, Linear], ...]
+    # Every band's integer form (bands as above), when each has one: cost_nanos picks and asks
+    # it directly, two calls fewer than through linear_for and Linear.cost_nanos.
+    _integers: tuple[tuple[int, _IntegerForm], ...] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
+
+    def __post_init__(self) -> None:
+        forms = tuple((start, linear._integer) for start, linear in self.bands)
+        if all(form is not None for _, form in forms):
+            object.__setattr__(self, "_integers", forms)
 
     def linear_for(self, input_tokens: int) -> Linear:
         """The linear prices for a call of ``input_tokens``: the band of the highest threshold it
@@ -273,6 +283,19 @@ class Schedule:
 
     def cost_nanos(self, usage: Usage) -> Nanos:
         """Exact cost in nano-USD, rounded once half-even at the end (``Linear.cost_nanos``)."""
+        integers = self._integers
+        if integers is not None:  # fast shape: the band's integer form, chosen as linear_for does
+            form = integers[0][1]
+            if len(integers) > 1:
+                tokens = usage.input_tokens
+                for start, higher in integers[1:]:
+                    if tokens > start:
+                        form = higher
+                    else:
+                        break
+            nanos = form.cost_nanos(usage)
+            if nanos is not None:
+                return nanos
         bands = self.bands
         linear = bands[0][1] if len(bands) == 1 else self.linear_for(usage.input_tokens)
         return linear.cost_nanos(usage)
