@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from functools import lru_cache
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Final, Protocol
 
 from costwarden.money import MAX_NANOS, Nanos, decimal_to_nanos, round_half_even
@@ -187,13 +188,14 @@ class Linear:
 
 
 def _times_power_of_ten(rate: Decimal, power: int) -> int:
-    """``rate × 10**power`` as an int, exactly (no Decimal context rounding); the caller
-    picks ``power`` so that the result is whole."""
-    sign, digits, exponent = rate.as_tuple()
-    assert isinstance(exponent, int) and exponent + power >= 0
-    scale: int = 10 ** (exponent + power)
-    value = int("".join(map(str, digits))) * scale
-    return -value if sign else value
+    """``rate × 10**power`` as an int, exactly: ``scaleb`` only moves the exponent, in a
+    context wide enough to round nothing; the caller picks ``power`` so that the result is
+    whole (every rate's exponent + ``power`` >= 0)."""
+    return int(rate.scaleb(power, _EXACT))
+
+
+_EXACT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+"""A Decimal context that rounds nothing (``scaleb`` above)."""
 
 
 _DECIMAL_DIGITS: Final = 10**27
@@ -321,11 +323,14 @@ def _rate_at(value: PriceValue, band_start: int) -> Decimal:
     return rate
 
 
-def _leaf_vectors(keys: list[str]) -> dict[str, dict[str | None, int]]:
+@lru_cache(maxsize=256)
+def _leaf_vectors(keys: frozenset[str]) -> dict[str, dict[str | None, int]]:
     """Each priced unit's leaf count as an integer combination of Usage fields.
 
     Most specific units first (genai-prices' ``compute_leaf_values`` order); a unit's leaf is
     its own count minus the leaves of every priced unit whose dimensions include its own.
+    Remembered per set of keys (models share a handful of them): the result is shared, read
+    only.
     """
     ordered = sorted(keys, key=lambda k: (-len(_UNITS[k].dims), k))
     leaves: dict[str, dict[str | None, int]] = {}
@@ -370,7 +375,7 @@ def compile_schedule(prices: Mapping[str, PriceValue]) -> Schedule:
     :class:`Usage` (see the module docstring).
     """
     priced = {k: v for k, v in prices.items() if k in _UNITS and v is not None}
-    leaves = _leaf_vectors(list(priced))
+    leaves = _leaf_vectors(frozenset(priced))
     starts = sorted(
         {tier.start for v in priced.values() if not isinstance(v, Decimal) for tier in v.tiers}
     )
