@@ -180,6 +180,11 @@ def _number(value: object, key: str, *, minimum: float = 0.0, integer: bool = Fa
     return number
 
 
+def _whole(value: object, key: str, *, minimum: int = 0) -> int:
+    """A whole-number setting (``_number`` with ``integer=True``), as an int."""
+    return int(_number(value, key, minimum=minimum, integer=True))
+
+
 def _text(value: object, key: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"gateway: {key} must be a non-empty string, got {value!r}")
@@ -253,13 +258,8 @@ def _upstream(name: str, spec: Mapping[str, Any]) -> UpstreamSettings:
         api_version=api_version,
         deployments=dict(deployments),
         latency=_number(spec.get("latency", 0.0), f"{where}.latency"),
-        max_connections=int(
-            _number(
-                spec.get("max_connections", 256),
-                f"{where}.max_connections",
-                minimum=1,
-                integer=True,
-            )
+        max_connections=_whole(
+            spec.get("max_connections", 256), f"{where}.max_connections", minimum=1
         ),
     )
 
@@ -328,14 +328,7 @@ def parse_gateway(section: Mapping[str, Any] | None) -> GatewaySettings:
     leases = data.get("leases", True)
     if not isinstance(leases, bool):
         raise ConfigurationError(f"gateway: leases must be true or false, got {leases!r}")
-    chunk = int(
-        _number(
-            data.get("lease_chunk", DEFAULT_LEASE_CHUNK),
-            "gateway.lease_chunk",
-            minimum=1,
-            integer=True,
-        )
-    )
+    chunk = _whole(data.get("lease_chunk", DEFAULT_LEASE_CHUNK), "gateway.lease_chunk", minimum=1)
     if chunk > MAX_LEASE_CHUNK:
         raise ConfigurationError(
             f"gateway: lease_chunk must be at most {MAX_LEASE_CHUNK} (estimates per lease), "
@@ -343,15 +336,10 @@ def parse_gateway(section: Mapping[str, Any] | None) -> GatewaySettings:
         )
     return GatewaySettings(
         host=_text(data.get("host", "127.0.0.1"), "gateway.host"),
-        port=int(_number(data.get("port", DEFAULT_PORT), "gateway.port", integer=True)),
-        workers=int(_number(data.get("workers", 1), "gateway.workers", minimum=1, integer=True)),
-        max_body_bytes=int(
-            _number(
-                data.get("max_body_bytes", DEFAULT_MAX_BODY),
-                "gateway.max_body_bytes",
-                minimum=1024,
-                integer=True,
-            )
+        port=_whole(data.get("port", DEFAULT_PORT), "gateway.port"),
+        workers=_whole(data.get("workers", 1), "gateway.workers", minimum=1),
+        max_body_bytes=_whole(
+            data.get("max_body_bytes", DEFAULT_MAX_BODY), "gateway.max_body_bytes", minimum=1024
         ),
         key_cache_seconds=_number(
             data.get("key_cache_seconds", DEFAULT_KEY_CACHE_S), "gateway.key_cache_seconds"

@@ -546,19 +546,10 @@ class LeasedLedger:
         """The wrapped ledger's delivery leases (the alert outbox's, not budget leases)."""
         return self._server().lease_deliveries(now, lease_seconds, limit)
 
-    def finish_delivery(
-        self,
-        delivery_id: int,
-        *,
-        delivered: bool,
-        error: str | None,
-        next_attempt_at: float | None,
-        now: float,
-    ) -> None:
-        """The wrapped ledger's delivery outcome."""
-        self._server().finish_delivery(
-            delivery_id, delivered=delivered, error=error, next_attempt_at=next_attempt_at, now=now
-        )
+    def finish_delivery(self, delivery_id: int, **outcome: Any) -> None:
+        """The wrapped ledger's delivery outcome (its keywords, as the Ledger Protocol names
+        them, passed through)."""
+        self._server().finish_delivery(delivery_id, **outcome)
 
     # -- retiring -------------------------------------------------------------------------------
     def leases(self) -> list[tuple[str, Nanos, Nanos]]:

@@ -517,7 +517,14 @@ class PostgresLedger(
         )
         # One statement, so one round trip and one implicit transaction: record, metadata,
         # totals and the settled hold land together or not at all.
-        row = self._run("append", lambda c: c.execute(_APPEND, params).fetchone())
+        return self._appended(record, _APPEND, params)
+
+    def _appended(
+        self, record: NewRecord, sql: str, params: Sequence[Any]
+    ) -> tuple[StoredRecord, list[BucketUsage]]:
+        """Run one append statement (``cw_append`` or ``cw_append_leased``) and read its row:
+        the record's id and the watched buckets' totals."""
+        row = self._run("append", lambda c: c.execute(sql, params).fetchone())
         assert row is not None
         record_id, spent, count, baseline = row
         watched = [

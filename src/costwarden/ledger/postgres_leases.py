@@ -54,6 +54,10 @@ class PostgresLeaseCalls:
 
         def _bucket_arrays(self, buckets: Sequence[Bucket]) -> tuple[str, ...]: ...
 
+        def _appended(
+            self, record: NewRecord, sql: str, params: Sequence[Any]
+        ) -> tuple[StoredRecord, list[BucketUsage]]: ...
+
     def lease(
         self,
         *,
@@ -127,14 +131,7 @@ class PostgresLeaseCalls:
             shrink,
             list(drops),
         )
-        row = self._run("append", lambda c: c.execute(_APPEND_LEASED, params).fetchone())
-        assert row is not None
-        record_id, spent, count, baseline = row
-        watched = [
-            BucketUsage(int(s), 0, int(n), int(z))
-            for s, n, z in zip(spent, count, baseline, strict=True)
-        ]
-        return record.stored(int(record_id)), watched
+        return self._appended(record, _APPEND_LEASED, params)
 
     def cached_control_version(self, now_monotonic: float) -> int | None:
         """The control version :meth:`control_version` would answer without asking the server,

@@ -308,17 +308,16 @@ def _append_once() -> str:
 
 # The advisory locks cw_reserve takes, one per checked bucket in ascending key order: a lease
 # call serialises with every reservation on the same buckets exactly as a reservation does.
-_BUCKET_LOCKS: Final = """    FOR k IN
-        SELECT DISTINCT hashtextextended(
-            current_schema() || '|' || p_scopes[i] || '|' || p_periods[i] || '|'
-            || CASE WHEN p_periods[i] LIKE 'rolling:%' THEN 0 ELSE p_starts[i] END, 0)
-          FROM generate_subscripts(p_scopes, 1) AS i
-         ORDER BY 1
-    LOOP
-        PERFORM pg_advisory_xact_lock(k);
-    END LOOP;
-"""
-assert _BUCKET_LOCKS in _RESERVE  # the same statement, so the two cannot drift apart
+# Cut out of cw_reserve's text, so the two cannot drift apart.
+_BUCKET_LOCKS: Final = _RESERVE[
+    _RESERVE.index("    FOR k IN\n") : _RESERVE.index("    END LOOP;\n") + len("    END LOOP;\n")
+]
+assert "pg_advisory_xact_lock(k)" in _BUCKET_LOCKS
+# cw_reserve's insert of a hold on every checked bucket, cut out of its text likewise; a lease
+# call's exact hold expires at p_hold_expires.
+_EXACT_HOLD: Final = _RESERVE[
+    _RESERVE.index("    INSERT INTO holds (") : _RESERVE.index("AS i;\nEND\n") + len("AS i;\n")
+].replace("p_expires_at", "p_hold_expires")
 
 # A budget lease (ledger/leases.py, migration 9): one hold of a chunk of budget on a plan's
 # buckets, from which one client admits requests locally. In one transaction, under the
@@ -369,12 +368,7 @@ BEGIN
         outcome := 'denied';
         RETURN;
     END IF;
-    INSERT INTO holds (hold_id, scope, period, start, amount, expires_at)
-    SELECT p_hold_id, p_scopes[i], p_periods[i],
-           CASE WHEN p_periods[i] LIKE 'rolling:%' THEN 0 ELSE p_starts[i] END,
-           p_amount, p_hold_expires
-      FROM generate_subscripts(p_scopes, 1) AS i;
-    outcome := 'exact';
+{_EXACT_HOLD}    outcome := 'exact';
 END
 $$"""
 
