@@ -83,3 +83,23 @@ def test_threshold_alerts_are_logged_without_a_handler(caplog: pytest.LogCapture
             "costwarden alert (warning): Daily budget 80% used: $0.90 of $1.00 (global, 90% now); "
             "it resets 2026-11-29 00:00 UTC.",
         ]
+
+
+def test_repeated_status_reads_follow_the_clock_and_the_budget() -> None:
+    """A status read remembers its buckets per scope (status.StatusBuckets): the next day, a
+    clock set back, and a new budget must each be read afresh, never from the memo."""
+    clock = FakeClock(NOON.timestamp())
+    mgr = BudgetManager(Budget(daily_limit=10.0, monthly_limit=None), clock=clock)
+    mgr.record_spend(UsageRecord("gpt-4o", 10, 10, cost_usd=1.0, timestamp=NOON, user_id="a"))
+    first = mgr.get_status()
+    assert first["daily_spent"] == 1.0
+    assert mgr.get_status() == first  # the remembered buckets: the same answer
+    clock.advance(86_400)  # the next day: a new daily window, nothing spent in it yet
+    nxt = mgr.get_status()
+    assert nxt["daily_spent"] == 0.0
+    assert nxt["daily_resets_at"] == "2026-11-30T00:00:00+00:00"
+    clock.advance(-86_400)  # back again (a clock set back): the first day's window once more
+    assert mgr.get_status() == first
+    mgr.set_budget(Budget(daily_limit=20.0, monthly_limit=None))
+    assert mgr.get_status()["daily_limit"] == 20.0
+    assert mgr.get_status()["daily_remaining"] == 19.0

@@ -41,6 +41,7 @@ from costwarden.plans import (
 )
 from costwarden.resets import reset_period
 from costwarden.shared_budgets import SharedBudgets, default_actor
+from costwarden.status import StatusBuckets
 
 __all__ = ["BudgetBook", "own_budgets"]
 
@@ -59,6 +60,7 @@ class BudgetBook:
         (``code``, ``config:<path>``), under the ledger's; ``clock`` dates resets."""
         self.registry = BudgetRegistry(local.get(str(GLOBAL), NO_LIMITS))
         self._planner = Planner(self.registry)
+        self._status_buckets = StatusBuckets()  # status reads: see status.py
         self.ledger: Ledger = ledger
         self._clock = clock
         self._shared = _shared_budgets(ledger, local, source)

@@ -39,7 +39,7 @@ from costwarden.manager_args import check_manager_args, check_ttl, epoch_us
 from costwarden.money import Nanos, usd_to_nanos
 from costwarden.plans import ScopeKeywords, one_scope
 from costwarden.records import AlertLevel, StoredRecord, UsageRecord, check_timestamp
-from costwarden.status import BudgetStatus, build_status, status_buckets
+from costwarden.status import BudgetStatus, build_status
 
 if TYPE_CHECKING:
     from costwarden.alerts import AlertChannel, AlertDispatcher
@@ -172,7 +172,7 @@ class BudgetManager(BudgetBook):
         budget = self.budget_for(scope)
         zone = (budget or self.budget).timezone
         now = self._clock()
-        buckets = status_buckets(str(scope), budget, zone, self._planner.windows, now)
+        buckets = self._status_buckets.buckets(str(scope), budget, zone, self._planner.windows, now)
         return build_status(str(scope), budget, zone, buckets, self.ledger.usage(buckets, now))
 
     def get_status(self, **names: Unpack[ScopeKeywords]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from costwarden.budget import Budget, WindowCache
+from costwarden.caching import BoundedCache
 from costwarden.ledger.base import Bucket, BucketUsage
 from costwarden.money import Nanos, nanos_to_usd
 from costwarden.plans import CALENDAR_PERIODS
@@ -124,6 +125,35 @@ def status_buckets(
         w = windows.window(period, zone, now)
         out.append(Bucket(scope, period, w.start, w.end))
     return out
+
+
+class StatusBuckets:
+    """:func:`status_buckets`, remembered per scope and zone while its calendar windows hold
+    and its budget is the same object: a status read then builds no bucket (three frozen
+    dataclasses, about a sixth of a ``get_status``). A scope with rolling limits is built every
+    time, since its windows move with the clock."""
+
+    __slots__ = ("_memo",)
+
+    def __init__(self) -> None:
+        self._memo: BoundedCache[tuple[str, str], _Remembered] = BoundedCache(4096)
+
+    def buckets(
+        self, scope: str, budget: Budget | None, zone: str, windows: WindowCache, now: float
+    ) -> Sequence[Bucket]:
+        """The buckets :func:`status_buckets` would return for these arguments."""
+        if budget is not None and budget.rolling_limits:
+            return status_buckets(scope, budget, zone, windows, now)
+        hit = self._memo.get((scope, zone))
+        if hit is not None and hit[0] is budget and hit[1] <= now < hit[2]:
+            return hit[3]
+        out = tuple(status_buckets(scope, budget, zone, windows, now))
+        start, end = max(b.start for b in out), min(b.end for b in out)
+        self._memo.put((scope, zone), (budget, start, end, out))
+        return out
+
+
+_Remembered = tuple[Budget | None, float, float, tuple[Bucket, ...]]
 
 
 def build_status(
