@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from costwarden.ledger.base import Bucket, BucketUsage, NewRecord
-from costwarden.records import StoredRecord
+from costwarden.records import UNSTORED, StoredRecord, record_values
 
 
 def test_stored_copies_every_field_to_its_namesake() -> None:
@@ -87,10 +87,20 @@ def test_from_usage_is_the_keyword_built_record() -> None:
         metadata=r.metadata,
     )
     built = NewRecord.from_usage(r, ts_us=123, cost_nanos=999, price_source="catalogue")
-    assert built == expected
+    assert record_values(built) == record_values(expected)
     assert [type(getattr(built, f.name)) for f in dataclasses.fields(NewRecord)] == [
         type(getattr(expected, f.name)) for f in dataclasses.fields(NewRecord)
     ]
+    # Made as a StoredRecord not stored yet: the ledger's stored() gives it its id in place,
+    # once; a second stored() copies, so the first stored record never changes.
+    assert isinstance(built, NewRecord) and isinstance(built, StoredRecord)
+    assert built.id == UNSTORED
+    first = built.stored(5)
+    assert first is built and first.id == 5
+    again = built.stored(6)
+    assert again is not built and (first.id, again.id) == (5, 6)
+    assert again == dataclasses.replace(first, id=6)
+    assert expected.stored(7) is not expected  # a NewRecord proper is always copied
 
 
 def test_built_records_stay_frozen() -> None:
