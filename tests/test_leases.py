@@ -7,7 +7,6 @@ call; what the server holds is read from its ``holds`` table directly.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -31,7 +30,7 @@ from costwarden.ledger.leases import LeasedLedger, admit_inline
 from costwarden.ledger.postgres import PostgresLedger
 from costwarden.ledger.side_tables import SideTables
 from tests import pg
-from tests.test_postgres_ledger import Relay, _via
+from tests.test_postgres_ledger import Relay, _via, commit_across_a_lost_reply
 
 pytestmark = pytest.mark.postgres
 
@@ -265,37 +264,7 @@ def test_a_retried_commit_after_a_lost_reply_is_stored_once(url: str, net: Relay
         hold = manager.reserve(0.01)
         [(lease_id, _, _)] = led.leases()
         record = UsageRecord("gpt-4o-mini", 100, 20, 0.004)
-        net.swallow_replies = True
-        failed: list[BaseException] = []
-
-        def commit() -> None:
-            try:
-                manager.commit(hold, record)
-            except BaseException as exc:
-                failed.append(exc)
-
-        worker = threading.Thread(target=commit)
-        worker.start()
-        with psycopg.connect(pg.require_postgres(), autocommit=True) as direct:
-            schema = url.rsplit("schema=", 1)[1].split("&")[0]
-            deadline = time.monotonic() + 10
-            while not direct.execute(f'SELECT count(*) FROM "{schema}".records').fetchone()[0]:
-                assert time.monotonic() < deadline, "the append never reached the server"
-                time.sleep(0.02)
-        net.cut()
-        worker.join(30)
-        assert failed and isinstance(failed[0], LedgerUnavailableError)
-        assert not hold.settled
-        net.swallow_replies = False
-        net.heal()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                stored = manager.commit(hold, record)
-                break
-            except LedgerUnavailableError:
-                assert time.monotonic() < deadline, "the ledger never came back"
-                time.sleep(0.1)
+        stored = commit_across_a_lost_reply(manager, hold, record, net, url)
         assert [r.id for r in manager.records()] == [stored.id]
         assert manager.get_status()["daily_spent"] == pytest.approx(0.004)
         # lowered once: 0.04 - 0.01, what this process counts too

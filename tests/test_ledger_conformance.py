@@ -86,17 +86,10 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         for handle in [b.ledger, *opened]:
             handle.close()
         return
-    if request.param == "leased":  # PostgreSQL behind budget leases (ledger/leases.py)
-        with pg.temp_schema_url() as url:
-            b = Backend("leased", url, _leased(url), lambda: _leased(url), opened)
-            try:
-                yield b
-            finally:
-                for handle in [b.ledger, *opened]:
-                    handle.close()
-        return
+    # PostgreSQL, plain or behind budget leases (ledger/leases.py)
+    make = _leased if request.param == "leased" else open_ledger
     with pg.temp_schema_url() as url:
-        b = Backend("postgres", url, open_ledger(url), lambda: open_ledger(url), opened)
+        b = Backend(request.param, url, make(url), lambda: make(url), opened)
         try:
             yield b
         finally:

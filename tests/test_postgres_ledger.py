@@ -24,12 +24,13 @@ from costwarden.errors import (
     LedgerError,
     LedgerUnavailableError,
 )
+from costwarden.hold import Hold
 from costwarden.ledger import Bucket, BucketUsage, LimitCheck, NewRecord, open_ledger
 from costwarden.ledger.base import HashedTuple
 from costwarden.ledger.postgres import PostgresLedger
 from costwarden.ledger.schema_postgres import MIGRATIONS
 from costwarden.manager import BudgetManager
-from costwarden.records import UsageRecord
+from costwarden.records import StoredRecord, UsageRecord
 from tests import pg
 from tests.procs import Child
 
@@ -566,6 +567,44 @@ def test_an_append_naming_a_settled_hold_stores_nothing_more(url: str) -> None:
         led.close()
 
 
+def commit_across_a_lost_reply(
+    manager: BudgetManager, hold: Hold, record: UsageRecord, relay: Relay, url: str
+) -> StoredRecord:
+    """Commit ``hold`` while ``relay`` swallows the replies: wait until the server has stored
+    the record, cut the connection (the commit must raise LedgerUnavailableError and leave the
+    hold unsettled), heal, and commit the same hold again until the ledger answers."""
+    relay.swallow_replies = True
+    failed: list[BaseException] = []
+
+    def commit() -> None:
+        try:
+            manager.commit(hold, record)
+        except BaseException as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=commit)
+    worker.start()
+    with psycopg.connect(pg.require_postgres(), autocommit=True) as direct:
+        schema = url.rsplit("schema=", 1)[1].split("&")[0]
+        deadline = time.monotonic() + 10
+        while not direct.execute(f'SELECT count(*) FROM "{schema}".records').fetchone()[0]:
+            assert time.monotonic() < deadline, "the append never reached the server"
+            time.sleep(0.02)
+    relay.cut()  # the server has committed; the client is still waiting for its reply
+    worker.join(30)
+    assert failed and isinstance(failed[0], LedgerUnavailableError)
+    assert not hold.settled
+    relay.swallow_replies = False
+    relay.heal()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return manager.commit(hold, record)
+        except LedgerUnavailableError:
+            assert time.monotonic() < deadline, "the ledger never came back"
+            time.sleep(0.1)
+
+
 @needs_pg
 def test_a_commit_whose_reply_was_lost_is_stored_once_when_retried(url: str, relay: Relay) -> None:
     """The server commits the record, its reply never arrives (the connection is cut while the
@@ -577,37 +616,7 @@ def test_a_commit_whose_reply_was_lost_is_stored_once_when_retried(url: str, rel
     try:
         hold = manager.reserve(0.01)
         record = UsageRecord("gpt-4o-mini", 100, 20, 0.004)
-        relay.swallow_replies = True
-        failed: list[BaseException] = []
-
-        def commit() -> None:
-            try:
-                manager.commit(hold, record)
-            except BaseException as exc:
-                failed.append(exc)
-
-        worker = threading.Thread(target=commit)
-        worker.start()
-        with psycopg.connect(pg.require_postgres(), autocommit=True) as direct:
-            schema = url.rsplit("schema=", 1)[1].split("&")[0]
-            deadline = time.monotonic() + 10
-            while not direct.execute(f'SELECT count(*) FROM "{schema}".records').fetchone()[0]:
-                assert time.monotonic() < deadline, "the append never reached the server"
-                time.sleep(0.02)
-        relay.cut()  # the server has committed; the client is still waiting for its reply
-        worker.join(30)
-        assert failed and isinstance(failed[0], LedgerUnavailableError)
-        assert not hold.settled
-        relay.swallow_replies = False
-        relay.heal()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                stored = manager.commit(hold, record)
-                break
-            except LedgerUnavailableError:
-                assert time.monotonic() < deadline, "the ledger never came back"
-                time.sleep(0.1)
+        stored = commit_across_a_lost_reply(manager, hold, record, relay, url)
         assert len(manager.records()) == 1
         assert stored.id == manager.records()[0].id
         assert manager.get_status()["daily_spent"] == pytest.approx(0.004)

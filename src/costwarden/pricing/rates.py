@@ -19,6 +19,7 @@ counts therefore gets its own coefficient set.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
@@ -259,42 +260,35 @@ class Schedule:
     """
 
     bands: tuple[tuple[int, Linear], ...]
-    # Every band's integer form (bands as above), when each has one: cost_nanos picks and asks
-    # it directly, two calls fewer than through linear_for and Linear.cost_nanos.
-    _integers: tuple[tuple[int, _IntegerForm], ...] | None = field(
+    # The starts after the first band's (ascending): the band of a call is the number of them
+    # its input exceeds, one bisect.
+    _starts: tuple[int, ...] = field(init=False, repr=False, compare=False, default=())
+    # Every band's integer form, in band order, when each has one: cost_nanos asks it directly,
+    # two calls fewer than through linear_for and Linear.cost_nanos.
+    _integers: tuple[_IntegerForm, ...] | None = field(
         init=False, repr=False, compare=False, default=None
     )
 
     def __post_init__(self) -> None:
-        forms = tuple((start, linear._integer) for start, linear in self.bands)
-        if all(form is not None for _, form in forms):
+        object.__setattr__(self, "_starts", tuple(start for start, _ in self.bands[1:]))
+        forms = tuple(linear._integer for _, linear in self.bands)
+        if all(form is not None for form in forms):
             object.__setattr__(self, "_integers", forms)
 
     def linear_for(self, input_tokens: int) -> Linear:
         """The linear prices for a call of ``input_tokens``: the band of the highest threshold it
         exceeds.
         """
-        bands = self.bands
-        chosen = bands[0][1]
-        for start, linear in bands[1:]:
-            if input_tokens > start:
-                chosen = linear
-            else:
-                break
-        return chosen
+        return self.bands[bisect_left(self._starts, input_tokens)][1]
 
     def cost_nanos(self, usage: Usage) -> Nanos:
         """Exact cost in nano-USD, rounded once half-even at the end (``Linear.cost_nanos``)."""
         integers = self._integers
-        if integers is not None:  # fast shape: the band's integer form, chosen as linear_for does
-            form = integers[0][1]
-            if len(integers) > 1:
-                tokens = usage.input_tokens
-                for start, higher in integers[1:]:
-                    if tokens > start:
-                        form = higher
-                    else:
-                        break
+        if integers is not None:  # fast shape: the band's integer form, without Linear's call
+            if len(integers) == 1:
+                form = integers[0]
+            else:
+                form = integers[bisect_left(self._starts, usage.input_tokens)]
             nanos = form.cost_nanos(usage)
             if nanos is not None:
                 return nanos
@@ -305,7 +299,7 @@ class Schedule:
     @property
     def thresholds(self) -> tuple[int, ...]:
         """The input-token counts above which a higher price band applies."""
-        return tuple(start for start, _ in self.bands[1:])
+        return self._starts
 
 
 def _rate_at(value: PriceValue, band_start: int) -> Decimal:
