@@ -47,7 +47,7 @@ from costwarden.caching import BoundedCache
 from costwarden.errors import LedgerError
 
 MAGIC: Final = 0x5344_4C4F_4857_4300  # "\0CWHOLDS" read as little-endian bytes
-VERSION: Final = 1
+VERSION: Final = 2  # 2: the holds generation; 1 had none
 DEFAULT_CAPACITY: Final = 65_536
 HEADER: Final = struct.Struct("<QIIIIQQ24x")  # magic, version, capacity, high, pad, gen, ledger
 ENTRY: Final = struct.Struct("<QQqd")  # tag, bucket, amount, expires_at
@@ -56,8 +56,14 @@ TAG: Final = struct.Struct("<Q")
 _HIGH_AT: Final = 16
 _GEN_AT: Final = 24
 _CONTROL_AT: Final = 40  # in the header's spare bytes (see control_generation)
+_HOLDS_AT: Final = 48  # the holds generation (see HoldBoard._sum_all), version 2 on
 _U32: Final = struct.Struct("<I")
 _FILED_LIMIT: Final = 100_000
+_FREED_LIMIT: Final = 4_096
+# Above this many entries add() takes entries this process freed (its fast step), and
+# reserved() sums the whole board once and keeps the sums (its fast step).
+_FIND_FROM = 32  # not Final: the benchmark switches the fast steps off
+_SUM_FROM = 32
 _ENTRIES_AT: Final = HEADER.size
 assert HEADER.size == 64 and ENTRY.size == 32
 
@@ -87,6 +93,14 @@ class HoldBoard:
             raise LedgerError(f"a hold board needs room for at least 16 holds, got {capacity}")
         self.path = path
         self._filed: BoundedCache[int, list[int]] = BoundedCache(_FILED_LIMIT)  # tag -> entries
+        # Entries this process freed, for add()'s fast step (each checked free before use).
+        self._freed: list[int] = []
+        # reserved()'s fast step: live amounts by bucket, as of the holds generation _sums_gen
+        # (summed at _summed_at, valid until the first counted hold expires).
+        self._sums: dict[int, int] | None = None
+        self._sums_gen = -1
+        self._sums_expiry = 0.0
+        self._summed_at = 0.0
         # Owner-only, like the database (it names budgets' scopes); umask cannot widen it.
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -197,11 +211,56 @@ class HoldBoard:
 
     def reserved(self, sums: dict[int, int], now: float) -> None:
         """Add every live hold's amount to ``sums[bucket]`` for the buckets it names."""
+        cached = self._sums
+        if (
+            cached is not None
+            and self._summed_at <= now < self._sums_expiry
+            and TAG.unpack_from(self._map, _HOLDS_AT)[0] == self._sums_gen
+        ):
+            for bucket in sums:  # the fast step: nothing changed the board since it was summed
+                sums[bucket] += cached.get(bucket, 0)
+            return
+        self._sums = None
         if not self._high():
             return
+        if self._high() <= _SUM_FROM:
+            for tag, bucket, amount, expires_at in self._entries():
+                if tag and bucket in sums and expires_at > now:
+                    sums[bucket] += amount
+            return
+        self._sum_all(now)
+        totals: dict[int, int] = self._sums or {}
+        for bucket in sums:
+            sums[bucket] += totals.get(bucket, 0)
+
+    def _sum_all(self, now: float) -> None:
+        """Sum every live hold by bucket, for :meth:`reserved`'s fast step: kept while the
+        board's holds generation is unchanged (every add, remove and purge of any process
+        bumps it) and no counted hold has expired; this process's own adds and removes update
+        the sums in place. Why: a gateway's holds live as long as its calls, and a scan of
+        every entry under the ledger lock per admission grows with the calls in flight
+        (docs/benchmarks.md, "The hold board with many holds in flight")."""
+        totals: dict[int, int] = {}
+        expiry = float("inf")
         for tag, bucket, amount, expires_at in self._entries():
-            if tag and bucket in sums and expires_at > now:
-                sums[bucket] += amount
+            if tag and expires_at > now:
+                totals[bucket] = totals.get(bucket, 0) + amount
+                expiry = min(expiry, expires_at)
+        self._sums, self._sums_expiry, self._summed_at = totals, expiry, now
+        self._sums_gen = TAG.unpack_from(self._map, _HOLDS_AT)[0]
+
+    def _bump_holds(self) -> bool:
+        """Announce a change of the entries (before making it: a process killed half-way
+        leaves the others re-reading, never trusting sums that miss it). True when this
+        process's sums were current before it, and so may be updated in place."""
+        m = self._map
+        gen = TAG.unpack_from(m, _HOLDS_AT)[0]
+        TAG.pack_into(m, _HOLDS_AT, (gen + 1) & 0xFFFF_FFFF_FFFF_FFFF)
+        if self._sums is not None and gen == self._sums_gen:
+            self._sums_gen = (gen + 1) & 0xFFFF_FFFF_FFFF_FFFF
+            return True
+        self._sums = None
+        return False
 
     def add(
         self,
@@ -216,14 +275,16 @@ class HoldBoard:
         """File a hold of ``amount`` on every bucket. Reuses free and expired entries.
         ``name`` (the hold id) is for error messages."""
         wanted = list(buckets)
-        free: list[int] = []
         high = self._high()
-        if wanted and high:
-            for i, (t, _b, _a, exp) in enumerate(self._entries()):
-                if t == tag and exp > now:
-                    raise LedgerError(f"hold {name or hex(tag)!r} already exists")
-                if (not t or exp <= now) and len(free) < len(wanted):
-                    free.append(i)
+        free = self._free_known(tag, len(wanted), now, high, name) if wanted and high else None
+        if free is None:
+            free = []
+            if wanted and high:
+                for i, (t, _b, _a, exp) in enumerate(self._entries()):
+                    if t == tag and exp > now:
+                        raise LedgerError(f"hold {name or hex(tag)!r} already exists")
+                    if (not t or exp <= now) and len(free) < len(wanted):
+                        free.append(i)
         while len(free) < len(wanted):
             if high >= self.capacity:
                 raise LedgerError(
@@ -234,14 +295,62 @@ class HoldBoard:
             free.append(high)
             high += 1
         m = self._map
+        in_place = self._bump_holds()
         for i, bucket in zip(free, wanted, strict=True):
             at = _ENTRIES_AT + i * ENTRY.size
+            if in_place and TAG.unpack_from(m, at)[0]:  # an expired hold's entry, reused
+                in_place = False
+                self._sums = None
             TAG.pack_into(m, at, 0)  # an expired entry being reused stops counting first
             PAYLOAD.pack_into(m, at + 8, bucket, amount, expires_at)
         _U32.pack_into(m, _HIGH_AT, high)  # before the tags: a scan must reach them
         for i in free:
             TAG.pack_into(m, _ENTRIES_AT + i * ENTRY.size, tag)
         self._filed.put(tag, free)  # when full of holds never settled here, remove() scans
+        sums = self._sums
+        if in_place and sums is not None:
+            for bucket in wanted:
+                sums[bucket] = sums.get(bucket, 0) + amount
+            self._sums_expiry = min(self._sums_expiry, expires_at)
+
+    def _free_known(
+        self, tag: int, count: int, now: float, high: int, name: str
+    ) -> list[int] | None:
+        """The fast step of :meth:`add` on a board of many holds: entries this process freed
+        itself and that are still free (another process may have taken one since), the rest
+        from the high-water mark up, after one search of the map for a live hold of the same
+        tag (C, over the bytes). None when the board is small, or when what is known would not
+        fit below its capacity: :meth:`add` then scans every entry, expired ones included."""
+        freed = self._freed
+        if high <= _FIND_FROM * count:
+            return None
+        m = self._map
+        free: list[int] = []
+        while freed and len(free) < count:
+            i = freed.pop()
+            # A hint may be stale (taken since) or listed twice (freed, refiled by a scan,
+            # freed again): only a free entry not picked yet is used.
+            if (
+                i < high
+                and i not in free
+                and not TAG.unpack_from(m, _ENTRIES_AT + i * ENTRY.size)[0]
+            ):
+                free.append(i)
+        if high + count - len(free) > self.capacity:
+            freed.extend(free)
+            return None
+        needle = TAG.pack(tag)
+        end = _ENTRIES_AT + high * ENTRY.size
+        at = m.find(needle, _ENTRIES_AT, end)
+        while at >= 0:
+            if not (at - _ENTRIES_AT) % ENTRY.size:
+                if ENTRY.unpack_from(m, at)[3] > now:
+                    freed.extend(free)
+                    raise LedgerError(f"hold {name or hex(tag)!r} already exists")
+                at = m.find(needle, at + ENTRY.size, end)
+            else:
+                at = m.find(needle, at + 1, end)
+        return free
 
     def remove(self, tag: int) -> bool:
         """Free the hold's entries; False if it had none (settled, purged, never filed).
@@ -255,12 +364,25 @@ class HoldBoard:
             where = [i for i, (t, _b, _a, _e) in enumerate(self._entries()) if t == tag]
             if not where:
                 return False
-        found = False
+        found = in_place = False
+        freed = self._freed
         for i in where:
             at = _ENTRIES_AT + i * ENTRY.size
             if TAG.unpack_from(m, at)[0] == tag:
+                if not found:
+                    found = True
+                    in_place = self._bump_holds()
+                _tag, bucket, amount, expires_at = ENTRY.unpack_from(m, at)
                 TAG.pack_into(m, at, 0)
-                found = True
+                if in_place:
+                    sums = self._sums
+                    # One that had expired when the board was summed was never counted.
+                    if sums is not None and expires_at > self._summed_at:
+                        sums[bucket] = sums.get(bucket, 0) - amount
+                    else:
+                        in_place, self._sums = False, None
+                if len(freed) < _FREED_LIMIT:
+                    freed.append(i)
         if found and where[-1] + 1 >= self._high():
             self._shrink()
         return found
@@ -272,9 +394,12 @@ class HoldBoard:
     def purge(self, now: float) -> int:
         """Free every expired entry; returns how many distinct holds that dropped."""
         m = self._map
-        dropped = set()
+        dropped: set[int] = set()
         for i, (t, _b, _a, exp) in enumerate(self._entries()):
             if t and exp <= now:
+                if not dropped:
+                    self._bump_holds()
+                    self._sums = None
                 TAG.pack_into(m, _ENTRIES_AT + i * ENTRY.size, 0)
                 dropped.add(t)
         if dropped:
