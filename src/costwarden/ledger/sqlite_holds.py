@@ -22,12 +22,16 @@ to the database (``spend.db-holds``, like SQLite's own ``-shm``) gives exactly t
   budgets or keys, so checking for one per admission is a memory read.
 - The header also names the database it belongs to (its ``ledger_id``): a board left beside a
   deleted and recreated database is wiped rather than trusted.
+- A third counter, the *holds generation* (version 2), is bumped under the lock before every
+  add, remove or purge, so a process may keep its sums of the board's holds by bucket while it
+  is unchanged (the fast step of :meth:`HoldBoard.reserved`).
 
 Layout (little-endian): a 64-byte header ``magic, version, capacity, high_water, generation,
-ledger_id, control_generation`` and ``capacity`` entries of 32 bytes ``tag, bucket, amount,
-expires_at``. ``tag`` is a 64-bit digest of the hold id (never 0: 0 is a free entry) and
-``bucket`` a 64-bit digest of the bucket's ``(scope, period, start)``; a digest collision
-could only make a check count someone else's hold too, that is deny more, never admit more.
+ledger_id, control_generation, holds_generation`` and ``capacity`` entries of 32 bytes
+``tag, bucket, amount, expires_at``. ``tag`` is a 64-bit digest of the hold id (never 0: 0 is
+a free entry) and ``bucket`` a 64-bit digest of the bucket's ``(scope, period, start)``; a
+digest collision could only make a check count someone else's hold too, that is deny more,
+never admit more.
 A hold on ``k`` buckets takes ``k`` entries. ``high_water`` bounds the scan: entries at or
 above it are free.
 """
