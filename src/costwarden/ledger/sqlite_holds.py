@@ -64,9 +64,10 @@ _HOLDS_AT: Final = 48  # the holds generation (see HoldBoard._sum_all), version 
 _U32: Final = struct.Struct("<I")
 _FILED_LIMIT: Final = 100_000
 _FREED_LIMIT: Final = 4_096
-# Above this many entries add() takes entries this process freed (its fast step), and
-# reserved() sums the whole board once and keeps the sums (its fast step).
-_FIND_FROM = 32  # not Final: the benchmark switches the fast steps off
+# The fast steps (not Final: the benchmark switches them off): add() takes entries this
+# process freed above this many entries per entry it wants, and reserved() sums the whole
+# board once and keeps the sums above this many entries.
+_FIND_FROM = 32
 _SUM_FROM = 32
 _ENTRIES_AT: Final = HEADER.size
 assert HEADER.size == 64 and ENTRY.size == 32
@@ -187,8 +188,12 @@ class HoldBoard:
 
     def bump(self) -> int:
         """Announce a totals change (before its COMMIT); returns the new generation."""
-        gen = (TAG.unpack_from(self._map, _GEN_AT)[0] + 1) & 0xFFFF_FFFF_FFFF_FFFF
-        TAG.pack_into(self._map, _GEN_AT, gen)
+        return self._bump_counter(_GEN_AT)
+
+    def _bump_counter(self, at: int) -> int:
+        """Add one to the header's 64-bit counter at offset ``at`` (wrapping); the new value."""
+        gen = (TAG.unpack_from(self._map, at)[0] + 1) & 0xFFFF_FFFF_FFFF_FFFF
+        TAG.pack_into(self._map, at, gen)
         return int(gen)
 
     # -- control generation ---------------------------------------------------------------------
@@ -201,9 +206,7 @@ class HoldBoard:
 
     def bump_control(self) -> int:
         """Announce a budget or key change (before its COMMIT); returns the new generation."""
-        gen = (TAG.unpack_from(self._map, _CONTROL_AT)[0] + 1) & 0xFFFF_FFFF_FFFF_FFFF
-        TAG.pack_into(self._map, _CONTROL_AT, gen)
-        return int(gen)
+        return self._bump_counter(_CONTROL_AT)
 
     # -- holds ----------------------------------------------------------------------------------
     def _high(self) -> int:
@@ -225,9 +228,10 @@ class HoldBoard:
                 sums[bucket] += cached.get(bucket, 0)
             return
         self._sums = None
-        if not self._high():
+        high = self._high()
+        if not high:
             return
-        if self._high() <= _SUM_FROM:
+        if high <= _SUM_FROM:
             for tag, bucket, amount, expires_at in self._entries():
                 if tag and bucket in sums and expires_at > now:
                     sums[bucket] += amount
@@ -257,11 +261,10 @@ class HoldBoard:
         """Announce a change of the entries (before making it: a process killed half-way
         leaves the others re-reading, never trusting sums that miss it). True when this
         process's sums were current before it, and so may be updated in place."""
-        m = self._map
-        gen = TAG.unpack_from(m, _HOLDS_AT)[0]
-        TAG.pack_into(m, _HOLDS_AT, (gen + 1) & 0xFFFF_FFFF_FFFF_FFFF)
-        if self._sums is not None and gen == self._sums_gen:
-            self._sums_gen = (gen + 1) & 0xFFFF_FFFF_FFFF_FFFF
+        was = self._sums_gen
+        gen = self._bump_counter(_HOLDS_AT)
+        if self._sums is not None and gen == (was + 1) & 0xFFFF_FFFF_FFFF_FFFF:
+            self._sums_gen = gen
             return True
         self._sums = None
         return False
